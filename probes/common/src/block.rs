@@ -1,0 +1,177 @@
+//! The block-layer event: one record per blktrace action, from the `block:*` tracepoints.
+
+/// The action an event records. The numbers are blktrace's `__BLK_TA_*` codes, so that the
+/// recorder writes them unchanged; `RequestMerge` is the one action blktrace folds into another.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BlockAction {
+    /// Q: a bio entered the block layer (`block_bio_queue`).
+    Queue = 1,
+    /// M: a bio was merged at the back of a waiting request (`block_bio_backmerge`).
+    BackMerge = 2,
+    /// F: a bio was merged at the front of a waiting request (`block_bio_frontmerge`).
+    FrontMerge = 3,
+    /// G: a request was allocated for a bio (`block_getrq`).
+    GetRequest = 4,
+    /// R: a request went back to the queue (`block_rq_requeue`).
+    Requeue = 6,
+    /// D: a request was handed to the driver (`block_rq_issue`).
+    Issue = 7,
+    /// C: a request (or, on bio-based devices, a bio) completed (`block_rq_complete`,
+    /// `block_bio_complete`).
+    Complete = 8,
+    /// P: a task started plugging (`block_plug`).
+    Plug = 9,
+    /// U: an explicit unplug (`block_unplug` with explicit set).
+    UnplugIo = 10,
+    /// UT: an implicit unplug, when the plugging task schedules (`block_unplug`).
+    UnplugTimer = 11,
+    /// I: a request was inserted into the scheduler or dispatch list (`block_rq_insert`).
+    Insert = 12,
+    /// X: a bio was split (`block_split`); `aux_sector` is the sector of the new part.
+    Split = 13,
+    /// A: a bio or request was remapped, e.g. from a partition (`block_bio_remap`,
+    /// `block_rq_remap`); `aux_dev`/`aux_sector` are where it came from.
+    Remap = 15,
+    /// Two requests were merged (`block_rq_merge`); blktrace logs it as a back merge (M).
+    /// `request_id` is the request that was absorbed and will not complete on its own.
+    RequestMerge = 32,
+}
+
+impl BlockAction {
+    pub const ALL: [BlockAction; 14] = [
+        BlockAction::Queue,
+        BlockAction::BackMerge,
+        BlockAction::FrontMerge,
+        BlockAction::GetRequest,
+        BlockAction::Requeue,
+        BlockAction::Issue,
+        BlockAction::Complete,
+        BlockAction::Plug,
+        BlockAction::UnplugIo,
+        BlockAction::UnplugTimer,
+        BlockAction::Insert,
+        BlockAction::Split,
+        BlockAction::Remap,
+        BlockAction::RequestMerge,
+    ];
+
+    /// Decodes the `action` byte of an event; `None` for a value no probe writes.
+    pub fn from_u8(value: u8) -> Option<BlockAction> {
+        BlockAction::ALL.into_iter().find(|a| *a as u8 == value)
+    }
+
+    /// The bit of this action in [`ProbeConfig::action_mask`].
+    pub const fn mask_bit(self) -> u64 {
+        1u64 << (self as u8)
+    }
+}
+
+/// `BlockEvent::flags`: the event was made from a bio, not a request (`request_id` is a bio).
+pub const EVENT_FROM_BIO: u8 = 1 << 0;
+
+/// One block-layer event as the probes write it into the ring buffer.
+///
+/// Fields are ordered by size so that the struct has no hidden padding: its bytes are fully
+/// initialised in the probe, and the layout is the same on both sides.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockEvent {
+    /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC nanoseconds.
+    pub timestamp_ns: u64,
+    /// First 512-byte sector of the I/O on the whole disk (`u64::MAX` when the request has none).
+    pub sector: u64,
+    /// Split: the first sector of the split-off part. Remap: the sector before the remap.
+    pub aux_sector: u64,
+    /// cgroup v2 id of the task running when the event fired (`bpf_get_current_cgroup_id`).
+    pub cgroup_id: u64,
+    /// cgroup id of the bio's own blkcg (the owner cgroup writeback tags), 0 when none.
+    pub bio_cgroup_id: u64,
+    /// Kernel address of the `struct request` (or `struct bio`, see `EVENT_FROM_BIO`): an opaque
+    /// identity that lets userspace follow one I/O from insert to completion.
+    pub request_id: u64,
+    /// Bytes of the I/O (for C: the bytes completed by this event).
+    pub bytes: u32,
+    /// Whole-disk device, in the kernel's `dev_t` encoding (`major << 20 | minor`).
+    pub dev: u32,
+    /// Remap: the device before the remap (e.g. the partition), kernel `dev_t` encoding.
+    pub aux_dev: u32,
+    /// The operation and its flags (`blk_opf_t`): low bits the `REQ_OP_*`, then `__REQ_*` bits.
+    /// Their positions come from the kernel's BTF at run time (userspace decodes them).
+    pub op_flags: u32,
+    /// Thread id of the running task (what blktrace records as pid).
+    pub pid: u32,
+    /// Process id (thread group id) of the running task.
+    pub tgid: u32,
+    /// CPU the event fired on.
+    pub cpu: u32,
+    /// Unplug: the number of requests flushed from the plug.
+    pub depth: u32,
+    /// A [`BlockAction`] value.
+    pub action: u8,
+    /// Complete: the kernel's `blk_status_t` (0 = success).
+    pub status: u8,
+    /// `EVENT_*` bits.
+    pub flags: u8,
+    pub _pad: [u8; 5],
+    /// Name of the running task (`comm`), NUL-padded.
+    pub comm: [u8; 16],
+}
+
+impl BlockEvent {
+    pub const SIZE: usize = core::mem::size_of::<BlockEvent>();
+}
+
+/// Run-time settings of the block probes, set by userspace at load time (a read-only global).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ProbeConfig {
+    /// Bit `1 << action` set for every [`BlockAction`] to emit.
+    pub action_mask: u64,
+    /// When non-zero, only devices listed in the `TRACED_DEVICES` map are traced.
+    pub filter_devices: u32,
+    pub _pad: u32,
+}
+
+impl ProbeConfig {
+    /// Every action, every device: the probes' placeholder until userspace overrides it.
+    pub const ALL: ProbeConfig = ProbeConfig {
+        action_mask: u64::MAX,
+        filter_devices: 0,
+        _pad: 0,
+    };
+}
+
+/// Entries of the `TRACED_DEVICES` map (keys are kernel `dev_t` values of whole disks).
+pub const MAX_TRACED_DEVICES: u32 = 256;
+/// Default size of the `BLOCK_EVENTS` ring buffer, in bytes (a power of two).
+pub const DEFAULT_RING_BYTES: u32 = 16 << 20;
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: plain `#[repr(C)]` data without padding holes or pointers.
+    unsafe impl aya::Pod for super::BlockEvent {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::ProbeConfig {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_has_no_implicit_padding() {
+        // 6 u64 + 8 u32 + 3 u8 + 5 pad + 16 comm
+        assert_eq!(BlockEvent::SIZE, 6 * 8 + 8 * 4 + 3 + 5 + 16);
+        assert_eq!(BlockEvent::SIZE % 8, 0);
+    }
+
+    #[test]
+    fn actions_round_trip() {
+        for action in BlockAction::ALL {
+            assert_eq!(BlockAction::from_u8(action as u8), Some(action));
+        }
+        assert_eq!(BlockAction::from_u8(0), None);
+        assert_eq!(BlockAction::from_u8(200), None);
+    }
+}

@@ -1,0 +1,71 @@
+//! Where the probes find kernel struct fields. Rust eBPF gets no CO-RE relocations, so
+//! userspace reads these offsets from the running kernel's BTF at start-up and hands them to
+//! the probes as a read-only global (the way bpftrace resolves fields at run time).
+
+/// Byte offsets of the kernel struct members the block probes read. Each name is
+/// `<struct>_<member>`; nested members (`bio.bi_iter.bi_sector`) are summed into one offset.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct KernelLayout {
+    /// `struct request`: `q`, `cmd_flags`, `__data_len`, `__sector`, `bio`.
+    pub request_q: u32,
+    pub request_cmd_flags: u32,
+    pub request_data_len: u32,
+    pub request_sector: u32,
+    pub request_bio: u32,
+    /// `struct request_queue`: `disk`.
+    pub request_queue_disk: u32,
+    /// `struct gendisk`: `major`, `first_minor`.
+    pub gendisk_major: u32,
+    pub gendisk_first_minor: u32,
+    /// `struct block_device`: `bd_disk`.
+    pub block_device_disk: u32,
+    /// `struct bio`: `bi_bdev`, `bi_opf`, `bi_iter.bi_sector`, `bi_iter.bi_size`, `bi_blkg`.
+    pub bio_bdev: u32,
+    pub bio_opf: u32,
+    pub bio_sector: u32,
+    pub bio_size: u32,
+    pub bio_blkg: u32,
+    /// `struct blkcg_gq`: `blkcg`.
+    pub blkg_blkcg: u32,
+    /// `struct blkcg`: `css.cgroup`.
+    pub blkcg_css_cgroup: u32,
+    /// `struct cgroup`: `kn`.
+    pub cgroup_kn: u32,
+    /// `struct kernfs_node`: `id`.
+    pub kernfs_node_id: u32,
+    /// Non-zero when the kernel has block cgroups (`bio.bi_blkg` exists).
+    pub has_blkcg: u32,
+    pub _pad: u32,
+}
+
+impl KernelLayout {
+    /// All offsets zero: the probes' placeholder until userspace overrides it at load time.
+    pub const EMPTY: KernelLayout = KernelLayout {
+        request_q: 0,
+        request_cmd_flags: 0,
+        request_data_len: 0,
+        request_sector: 0,
+        request_bio: 0,
+        request_queue_disk: 0,
+        gendisk_major: 0,
+        gendisk_first_minor: 0,
+        block_device_disk: 0,
+        bio_bdev: 0,
+        bio_opf: 0,
+        bio_sector: 0,
+        bio_size: 0,
+        bio_blkg: 0,
+        blkg_blkcg: 0,
+        blkcg_css_cgroup: 0,
+        cgroup_kn: 0,
+        kernfs_node_id: 0,
+        has_blkcg: 0,
+        _pad: 0,
+    };
+}
+
+#[cfg(feature = "user")]
+// SAFETY: plain `#[repr(C)]` data of u32 fields.
+unsafe impl aya::Pod for KernelLayout {}
+

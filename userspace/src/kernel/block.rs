@@ -1,0 +1,222 @@
+//! Loads the block probes, attaches them to the `block:*` tracepoints, and reads their ring
+//! buffer on tokio. Stopping detaches the probes first, then drains what is left, so that no
+//! event already in the buffer is lost; drops (buffer full) are counted per CPU in the kernel.
+
+use aya::{
+    Btf, Ebpf, EbpfLoader,
+    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+    programs::BtfTracePoint,
+};
+use blkscope_common::{BlockAction, ProbeConfig, block::DEFAULT_RING_BYTES};
+use tokio::io::unix::AsyncFd;
+
+use crate::{
+    event::{BlockIoEvent, DeviceId, EventDecoder},
+    kernel::{btf_layout::KernelBtf, checks::KernelError, checks::Preflight},
+};
+
+/// The compiled probes (built by build.rs with the probes' own toolchain).
+static PROBES: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/blkscope-probes"));
+
+/// Each block tracepoint and the program (same name) attached to it.
+pub const BLOCK_TRACEPOINTS: [&str; 15] = [
+    "block_bio_queue",
+    "block_bio_backmerge",
+    "block_bio_frontmerge",
+    "block_getrq",
+    "block_split",
+    "block_bio_remap",
+    "block_bio_complete",
+    "block_rq_insert",
+    "block_rq_issue",
+    "block_rq_merge",
+    "block_rq_requeue",
+    "block_rq_complete",
+    "block_rq_remap",
+    "block_plug",
+    "block_unplug",
+];
+
+/// What to trace.
+#[derive(Clone, Debug)]
+pub struct BlockTraceOptions {
+    /// Whole disks to trace; empty traces every device.
+    pub devices: Vec<DeviceId>,
+    /// Actions to emit.
+    pub actions: Vec<BlockAction>,
+    /// Ring buffer size in bytes (rounded up to a power of two).
+    pub ring_bytes: u32,
+}
+
+impl Default for BlockTraceOptions {
+    fn default() -> Self {
+        Self {
+            devices: Vec::new(),
+            actions: BlockAction::ALL.to_vec(),
+            ring_bytes: DEFAULT_RING_BYTES,
+        }
+    }
+}
+
+/// Events lost because the ring buffer was full, per CPU.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DropCounts {
+    pub per_cpu: Vec<u64>,
+    /// Records that came through but could not be decoded (a probe/userspace mismatch).
+    pub undecodable: u64,
+}
+
+impl DropCounts {
+    pub fn total(&self) -> u64 {
+        self.per_cpu.iter().sum::<u64>() + self.undecodable
+    }
+}
+
+/// A running block trace.
+pub struct BlockTracer {
+    /// Owns the loaded programs and their links; `None` once detached.
+    ebpf: Option<Ebpf>,
+    ring: AsyncFd<RingBuf<MapData>>,
+    drops: PerCpuArray<MapData, u64>,
+    decoder: EventDecoder,
+    undecodable: u64,
+}
+
+impl BlockTracer {
+    /// Checks the kernel, loads the probes with the running kernel's layout, and attaches them.
+    /// Must be called inside a tokio runtime.
+    pub fn start(options: &BlockTraceOptions) -> Result<Self, KernelError> {
+        Preflight::check(&BLOCK_TRACEPOINTS)?;
+        let kernel_btf = KernelBtf::from_sys_fs()?;
+        let layout = kernel_btf.block_layout()?;
+        let decoder = EventDecoder::new(kernel_btf.request_flag_bits()?);
+        let config = ProbeConfig {
+            action_mask: options.actions.iter().fold(0, |m, a| m | a.mask_bit()),
+            filter_devices: u32::from(!options.devices.is_empty()),
+            _pad: 0,
+        };
+        let ring_bytes = options.ring_bytes.max(4096).next_power_of_two();
+        let mut ebpf = EbpfLoader::new()
+            .override_global("BLOCK_LAYOUT", &layout, true)
+            .override_global("BLOCK_CONFIG", &config, true)
+            .map_max_entries("BLOCK_EVENTS", ring_bytes)
+            .load(PROBES)
+            .map_err(|e| KernelError::Load(Box::new(e)))?;
+        set_traced_devices(&mut ebpf, &options.devices)?;
+        let ring = RingBuf::try_from(take_map(&mut ebpf, "BLOCK_EVENTS")?)
+            .map_err(|e| map_error("BLOCK_EVENTS", e))?;
+        let drops = PerCpuArray::try_from(take_map(&mut ebpf, "BLOCK_DROPS")?)
+            .map_err(|e| map_error("BLOCK_DROPS", e))?;
+        attach_all(&mut ebpf)?;
+        // SAFETY: the RingBuf owns its map fd, which stays open (and is the same fd) until the
+        // AsyncFd that owns the RingBuf is dropped.
+        let ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
+            .map_err(|e| KernelError::Io(e.into()))?;
+        Ok(Self {
+            ebpf: Some(ebpf),
+            ring,
+            drops,
+            decoder,
+            undecodable: 0,
+        })
+    }
+
+    /// Waits until the probes have written something, then appends every event in the ring
+    /// buffer to `out`.
+    pub async fn next_batch(&mut self, out: &mut Vec<BlockIoEvent>) -> Result<(), KernelError> {
+        let mut guard = self.ring.readable_mut().await?;
+        let ring = guard.get_inner_mut();
+        while let Some(item) = ring.next() {
+            match self.decoder.decode_bytes(&item) {
+                Ok(event) => out.push(event),
+                Err(err) => {
+                    self.undecodable += 1;
+                    log::warn!("skipping a ring buffer record: {err}");
+                }
+            }
+        }
+        guard.clear_ready();
+        Ok(())
+    }
+
+    /// Appends what is in the ring buffer now, without waiting.
+    pub fn drain(&mut self, out: &mut Vec<BlockIoEvent>) {
+        let ring = self.ring.get_mut();
+        while let Some(item) = ring.next() {
+            match self.decoder.decode_bytes(&item) {
+                Ok(event) => out.push(event),
+                Err(_) => self.undecodable += 1,
+            }
+        }
+    }
+
+    /// Detaches and unloads the probes: no event is produced after this returns, and what is
+    /// already in the ring buffer stays there for [`BlockTracer::drain`].
+    pub fn detach(&mut self) {
+        self.ebpf = None;
+    }
+
+    /// Stops tracing and returns every event still buffered.
+    pub fn stop(&mut self) -> Vec<BlockIoEvent> {
+        self.detach();
+        let mut rest = Vec::new();
+        self.drain(&mut rest);
+        rest
+    }
+
+    pub fn drops(&self) -> Result<DropCounts, KernelError> {
+        let values = self
+            .drops
+            .get(&0, 0)
+            .map_err(|e| map_error("BLOCK_DROPS", e))?;
+        Ok(DropCounts {
+            per_cpu: values.iter().copied().collect(),
+            undecodable: self.undecodable,
+        })
+    }
+}
+
+fn take_map(ebpf: &mut Ebpf, name: &str) -> Result<aya::maps::Map, KernelError> {
+    ebpf.take_map(name)
+        .ok_or_else(|| KernelError::MissingMap(name.to_owned()))
+}
+
+fn map_error(name: &str, source: aya::maps::MapError) -> KernelError {
+    KernelError::Map {
+        name: name.to_owned(),
+        source: Box::new(source),
+    }
+}
+
+fn set_traced_devices(ebpf: &mut Ebpf, devices: &[DeviceId]) -> Result<(), KernelError> {
+    const MAP: &str = "TRACED_DEVICES";
+    let map = ebpf
+        .map_mut(MAP)
+        .ok_or_else(|| KernelError::MissingMap(MAP.to_owned()))?;
+    let mut traced: HashMap<_, u32, u8> =
+        HashMap::try_from(map).map_err(|e| map_error(MAP, e))?;
+    for device in devices {
+        traced
+            .insert(&device.to_kernel(), &1, 0)
+            .map_err(|e| map_error(MAP, e))?;
+    }
+    Ok(())
+}
+
+fn attach_all(ebpf: &mut Ebpf) -> Result<(), KernelError> {
+    let btf = Btf::from_sys_fs().map_err(|e| KernelError::Load(Box::new(e.into())))?;
+    for name in BLOCK_TRACEPOINTS {
+        let program_error = |source| KernelError::Program {
+            name: name.to_owned(),
+            source: Box::new(source),
+        };
+        let program: &mut BtfTracePoint = ebpf
+            .program_mut(name)
+            .ok_or_else(|| KernelError::MissingProgram(name.to_owned()))?
+            .try_into()
+            .map_err(program_error)?;
+        program.load(name, &btf).map_err(program_error)?;
+        program.attach().map_err(program_error)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,252 @@
+//! Reads what the probes need to know about the running kernel from its BTF
+//! (`/sys/kernel/btf/vmlinux`): struct member offsets ([`KernelLayout`]) and the bit positions of
+//! the request operation and flags ([`RequestFlagBits`]). Done once at start-up, in one place,
+//! so that a field that moved or was renamed between kernel versions is handled here.
+
+use std::path::{Path, PathBuf};
+
+use blkscope_common::KernelLayout;
+use btf_rs::{Btf, BtfType, Type};
+
+use crate::event::RequestFlagBits;
+
+/// Where the kernel exposes its own BTF.
+pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    #[error("cannot read the kernel's BTF at {path}: {source} (the kernel needs CONFIG_DEBUG_INFO_BTF=y)")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: btf_rs::Error,
+    },
+    #[error("kernel BTF has no struct {0}")]
+    MissingStruct(String),
+    #[error("kernel BTF: struct {structure} has no member {member}")]
+    MissingMember { structure: String, member: String },
+    #[error("kernel BTF has no enum value {0}")]
+    MissingEnumValue(String),
+    #[error("kernel BTF: offset of {0} is not a whole byte")]
+    Bitfield(String),
+    #[error("kernel BTF is inconsistent: {0}")]
+    Btf(#[from] btf_rs::Error),
+}
+
+/// The running kernel's BTF, with the lookups the probes need.
+pub struct KernelBtf {
+    btf: Btf,
+}
+
+impl KernelBtf {
+    pub fn from_sys_fs() -> Result<Self, LayoutError> {
+        Self::from_file(Path::new(VMLINUX_BTF))
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self, LayoutError> {
+        let btf = Btf::from_file(path).map_err(|source| LayoutError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Self { btf })
+    }
+
+    /// Offsets of every member the block probes read.
+    pub fn block_layout(&self) -> Result<KernelLayout, LayoutError> {
+        let bio_blkg = self.offset_of("bio", "bi_blkg");
+        let (bio_blkg, has_blkcg) = match bio_blkg {
+            Ok(offset) => (offset, 1),
+            // Kernels without CONFIG_BLK_CGROUP: events carry no bio cgroup.
+            Err(LayoutError::MissingMember { .. }) => (0, 0),
+            Err(other) => return Err(other),
+        };
+        let (blkg_blkcg, blkcg_css_cgroup) = if has_blkcg == 1 {
+            (
+                self.offset_of("blkcg_gq", "blkcg")?,
+                self.offset_of("blkcg", "css.cgroup")?,
+            )
+        } else {
+            (0, 0)
+        };
+        Ok(KernelLayout {
+            request_q: self.offset_of("request", "q")?,
+            request_cmd_flags: self.offset_of("request", "cmd_flags")?,
+            request_data_len: self.offset_of("request", "__data_len")?,
+            request_sector: self.offset_of("request", "__sector")?,
+            request_bio: self.offset_of("request", "bio")?,
+            request_queue_disk: self.offset_of("request_queue", "disk")?,
+            gendisk_major: self.offset_of("gendisk", "major")?,
+            gendisk_first_minor: self.offset_of("gendisk", "first_minor")?,
+            block_device_disk: self.offset_of("block_device", "bd_disk")?,
+            bio_bdev: self.offset_of("bio", "bi_bdev")?,
+            bio_opf: self.offset_of("bio", "bi_opf")?,
+            bio_sector: self.offset_of("bio", "bi_iter.bi_sector")?,
+            bio_size: self.offset_of("bio", "bi_iter.bi_size")?,
+            bio_blkg,
+            blkg_blkcg,
+            blkcg_css_cgroup,
+            cgroup_kn: self.offset_of("cgroup", "kn")?,
+            kernfs_node_id: self.offset_of("kernfs_node", "id")?,
+            has_blkcg,
+            _pad: 0,
+        })
+    }
+
+    /// Positions of the operation and flag bits in `blk_opf_t` (enums `req_op` and
+    /// `req_flag_bits`): they have moved between kernel versions.
+    pub fn request_flag_bits(&self) -> Result<RequestFlagBits, LayoutError> {
+        let bit = |name: &str| self.enum_value("req_flag_bits", name);
+        let op = |name: &str| self.enum_value("req_op", name);
+        let optional_bit = |name: &str| self.enum_value("req_flag_bits", name).ok();
+        Ok(RequestFlagBits {
+            // The first flag bit follows the REQ_OP_BITS operation bits.
+            op_bits: bit("__REQ_FAILFAST_DEV")?,
+            op_read: op("REQ_OP_READ")?,
+            op_write: op("REQ_OP_WRITE")?,
+            op_flush: op("REQ_OP_FLUSH")?,
+            op_discard: op("REQ_OP_DISCARD")?,
+            op_secure_erase: op("REQ_OP_SECURE_ERASE")?,
+            op_write_zeroes: op("REQ_OP_WRITE_ZEROES")?,
+            op_drv_in: op("REQ_OP_DRV_IN")?,
+            op_drv_out: op("REQ_OP_DRV_OUT")?,
+            sync: bit("__REQ_SYNC")?,
+            meta: bit("__REQ_META")?,
+            fua: bit("__REQ_FUA")?,
+            preflush: bit("__REQ_PREFLUSH")?,
+            readahead: bit("__REQ_RAHEAD")?,
+            background: optional_bit("__REQ_BACKGROUND"),
+            nowait: optional_bit("__REQ_NOWAIT"),
+            priority: optional_bit("__REQ_PRIO"),
+            idle: optional_bit("__REQ_IDLE"),
+        })
+    }
+
+    /// Byte offset of `path` (members separated by dots, anonymous structs and unions looked
+    /// through) inside `struct name`.
+    pub fn offset_of(&self, name: &str, path: &str) -> Result<u32, LayoutError> {
+        let mut structure = self.find_struct(name)?;
+        let mut offset_bits = 0u32;
+        let mut parts = path.split('.').peekable();
+        while let Some(member) = parts.next() {
+            let (bits, type_id) = self.find_member(&structure, member).ok_or_else(|| {
+                LayoutError::MissingMember {
+                    structure: name.to_owned(),
+                    member: path.to_owned(),
+                }
+            })?;
+            offset_bits += bits;
+            if parts.peek().is_some() {
+                structure = self.struct_behind(type_id).ok_or_else(|| LayoutError::MissingMember {
+                    structure: name.to_owned(),
+                    member: path.to_owned(),
+                })?;
+            }
+        }
+        if offset_bits % 8 != 0 {
+            return Err(LayoutError::Bitfield(format!("{name}.{path}")));
+        }
+        Ok(offset_bits / 8)
+    }
+
+    fn find_struct(&self, name: &str) -> Result<btf_rs::Struct, LayoutError> {
+        let types = self.btf.resolve_types_by_name(name).unwrap_or_default();
+        types
+            .into_iter()
+            .find_map(|t| match t {
+                Type::Struct(s) if !s.members.is_empty() => Some(s),
+                _ => None,
+            })
+            .ok_or_else(|| LayoutError::MissingStruct(name.to_owned()))
+    }
+
+    /// Finds `member` in a struct or union, descending into anonymous members; returns its bit
+    /// offset from the start of `structure` and its type id.
+    fn find_member(&self, structure: &btf_rs::Struct, member: &str) -> Option<(u32, u32)> {
+        for m in &structure.members {
+            let name = self.btf.resolve_name(m).unwrap_or_default();
+            let type_id = m.get_type_id()?;
+            if name == member {
+                return Some((m.bit_offset(), type_id));
+            }
+            if name.is_empty()
+                && let Some(inner) = self.struct_behind(type_id)
+                && let Some((bits, id)) = self.find_member(&inner, member)
+            {
+                return Some((m.bit_offset() + bits, id));
+            }
+        }
+        None
+    }
+
+    /// The struct or union a type id names, through typedefs and qualifiers.
+    fn struct_behind(&self, mut type_id: u32) -> Option<btf_rs::Struct> {
+        for _ in 0..16 {
+            match self.btf.resolve_type_by_id(type_id).ok()? {
+                Type::Struct(s) | Type::Union(s) => return Some(s),
+                Type::Typedef(t) => type_id = t.get_type_id()?,
+                Type::Const(t) | Type::Volatile(t) | Type::Restrict(t) => type_id = t.get_type_id()?,
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    fn enum_value(&self, enum_name: &str, value_name: &str) -> Result<u32, LayoutError> {
+        let missing = || LayoutError::MissingEnumValue(format!("{enum_name}::{value_name}"));
+        let types = self.btf.resolve_types_by_name(enum_name).map_err(|_| missing())?;
+        for t in types {
+            if let Type::Enum(e) = t {
+                for m in &e.members {
+                    if self.btf.resolve_name(m).ok().as_deref() == Some(value_name) {
+                        return Ok(m.val());
+                    }
+                }
+            }
+        }
+        Err(missing())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kernel_btf() -> KernelBtf {
+        // Every machine of this project has BTF (ENVIRONMENT.md); without it this fails loudly.
+        KernelBtf::from_sys_fs().expect("the running kernel's BTF")
+    }
+
+    #[test]
+    fn layout_of_running_kernel_is_complete_and_plausible() {
+        let layout = kernel_btf().block_layout().expect("block layout");
+        // `q` is the first member of struct request, `bi_next` the first of struct bio.
+        assert_eq!(layout.request_q, 0);
+        assert!(layout.bio_bdev > 0 && layout.bio_bdev < 64);
+        assert!(layout.bio_sector > layout.bio_opf);
+        assert_eq!(layout.bio_size, layout.bio_sector + 8, "bi_size follows the u64 bi_sector");
+        assert!(layout.request_sector > layout.request_data_len);
+    }
+
+    #[test]
+    fn flag_bits_match_the_documented_kernel_values() {
+        let bits = kernel_btf().request_flag_bits().expect("flag bits");
+        assert_eq!(bits.op_read, 0);
+        assert_eq!(bits.op_write, 1);
+        assert_eq!(bits.op_bits, 8, "REQ_OP_BITS has been 8 since Linux 4.10");
+        assert!(bits.sync > bits.op_bits && bits.fua > bits.sync);
+    }
+
+    #[test]
+    fn missing_member_names_struct_and_member() {
+        let err = kernel_btf().offset_of("bio", "no_such_member").unwrap_err();
+        assert_eq!(err.to_string(), "kernel BTF: struct bio has no member no_such_member");
+        let err = kernel_btf().offset_of("no_such_struct_xyz", "a").unwrap_err();
+        assert_eq!(err.to_string(), "kernel BTF has no struct no_such_struct_xyz");
+    }
+
+    #[test]
+    fn unreadable_btf_file_is_a_clear_error() {
+        let err = KernelBtf::from_file(Path::new("/nonexistent/vmlinux")).err().expect("error");
+        assert!(err.to_string().contains("/nonexistent/vmlinux"), "{err}");
+    }
+}

@@ -1,0 +1,139 @@
+//! Up-front checks, one clear line each, before anything is loaded: privileges, BTF,
+//! tracefs, the tracepoints the probes attach to.
+
+use std::path::Path;
+
+use crate::kernel::{btf_layout, tracefs};
+
+/// Linux capability numbers (linux/capability.h).
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
+const CAP_BPF: u32 = 39;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    #[error(
+        "blkscope needs root to load its eBPF probes (missing {missing}); run it with sudo or grant CAP_BPF and CAP_PERFMON"
+    )]
+    NotPrivileged { missing: String },
+    #[error("the kernel has no BTF at {path} (it needs CONFIG_DEBUG_INFO_BTF=y)")]
+    NoBtf { path: String },
+    #[error("tracefs is not available: {0}")]
+    Tracefs(std::io::Error),
+    #[error("the kernel has no tracepoint {0}")]
+    MissingTracepoint(String),
+    #[error(transparent)]
+    Layout(#[from] btf_layout::LayoutError),
+    #[error("loading the eBPF probes: {0}")]
+    Load(#[source] Box<aya::EbpfError>),
+    #[error("eBPF program {name}: {source}")]
+    Program {
+        name: String,
+        #[source]
+        source: Box<aya::programs::ProgramError>,
+    },
+    #[error("eBPF map {name}: {source}")]
+    Map {
+        name: String,
+        #[source]
+        source: Box<aya::maps::MapError>,
+    },
+    #[error("eBPF map {0} is missing from the probe object")]
+    MissingMap(String),
+    #[error("eBPF program {0} is missing from the probe object")]
+    MissingProgram(String),
+    #[error("reading the ring buffer: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The checks every live view runs before loading probes.
+pub struct Preflight;
+
+impl Preflight {
+    /// Privileges, BTF, tracefs and each named `block:` tracepoint.
+    pub fn check(block_tracepoints: &[&str]) -> Result<(), KernelError> {
+        check_privileges()?;
+        check_btf()?;
+        let root = tracefs::ensure_mounted().map_err(KernelError::Tracefs)?;
+        for name in block_tracepoints {
+            if !tracefs::has_tracepoint(&root, "block", name) {
+                return Err(KernelError::MissingTracepoint(format!("block:{name}")));
+            }
+        }
+        raise_memlock_limit();
+        Ok(())
+    }
+}
+
+/// Root, or CAP_BPF + CAP_PERFMON, or CAP_SYS_ADMIN (older kernels).
+pub fn check_privileges() -> Result<(), KernelError> {
+    let effective = effective_capabilities().unwrap_or(0);
+    let has = |cap: u32| effective & (1u64 << cap) != 0;
+    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
+        return Ok(());
+    }
+    let missing: Vec<&str> = [(CAP_BPF, "CAP_BPF"), (CAP_PERFMON, "CAP_PERFMON")]
+        .into_iter()
+        .filter(|(cap, _)| !has(*cap))
+        .map(|(_, name)| name)
+        .collect();
+    Err(KernelError::NotPrivileged {
+        missing: missing.join(" and "),
+    })
+}
+
+/// The `CapEff` mask of this process.
+fn effective_capabilities() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_cap_eff(&status)
+}
+
+fn parse_cap_eff(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("CapEff:"))?;
+    u64::from_str_radix(line.trim_start_matches("CapEff:").trim(), 16).ok()
+}
+
+fn check_btf() -> Result<(), KernelError> {
+    if Path::new(btf_layout::VMLINUX_BTF).is_file() {
+        Ok(())
+    } else {
+        Err(KernelError::NoBtf {
+            path: btf_layout::VMLINUX_BTF.to_owned(),
+        })
+    }
+}
+
+/// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; newer ones ignore it. Best effort.
+fn raise_memlock_limit() {
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit with a valid pointer to an initialised struct.
+    let ret = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
+    if ret != 0 {
+        log::debug!("could not raise RLIMIT_MEMLOCK: {}", std::io::Error::last_os_error());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_effective_capabilities() {
+        let status = "Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t000001ffffffffff\n";
+        assert_eq!(parse_cap_eff(status), Some(0x1ff_ffff_ffff));
+        assert_eq!(parse_cap_eff("Name: x\n"), None);
+    }
+
+    #[test]
+    fn missing_privileges_name_the_capabilities() {
+        let err = KernelError::NotPrivileged {
+            missing: "CAP_BPF and CAP_PERFMON".into(),
+        };
+        let line = err.to_string();
+        assert!(line.contains("needs root") && line.contains("CAP_BPF and CAP_PERFMON"));
+        assert!(!line.contains('\n'));
+    }
+}

@@ -1,0 +1,9 @@
+//! blkscope: block I/O tracing and statistics for Linux.
+//!
+//! Data flows from the kernel (`kernel`: probes, ring buffer) through one event model (`event`)
+//! into the views (one module each).
+
+pub mod device;
+pub mod event;
+pub mod kernel;
+pub mod trace;

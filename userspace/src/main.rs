@@ -1,0 +1,248 @@
+//! The `blkscope` command: parses the command line and runs one view. Also answers to the
+//! views' own names (`iostat`, `blktrace`, `biosnoop`...) when started through a symlink.
+
+use std::{
+    io::{BufWriter, Write as _},
+    path::Path,
+    process::ExitCode,
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use blkscope::{
+    device,
+    event::{BlockIoEvent, DeviceId},
+    kernel::{BlockTraceOptions, BlockTracer, DropCounts},
+    trace::TraceFormatter,
+};
+use clap::{Args, Parser, Subcommand};
+use tokio::signal::unix::{SignalKind, signal};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "blkscope",
+    version,
+    about = "Block I/O tracing and statistics for Linux, from eBPF tracepoint probes",
+    long_about = "Block I/O tracing and statistics for Linux, from eBPF tracepoint probes.\n\n\
+        Each view reproduces a tool storage people know, with the same flags and output. \
+        Without a command, blkscope traces block events live (`blkscope trace`). \
+        Views marked (planned) are not available yet."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print every block-layer event live: the event pipeline all views share
+    Trace(TraceArgs),
+    /// (planned) sysstat iostat: device and CPU statistics, per container with --cgroups
+    Iostat(PlannedArgs),
+    /// (planned) blktrace: record block events to blktrace binary files
+    Record(PlannedArgs),
+    /// (planned) blkparse: print recorded blktrace files
+    Parse(PlannedArgs),
+    /// (planned) btt: latency breakdown (Q2C, D2C, ...) of recorded traces
+    Btt(PlannedArgs),
+    /// (planned) bcc biosnoop: one line per I/O with its latency
+    Biosnoop(PlannedArgs),
+    /// (planned) bcc biotop: top of processes and containers by disk I/O
+    Biotop(PlannedArgs),
+    /// (planned) bcc biolatency: I/O latency histograms
+    Biolatency(PlannedArgs),
+    /// (planned) bcc ext4slower: slow ext4 reads, writes, opens and fsyncs
+    Ext4slower(PlannedArgs),
+}
+
+#[derive(Args, Debug, Default)]
+struct TraceArgs {
+    /// Trace only this device (path, name or MAJ:MIN; partitions trace their whole disk); repeatable
+    #[arg(short = 'd', long = "dev", value_name = "DEV")]
+    devices: Vec<String>,
+    /// One JSON object per event instead of text lines
+    #[arg(long)]
+    json: bool,
+    /// Stop after this many seconds
+    #[arg(short = 'w', long = "stopwatch", value_name = "SECONDS")]
+    seconds: Option<f64>,
+    /// Ring buffer size in MiB
+    #[arg(short = 'b', long = "buffer-mib", default_value_t = 16, value_name = "MIB")]
+    buffer_mib: u32,
+}
+
+#[derive(Args, Debug)]
+struct PlannedArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    args: Vec<String>,
+}
+
+/// Names under which blkscope runs a view directly (multi-call, through a symlink).
+const MULTI_CALL: [(&str, &str); 8] = [
+    ("iostat", "iostat"),
+    ("blktrace", "record"),
+    ("blkparse", "parse"),
+    ("btt", "btt"),
+    ("biosnoop", "biosnoop"),
+    ("biotop", "biotop"),
+    ("biolatency", "biolatency"),
+    ("ext4slower", "ext4slower"),
+];
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse_from(multi_call_args(std::env::args_os().collect()));
+    let result = match cli.command.unwrap_or(Command::Trace(TraceArgs::default())) {
+        Command::Trace(args) => run_trace(args),
+        other => Err(anyhow::anyhow!(
+            "{}: this view is planned but not available yet",
+            view_name(&other)
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("blkscope: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `iostat -x 2` started through a symlink named iostat becomes `blkscope iostat -x 2`.
+fn multi_call_args(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let invoked = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("blkscope")
+        .to_owned();
+    if let Some((_, command)) = MULTI_CALL.iter().find(|(name, _)| *name == invoked) {
+        args[0] = "blkscope".into();
+        args.insert(1, (*command).into());
+    }
+    args
+}
+
+fn view_name(command: &Command) -> String {
+    format!("{command:?}")
+        .split('(')
+        .next()
+        .unwrap_or_default()
+        .to_lowercase()
+}
+
+fn run_trace(args: TraceArgs) -> anyhow::Result<()> {
+    let devices = args
+        .devices
+        .iter()
+        .map(|d| device::resolve(d).map(device::whole_disk))
+        .collect::<Result<Vec<DeviceId>, _>>()
+        .context("-d")?;
+    let options = BlockTraceOptions {
+        devices,
+        ring_bytes: args.buffer_mib.saturating_mul(1 << 20),
+        ..BlockTraceOptions::default()
+    };
+    let stop_after = args.seconds.map(Duration::from_secs_f64);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(trace_until_stopped(options, stop_after, args.json))
+}
+
+async fn trace_until_stopped(
+    options: BlockTraceOptions,
+    stop_after: Option<Duration>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut tracer = BlockTracer::start(&options)?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let deadline = tokio::time::sleep(stop_after.unwrap_or(Duration::MAX / 4));
+    tokio::pin!(deadline);
+    let mut out = EventPrinter::new(json);
+    let mut batch = Vec::new();
+    loop {
+        tokio::select! {
+            read = tracer.next_batch(&mut batch) => read?,
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+            () = &mut deadline => break,
+        }
+        if !out.print(&batch)? {
+            break;
+        }
+        batch.clear();
+    }
+    // Detach first so nothing new arrives, then print what is still buffered.
+    let rest = tracer.stop();
+    out.print(&rest)?;
+    report_drops(out.count, &tracer.drops()?);
+    Ok(())
+}
+
+/// blktrace's closing lines: the events seen and, if any, the ones lost.
+fn report_drops(events: u64, drops: &DropCounts) {
+    eprintln!("blkscope: {events} events");
+    if drops.total() > 0 {
+        let per_cpu: Vec<String> = drops
+            .per_cpu
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(cpu, n)| format!("CPU{cpu}: {n}"))
+            .collect();
+        eprintln!(
+            "You have {} dropped events ({}; {} undecodable); consider a bigger buffer (-b)",
+            drops.total(),
+            per_cpu.join(", "),
+            drops.undecodable
+        );
+    }
+}
+
+struct EventPrinter {
+    formatter: TraceFormatter,
+    json: bool,
+    out: BufWriter<std::io::Stdout>,
+    count: u64,
+}
+
+impl EventPrinter {
+    fn new(json: bool) -> Self {
+        Self {
+            formatter: TraceFormatter::default(),
+            json,
+            out: BufWriter::new(std::io::stdout()),
+            count: 0,
+        }
+    }
+
+    /// Prints a batch; false once the reader has gone away (a closed pipe ends the trace).
+    fn print(&mut self, events: &[BlockIoEvent]) -> anyhow::Result<bool> {
+        for event in events {
+            self.count += 1;
+            let line = if self.json {
+                self.formatter.json(event)
+            } else {
+                self.formatter.text(event)
+            };
+            if let Err(err) = writeln!(self.out, "{line}") {
+                return closed_or_error(err);
+            }
+        }
+        match self.out.flush() {
+            Ok(()) => Ok(true),
+            Err(err) => closed_or_error(err),
+        }
+    }
+}
+
+fn closed_or_error(err: std::io::Error) -> anyhow::Result<bool> {
+    if err.kind() == std::io::ErrorKind::BrokenPipe {
+        Ok(false)
+    } else {
+        Err(err).context("writing to stdout")
+    }
+}
