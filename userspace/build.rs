@@ -33,7 +33,8 @@ fn main() -> anyhow::Result<()> {
 fn probe_toolchain(probe_dir: &std::path::Path) -> anyhow::Result<String> {
     let path = probe_dir.join("rust-toolchain.toml");
     println!("cargo:rerun-if-changed={}", path.display());
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     text.lines()
         .filter_map(|line| line.trim().strip_prefix("channel"))
         .filter_map(|rest| rest.split('"').nth(1))

@@ -1,1 +1,88 @@
+//! Test harness for integration tests against the real kernel. Every piece of kernel state a
+//! test makes (loop device, mount, cgroup, ftrace setting) is a guard that undoes it on drop,
+//! also when the test panics. Tests that touch kernel state hold [`serial`] so they never
+//! overlap, within one test binary or across several.
 
+pub mod cgroup;
+pub mod diskstats;
+pub mod ftrace;
+pub mod loopdev;
+pub mod workload;
+
+use std::{fs::File, os::fd::AsRawFd, sync::Mutex};
+
+pub use cgroup::Cgroup;
+pub use diskstats::DiskCounters;
+pub use ftrace::KernelBlkTracer;
+pub use loopdev::{Ext4Mount, LoopDevice};
+
+/// Held for the whole of a test that uses kernel state.
+pub struct SerialGuard {
+    _thread: std::sync::MutexGuard<'static, ()>,
+    _file: File,
+}
+
+static IN_PROCESS: Mutex<()> = Mutex::new(());
+const LOCK_FILE: &str = "/tmp/blkscope-tests.lock";
+
+/// Serializes kernel-state tests: a mutex for threads of this process, `flock` for other test
+/// processes. Also checks for root, failing the test with a clear message without it.
+pub fn serial() -> SerialGuard {
+    require_root();
+    let thread = IN_PROCESS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let file = File::create(LOCK_FILE).unwrap_or_else(|e| panic!("creating {LOCK_FILE}: {e}"));
+    // SAFETY: flock on a descriptor we own; blocks until the other process releases it.
+    let ret = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(
+        ret,
+        0,
+        "flock {LOCK_FILE}: {}",
+        std::io::Error::last_os_error()
+    );
+    SerialGuard {
+        _thread: thread,
+        _file: file,
+    }
+}
+
+/// Privileged tests fail (never skip) without root.
+pub fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "this integration test needs root (loop devices, eBPF, ftrace): run it with `sudo ./x test`"
+    );
+}
+
+/// Runs a command to completion; panics with its output when it fails.
+pub fn sh(program: &str, args: &[&str]) -> String {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("starting {program}: {e}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Path of the blkscope binary cargo built for these tests.
+pub fn blkscope_binary() -> std::path::PathBuf {
+    // tests/ is a workspace member: the binary is in the shared target directory.
+    let exe = std::env::current_exe().expect("test executable path");
+    let deps = exe.parent().expect("deps dir");
+    let profile = deps.parent().expect("profile dir");
+    let binary = profile.join("blkscope");
+    assert!(
+        binary.is_file(),
+        "{} is missing: build it first (`cargo build -p blkscope`; `./x test` does)",
+        binary.display()
+    );
+    binary
+}

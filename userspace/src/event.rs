@@ -285,8 +285,13 @@ impl EventDecoder {
     }
 
     pub fn decode(&self, raw: &BlockEvent) -> Result<BlockIoEvent, DecodeError> {
-        let action = BlockAction::from_u8(raw.action).ok_or(DecodeError::UnknownAction(raw.action))?;
-        let comm_len = raw.comm.iter().position(|&b| b == 0).unwrap_or(raw.comm.len());
+        let action =
+            BlockAction::from_u8(raw.action).ok_or(DecodeError::UnknownAction(raw.action))?;
+        let comm_len = raw
+            .comm
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(raw.comm.len());
         Ok(BlockIoEvent {
             time_ns: raw.timestamp_ns,
             cpu: raw.cpu,
@@ -384,7 +389,9 @@ mod tests {
     #[test]
     fn decodes_device_comm_and_direction() {
         let decoder = EventDecoder::new(linux6_bits());
-        let e = decoder.decode(&raw(BlockAction::Complete, 1 | 1 << 11)).unwrap();
+        let e = decoder
+            .decode(&raw(BlockAction::Complete, 1 | 1 << 11))
+            .unwrap();
         assert_eq!(e.device, DeviceId::new(7, 3));
         assert_eq!(e.comm, "dd");
         assert_eq!(e.op, Operation::Write);

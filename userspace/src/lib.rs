@@ -5,5 +5,6 @@
 
 pub mod device;
 pub mod event;
+pub mod inflight;
 pub mod kernel;
 pub mod trace;

@@ -67,7 +67,12 @@ struct TraceArgs {
     #[arg(short = 'w', long = "stopwatch", value_name = "SECONDS")]
     seconds: Option<f64>,
     /// Ring buffer size in MiB
-    #[arg(short = 'b', long = "buffer-mib", default_value_t = 16, value_name = "MIB")]
+    #[arg(
+        short = 'b',
+        long = "buffer-mib",
+        default_value_t = 16,
+        value_name = "MIB"
+    )]
     buffer_mib: u32,
 }
 
@@ -158,7 +163,8 @@ async fn trace_until_stopped(
 ) -> anyhow::Result<()> {
     let mut tracer = BlockTracer::start(&options)?;
     let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let deadline = tokio::time::sleep(stop_after.unwrap_or(Duration::MAX / 4));
     tokio::pin!(deadline);
     let mut out = EventPrinter::new(json);

@@ -127,7 +127,8 @@ mod tests {
     fn json_lines_are_objects_with_relative_time() {
         let mut f = TraceFormatter::default();
         f.json(&event(Action::Queue, 10));
-        let v: serde_json::Value = serde_json::from_str(&f.json(&event(Action::Issue, 25))).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&f.json(&event(Action::Issue, 25))).unwrap();
         assert_eq!(v["relative_ns"], 15);
         assert_eq!(v["action"], "issue");
         assert_eq!(v["rwbs"], "WS");

@@ -1,1 +1,125 @@
-fn main() {}
+//! `cargo xtask`: the project's chores in one place. `./x` at the repository root runs
+//! scripts/setup.sh first (it installs the pinned toolchains cargo needs before it can run this).
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "blkscope's development tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install every prerequisite (Debian packages, pinned toolchains, bpf-linker)
+    Setup,
+    /// Build blkscope (the probes included)
+    Build {
+        #[arg(long)]
+        release: bool,
+    },
+    /// Build and run blkscope as root: `cargo xtask run -- iostat -x 2`
+    Run {
+        #[arg(long)]
+        release: bool,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run every test: unit tests and the integration tests against the real kernel (root)
+    Test {
+        /// Extra arguments for `cargo test` (e.g. a test name filter)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// What CI runs: the tests, clippy with warnings denied, and rustfmt's check
+    Ci,
+}
+
+fn main() -> anyhow::Result<()> {
+    let root = workspace_root()?;
+    match Cli::parse().task {
+        Task::Setup => run(Command::new("bash").arg(root.join("scripts/setup.sh"))),
+        Task::Build { release } => build(&root, release),
+        Task::Run { release, args } => {
+            build(&root, release)?;
+            let profile = if release { "release" } else { "debug" };
+            let binary = root.join("target").join(profile).join("blkscope");
+            run(&mut as_root(&binary, &args))
+        }
+        Task::Test { args } => test(&root, &args),
+        Task::Ci => {
+            test(&root, &[])?;
+            run(cargo(&root).args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+            run(cargo(&root).args(["fmt", "--all", "--check"]))
+        }
+    }
+}
+
+fn build(root: &Path, release: bool) -> anyhow::Result<()> {
+    let mut cmd = cargo(root);
+    cmd.args(["build", "--package", "blkscope"]);
+    if release {
+        cmd.arg("--release");
+    }
+    run(&mut cmd)
+}
+
+/// Unit tests and integration tests in one `cargo test`. The integration tests load eBPF and
+/// make loop devices, so they need root: say so up front instead of failing in each test.
+fn test(root: &Path, args: &[String]) -> anyhow::Result<()> {
+    if !is_root() {
+        bail!("the integration tests need root (loop devices, eBPF): run `sudo ./x test`");
+    }
+    run(cargo(root)
+        .args(["test", "--workspace", "--no-fail-fast"])
+        .args(args))
+}
+
+fn cargo(root: &Path) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root);
+    cmd
+}
+
+/// Runs `binary args` directly when root, through sudo otherwise.
+fn as_root(binary: &Path, args: &[String]) -> Command {
+    if is_root() {
+        let mut cmd = Command::new(binary);
+        cmd.args(args);
+        cmd
+    } else {
+        let mut cmd = Command::new("sudo");
+        cmd.arg(binary).args(args);
+        cmd
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let status = cmd
+        .status()
+        .with_context(|| format!("starting {:?}", cmd.get_program()))?;
+    if !status.success() {
+        bail!("{:?} failed ({status})", cmd.get_program());
+    }
+    Ok(())
+}
+
+fn workspace_root() -> anyhow::Result<PathBuf> {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map(Path::to_owned)
+        .context("xtask has no parent directory")
+}

@@ -68,4 +68,3 @@ impl KernelLayout {
 #[cfg(feature = "user")]
 // SAFETY: plain `#[repr(C)]` data of u32 fields.
 unsafe impl aya::Pod for KernelLayout {}
-

@@ -64,7 +64,9 @@ pub fn block_getrq(ctx: BtfTracePointContext) -> i32 {
 #[btf_tracepoint(function = "block_split")]
 pub fn block_split(ctx: BtfTracePointContext) -> i32 {
     let new_sector = arg(&ctx, 1) & 0xffff_ffff;
-    bio_event(BlockAction::Split, arg(&ctx, 0), |e| e.aux_sector = new_sector);
+    bio_event(BlockAction::Split, arg(&ctx, 0), |e| {
+        e.aux_sector = new_sector
+    });
     0
 }
 

@@ -193,8 +193,7 @@ fn set_traced_devices(ebpf: &mut Ebpf, devices: &[DeviceId]) -> Result<(), Kerne
     let map = ebpf
         .map_mut(MAP)
         .ok_or_else(|| KernelError::MissingMap(MAP.to_owned()))?;
-    let mut traced: HashMap<_, u32, u8> =
-        HashMap::try_from(map).map_err(|e| map_error(MAP, e))?;
+    let mut traced: HashMap<_, u32, u8> = HashMap::try_from(map).map_err(|e| map_error(MAP, e))?;
     for device in devices {
         traced
             .insert(&device.to_kernel(), &1, 0)

@@ -15,7 +15,9 @@ pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LayoutError {
-    #[error("cannot read the kernel's BTF at {path}: {source} (the kernel needs CONFIG_DEBUG_INFO_BTF=y)")]
+    #[error(
+        "cannot read the kernel's BTF at {path}: {source} (the kernel needs CONFIG_DEBUG_INFO_BTF=y)"
+    )]
     Read {
         path: PathBuf,
         #[source]
@@ -128,21 +130,23 @@ impl KernelBtf {
         let mut offset_bits = 0u32;
         let mut parts = path.split('.').peekable();
         while let Some(member) = parts.next() {
-            let (bits, type_id) = self.find_member(&structure, member).ok_or_else(|| {
-                LayoutError::MissingMember {
-                    structure: name.to_owned(),
-                    member: path.to_owned(),
-                }
-            })?;
+            let (bits, type_id) =
+                self.find_member(&structure, member)
+                    .ok_or_else(|| LayoutError::MissingMember {
+                        structure: name.to_owned(),
+                        member: path.to_owned(),
+                    })?;
             offset_bits += bits;
             if parts.peek().is_some() {
-                structure = self.struct_behind(type_id).ok_or_else(|| LayoutError::MissingMember {
-                    structure: name.to_owned(),
-                    member: path.to_owned(),
-                })?;
+                structure =
+                    self.struct_behind(type_id)
+                        .ok_or_else(|| LayoutError::MissingMember {
+                            structure: name.to_owned(),
+                            member: path.to_owned(),
+                        })?;
             }
         }
-        if offset_bits % 8 != 0 {
+        if !offset_bits.is_multiple_of(8) {
             return Err(LayoutError::Bitfield(format!("{name}.{path}")));
         }
         Ok(offset_bits / 8)
@@ -184,7 +188,9 @@ impl KernelBtf {
             match self.btf.resolve_type_by_id(type_id).ok()? {
                 Type::Struct(s) | Type::Union(s) => return Some(s),
                 Type::Typedef(t) => type_id = t.get_type_id()?,
-                Type::Const(t) | Type::Volatile(t) | Type::Restrict(t) => type_id = t.get_type_id()?,
+                Type::Const(t) | Type::Volatile(t) | Type::Restrict(t) => {
+                    type_id = t.get_type_id()?
+                }
                 _ => return None,
             }
         }
@@ -193,7 +199,10 @@ impl KernelBtf {
 
     fn enum_value(&self, enum_name: &str, value_name: &str) -> Result<u32, LayoutError> {
         let missing = || LayoutError::MissingEnumValue(format!("{enum_name}::{value_name}"));
-        let types = self.btf.resolve_types_by_name(enum_name).map_err(|_| missing())?;
+        let types = self
+            .btf
+            .resolve_types_by_name(enum_name)
+            .map_err(|_| missing())?;
         for t in types {
             if let Type::Enum(e) = t {
                 for m in &e.members {
@@ -223,7 +232,11 @@ mod tests {
         assert_eq!(layout.request_q, 0);
         assert!(layout.bio_bdev > 0 && layout.bio_bdev < 64);
         assert!(layout.bio_sector > layout.bio_opf);
-        assert_eq!(layout.bio_size, layout.bio_sector + 8, "bi_size follows the u64 bi_sector");
+        assert_eq!(
+            layout.bio_size,
+            layout.bio_sector + 8,
+            "bi_size follows the u64 bi_sector"
+        );
         assert!(layout.request_sector > layout.request_data_len);
     }
 
@@ -239,14 +252,24 @@ mod tests {
     #[test]
     fn missing_member_names_struct_and_member() {
         let err = kernel_btf().offset_of("bio", "no_such_member").unwrap_err();
-        assert_eq!(err.to_string(), "kernel BTF: struct bio has no member no_such_member");
-        let err = kernel_btf().offset_of("no_such_struct_xyz", "a").unwrap_err();
-        assert_eq!(err.to_string(), "kernel BTF has no struct no_such_struct_xyz");
+        assert_eq!(
+            err.to_string(),
+            "kernel BTF: struct bio has no member no_such_member"
+        );
+        let err = kernel_btf()
+            .offset_of("no_such_struct_xyz", "a")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "kernel BTF has no struct no_such_struct_xyz"
+        );
     }
 
     #[test]
     fn unreadable_btf_file_is_a_clear_error() {
-        let err = KernelBtf::from_file(Path::new("/nonexistent/vmlinux")).err().expect("error");
+        let err = KernelBtf::from_file(Path::new("/nonexistent/vmlinux"))
+            .err()
+            .expect("error");
         assert!(err.to_string().contains("/nonexistent/vmlinux"), "{err}");
     }
 }

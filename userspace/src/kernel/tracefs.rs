@@ -19,12 +19,7 @@ pub fn ensure_mounted() -> std::io::Result<PathBuf> {
         nix::mount::MsFlags::empty(),
         None::<&str>,
     )
-    .map_err(|errno| {
-        std::io::Error::new(
-            std::io::ErrorKind::Other,
-            format!("mounting tracefs on {TRACEFS}: {errno}"),
-        )
-    })?;
+    .map_err(|errno| std::io::Error::other(format!("mounting tracefs on {TRACEFS}: {errno}")))?;
     Ok(root.to_owned())
 }
 

@@ -1,0 +1,107 @@
+//! Loop devices backed by files in /dev/shm, and ext4 file systems on them.
+
+use std::path::{Path, PathBuf};
+
+use blkscope::event::DeviceId;
+
+use crate::sh;
+
+/// A loop device on a fresh sparse file in /dev/shm; detached and deleted on drop.
+pub struct LoopDevice {
+    path: PathBuf,
+    backing: PathBuf,
+}
+
+impl LoopDevice {
+    pub fn new(size_mib: u64) -> Self {
+        let backing = PathBuf::from(format!(
+            "/dev/shm/blkscope-test-{}-{}.img",
+            std::process::id(),
+            unique()
+        ));
+        let file = std::fs::File::create(&backing)
+            .unwrap_or_else(|e| panic!("creating {}: {e}", backing.display()));
+        file.set_len(size_mib << 20)
+            .expect("sizing the backing file");
+        drop(file);
+        let backing_str = backing.to_str().expect("utf-8 path");
+        let path = sh("losetup", &["--show", "-f", backing_str])
+            .trim()
+            .to_owned();
+        assert!(path.starts_with("/dev/loop"), "losetup printed {path:?}");
+        Self {
+            path: PathBuf::from(path),
+            backing,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn path_str(&self) -> &str {
+        self.path.to_str().expect("utf-8 device path")
+    }
+
+    /// `loop3` for /dev/loop3.
+    pub fn name(&self) -> &str {
+        self.path_str().trim_start_matches("/dev/")
+    }
+
+    pub fn device_id(&self) -> DeviceId {
+        blkscope::device::resolve(self.path_str()).expect("loop device number")
+    }
+}
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("losetup")
+            .arg("-d")
+            .arg(&self.path)
+            .status();
+        let _ = std::fs::remove_file(&self.backing);
+    }
+}
+
+/// An ext4 file system made on a loop device and mounted on a fresh directory; unmounted on
+/// drop (lazily if something still holds it).
+pub struct Ext4Mount {
+    dir: PathBuf,
+}
+
+impl Ext4Mount {
+    pub fn new(device: &LoopDevice) -> Self {
+        sh("mkfs.ext4", &["-q", "-F", device.path_str()]);
+        let dir =
+            std::env::temp_dir().join(format!("blkscope-mnt-{}-{}", std::process::id(), unique()));
+        std::fs::create_dir_all(&dir).expect("mount point");
+        sh("mount", &[device.path_str(), dir.to_str().expect("utf-8")]);
+        Self { dir }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Ext4Mount {
+    fn drop(&mut self) {
+        let ok = std::process::Command::new("umount")
+            .arg(&self.dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.dir)
+                .status();
+        }
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
