@@ -77,6 +77,8 @@ fn test(root: &Path, args: &[String]) -> anyhow::Result<()> {
     if !is_root() {
         bail!("the integration tests need root (loop devices, eBPF): run `sudo ./x test`");
     }
+    // The CLI tests run the blkscope binary: build it first, whatever the filter.
+    run(cargo(root).args(["build", "--package", "blkscope"]))?;
     run(cargo(root)
         .args(["test", "--workspace", "--no-fail-fast"])
         .args(args))

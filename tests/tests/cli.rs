@@ -1,0 +1,92 @@
+//! The `blkscope` command as a user meets it: help, errors, privileges, a live trace stopped by
+//! SIGTERM with everything buffered printed.
+
+use std::{
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use blkscope_tests::{LoopDevice, blkscope_binary, require_root, serial, workload::DirectIo};
+
+#[test]
+fn help_lists_the_views() {
+    let out = Command::new(blkscope_binary()).arg("--help").output().expect("blkscope --help");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for view in ["trace", "iostat", "record", "parse", "btt", "biosnoop", "biotop", "biolatency", "ext4slower"] {
+        assert!(help.contains(view), "--help does not list {view}:\n{help}");
+    }
+}
+
+/// Runs blkscope as the unprivileged user `nobody` (setpriv drops every capability).
+fn as_nobody(args: &[&str]) -> std::process::Output {
+    require_root();
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(blkscope_binary())
+        .args(args)
+        .output()
+        .expect("setpriv")
+}
+
+#[test]
+fn without_root_it_fails_with_one_clear_line() {
+    for args in [&[][..], &["trace", "-w", "1"][..]] {
+        let out = as_nobody(args);
+        assert!(!out.status.success(), "blkscope {args:?} succeeded without root");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "one line expected, got:\n{stderr}");
+        assert!(stderr.contains("needs root") && stderr.contains("CAP_BPF"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_bad_device_names_the_flag_and_the_device() {
+    let out = Command::new(blkscope_binary())
+        .args(["trace", "-d", "/dev/no-such-disk"])
+        .output()
+        .expect("blkscope");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim(), "blkscope: -d: /dev/no-such-disk: no such block device");
+}
+
+#[test]
+fn planned_views_say_so_and_fail() {
+    let out = Command::new(blkscope_binary()).args(["biotop"]).output().expect("blkscope");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("biotop: this view is planned"));
+}
+
+#[test]
+fn sigterm_stops_a_live_trace_and_prints_every_buffered_event() {
+    let _serial = serial();
+    let disk = LoopDevice::new(16);
+    let child = Command::new(blkscope_binary())
+        .args(["trace", "--json", "-d", disk.path_str()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting blkscope trace");
+    // The probes attach within a second; then a known read.
+    std::thread::sleep(Duration::from_millis(1500));
+    DirectIo::read(81920, 8192).run(disk.path_str());
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().expect("waiting for blkscope");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is a JSON object"))
+        .collect();
+    let completes: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["action"] == "complete" && e["sector"] == 160)
+        .collect();
+    assert_eq!(completes.len(), 1, "one C for the read: {events:#?}");
+    assert_eq!(completes[0]["bytes"], 8192);
+    assert_eq!(completes[0]["op"], "read");
+    assert!(stderr.contains(&format!("blkscope: {} events", events.len())), "{stderr}");
+    assert!(!stderr.contains("dropped"), "{stderr}");
+}
