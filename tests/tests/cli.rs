@@ -10,10 +10,23 @@ use blkscope_tests::{LoopDevice, blkscope_binary, require_root, serial, workload
 
 #[test]
 fn help_lists_the_views() {
-    let out = Command::new(blkscope_binary()).arg("--help").output().expect("blkscope --help");
+    let out = Command::new(blkscope_binary())
+        .arg("--help")
+        .output()
+        .expect("blkscope --help");
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for view in ["trace", "iostat", "record", "parse", "btt", "biosnoop", "biotop", "biolatency", "ext4slower"] {
+    for view in [
+        "trace",
+        "iostat",
+        "record",
+        "parse",
+        "btt",
+        "biosnoop",
+        "biotop",
+        "biolatency",
+        "ext4slower",
+    ] {
         assert!(help.contains(view), "--help does not list {view}:\n{help}");
     }
 }
@@ -22,7 +35,12 @@ fn help_lists_the_views() {
 fn as_nobody(args: &[&str]) -> std::process::Output {
     require_root();
     Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .arg(blkscope_binary())
         .args(args)
         .output()
@@ -33,10 +51,20 @@ fn as_nobody(args: &[&str]) -> std::process::Output {
 fn without_root_it_fails_with_one_clear_line() {
     for args in [&[][..], &["trace", "-w", "1"][..]] {
         let out = as_nobody(args);
-        assert!(!out.status.success(), "blkscope {args:?} succeeded without root");
+        assert!(
+            !out.status.success(),
+            "blkscope {args:?} succeeded without root"
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(stderr.lines().count(), 1, "one line expected, got:\n{stderr}");
-        assert!(stderr.contains("needs root") && stderr.contains("CAP_BPF"), "{stderr}");
+        assert_eq!(
+            stderr.lines().count(),
+            1,
+            "one line expected, got:\n{stderr}"
+        );
+        assert!(
+            stderr.contains("needs root") && stderr.contains("CAP_BPF"),
+            "{stderr}"
+        );
     }
 }
 
@@ -48,12 +76,18 @@ fn a_bad_device_names_the_flag_and_the_device() {
         .expect("blkscope");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.trim(), "blkscope: -d: /dev/no-such-disk: no such block device");
+    assert_eq!(
+        stderr.trim(),
+        "blkscope: -d: /dev/no-such-disk: no such block device"
+    );
 }
 
 #[test]
 fn planned_views_say_so_and_fail() {
-    let out = Command::new(blkscope_binary()).args(["biotop"]).output().expect("blkscope");
+    let out = Command::new(blkscope_binary())
+        .args(["biotop"])
+        .output()
+        .expect("blkscope");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("biotop: this view is planned"));
 }
@@ -87,6 +121,9 @@ fn sigterm_stops_a_live_trace_and_prints_every_buffered_event() {
     assert_eq!(completes.len(), 1, "one C for the read: {events:#?}");
     assert_eq!(completes[0]["bytes"], 8192);
     assert_eq!(completes[0]["op"], "read");
-    assert!(stderr.contains(&format!("blkscope: {} events", events.len())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("blkscope: {} events", events.len())),
+        "{stderr}"
+    );
     assert!(!stderr.contains("dropped"), "{stderr}");
 }

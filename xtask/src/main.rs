@@ -80,7 +80,13 @@ fn test(root: &Path, args: &[String]) -> anyhow::Result<()> {
     // The CLI tests run the blkscope binary: build it first, whatever the filter.
     run(cargo(root).args(["build", "--package", "blkscope"]))?;
     run(cargo(root)
-        .args(["test", "--workspace", "--no-fail-fast"])
+        .args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "blkscope-probes",
+            "--no-fail-fast",
+        ])
         .args(args))
 }
 
