@@ -35,12 +35,24 @@ impl KernelBlkTracer {
         Self { enable }
     }
 
-    /// Stops tracing and returns every record in the trace buffer.
+    /// Stops tracing and returns every I/O record (those with `sector + sectors`).
     pub fn stop(self) -> Vec<KernelRecord> {
-        let text =
-            std::fs::read_to_string(Path::new(TRACEFS).join("trace")).expect("reading trace");
+        self.stop_raw().lines().filter_map(parse_line).collect()
+    }
+
+    /// Stops tracing and counts every record, plug and unplug included.
+    pub fn stop_counting(self) -> usize {
+        self.stop_raw()
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .count()
+    }
+
+    fn stop_raw(self) -> String {
+        let trace = Path::new(TRACEFS).join("trace");
+        let text = std::fs::read_to_string(trace).expect("reading trace");
         drop(self);
-        text.lines().filter_map(parse_line).collect()
+        text
     }
 }
 

@@ -127,3 +127,26 @@ fn sigterm_stops_a_live_trace_and_prints_every_buffered_event() {
     );
     assert!(!stderr.contains("dropped"), "{stderr}");
 }
+
+#[test]
+fn tracefs_is_mounted_when_missing() {
+    let _serial = serial();
+    let tracefs = std::path::Path::new("/sys/kernel/tracing");
+    if tracefs.join("events").is_dir() {
+        blkscope_tests::sh("umount", &["/sys/kernel/tracing"]);
+    }
+    assert!(!tracefs.join("events").is_dir());
+    let out = Command::new(blkscope_binary())
+        .args(["trace", "-w", "0.2"])
+        .output()
+        .expect("blkscope trace");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        tracefs.join("events/block/block_rq_issue").is_dir(),
+        "tracefs was not mounted"
+    );
+}

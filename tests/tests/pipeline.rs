@@ -188,3 +188,40 @@ fn events_carry_the_issuing_tasks_cgroup() {
         "cgroup id of the issuing task"
     );
 }
+
+#[test]
+fn a_full_ring_buffer_drops_are_counted_not_lost_silently() {
+    let _serial = serial();
+    let disk = LoopDevice::new(16);
+    let kernel = KernelBlkTracer::start(disk.name());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let (received, drops) = runtime.block_on(async {
+        // One page of ring buffer, not read while the workload runs: most events must drop.
+        let options = BlockTraceOptions {
+            devices: vec![disk.device_id()],
+            ring_bytes: 4096,
+            ..BlockTraceOptions::default()
+        };
+        let mut tracer = BlockTracer::start(&options).expect("starting the block probes");
+        for i in 0..40 {
+            DirectIo::read(i * 8192, 4096).run(disk.path_str());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let received = tracer.stop();
+        (received, tracer.drops().expect("drop counters"))
+    });
+    let logged_by_kernel = kernel.stop_counting();
+    assert!(
+        drops.total() > 0,
+        "a 4 KiB ring buffer held {} events",
+        received.len()
+    );
+    assert_eq!(
+        received.len() as u64 + drops.total(),
+        logged_by_kernel as u64,
+        "received + dropped must account for every event the kernel's blktrace logged ({drops:?})"
+    );
+}
