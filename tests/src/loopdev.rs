@@ -48,6 +48,20 @@ impl LoopDevice {
         self.path_str().trim_start_matches("/dev/")
     }
 
+    /// Numbers of the partitions the kernel knows on this device (`loop3p1` -> 1).
+    pub fn partitions(&self) -> Vec<u32> {
+        let sys = Path::new("/sys/block").join(self.name());
+        let prefix = format!("{}p", self.name());
+        std::fs::read_dir(sys)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .filter_map(|n| n.strip_prefix(&prefix)?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn device_id(&self) -> DeviceId {
         blkscope::device::resolve(self.path_str()).expect("loop device number")
     }
@@ -55,6 +69,14 @@ impl LoopDevice {
 
 impl Drop for LoopDevice {
     fn drop(&mut self) {
+        // Partitions made with addpart outlive the binding: drop them first, or the next
+        // user of this loop device finds them (and addpart fails with EBUSY).
+        for number in self.partitions() {
+            let _ = std::process::Command::new("delpart")
+                .arg(&self.path)
+                .arg(number.to_string())
+                .status();
+        }
         let _ = std::process::Command::new("losetup")
             .arg("-d")
             .arg(&self.path)

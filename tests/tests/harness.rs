@@ -22,8 +22,13 @@ fn attached(device: &str) -> bool {
 fn guards_tear_down_on_panic() {
     let _serial = serial();
     let made = std::sync::Mutex::new(None::<(String, PathBuf, PathBuf)>);
+    let partition = std::sync::Mutex::new(None::<String>);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let disk = LoopDevice::new(32);
+        let partitioned = LoopDevice::new(16);
+        blkscope_tests::sh("addpart", &[partitioned.path_str(), "1", "2048", "4096"]);
+        assert_eq!(partitioned.partitions(), vec![1]);
+        *partition.lock().unwrap() = Some(format!("/sys/block/{0}/{0}p1", partitioned.name()));
         let fs = Ext4Mount::new(&disk);
         let cgroup = Cgroup::new("harness");
         std::fs::write(fs.dir().join("file"), b"data").expect("writing on the mount");

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use blkscope_common::BlockAction;
 use serde::Serialize;
 
 use crate::event::{Action, BlockIoEvent, DeviceId, OpFlags, Operation};
@@ -32,6 +33,8 @@ pub struct CompletedIo {
     /// `None` when the queueing of the I/O was not seen (it started before the trace).
     pub issuer: Option<Issuer>,
     pub bio_cgroup_id: u64,
+    /// The partition the I/O was sent to, when it was remapped from one (A record).
+    pub partition: Option<DeviceId>,
     pub queued_ns: Option<u64>,
     pub issued_ns: Option<u64>,
     pub completed_ns: u64,
@@ -41,11 +44,13 @@ pub struct CompletedIo {
 struct QueuedBio {
     issuer: Issuer,
     queued_ns: u64,
+    partition: Option<DeviceId>,
 }
 
 #[derive(Clone, Debug)]
 struct InFlight {
     issuer: Option<Issuer>,
+    partition: Option<DeviceId>,
     queued_ns: Option<u64>,
     issued_ns: Option<u64>,
 }
@@ -61,12 +66,28 @@ const SWEEP_EVERY: u64 = 1 << 14;
 pub struct RequestTracker {
     /// Bios queued but not yet part of a request, by (device, first sector).
     queued: HashMap<(DeviceId, u64), QueuedBio>,
+    /// Bios remapped from a partition and not yet queued: (device, sector) -> (partition, time).
+    remapped: HashMap<(DeviceId, u64), (DeviceId, u64)>,
     /// Requests (and bios on bio-based devices) in flight, by kernel address.
     in_flight: HashMap<(DeviceId, u64), InFlight>,
     events_seen: u64,
 }
 
 impl RequestTracker {
+    /// The probe actions the tracker needs; views built on it enable only these.
+    pub const ACTIONS: [BlockAction; 10] = [
+        BlockAction::Split,
+        BlockAction::Queue,
+        BlockAction::BackMerge,
+        BlockAction::FrontMerge,
+        BlockAction::Insert,
+        BlockAction::Issue,
+        BlockAction::Requeue,
+        BlockAction::Complete,
+        BlockAction::RequestMerge,
+        BlockAction::Remap,
+    ];
+
     pub fn new() -> Self {
         Self::default()
     }
@@ -79,13 +100,34 @@ impl RequestTracker {
         }
         match e.action {
             Action::Queue => {
+                let partition = self.remapped.remove(&(e.device, e.sector)).map(|(p, _)| p);
                 self.queued.insert(
                     (e.device, e.sector),
                     QueuedBio {
                         issuer: issuer_of(e),
                         queued_ns: e.time_ns,
+                        partition,
                     },
                 );
+                None
+            }
+            // The tail of a split bio is not queued again: it inherits the bio's issuer.
+            Action::Split => {
+                if let Some(tail) = e.split_sector
+                    && let Some(bio) = self.queued.get(&(e.device, e.sector)).cloned()
+                {
+                    self.queued.insert((e.device, tail), bio);
+                }
+                None
+            }
+            // A partition's bio is remapped to the whole disk just before it is queued.
+            Action::Remap => {
+                if let Some((from, _)) = e.remapped_from
+                    && from != e.device
+                {
+                    self.remapped
+                        .insert((e.device, e.sector), (from, e.time_ns));
+                }
                 None
             }
             // The bio joined a waiting request, whose first bio names its issuer.
@@ -111,7 +153,7 @@ impl RequestTracker {
 
     /// Number of I/Os being followed (for tests and memory bounds).
     pub fn pending(&self) -> usize {
-        self.queued.len() + self.in_flight.len()
+        self.queued.len() + self.in_flight.len() + self.remapped.len()
     }
 
     fn track_request(&mut self, e: &BlockIoEvent) {
@@ -122,6 +164,7 @@ impl RequestTracker {
                 key,
                 InFlight {
                     queued_ns: bio.as_ref().map(|b| b.queued_ns),
+                    partition: bio.as_ref().and_then(|b| b.partition),
                     issuer: bio.map(|b| b.issuer),
                     issued_ns: None,
                 },
@@ -140,12 +183,14 @@ impl RequestTracker {
             // Bio-based devices complete bios that were never part of a request.
             self.queued.remove(&(e.device, e.sector)).map(|b| InFlight {
                 queued_ns: Some(b.queued_ns),
+                partition: b.partition,
                 issuer: Some(b.issuer),
                 issued_ns: None,
             })
         });
         let state = state.unwrap_or(InFlight {
             issuer: None,
+            partition: None,
             queued_ns: None,
             issued_ns: None,
         });
@@ -158,6 +203,7 @@ impl RequestTracker {
             status: e.status,
             issuer: state.issuer,
             bio_cgroup_id: e.bio_cgroup_id,
+            partition: state.partition,
             queued_ns: state.queued_ns,
             issued_ns: state.issued_ns,
             completed_ns: e.time_ns,
@@ -167,6 +213,7 @@ impl RequestTracker {
     fn forget_stale(&mut self, now_ns: u64) {
         let fresh = |t: u64| now_ns.saturating_sub(t) < STALE_AFTER_NS;
         self.queued.retain(|_, b| fresh(b.queued_ns));
+        self.remapped.retain(|_, (_, t)| fresh(*t));
         self.in_flight
             .retain(|_, r| r.issued_ns.or(r.queued_ns).is_none_or(fresh));
     }
@@ -259,6 +306,24 @@ mod tests {
             .observe(&ev(Action::Complete, 6, 500, 0x200, 0, "irq"))
             .unwrap();
         assert_eq!(unknown.issuer, None);
+        assert_eq!(t.pending(), 0);
+    }
+
+    #[test]
+    fn both_parts_of_a_split_bio_belong_to_its_issuer() {
+        let mut t = RequestTracker::new();
+        t.observe(&ev(Action::Queue, 1, 0, 1, 10, "dd"));
+        let mut split = ev(Action::Split, 2, 0, 1, 10, "dd");
+        split.split_sector = Some(1024);
+        t.observe(&split);
+        t.observe(&ev(Action::Issue, 3, 0, 0x100, 10, "dd"));
+        t.observe(&ev(Action::Issue, 4, 1024, 0x200, 10, "dd"));
+        for (sector, rq) in [(0, 0x100), (1024, 0x200)] {
+            let done = t
+                .observe(&ev(Action::Complete, 9, sector, rq, 0, "irq"))
+                .unwrap();
+            assert_eq!(done.issuer.map(|i| i.pid), Some(10), "part at {sector}");
+        }
         assert_eq!(t.pending(), 0);
     }
 

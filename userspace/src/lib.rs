@@ -3,8 +3,10 @@
 //! Data flows from the kernel (`kernel`: probes, ring buffer) through one event model (`event`)
 //! into the views (one module each).
 
+pub mod biosnoop;
 pub mod device;
 pub mod event;
 pub mod inflight;
 pub mod kernel;
+pub mod live;
 pub mod trace;

@@ -10,13 +10,15 @@ use std::{
 
 use anyhow::Context as _;
 use blkscope::{
+    biosnoop::{BiosnoopOptions, BiosnoopView},
     device,
     event::{BlockIoEvent, DeviceId},
-    kernel::{BlockTraceOptions, BlockTracer, DropCounts},
+    inflight::RequestTracker,
+    kernel::BlockTraceOptions,
+    live,
     trace::TraceFormatter,
 };
 use clap::{Args, Parser, Subcommand};
-use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -45,8 +47,8 @@ enum Command {
     Parse(PlannedArgs),
     /// (planned) btt: latency breakdown (Q2C, D2C, ...) of recorded traces
     Btt(PlannedArgs),
-    /// (planned) bcc biosnoop: one line per I/O with its latency
-    Biosnoop(PlannedArgs),
+    /// bcc biosnoop: one line per I/O with its latency, attributed to the process that issued it
+    Biosnoop(BiosnoopArgs),
     /// (planned) bcc biotop: top of processes and containers by disk I/O
     Biotop(PlannedArgs),
     /// (planned) bcc biolatency: I/O latency histograms
@@ -77,6 +79,36 @@ struct TraceArgs {
 }
 
 #[derive(Args, Debug)]
+struct BiosnoopArgs {
+    /// Include OS queued time (queue to issue) as QUE(ms)
+    #[arg(short = 'Q', long = "queue")]
+    queued: bool,
+    /// Show the request's operation and flags (rwbs) in the T column, as libbpf-tools does
+    #[arg(short = 'P', long = "flags")]
+    flags: bool,
+    /// Trace this disk only (name, path or MAJ:MIN; a partition shows only its own I/O)
+    #[arg(short = 'd', long = "disk", value_name = "DISK")]
+    disk: Option<String>,
+    /// Only I/O issued by this process
+    #[arg(short = 'p', long = "pid", value_name = "PID")]
+    pid: Option<u32>,
+    /// One JSON object per I/O
+    #[arg(long)]
+    json: bool,
+    /// Ring buffer size in MiB
+    #[arg(
+        short = 'b',
+        long = "buffer-mib",
+        default_value_t = 16,
+        value_name = "MIB"
+    )]
+    buffer_mib: u32,
+    /// Stop after this many seconds
+    #[arg(value_name = "DURATION")]
+    duration: Option<u64>,
+}
+
+#[derive(Args, Debug)]
 struct PlannedArgs {
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
     args: Vec<String>,
@@ -99,6 +131,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(multi_call_args(std::env::args_os().collect()));
     let result = match cli.command.unwrap_or(Command::Trace(TraceArgs::default())) {
         Command::Trace(args) => run_trace(args),
+        Command::Biosnoop(args) => run_biosnoop(args),
         other => Err(anyhow::anyhow!(
             "{}: this view is planned but not available yet",
             view_name(&other)
@@ -137,75 +170,78 @@ fn view_name(command: &Command) -> String {
 }
 
 fn run_trace(args: TraceArgs) -> anyhow::Result<()> {
-    let devices = args
-        .devices
-        .iter()
-        .map(|d| device::resolve(d).map(device::whole_disk))
-        .collect::<Result<Vec<DeviceId>, _>>()
-        .context("-d")?;
     let options = BlockTraceOptions {
-        devices,
+        devices: whole_disks(&args.devices).context("-d")?,
         ring_bytes: args.buffer_mib.saturating_mul(1 << 20),
         ..BlockTraceOptions::default()
     };
     let stop_after = args.seconds.map(Duration::from_secs_f64);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
-    runtime.block_on(trace_until_stopped(options, stop_after, args.json))
-}
-
-async fn trace_until_stopped(
-    options: BlockTraceOptions,
-    stop_after: Option<Duration>,
-    json: bool,
-) -> anyhow::Result<()> {
-    let mut tracer = BlockTracer::start(&options)?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let mut terminate =
-        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let deadline = tokio::time::sleep(stop_after.unwrap_or(Duration::MAX / 4));
-    tokio::pin!(deadline);
-    let mut out = EventPrinter::new(json);
-    let mut batch = Vec::new();
-    loop {
-        tokio::select! {
-            read = tracer.next_batch(&mut batch) => read?,
-            _ = interrupt.recv() => break,
-            _ = terminate.recv() => break,
-            () = &mut deadline => break,
-        }
-        if !out.print(&batch)? {
-            break;
-        }
-        batch.clear();
+    let mut out = EventPrinter::new(args.json);
+    let mut sink = |events: &[BlockIoEvent]| out.print(events).map_err(|e| format!("{e:#}"));
+    let drops = live::run_blocking(&options, stop_after, &mut sink)?;
+    eprintln!("blkscope: {} events", out.count);
+    if let Some(line) = live::drops_line(&drops) {
+        eprintln!("{line}");
     }
-    // Detach first so nothing new arrives, then print what is still buffered.
-    let rest = tracer.stop();
-    out.print(&rest)?;
-    report_drops(out.count, &tracer.drops()?);
     Ok(())
 }
 
-/// blktrace's closing lines: the events seen and, if any, the ones lost.
-fn report_drops(events: u64, drops: &DropCounts) {
-    eprintln!("blkscope: {events} events");
-    if drops.total() > 0 {
-        let per_cpu: Vec<String> = drops
-            .per_cpu
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| **n > 0)
-            .map(|(cpu, n)| format!("CPU{cpu}: {n}"))
-            .collect();
-        eprintln!(
-            "You have {} dropped events ({}; {} undecodable); consider a bigger buffer (-b)",
-            drops.total(),
-            per_cpu.join(", "),
-            drops.undecodable
-        );
+fn run_biosnoop(args: BiosnoopArgs) -> anyhow::Result<()> {
+    let disk = args
+        .disk
+        .as_deref()
+        .map(device::resolve)
+        .transpose()
+        .context("-d")?;
+    let options = BlockTraceOptions {
+        devices: disk.map(device::whole_disk).into_iter().collect(),
+        actions: RequestTracker::ACTIONS.to_vec(),
+        ring_bytes: args.buffer_mib.saturating_mul(1 << 20),
+    };
+    let mut view = BiosnoopView::new(BiosnoopOptions {
+        queued: args.queued,
+        flags: args.flags,
+        pid: args.pid,
+        json: args.json,
+    });
+    let mut out = BufWriter::new(std::io::stdout());
+    if let Some(header) = view.header() {
+        writeln!(out, "{header}").context("writing to stdout")?;
+        out.flush().context("writing to stdout")?;
     }
+    let mut tracker = RequestTracker::new();
+    let only_partition = disk.filter(|d| device::whole_disk(*d) != *d);
+    let mut sink = |events: &[BlockIoEvent]| -> Result<bool, String> {
+        for event in events {
+            let Some(io) = tracker.observe(event) else {
+                continue;
+            };
+            if only_partition.is_some() && io.partition != only_partition {
+                continue;
+            }
+            if let Some(line) = view.line(&io)
+                && let Err(err) = writeln!(out, "{line}")
+            {
+                return closed_or_error(err).map_err(|e| format!("{e:#}"));
+            }
+        }
+        out.flush()
+            .map(|()| true)
+            .or_else(|e| closed_or_error(e).map_err(|e| format!("{e:#}")))
+    };
+    let stop_after = args.duration.map(Duration::from_secs);
+    let drops = live::run_blocking(&options, stop_after, &mut sink)?;
+    if let Some(line) = live::drops_line(&drops) {
+        eprintln!("{line}");
+    }
+    Ok(())
+}
+
+/// Resolves `-d` arguments to the whole disks the probes filter on.
+fn whole_disks(args: &[String]) -> Result<Vec<DeviceId>, device::DeviceError> {
+    args.iter()
+        .map(|d| device::resolve(d).map(device::whole_disk))
+        .collect()
 }
 
 struct EventPrinter {
