@@ -63,6 +63,7 @@ pub struct RequestFlagBits {
     pub nowait: Option<u32>,
     pub priority: Option<u32>,
     pub idle: Option<u32>,
+    pub nomerge: Option<u32>,
 }
 
 /// What an I/O does.
@@ -333,7 +334,7 @@ impl BlockIoEvent {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The values of Linux 6.x (include/linux/blk_types.h).
@@ -357,6 +358,7 @@ mod tests {
             nowait: Some(21),
             priority: Some(13),
             idle: Some(15),
+            nomerge: Some(14),
         }
     }
 

@@ -3,6 +3,7 @@
 //! Data flows from the kernel (`kernel`: probes, ring buffer) through one event model (`event`)
 //! into the views (one module each).
 
+pub mod biolatency;
 pub mod biosnoop;
 pub mod device;
 pub mod event;

@@ -10,15 +10,20 @@ use std::{
 
 use anyhow::Context as _;
 use blkscope::{
+    biolatency::{HistogramLayout, disk_name, label_histograms, render_json, render_text},
     biosnoop::{BiosnoopOptions, BiosnoopView},
     device,
     event::{BlockIoEvent, DeviceId},
     inflight::RequestTracker,
-    kernel::BlockTraceOptions,
+    kernel::{
+        BlockTraceOptions,
+        biolatency::{LatencyOptions, LatencyProbe},
+    },
     live,
     trace::TraceFormatter,
 };
 use clap::{Args, Parser, Subcommand};
+use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -51,8 +56,8 @@ enum Command {
     Biosnoop(BiosnoopArgs),
     /// (planned) bcc biotop: top of processes and containers by disk I/O
     Biotop(PlannedArgs),
-    /// (planned) bcc biolatency: I/O latency histograms
-    Biolatency(PlannedArgs),
+    /// bcc biolatency: block I/O latency histograms, kept in the kernel
+    Biolatency(BiolatencyArgs),
     /// (planned) bcc ext4slower: slow ext4 reads, writes, opens and fsyncs
     Ext4slower(PlannedArgs),
 }
@@ -109,6 +114,37 @@ struct BiosnoopArgs {
 }
 
 #[derive(Args, Debug)]
+struct BiolatencyArgs {
+    /// Include a timestamp (HH:MM:SS) on each output
+    #[arg(short = 'T', long = "timestamp")]
+    timestamp: bool,
+    /// Include OS queued time in I/O time
+    #[arg(short = 'Q', long = "queued")]
+    queued: bool,
+    /// Millisecond histogram
+    #[arg(short = 'm', long = "milliseconds")]
+    milliseconds: bool,
+    /// Print a histogram per disk device
+    #[arg(short = 'D', long = "disks")]
+    disks: bool,
+    /// Print a histogram per set of I/O flags
+    #[arg(short = 'F', long = "flags")]
+    flags: bool,
+    /// Trace this disk only
+    #[arg(short = 'd', long = "disk", value_name = "DISK")]
+    disk: Option<String>,
+    /// One JSON object per histogram
+    #[arg(short = 'j', long = "json")]
+    json: bool,
+    /// Output interval, in seconds
+    #[arg(value_name = "INTERVAL")]
+    interval: Option<u64>,
+    /// Number of outputs
+    #[arg(value_name = "COUNT")]
+    count: Option<u64>,
+}
+
+#[derive(Args, Debug)]
 struct PlannedArgs {
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
     args: Vec<String>,
@@ -132,6 +168,7 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Trace(TraceArgs::default())) {
         Command::Trace(args) => run_trace(args),
         Command::Biosnoop(args) => run_biosnoop(args),
+        Command::Biolatency(args) => run_biolatency(args),
         other => Err(anyhow::anyhow!(
             "{}: this view is planned but not available yet",
             view_name(&other)
@@ -235,6 +272,110 @@ fn run_biosnoop(args: BiosnoopArgs) -> anyhow::Result<()> {
         eprintln!("{line}");
     }
     Ok(())
+}
+
+fn run_biolatency(args: BiolatencyArgs) -> anyhow::Result<()> {
+    if args.disks && args.flags {
+        anyhow::bail!("can only use -D or -F");
+    }
+    let device = args
+        .disk
+        .as_deref()
+        .map(device::resolve)
+        .transpose()
+        .context("-d")?;
+    let options = LatencyOptions {
+        queued: args.queued,
+        per_disk: args.disks,
+        per_flag: args.flags,
+        milliseconds: args.milliseconds,
+        device: device.map(device::whole_disk),
+    };
+    let layout = HistogramLayout {
+        per_disk: args.disks,
+        per_flag: args.flags,
+        milliseconds: args.milliseconds,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(biolatency_loop(&args, &options, &layout))
+}
+
+async fn biolatency_loop(
+    args: &BiolatencyArgs,
+    options: &LatencyOptions,
+    layout: &HistogramLayout,
+) -> anyhow::Result<()> {
+    let mut probe = LatencyProbe::start(options)?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    if !args.json {
+        println!("Tracing block device I/O... Hit Ctrl-C to end.");
+    }
+    let interval = Duration::from_secs(args.interval.unwrap_or(99_999_999));
+    let mut remaining = args.count.unwrap_or(99_999_999);
+    loop {
+        let stopped = tokio::select! {
+            () = tokio::time::sleep(interval) => false,
+            _ = interrupt.recv() => true,
+            _ = terminate.recv() => true,
+        };
+        let histograms = probe.take_interval()?;
+        let labelled =
+            label_histograms(&histograms, layout, Some(probe.flag_bits()), &mut disk_name);
+        let mut out = std::io::stdout().lock();
+        if args.json {
+            let text = render_json(&labelled, layout, &local_time("%Y-%m-%d %H:%M:%S"));
+            if !text.is_empty() {
+                writeln!(out, "{text}")?;
+            }
+        } else {
+            writeln!(out)?;
+            if args.timestamp {
+                writeln!(out, "{:<8}", local_time("%H:%M:%S"))?;
+            }
+            write!(out, "{}", render_text(&labelled, layout))?;
+        }
+        out.flush()?;
+        remaining = remaining.saturating_sub(1);
+        if stopped || remaining == 0 {
+            break;
+        }
+    }
+    let drops = probe.drops()?;
+    if drops > 0 {
+        eprintln!("You have {drops} completions not counted (histogram map full)");
+    }
+    Ok(())
+}
+
+/// The local time, strftime-formatted (iostat and bcc print local time).
+fn local_time(format: &str) -> String {
+    let mut now: libc::time_t = 0;
+    // SAFETY: time(2) and localtime_r(3) write into the locals passed by pointer.
+    let tm = unsafe {
+        libc::time(&mut now);
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&now, &mut tm);
+        tm
+    };
+    let Ok(format) = std::ffi::CString::new(format) else {
+        return String::new();
+    };
+    let mut buffer = [0u8; 64];
+    // SAFETY: strftime writes at most buffer.len() bytes and returns how many it wrote.
+    let written = unsafe {
+        libc::strftime(
+            buffer.as_mut_ptr().cast(),
+            buffer.len(),
+            format.as_ptr(),
+            &tm,
+        )
+    };
+    String::from_utf8_lossy(&buffer[..written]).into_owned()
 }
 
 /// Resolves `-d` arguments to the whole disks the probes filter on.

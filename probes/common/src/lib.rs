@@ -5,6 +5,7 @@
 //! `probes/ebpf/src/block.rs`, `userspace/src/kernel/block.rs`), so one grep finds all of it.
 #![no_std]
 
+pub mod biolatency;
 pub mod block;
 pub mod layout;
 

@@ -19,7 +19,7 @@ use blkscope_common::{
 };
 
 #[unsafe(no_mangle)]
-static BLOCK_LAYOUT: Global<KernelLayout> = Global::new(KernelLayout::EMPTY);
+pub(crate) static BLOCK_LAYOUT: Global<KernelLayout> = Global::new(KernelLayout::EMPTY);
 
 #[unsafe(no_mangle)]
 static BLOCK_CONFIG: Global<ProbeConfig> = Global::new(ProbeConfig::ALL);
@@ -152,7 +152,7 @@ pub fn block_unplug(ctx: BtfTracePointContext) -> i32 {
 
 /// Argument `n` of a BTF tracepoint, as the raw 64-bit register value.
 #[inline(always)]
-fn arg(ctx: &BtfTracePointContext, n: usize) -> u64 {
+pub(crate) fn arg(ctx: &BtfTracePointContext, n: usize) -> u64 {
     ctx.arg::<*const c_void>(n) as u64
 }
 
@@ -264,7 +264,7 @@ fn count_drop() {
 /// Reads a `T` at `base + offset` in kernel memory; zero when the read faults (a NULL
 /// pointer along the way), so a missing link shows as 0 rather than losing the event.
 #[inline(always)]
-fn read<T: Copy + Default>(base: u64, offset: u32) -> T {
+pub(crate) fn read<T: Copy + Default>(base: u64, offset: u32) -> T {
     if base == 0 {
         return T::default();
     }
@@ -282,7 +282,7 @@ fn disk_dev(layout: &KernelLayout, disk: u64) -> u32 {
 }
 
 #[inline(always)]
-fn queue_dev(layout: &KernelLayout, queue: u64) -> u32 {
+pub(crate) fn queue_dev(layout: &KernelLayout, queue: u64) -> u32 {
     disk_dev(layout, read(queue, layout.request_queue_disk))
 }
 

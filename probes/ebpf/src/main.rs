@@ -4,6 +4,7 @@
 #![no_std]
 #![no_main]
 
+mod biolatency;
 mod block;
 
 /// GPL-compatible, as `bpf_probe_read_kernel` requires.

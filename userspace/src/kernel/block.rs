@@ -3,20 +3,22 @@
 //! event already in the buffer is lost; drops (buffer full) are counted per CPU in the kernel.
 
 use aya::{
-    Btf, Ebpf, EbpfLoader,
+    Ebpf,
     maps::{HashMap, MapData, PerCpuArray, RingBuf},
-    programs::BtfTracePoint,
 };
-use blkscope_common::{BlockAction, ProbeConfig, block::DEFAULT_RING_BYTES};
+use blkscope_common::{
+    BlockAction, ProbeConfig, biolatency::LatencyConfig, block::DEFAULT_RING_BYTES,
+};
 use tokio::io::unix::AsyncFd;
 
 use crate::{
     event::{BlockIoEvent, DeviceId, EventDecoder},
-    kernel::{btf_layout::KernelBtf, checks::KernelError, checks::Preflight},
+    kernel::{
+        btf_layout::KernelBtf,
+        checks::{KernelError, Preflight},
+        loader::{self, ProbeGlobals, map_error, take_map},
+    },
 };
-
-/// The compiled probes (built by build.rs with the probes' own toolchain).
-static PROBES: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/blkscope-probes"));
 
 /// Each block tracepoint and the program (same name) attached to it.
 pub const BLOCK_TRACEPOINTS: [&str; 15] = [
@@ -95,19 +97,19 @@ impl BlockTracer {
             filter_devices: u32::from(!options.devices.is_empty()),
             _pad: 0,
         };
-        let ring_bytes = options.ring_bytes.max(4096).next_power_of_two();
-        let mut ebpf = EbpfLoader::new()
-            .override_global("BLOCK_LAYOUT", &layout, true)
-            .override_global("BLOCK_CONFIG", &config, true)
-            .map_max_entries("BLOCK_EVENTS", ring_bytes)
-            .load(PROBES)
-            .map_err(|e| KernelError::Load(Box::new(e)))?;
+        let mut ebpf = loader::load(&ProbeGlobals {
+            layout,
+            block: config,
+            latency: LatencyConfig::DEFAULT,
+            ring_bytes: options.ring_bytes,
+        })?;
         set_traced_devices(&mut ebpf, &options.devices)?;
         let ring = RingBuf::try_from(take_map(&mut ebpf, "BLOCK_EVENTS")?)
             .map_err(|e| map_error("BLOCK_EVENTS", e))?;
         let drops = PerCpuArray::try_from(take_map(&mut ebpf, "BLOCK_DROPS")?)
             .map_err(|e| map_error("BLOCK_DROPS", e))?;
-        attach_all(&mut ebpf)?;
+        let programs: Vec<(&str, &str)> = BLOCK_TRACEPOINTS.iter().map(|t| (*t, *t)).collect();
+        loader::attach(&mut ebpf, &programs)?;
         // SAFETY: the RingBuf owns its map fd, which stays open (and is the same fd) until the
         // AsyncFd that owns the RingBuf is dropped.
         let ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
@@ -176,18 +178,6 @@ impl BlockTracer {
     }
 }
 
-fn take_map(ebpf: &mut Ebpf, name: &str) -> Result<aya::maps::Map, KernelError> {
-    ebpf.take_map(name)
-        .ok_or_else(|| KernelError::MissingMap(name.to_owned()))
-}
-
-fn map_error(name: &str, source: aya::maps::MapError) -> KernelError {
-    KernelError::Map {
-        name: name.to_owned(),
-        source: Box::new(source),
-    }
-}
-
 fn set_traced_devices(ebpf: &mut Ebpf, devices: &[DeviceId]) -> Result<(), KernelError> {
     const MAP: &str = "TRACED_DEVICES";
     let map = ebpf
@@ -198,24 +188,6 @@ fn set_traced_devices(ebpf: &mut Ebpf, devices: &[DeviceId]) -> Result<(), Kerne
         traced
             .insert(&device.to_kernel(), &1, 0)
             .map_err(|e| map_error(MAP, e))?;
-    }
-    Ok(())
-}
-
-fn attach_all(ebpf: &mut Ebpf) -> Result<(), KernelError> {
-    let btf = Btf::from_sys_fs().map_err(|e| KernelError::Load(Box::new(e.into())))?;
-    for name in BLOCK_TRACEPOINTS {
-        let program_error = |source| KernelError::Program {
-            name: name.to_owned(),
-            source: Box::new(source),
-        };
-        let program: &mut BtfTracePoint = ebpf
-            .program_mut(name)
-            .ok_or_else(|| KernelError::MissingProgram(name.to_owned()))?
-            .try_into()
-            .map_err(program_error)?;
-        program.load(name, &btf).map_err(program_error)?;
-        program.attach().map_err(program_error)?;
     }
     Ok(())
 }

@@ -120,6 +120,7 @@ impl KernelBtf {
             nowait: optional_bit("__REQ_NOWAIT"),
             priority: optional_bit("__REQ_PRIO"),
             idle: optional_bit("__REQ_IDLE"),
+            nomerge: optional_bit("__REQ_NOMERGE"),
         })
     }
 

@@ -1,0 +1,71 @@
+//! biolatency: I/O latency histograms kept in the kernel (per CPU), read once per interval.
+
+/// Number of power-of-two slots: slot `i` counts latencies in `[2^i, 2^(i+1))` units (slot 0
+/// also holds 0), so 32 slots reach past an hour in microseconds.
+pub const LATENCY_SLOTS: usize = 32;
+/// Distinct histogram keys (disks x flag sets) the kernel keeps.
+pub const MAX_HISTOGRAMS: u32 = 1024;
+/// Requests being timed at once; least recently used entries are reclaimed when it is full
+/// (requests that never complete, e.g. on a removed device).
+pub const MAX_IN_FLIGHT: u32 = 16384;
+
+/// Which histogram a completion goes to. Fields the user did not ask to split by are 0.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HistogramKey {
+    /// Whole disk, kernel `dev_t` encoding (`-D`).
+    pub dev: u32,
+    /// The request's `cmd_flags` (`-F`).
+    pub cmd_flags: u32,
+}
+
+/// One histogram: counts per power-of-two slot.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Histogram {
+    pub slots: [u64; LATENCY_SLOTS],
+}
+
+impl Histogram {
+    pub const ZERO: Histogram = Histogram {
+        slots: [0; LATENCY_SLOTS],
+    };
+}
+
+/// Settings of the biolatency probes, set at load time (a read-only global).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LatencyConfig {
+    /// Non-zero: time from insertion into the queue (`-Q`), else from issue to the driver.
+    pub queued: u32,
+    /// Non-zero: one histogram per disk (`-D`).
+    pub per_disk: u32,
+    /// Non-zero: one histogram per set of request flags (`-F`).
+    pub per_flag: u32,
+    /// Divide nanoseconds by this before taking the log2 (1000 for usecs, 1000000 for msecs).
+    pub unit_ns: u32,
+    /// Non-zero: only the disk `dev`.
+    pub filter_dev: u32,
+    pub dev: u32,
+}
+
+impl LatencyConfig {
+    pub const DEFAULT: LatencyConfig = LatencyConfig {
+        queued: 0,
+        per_disk: 0,
+        per_flag: 0,
+        unit_ns: 1000,
+        filter_dev: 0,
+        dev: 0,
+    };
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: plain `#[repr(C)]` data without padding.
+    unsafe impl aya::Pod for super::HistogramKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::Histogram {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::LatencyConfig {}
+}

@@ -1,0 +1,136 @@
+//! biolatency probes: time each request from issue (or, with -Q, insertion) to completion and
+//! count it in a per-CPU log2 histogram. Nothing is streamed: userspace reads the histograms.
+
+use aya_ebpf::{
+    Global,
+    bindings::BPF_NOEXIST,
+    helpers::bpf_ktime_get_ns,
+    macros::{btf_tracepoint, map},
+    maps::{LruHashMap, PerCpuArray, PerCpuHashMap},
+    programs::BtfTracePointContext,
+};
+use blkscope_common::biolatency::{
+    Histogram, HistogramKey, LATENCY_SLOTS, LatencyConfig, MAX_HISTOGRAMS, MAX_IN_FLIGHT,
+};
+
+use crate::block::{BLOCK_LAYOUT, arg, queue_dev, read};
+
+#[unsafe(no_mangle)]
+static LATENCY_CONFIG: Global<LatencyConfig> = Global::new(LatencyConfig::DEFAULT);
+
+/// Start time of each request being timed, by request address.
+#[map]
+static LATENCY_START: LruHashMap<u64, u64> = LruHashMap::with_max_entries(MAX_IN_FLIGHT, 0);
+
+#[map]
+static LATENCY_HISTOGRAMS: PerCpuHashMap<HistogramKey, Histogram> =
+    PerCpuHashMap::with_max_entries(MAX_HISTOGRAMS, 0);
+
+/// Completions that could not be counted (the histogram map was full), per CPU.
+#[map]
+static LATENCY_DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+#[btf_tracepoint(function = "block_rq_insert")]
+pub fn biolatency_rq_insert(ctx: BtfTracePointContext) -> i32 {
+    if LATENCY_CONFIG.load().queued != 0 {
+        start_timing(arg(&ctx, 0), 0);
+    }
+    0
+}
+
+#[btf_tracepoint(function = "block_rq_issue")]
+pub fn biolatency_rq_issue(ctx: BtfTracePointContext) -> i32 {
+    // With -Q the clock started at insertion; requests issued directly were never inserted.
+    let flags = if LATENCY_CONFIG.load().queued != 0 {
+        u64::from(BPF_NOEXIST)
+    } else {
+        0
+    };
+    start_timing(arg(&ctx, 0), flags);
+    0
+}
+
+#[btf_tracepoint(function = "block_rq_complete")]
+pub fn biolatency_rq_complete(ctx: BtfTracePointContext) -> i32 {
+    count_completion(arg(&ctx, 0));
+    0
+}
+
+#[inline(always)]
+fn start_timing(rq: u64, flags: u64) {
+    if rq == 0 || !device_wanted(rq) {
+        return;
+    }
+    // SAFETY: a helper without arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    // A full LRU map evicts its oldest entry: it cannot fail for lack of room.
+    let _ = LATENCY_START.insert(&rq, &now, flags);
+}
+
+#[inline(always)]
+fn count_completion(rq: u64) {
+    // SAFETY: the value is copied out before the entry is removed.
+    let Some(start) = (unsafe { LATENCY_START.get(&rq) }).copied() else {
+        return; // issued before the probes were attached
+    };
+    let _ = LATENCY_START.remove(&rq);
+    let config = LATENCY_CONFIG.load();
+    // SAFETY: as above.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let units = now.saturating_sub(start) / u64::from(config.unit_ns.max(1));
+    let layout = BLOCK_LAYOUT.load();
+    let key = HistogramKey {
+        dev: if config.per_disk != 0 {
+            queue_dev(&layout, read(rq, layout.request_q))
+        } else {
+            0
+        },
+        cmd_flags: if config.per_flag != 0 {
+            read(rq, layout.request_cmd_flags)
+        } else {
+            0
+        },
+    };
+    add_to_histogram(&key, log2_slot(units));
+}
+
+#[inline(always)]
+fn add_to_histogram(key: &HistogramKey, slot: usize) {
+    if let Some(histogram) = LATENCY_HISTOGRAMS.get_ptr_mut(key) {
+        // SAFETY: a per-CPU value: no other program writes this CPU's copy concurrently.
+        if let Some(count) = unsafe { (*histogram).slots.get_mut(slot) } {
+            *count += 1;
+        }
+        return;
+    }
+    let mut first = Histogram::ZERO;
+    if let Some(count) = first.slots.get_mut(slot) {
+        *count = 1;
+    }
+    if LATENCY_HISTOGRAMS.insert(key, &first, 0).is_err()
+        && let Some(drops) = LATENCY_DROPS.get_ptr_mut(0)
+    {
+        // SAFETY: per-CPU slot.
+        unsafe { *drops += 1 };
+    }
+}
+
+/// floor(log2(v)), with 0 for 0 and 1, capped to the last slot.
+#[inline(always)]
+fn log2_slot(v: u64) -> usize {
+    let bits = 63 - (v | 1).leading_zeros() as usize;
+    if bits >= LATENCY_SLOTS {
+        LATENCY_SLOTS - 1
+    } else {
+        bits
+    }
+}
+
+fn device_wanted(rq: u64) -> bool {
+    let config = LATENCY_CONFIG.load();
+    if config.filter_dev == 0 {
+        return true;
+    }
+    let layout = BLOCK_LAYOUT.load();
+    queue_dev(&layout, read(rq, layout.request_q)) == config.dev
+}

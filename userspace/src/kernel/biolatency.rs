@@ -1,0 +1,189 @@
+//! Loads the biolatency probes and reads their in-kernel histograms. Reading never clears the
+//! kernel's maps (which would lose the completions counted between a read and the clear): each
+//! interval is the difference from the previous read.
+
+use std::collections::BTreeMap;
+
+use aya::{
+    Ebpf,
+    maps::{MapData, PerCpuArray, PerCpuHashMap},
+};
+use blkscope_common::{
+    ProbeConfig,
+    biolatency::{Histogram, HistogramKey, LATENCY_SLOTS, LatencyConfig},
+};
+
+use crate::{
+    event::{DeviceId, RequestFlagBits},
+    kernel::{
+        btf_layout::KernelBtf,
+        checks::{KernelError, Preflight},
+        loader::{self, ProbeGlobals, map_error, take_map},
+    },
+};
+
+/// Counts per power-of-two slot.
+pub type Slots = [u64; LATENCY_SLOTS];
+
+/// How to time and split the histograms.
+#[derive(Clone, Debug, Default)]
+pub struct LatencyOptions {
+    /// Time from insertion into the queue instead of issue to the driver (`-Q`).
+    pub queued: bool,
+    /// One histogram per disk (`-D`).
+    pub per_disk: bool,
+    /// One histogram per set of request flags (`-F`).
+    pub per_flag: bool,
+    /// Milliseconds instead of microseconds (`-m`).
+    pub milliseconds: bool,
+    /// Only this whole disk (`-d`).
+    pub device: Option<DeviceId>,
+}
+
+const PROGRAMS: [(&str, &str); 3] = [
+    ("biolatency_rq_insert", "block_rq_insert"),
+    ("biolatency_rq_issue", "block_rq_issue"),
+    ("biolatency_rq_complete", "block_rq_complete"),
+];
+
+/// The attached biolatency probes.
+pub struct LatencyProbe {
+    /// Owns the programs and their links.
+    _ebpf: Ebpf,
+    histograms: PerCpuHashMap<MapData, HistogramKey, Histogram>,
+    drops: PerCpuArray<MapData, u64>,
+    previous: BTreeMap<HistogramKey, Slots>,
+    flag_bits: RequestFlagBits,
+}
+
+impl LatencyProbe {
+    pub fn start(options: &LatencyOptions) -> Result<Self, KernelError> {
+        Preflight::check(&["block_rq_insert", "block_rq_issue", "block_rq_complete"])?;
+        let kernel_btf = KernelBtf::from_sys_fs()?;
+        let latency = LatencyConfig {
+            queued: u32::from(options.queued),
+            per_disk: u32::from(options.per_disk),
+            per_flag: u32::from(options.per_flag),
+            unit_ns: if options.milliseconds {
+                1_000_000
+            } else {
+                1000
+            },
+            filter_dev: u32::from(options.device.is_some()),
+            dev: options.device.map_or(0, DeviceId::to_kernel),
+        };
+        let mut ebpf = loader::load(&ProbeGlobals {
+            layout: kernel_btf.block_layout()?,
+            // The block event programs stay detached; keep their ring buffer minimal.
+            block: ProbeConfig::ALL,
+            latency,
+            ring_bytes: 4096,
+        })?;
+        let histograms = PerCpuHashMap::try_from(take_map(&mut ebpf, "LATENCY_HISTOGRAMS")?)
+            .map_err(|e| map_error("LATENCY_HISTOGRAMS", e))?;
+        let drops = PerCpuArray::try_from(take_map(&mut ebpf, "LATENCY_DROPS")?)
+            .map_err(|e| map_error("LATENCY_DROPS", e))?;
+        let programs: &[(&str, &str)] = if options.queued {
+            &PROGRAMS
+        } else {
+            &PROGRAMS[1..]
+        };
+        loader::attach(&mut ebpf, programs)?;
+        Ok(Self {
+            _ebpf: ebpf,
+            histograms,
+            drops,
+            previous: BTreeMap::new(),
+            flag_bits: kernel_btf.request_flag_bits()?,
+        })
+    }
+
+    /// The completions counted since the previous call (the first call: since start), per
+    /// histogram, in key order; histograms without new counts are left out.
+    pub fn take_interval(&mut self) -> Result<BTreeMap<HistogramKey, Slots>, KernelError> {
+        let totals = self.totals()?;
+        let interval = interval_counts(&self.previous, &totals);
+        self.previous = totals;
+        Ok(interval)
+    }
+
+    /// Where the running kernel keeps the operation and flags in `cmd_flags` (for `-F`).
+    pub fn flag_bits(&self) -> &RequestFlagBits {
+        &self.flag_bits
+    }
+
+    /// Completions that could not be counted because the histogram map was full.
+    pub fn drops(&self) -> Result<u64, KernelError> {
+        let values = self
+            .drops
+            .get(&0, 0)
+            .map_err(|e| map_error("LATENCY_DROPS", e))?;
+        Ok(values.iter().sum())
+    }
+
+    /// Counts since the start, summed over CPUs.
+    fn totals(&self) -> Result<BTreeMap<HistogramKey, Slots>, KernelError> {
+        let mut totals = BTreeMap::new();
+        for entry in self.histograms.iter() {
+            let (key, per_cpu) = entry.map_err(|e| map_error("LATENCY_HISTOGRAMS", e))?;
+            let mut sum = [0u64; LATENCY_SLOTS];
+            for histogram in per_cpu.iter() {
+                for (total, count) in sum.iter_mut().zip(histogram.slots) {
+                    *total += count;
+                }
+            }
+            totals.insert(key, sum);
+        }
+        Ok(totals)
+    }
+}
+
+/// `now - before` per key and slot; keys with no new counts are dropped.
+pub fn interval_counts(
+    before: &BTreeMap<HistogramKey, Slots>,
+    now: &BTreeMap<HistogramKey, Slots>,
+) -> BTreeMap<HistogramKey, Slots> {
+    let mut interval = BTreeMap::new();
+    for (key, slots) in now {
+        let old = before.get(key).copied().unwrap_or([0; LATENCY_SLOTS]);
+        let mut diff = [0u64; LATENCY_SLOTS];
+        for ((d, n), o) in diff.iter_mut().zip(slots).zip(old) {
+            *d = n.saturating_sub(o);
+        }
+        if diff.iter().any(|&c| c > 0) {
+            interval.insert(*key, diff);
+        }
+    }
+    interval
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_are_differences_and_skip_idle_histograms() {
+        let key_a = HistogramKey {
+            dev: 1,
+            cmd_flags: 0,
+        };
+        let key_b = HistogramKey {
+            dev: 2,
+            cmd_flags: 0,
+        };
+        let mut before = BTreeMap::new();
+        before.insert(key_a, {
+            let mut s = [0; LATENCY_SLOTS];
+            s[3] = 5;
+            s
+        });
+        let mut now = before.clone();
+        now.get_mut(&key_a).unwrap()[3] = 7;
+        now.insert(key_b, [0; LATENCY_SLOTS]);
+        let interval = interval_counts(&before, &now);
+        assert_eq!(interval.len(), 1);
+        assert_eq!(interval[&key_a][3], 2);
+        let idle = interval_counts(&now, &now);
+        assert!(idle.is_empty());
+    }
+}

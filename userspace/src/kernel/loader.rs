@@ -1,0 +1,64 @@
+//! Loading the probe object with the running kernel's layout and a view's settings, and
+//! attaching the programs a view needs. One object holds every view's programs; each view
+//! attaches only its own, so nothing unused runs.
+
+use aya::{Btf, Ebpf, EbpfLoader, programs::BtfTracePoint};
+use blkscope_common::{KernelLayout, ProbeConfig, biolatency::LatencyConfig};
+
+use crate::kernel::checks::KernelError;
+
+/// The compiled probes (built by build.rs with the probes' own toolchain).
+static PROBES: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/blkscope-probes"));
+
+/// The read-only globals of the probe object.
+pub(crate) struct ProbeGlobals {
+    pub layout: KernelLayout,
+    pub block: ProbeConfig,
+    pub latency: LatencyConfig,
+    /// Size of the block event ring buffer (a power of two, at least a page).
+    pub ring_bytes: u32,
+}
+
+pub(crate) fn load(globals: &ProbeGlobals) -> Result<Ebpf, KernelError> {
+    EbpfLoader::new()
+        .override_global("BLOCK_LAYOUT", &globals.layout, true)
+        .override_global("BLOCK_CONFIG", &globals.block, true)
+        .override_global("LATENCY_CONFIG", &globals.latency, true)
+        .map_max_entries(
+            "BLOCK_EVENTS",
+            globals.ring_bytes.max(4096).next_power_of_two(),
+        )
+        .load(PROBES)
+        .map_err(|e| KernelError::Load(Box::new(e)))
+}
+
+/// Loads and attaches each `(program, tracepoint)` as a BTF tracepoint program.
+pub(crate) fn attach(ebpf: &mut Ebpf, programs: &[(&str, &str)]) -> Result<(), KernelError> {
+    let btf = Btf::from_sys_fs().map_err(|e| KernelError::Load(Box::new(e.into())))?;
+    for (name, tracepoint) in programs {
+        let program_error = |source| KernelError::Program {
+            name: (*name).to_owned(),
+            source: Box::new(source),
+        };
+        let program: &mut BtfTracePoint = ebpf
+            .program_mut(name)
+            .ok_or_else(|| KernelError::MissingProgram((*name).to_owned()))?
+            .try_into()
+            .map_err(program_error)?;
+        program.load(tracepoint, &btf).map_err(program_error)?;
+        program.attach().map_err(program_error)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn take_map(ebpf: &mut Ebpf, name: &str) -> Result<aya::maps::Map, KernelError> {
+    ebpf.take_map(name)
+        .ok_or_else(|| KernelError::MissingMap(name.to_owned()))
+}
+
+pub(crate) fn map_error(name: &str, source: aya::maps::MapError) -> KernelError {
+    KernelError::Map {
+        name: name.to_owned(),
+        source: Box::new(source),
+    }
+}
