@@ -5,14 +5,33 @@ use std::{os::unix::fs::MetadataExt, path::PathBuf};
 
 pub struct Cgroup {
     dir: PathBuf,
+    /// Directories made for it, outermost first (removed in reverse).
+    made: Vec<PathBuf>,
 }
 
 impl Cgroup {
     pub fn new(name: &str) -> Self {
-        let root = unified_root();
-        let dir = root.join(format!("blkscope-test-{name}-{}", std::process::id()));
-        std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
-        Self { dir }
+        Self::nested(&format!("blkscope-test-{name}-{}", std::process::id()))
+    }
+
+    /// A cgroup at `relative` below the unified root (e.g. a docker- or kubepods-like layout
+    /// inside a test directory), making the directories on the way.
+    pub fn nested(relative: &str) -> Self {
+        let mut dir = unified_root();
+        let mut made = Vec::new();
+        for part in relative.split('/').filter(|p| !p.is_empty()) {
+            dir.push(part);
+            if !dir.exists() {
+                std::fs::create_dir(&dir)
+                    .unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+                made.push(dir.clone());
+            }
+        }
+        Self { dir, made }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.dir
     }
 
     /// The cgroup id `bpf_get_current_cgroup_id()` returns: the directory's inode number.
@@ -40,11 +59,13 @@ impl Drop for Cgroup {
                 let _ = std::fs::write(&root, pid);
             }
         }
-        let _ = std::fs::remove_dir(&self.dir);
+        for dir in self.made.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 }
 
-fn unified_root() -> PathBuf {
+pub fn unified_root() -> PathBuf {
     for candidate in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] {
         let dir = PathBuf::from(candidate);
         if dir.join("cgroup.procs").exists() && !dir.join("tasks").exists() {

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::{
+    cgroup::CgroupResolver,
     device,
     event::{DeviceId, Operation, rwbs},
     inflight::CompletedIo,
@@ -25,6 +26,8 @@ pub struct BiosnoopOptions {
     pub pid: Option<u32>,
     /// `--json`: one object per I/O.
     pub json: bool,
+    /// `-c`: only I/O whose issuer was seen (the kernel filtered the others' queueing).
+    pub require_issuer: bool,
 }
 
 /// Renders finished I/Os; the first line's completion time is time zero, as in bcc.
@@ -33,6 +36,8 @@ pub struct BiosnoopView {
     options: BiosnoopOptions,
     first_completion_ns: Option<u64>,
     names: DeviceNames,
+    /// `--container`: adds a CONTAINER column named through this resolver.
+    containers: Option<CgroupResolver>,
 }
 
 impl BiosnoopView {
@@ -41,6 +46,12 @@ impl BiosnoopView {
             options,
             ..Self::default()
         }
+    }
+
+    /// Adds the CONTAINER column (last, so the bcc columns keep their places).
+    pub fn with_containers(mut self, resolver: CgroupResolver) -> Self {
+        self.containers = Some(resolver);
+        self
     }
 
     /// The column header (`None` in JSON mode).
@@ -63,6 +74,9 @@ impl BiosnoopView {
             line.push_str(&format!("{:>7} ", "QUE(ms)"));
         }
         line.push_str(&format!("{:>7}", "LAT(ms)"));
+        if self.containers.is_some() {
+            line.push_str(" CONTAINER");
+        }
         Some(line)
     }
 
@@ -75,12 +89,22 @@ impl BiosnoopView {
         {
             return None;
         }
+        if self.options.require_issuer && io.issuer.is_none() {
+            return None;
+        }
         let first = *self.first_completion_ns.get_or_insert(io.completed_ns);
         let disk = self
             .names
             .name(io.partition.unwrap_or(io.device))
             .to_owned();
-        let row = Row::new(io, issued_ns, first, &disk);
+        let mut row = Row::new(io, issued_ns, first, &disk);
+        if let Some(resolver) = self.containers.as_mut() {
+            row.container = Some(
+                io.issuer
+                    .as_ref()
+                    .map_or_else(|| "?".to_owned(), |i| resolver.label(i.cgroup_id)),
+            );
+        }
         if self.options.json {
             return serde_json::to_string(&row).ok();
         }
@@ -108,6 +132,10 @@ impl BiosnoopView {
             line.push_str(&format!("{:>7.2} ", row.queue_ms.unwrap_or(0.0)));
         }
         line.push_str(&format!("{:>7.2}", row.latency_ms));
+        if let Some(container) = &row.container {
+            line.push(' ');
+            line.push_str(container);
+        }
         line
     }
 
@@ -132,6 +160,8 @@ struct Row<'a> {
     cgroup_id: Option<u64>,
     bio_cgroup_id: u64,
     status: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container: Option<String>,
 }
 
 impl<'a> Row<'a> {
@@ -152,6 +182,7 @@ impl<'a> Row<'a> {
             cgroup_id: io.issuer.as_ref().map(|i| i.cgroup_id),
             bio_cgroup_id: io.bio_cgroup_id,
             status: io.status,
+            container: None,
         }
     }
 }

@@ -12,11 +12,12 @@ use anyhow::Context as _;
 use blkscope::{
     biolatency::{HistogramLayout, disk_name, label_histograms, render_json, render_text},
     biosnoop::{BiosnoopOptions, BiosnoopView},
+    cgroup::CgroupResolver,
     device,
     event::{BlockIoEvent, DeviceId},
     inflight::RequestTracker,
     kernel::{
-        BlockTraceOptions,
+        BlockTraceOptions, CgroupFilter,
         biolatency::{LatencyOptions, LatencyProbe},
     },
     live,
@@ -100,6 +101,12 @@ struct BiosnoopArgs {
     /// One JSON object per I/O
     #[arg(long)]
     json: bool,
+    /// Only I/O issued by tasks in this cgroup (v2 path, absolute or relative to its root) or below
+    #[arg(short = 'c', long = "cgroup", value_name = "PATH")]
+    cgroup: Option<std::path::PathBuf>,
+    /// Add a CONTAINER column: the issuer's container, pod, service or session
+    #[arg(long)]
+    container: bool,
     /// Ring buffer size in MiB
     #[arg(
         short = 'b',
@@ -230,17 +237,28 @@ fn run_biosnoop(args: BiosnoopArgs) -> anyhow::Result<()> {
         .map(device::resolve)
         .transpose()
         .context("-d")?;
+    let cgroup = args
+        .cgroup
+        .as_deref()
+        .map(cgroup_filter)
+        .transpose()
+        .context("-c")?;
     let options = BlockTraceOptions {
         devices: disk.map(device::whole_disk).into_iter().collect(),
         actions: RequestTracker::ACTIONS.to_vec(),
         ring_bytes: args.buffer_mib.saturating_mul(1 << 20),
+        cgroup,
     };
     let mut view = BiosnoopView::new(BiosnoopOptions {
         queued: args.queued,
         flags: args.flags,
         pid: args.pid,
         json: args.json,
+        require_issuer: cgroup.is_some(),
     });
+    if args.container {
+        view = view.with_containers(CgroupResolver::new().context("--container")?);
+    }
     let mut out = BufWriter::new(std::io::stdout());
     if let Some(header) = view.header() {
         writeln!(out, "{header}").context("writing to stdout")?;
@@ -376,6 +394,12 @@ fn local_time(format: &str) -> String {
         )
     };
     String::from_utf8_lossy(&buffer[..written]).into_owned()
+}
+
+/// `-c PATH`: the cgroup's id and depth, for the in-kernel filter.
+fn cgroup_filter(path: &std::path::Path) -> anyhow::Result<CgroupFilter> {
+    let (id, level) = CgroupResolver::new()?.locate(path)?;
+    Ok(CgroupFilter { id, level })
 }
 
 /// Resolves `-d` arguments to the whole disks the probes filter on.

@@ -130,6 +130,11 @@ pub struct ProbeConfig {
     pub action_mask: u64,
     /// When non-zero, only devices listed in the `TRACED_DEVICES` map are traced.
     pub filter_devices: u32,
+    /// When non-zero, bio events (Q, M, F, G, X, A: they run in the submitting task) are kept
+    /// only for tasks in cgroup `cgroup_id` (at depth `cgroup_level`) or below it.
+    pub filter_cgroup: u32,
+    pub cgroup_id: u64,
+    pub cgroup_level: u32,
     pub _pad: u32,
 }
 
@@ -138,6 +143,9 @@ impl ProbeConfig {
     pub const ALL: ProbeConfig = ProbeConfig {
         action_mask: u64::MAX,
         filter_devices: 0,
+        filter_cgroup: 0,
+        cgroup_id: 0,
+        cgroup_level: 0,
         _pad: 0,
     };
 }

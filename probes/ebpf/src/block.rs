@@ -6,8 +6,9 @@ use core::ffi::c_void;
 use aya_ebpf::{
     Global,
     helpers::{
-        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
-        bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_probe_read_kernel,
+        bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_comm,
+        bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
+        bpf_probe_read_kernel,
     },
     macros::{btf_tracepoint, map},
     maps::{HashMap, PerCpuArray, RingBuf},
@@ -161,9 +162,22 @@ fn wanted(action: BlockAction) -> bool {
     BLOCK_CONFIG.load().action_mask & action.mask_bit() != 0
 }
 
+/// The cgroup filter (`-c`): bio events run in the task that submits the I/O, so its cgroup
+/// (or the ancestor at the filter's depth) says whether the I/O is wanted.
+#[inline(always)]
+fn submitter_wanted() -> bool {
+    let config = BLOCK_CONFIG.load();
+    if config.filter_cgroup == 0 {
+        return true;
+    }
+    // SAFETY: a helper that only reads the current task's cgroup.
+    let ancestor = unsafe { bpf_get_current_ancestor_cgroup_id(config.cgroup_level as i32) };
+    ancestor == config.cgroup_id
+}
+
 #[inline(always)]
 fn bio_event(action: BlockAction, bio: u64, extra: impl FnOnce(&mut BlockEvent)) {
-    if !wanted(action) || bio == 0 {
+    if !wanted(action) || bio == 0 || !submitter_wanted() {
         return;
     }
     let layout = BLOCK_LAYOUT.load();

@@ -48,6 +48,15 @@ pub struct BlockTraceOptions {
     pub actions: Vec<BlockAction>,
     /// Ring buffer size in bytes (rounded up to a power of two).
     pub ring_bytes: u32,
+    /// Only I/O submitted by tasks in this cgroup or below it (bio events; see ProbeConfig).
+    pub cgroup: Option<CgroupFilter>,
+}
+
+/// A cgroup of the unified hierarchy: its id and its depth below the root (root = 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CgroupFilter {
+    pub id: u64,
+    pub level: u32,
 }
 
 impl Default for BlockTraceOptions {
@@ -56,6 +65,7 @@ impl Default for BlockTraceOptions {
             devices: Vec::new(),
             actions: BlockAction::ALL.to_vec(),
             ring_bytes: DEFAULT_RING_BYTES,
+            cgroup: None,
         }
     }
 }
@@ -95,6 +105,9 @@ impl BlockTracer {
         let config = ProbeConfig {
             action_mask: options.actions.iter().fold(0, |m, a| m | a.mask_bit()),
             filter_devices: u32::from(!options.devices.is_empty()),
+            filter_cgroup: u32::from(options.cgroup.is_some()),
+            cgroup_id: options.cgroup.map_or(0, |c| c.id),
+            cgroup_level: options.cgroup.map_or(0, |c| c.level),
             _pad: 0,
         };
         let mut ebpf = loader::load(&ProbeGlobals {

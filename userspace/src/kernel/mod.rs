@@ -8,5 +8,5 @@ pub mod checks;
 pub(crate) mod loader;
 pub mod tracefs;
 
-pub use block::{BlockTraceOptions, BlockTracer, DropCounts};
+pub use block::{BlockTraceOptions, BlockTracer, CgroupFilter, DropCounts};
 pub use checks::{KernelError, Preflight};

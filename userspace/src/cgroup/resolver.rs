@@ -1,0 +1,218 @@
+//! cgroup id -> path -> container. The id the kernel reports (`bpf_get_current_cgroup_id`, a
+//! blkcg's cgroup) is the inode number of the cgroup's directory in the unified (v2)
+//! hierarchy, so the resolver walks that hierarchy and remembers what it saw.
+
+use std::{
+    collections::HashMap,
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use crate::cgroup::container::{Container, container_of};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("no cgroup v2 (unified) hierarchy is mounted (looked in /proc/self/mountinfo)")]
+    NoUnifiedHierarchy,
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}: not a cgroup directory of the unified hierarchy mounted at {1}")]
+    NotInHierarchy(PathBuf, PathBuf),
+}
+
+/// How long an id that could not be found is not looked for again (a walk of the hierarchy
+/// per unknown event would cost more than the event).
+const MISS_TTL: Duration = Duration::from_secs(1);
+
+/// Resolves cgroup ids, caching what it finds.
+#[derive(Debug)]
+pub struct CgroupResolver {
+    root: PathBuf,
+    by_id: HashMap<u64, String>,
+    misses: HashMap<u64, Instant>,
+}
+
+impl CgroupResolver {
+    /// On the unified hierarchy wherever this machine mounts it (/sys/fs/cgroup on pure v2,
+    /// /sys/fs/cgroup/unified on the hybrid layout).
+    pub fn new() -> Result<Self, CgroupError> {
+        Ok(Self::with_root(unified_root()?))
+    }
+
+    pub fn with_root(root: PathBuf) -> Self {
+        Self {
+            root,
+            by_id: HashMap::new(),
+            misses: HashMap::new(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The path of cgroup `id` relative to the root (`/docker/0123...`), `None` when no cgroup
+    /// has that id (any more).
+    pub fn path(&mut self, id: u64) -> Option<String> {
+        if let Some(path) = self.by_id.get(&id)
+            && self.still_there(path, id)
+        {
+            return Some(path.clone());
+        }
+        if self.misses.get(&id).is_some_and(|t| t.elapsed() < MISS_TTL) {
+            return None;
+        }
+        self.rescan();
+        match self.by_id.get(&id) {
+            Some(path) => Some(path.clone()),
+            None => {
+                self.misses.insert(id, Instant::now());
+                None
+            }
+        }
+    }
+
+    /// The container cgroup `id` belongs to, if its path names one.
+    pub fn container(&mut self, id: u64) -> Option<Container> {
+        self.path(id).and_then(|p| container_of(&p))
+    }
+
+    /// What a view shows for a cgroup: the container's name, else the cgroup path, else the
+    /// raw id (names wherever a name can be found).
+    pub fn label(&mut self, id: u64) -> String {
+        match self.path(id) {
+            Some(path) => container_of(&path).map_or(path, |c| c.display_name()),
+            None => id.to_string(),
+        }
+    }
+
+    /// The id of a cgroup directory given by the user (`-c PATH`), which must be in the
+    /// unified hierarchy: its absolute path, or a path relative to the root.
+    pub fn id_of(&self, path: &Path) -> Result<u64, CgroupError> {
+        let full = if path.is_absolute() {
+            path.to_owned()
+        } else {
+            self.root.join(path)
+        };
+        let meta = std::fs::metadata(&full).map_err(|source| CgroupError::Io {
+            path: full.clone(),
+            source,
+        })?;
+        if !meta.is_dir() || !full.starts_with(&self.root) {
+            return Err(CgroupError::NotInHierarchy(full, self.root.clone()));
+        }
+        Ok(meta.ino())
+    }
+
+    /// The id and depth below the root (root = 0) of a cgroup the user named: what the
+    /// in-kernel filters need to recognise it and its descendants.
+    pub fn locate(&self, path: &Path) -> Result<(u64, u32), CgroupError> {
+        let id = self.id_of(path)?;
+        let full = if path.is_absolute() {
+            path.to_owned()
+        } else {
+            self.root.join(path)
+        };
+        let depth = full
+            .strip_prefix(&self.root)
+            .map(|relative| relative.components().count())
+            .unwrap_or(0);
+        Ok((id, u32::try_from(depth).unwrap_or(u32::MAX)))
+    }
+
+    /// A cached path is only trusted while its directory exists with the same inode: cgroups
+    /// are removed and inode numbers reused.
+    fn still_there(&self, path: &str, id: u64) -> bool {
+        std::fs::metadata(self.root.join(path.trim_start_matches('/'))).is_ok_and(|m| m.ino() == id)
+    }
+
+    fn rescan(&mut self) {
+        self.by_id.clear();
+        let mut pending = vec![(self.root.clone(), String::from("/"))];
+        while let Some((dir, relative)) = pending.pop() {
+            if let Ok(meta) = std::fs::metadata(&dir) {
+                self.by_id.insert(meta.ino(), relative.clone());
+            }
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let child = format!("{}/{name}", relative.trim_end_matches('/'));
+                    pending.push((entry.path(), child));
+                }
+            }
+        }
+    }
+}
+
+/// The mount point of the cgroup2 file system.
+pub fn unified_root() -> Result<PathBuf, CgroupError> {
+    let mountinfo =
+        std::fs::read_to_string("/proc/self/mountinfo").map_err(|source| CgroupError::Io {
+            path: PathBuf::from("/proc/self/mountinfo"),
+            source,
+        })?;
+    cgroup2_mount_point(&mountinfo).ok_or(CgroupError::NoUnifiedHierarchy)
+}
+
+/// `36 25 0:31 / /sys/fs/cgroup/unified rw,... shared:9 - cgroup2 cgroup2 rw,...`
+fn cgroup2_mount_point(mountinfo: &str) -> Option<PathBuf> {
+    mountinfo.lines().find_map(|line| {
+        let (mount, fs) = line.split_once(" - ")?;
+        (fs.split_whitespace().next() == Some("cgroup2"))
+            .then(|| mount.split_whitespace().nth(4).map(PathBuf::from))
+            .flatten()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_cgroup2_mount_in_mountinfo() {
+        let info = "24 30 0:22 / /sys rw shared:7 - sysfs sysfs rw\n\
+                    36 25 0:31 / /sys/fs/cgroup/unified rw,nosuid shared:9 - cgroup2 cgroup2 rw,nsdelegate\n\
+                    37 25 0:32 / /sys/fs/cgroup/blkio rw shared:10 - cgroup cgroup rw,blkio\n";
+        assert_eq!(
+            cgroup2_mount_point(info),
+            Some(PathBuf::from("/sys/fs/cgroup/unified"))
+        );
+        assert_eq!(
+            cgroup2_mount_point("24 30 0:22 / /sys rw - sysfs sysfs rw\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn resolves_a_directory_tree_and_notices_removal() {
+        // Any directory tree works the same way as the cgroup file system.
+        let root = std::env::temp_dir().join(format!("blkscope-cg-{}", std::process::id()));
+        let id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let container_dir = root.join("system.slice").join(format!("docker-{id}.scope"));
+        std::fs::create_dir_all(&container_dir).unwrap();
+        let ino = std::fs::metadata(&container_dir).unwrap().ino();
+        let mut resolver = CgroupResolver::with_root(root.clone());
+        assert_eq!(
+            resolver.path(ino).as_deref(),
+            Some(format!("/system.slice/docker-{id}.scope").as_str())
+        );
+        assert_eq!(resolver.label(ino), "docker:0123456789ab");
+        assert_eq!(resolver.id_of(&container_dir).unwrap(), ino);
+        std::fs::remove_dir(&container_dir).unwrap();
+        assert_eq!(
+            resolver.path(ino),
+            None,
+            "a removed cgroup is not reported under its old path"
+        );
+        assert_eq!(resolver.label(ino), ino.to_string());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
