@@ -173,3 +173,83 @@ fn a_cgroup_removed_while_traced_breaks_nothing() {
         );
     }
 }
+
+/// Runs `blkscope biolatency ARGS --json` around `work`; returns the histograms it printed.
+fn biolatency_around(args: &[&str], work: impl FnOnce()) -> Vec<Value> {
+    let child = Command::new(blkscope_binary())
+        .arg("biolatency")
+        .args(args)
+        .arg("--json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting blkscope biolatency");
+    std::thread::sleep(Duration::from_millis(1500));
+    work();
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().expect("waiting for biolatency");
+    assert!(
+        out.status.success(),
+        "biolatency failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn total(histogram: &Value) -> u64 {
+    histogram["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn biolatency_has_a_histogram_per_container_and_filters_by_cgroup() {
+    let _serial = serial();
+    let disk = LoopDevice::new(64);
+    let base = format!("blkscope-test-lat-{}", std::process::id());
+    let docker = Cgroup::nested(&format!("{base}/docker/{DOCKER_ID}"));
+    let pod_slice = format!("kubepods-besteffort-pod{}.slice", POD_UID.replace('-', "_"));
+    let k8s = Cgroup::nested(&format!(
+        "{base}/kubepods.slice/{pod_slice}/crio-{K8S_ID}.scope"
+    ));
+    let device = disk.path_str().to_owned();
+
+    let histograms = biolatency_around(&["-d", &device, "--containers"], || {
+        read_in(&docker, &device, 0, 7, false);
+        read_in(&k8s, &device, 100, 11, true);
+    });
+    let count_of = |name: &str| -> u64 {
+        histograms
+            .iter()
+            .filter(|h| h["container"] == name)
+            .map(total)
+            .sum()
+    };
+    assert_eq!(count_of("docker:d0c4e1d0c4e1"), 7, "{histograms:#?}");
+    assert_eq!(
+        count_of(&format!("pod:{POD_UID}/crio:c0d7a1e5c0d7")),
+        11,
+        "{histograms:#?}"
+    );
+
+    let only_docker = biolatency_around(
+        &["-d", &device, "-c", docker.path().to_str().unwrap()],
+        || {
+            read_in(&docker, &device, 0, 5, false);
+            read_in(&k8s, &device, 100, 9, false);
+        },
+    );
+    assert_eq!(
+        only_docker.iter().map(total).sum::<u64>(),
+        5,
+        "{only_docker:#?}"
+    );
+}

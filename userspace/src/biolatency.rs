@@ -17,6 +17,8 @@ use crate::{
 pub struct HistogramLayout {
     pub per_disk: bool,
     pub per_flag: bool,
+    /// One histogram per container (`--containers`).
+    pub per_container: bool,
     pub milliseconds: bool,
 }
 
@@ -33,13 +35,39 @@ pub struct LabelledHistogram {
     pub slots: Slots,
 }
 
-/// Groups the kernel's histograms into what is printed: one overall, or one per disk or flags.
+/// Names for what the histograms are split by.
+pub struct SectionNames<'a> {
+    pub flag_bits: Option<&'a RequestFlagBits>,
+    pub disk: &'a mut dyn FnMut(DeviceId) -> String,
+    /// A cgroup id's container label (cgroups of one container share a histogram).
+    pub container: &'a mut dyn FnMut(u64) -> String,
+}
+
+/// Groups the kernel's histograms into what is printed: one overall, or one per disk, flag set
+/// or container.
 pub fn label_histograms(
     histograms: &BTreeMap<HistogramKey, Slots>,
     layout: &HistogramLayout,
-    bits: Option<&RequestFlagBits>,
-    disk_name: &mut dyn FnMut(DeviceId) -> String,
+    names: &mut SectionNames<'_>,
 ) -> Vec<LabelledHistogram> {
+    if layout.per_container {
+        let mut merged: BTreeMap<String, Slots> = BTreeMap::new();
+        for (key, slots) in histograms {
+            let total = merged
+                .entry((names.container)(key.cgroup_id))
+                .or_insert([0; LATENCY_SLOTS]);
+            for (t, s) in total.iter_mut().zip(slots) {
+                *t += s;
+            }
+        }
+        return merged
+            .into_iter()
+            .map(|(label, slots)| LabelledHistogram {
+                section: Some(("container", label)),
+                slots,
+            })
+            .collect();
+    }
     if !layout.per_disk && !layout.per_flag {
         let mut all = [0u64; LATENCY_SLOTS];
         for slots in histograms.values() {
@@ -56,15 +84,13 @@ pub fn label_histograms(
         .iter()
         .map(|(key, slots)| {
             let section = if layout.per_disk {
-                ("disk", disk_name(DeviceId::from_kernel(key.dev)))
+                ("disk", (names.disk)(DeviceId::from_kernel(key.dev)))
             } else {
-                (
-                    "flags",
-                    bits.map_or_else(
-                        || "Unknown".to_owned(),
-                        |b| flags_description(b, key.cmd_flags),
-                    ),
-                )
+                let flags = names.flag_bits.map_or_else(
+                    || "Unknown".to_owned(),
+                    |b| flags_description(b, key.cmd_flags),
+                );
+                ("flags", flags)
             };
             LabelledHistogram {
                 section: Some(section),
@@ -219,18 +245,44 @@ mod tests {
             HistogramKey {
                 dev: 7 << 20,
                 cmd_flags: 0,
+                cgroup_id: 40,
             },
             slots(&[(0, 2)]),
         );
+        histograms.insert(
+            HistogramKey {
+                dev: 8 << 20,
+                cmd_flags: 0,
+                cgroup_id: 41,
+            },
+            slots(&[(0, 3)]),
+        );
+        let mut disk = |d: DeviceId| format!("disk{}", d.major);
+        let mut container = |_id: u64| "docker:0123456789ab".to_owned();
+        let mut names = SectionNames {
+            flag_bits: None,
+            disk: &mut disk,
+            container: &mut container,
+        };
         let layout = HistogramLayout {
             per_disk: true,
             ..Default::default()
         };
-        let labelled = label_histograms(&histograms, &layout, None, &mut |d| {
-            format!("disk{}", d.major)
-        });
-        let text = render_text(&labelled, &layout);
+        let text = render_text(&label_histograms(&histograms, &layout, &mut names), &layout);
         assert!(text.starts_with("\ndisk = disk7\n     usecs "), "{text:?}");
+        // Two cgroups of one container share its histogram.
+        let layout = HistogramLayout {
+            per_container: true,
+            ..Default::default()
+        };
+        let labelled = label_histograms(&histograms, &layout, &mut names);
+        assert_eq!(labelled.len(), 1);
+        assert_eq!(labelled[0].slots[0], 5);
+        let text = render_text(&labelled, &layout);
+        assert!(
+            text.starts_with("\ncontainer = docker:0123456789ab\n"),
+            "{text:?}"
+        );
     }
 
     #[test]

@@ -10,7 +10,9 @@ use std::{
 
 use anyhow::Context as _;
 use blkscope::{
-    biolatency::{HistogramLayout, disk_name, label_histograms, render_json, render_text},
+    biolatency::{
+        HistogramLayout, SectionNames, disk_name, label_histograms, render_json, render_text,
+    },
     biosnoop::{BiosnoopOptions, BiosnoopView},
     cgroup::CgroupResolver,
     device,
@@ -140,6 +142,12 @@ struct BiolatencyArgs {
     /// Trace this disk only
     #[arg(short = 'd', long = "disk", value_name = "DISK")]
     disk: Option<String>,
+    /// Print a histogram per container (pod, service, session) of the issuing task
+    #[arg(long)]
+    containers: bool,
+    /// Only I/O issued by tasks in this cgroup (v2 path) or below
+    #[arg(short = 'c', long = "cgroup", value_name = "PATH")]
+    cgroup: Option<std::path::PathBuf>,
     /// One JSON object per histogram
     #[arg(short = 'j', long = "json")]
     json: bool,
@@ -293,9 +301,21 @@ fn run_biosnoop(args: BiosnoopArgs) -> anyhow::Result<()> {
 }
 
 fn run_biolatency(args: BiolatencyArgs) -> anyhow::Result<()> {
-    if args.disks && args.flags {
-        anyhow::bail!("can only use -D or -F");
+    if [args.disks, args.flags, args.containers]
+        .iter()
+        .filter(|&&on| on)
+        .count()
+        > 1
+    {
+        anyhow::bail!("can only use one of -D, -F and --containers");
     }
+    let cgroup = args
+        .cgroup
+        .as_deref()
+        .map(cgroup_filter)
+        .transpose()
+        .context("-c")?
+        .map(|f| (f.id, f.level));
     let device = args
         .disk
         .as_deref()
@@ -308,10 +328,13 @@ fn run_biolatency(args: BiolatencyArgs) -> anyhow::Result<()> {
         per_flag: args.flags,
         milliseconds: args.milliseconds,
         device: device.map(device::whole_disk),
+        per_cgroup: args.containers,
+        cgroup,
     };
     let layout = HistogramLayout {
         per_disk: args.disks,
         per_flag: args.flags,
+        per_container: args.containers,
         milliseconds: args.milliseconds,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -327,6 +350,16 @@ async fn biolatency_loop(
     layout: &HistogramLayout,
 ) -> anyhow::Result<()> {
     let mut probe = LatencyProbe::start(options)?;
+    let mut resolver = if layout.per_container {
+        Some(CgroupResolver::new().context("--containers")?)
+    } else {
+        None
+    };
+    let mut container_label = |id: u64| {
+        resolver
+            .as_mut()
+            .map_or_else(|| id.to_string(), |r| r.label(id))
+    };
     let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut terminate =
         signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -342,8 +375,12 @@ async fn biolatency_loop(
             _ = terminate.recv() => true,
         };
         let histograms = probe.take_interval()?;
-        let labelled =
-            label_histograms(&histograms, layout, Some(probe.flag_bits()), &mut disk_name);
+        let mut names = SectionNames {
+            flag_bits: Some(probe.flag_bits()),
+            disk: &mut disk_name,
+            container: &mut container_label,
+        };
+        let labelled = label_histograms(&histograms, layout, &mut names);
         let mut out = std::io::stdout().lock();
         if args.json {
             let text = render_json(&labelled, layout, &local_time("%Y-%m-%d %H:%M:%S"));

@@ -17,6 +17,16 @@ pub struct HistogramKey {
     pub dev: u32,
     /// The request's `cmd_flags` (`-F`).
     pub cmd_flags: u32,
+    /// cgroup v2 id of the task that queued the request's first bio (`--containers`).
+    pub cgroup_id: u64,
+}
+
+/// A request being timed: when the clock started and whose it is.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimedRequest {
+    pub start_ns: u64,
+    pub cgroup_id: u64,
 }
 
 /// One histogram: counts per power-of-two slot.
@@ -47,6 +57,13 @@ pub struct LatencyConfig {
     /// Non-zero: only the disk `dev`.
     pub filter_dev: u32,
     pub dev: u32,
+    /// Non-zero: one histogram per issuing cgroup (`--containers`).
+    pub per_cgroup: u32,
+    /// Non-zero: only I/O queued by tasks in cgroup `cgroup_id` (depth `cgroup_level`) or below.
+    pub filter_cgroup: u32,
+    pub cgroup_id: u64,
+    pub cgroup_level: u32,
+    pub _pad: u32,
 }
 
 impl LatencyConfig {
@@ -57,7 +74,17 @@ impl LatencyConfig {
         unit_ns: 1000,
         filter_dev: 0,
         dev: 0,
+        per_cgroup: 0,
+        filter_cgroup: 0,
+        cgroup_id: 0,
+        cgroup_level: 0,
+        _pad: 0,
     };
+
+    /// Whether the owner of each request must be captured when its bio is queued.
+    pub const fn tracks_owner(&self) -> bool {
+        self.per_cgroup != 0 || self.filter_cgroup != 0
+    }
 }
 
 #[cfg(feature = "user")]
@@ -68,4 +95,6 @@ mod pod {
     unsafe impl aya::Pod for super::Histogram {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::LatencyConfig {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::TimedRequest {}
 }

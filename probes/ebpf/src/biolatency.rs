@@ -4,13 +4,14 @@
 use aya_ebpf::{
     Global,
     bindings::BPF_NOEXIST,
-    helpers::bpf_ktime_get_ns,
+    helpers::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_ktime_get_ns},
     macros::{btf_tracepoint, map},
     maps::{LruHashMap, PerCpuArray, PerCpuHashMap},
     programs::BtfTracePointContext,
 };
 use blkscope_common::biolatency::{
     Histogram, HistogramKey, LATENCY_SLOTS, LatencyConfig, MAX_HISTOGRAMS, MAX_IN_FLIGHT,
+    TimedRequest,
 };
 
 use crate::block::{BLOCK_LAYOUT, arg, queue_dev, read};
@@ -18,9 +19,36 @@ use crate::block::{BLOCK_LAYOUT, arg, queue_dev, read};
 #[unsafe(no_mangle)]
 static LATENCY_CONFIG: Global<LatencyConfig> = Global::new(LatencyConfig::DEFAULT);
 
-/// Start time of each request being timed, by request address.
+/// Start time (and owner) of each request being timed, by request address.
 #[map]
-static LATENCY_START: LruHashMap<u64, u64> = LruHashMap::with_max_entries(MAX_IN_FLIGHT, 0);
+static LATENCY_START: LruHashMap<u64, TimedRequest> =
+    LruHashMap::with_max_entries(MAX_IN_FLIGHT, 0);
+
+/// The cgroup of the task that queued each bio, by bio address (for --containers and -c):
+/// requests are often issued and always completed in other contexts.
+#[map]
+static BIO_OWNER: LruHashMap<u64, u64> = LruHashMap::with_max_entries(MAX_IN_FLIGHT, 0);
+
+#[btf_tracepoint(function = "block_bio_queue")]
+pub fn biolatency_bio_queue(ctx: BtfTracePointContext) -> i32 {
+    let config = LATENCY_CONFIG.load();
+    if !config.tracks_owner() {
+        return 0;
+    }
+    if config.filter_cgroup != 0 {
+        // SAFETY: reads the current task's cgroup only.
+        let ancestor = unsafe { bpf_get_current_ancestor_cgroup_id(config.cgroup_level as i32) };
+        if ancestor != config.cgroup_id {
+            // A bio address is reused: forget whoever queued the last bio that had it.
+            let _ = BIO_OWNER.remove(&arg(&ctx, 0));
+            return 0;
+        }
+    }
+    // SAFETY: as above.
+    let owner = unsafe { bpf_get_current_cgroup_id() };
+    let _ = BIO_OWNER.insert(&arg(&ctx, 0), &owner, 0);
+    0
+}
 
 #[map]
 static LATENCY_HISTOGRAMS: PerCpuHashMap<HistogramKey, Histogram> =
@@ -61,23 +89,40 @@ fn start_timing(rq: u64, flags: u64) {
     if rq == 0 || !device_wanted(rq) {
         return;
     }
+    let config = LATENCY_CONFIG.load();
+    let mut cgroup_id = 0;
+    if config.tracks_owner() {
+        let layout = BLOCK_LAYOUT.load();
+        let bio: u64 = read(rq, layout.request_bio);
+        // SAFETY: the value is copied out.
+        match unsafe { BIO_OWNER.get(&bio) } {
+            Some(owner) => cgroup_id = *owner,
+            // Queued outside the -c cgroup (or before the probes): not ours to time.
+            None if config.filter_cgroup != 0 => return,
+            None => {}
+        }
+    }
     // SAFETY: a helper without arguments.
-    let now = unsafe { bpf_ktime_get_ns() };
+    let start_ns = unsafe { bpf_ktime_get_ns() };
+    let timed = TimedRequest {
+        start_ns,
+        cgroup_id,
+    };
     // A full LRU map evicts its oldest entry: it cannot fail for lack of room.
-    let _ = LATENCY_START.insert(&rq, &now, flags);
+    let _ = LATENCY_START.insert(&rq, &timed, flags);
 }
 
 #[inline(always)]
 fn count_completion(rq: u64) {
     // SAFETY: the value is copied out before the entry is removed.
-    let Some(start) = (unsafe { LATENCY_START.get(&rq) }).copied() else {
+    let Some(timed) = (unsafe { LATENCY_START.get(&rq) }).copied() else {
         return; // issued before the probes were attached
     };
     let _ = LATENCY_START.remove(&rq);
     let config = LATENCY_CONFIG.load();
     // SAFETY: as above.
     let now = unsafe { bpf_ktime_get_ns() };
-    let units = now.saturating_sub(start) / u64::from(config.unit_ns.max(1));
+    let units = now.saturating_sub(timed.start_ns) / u64::from(config.unit_ns.max(1));
     let layout = BLOCK_LAYOUT.load();
     let key = HistogramKey {
         dev: if config.per_disk != 0 {
@@ -87,6 +132,11 @@ fn count_completion(rq: u64) {
         },
         cmd_flags: if config.per_flag != 0 {
             read(rq, layout.request_cmd_flags)
+        } else {
+            0
+        },
+        cgroup_id: if config.per_cgroup != 0 {
+            timed.cgroup_id
         } else {
             0
         },

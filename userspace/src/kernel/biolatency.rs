@@ -38,13 +38,16 @@ pub struct LatencyOptions {
     pub milliseconds: bool,
     /// Only this whole disk (`-d`).
     pub device: Option<DeviceId>,
+    /// One histogram per issuing cgroup (`--containers`).
+    pub per_cgroup: bool,
+    /// Only I/O queued in this cgroup or below: (id, depth) (`-c`).
+    pub cgroup: Option<(u64, u32)>,
 }
 
-const PROGRAMS: [(&str, &str); 3] = [
-    ("biolatency_rq_insert", "block_rq_insert"),
-    ("biolatency_rq_issue", "block_rq_issue"),
-    ("biolatency_rq_complete", "block_rq_complete"),
-];
+const INSERT: (&str, &str) = ("biolatency_rq_insert", "block_rq_insert");
+const ISSUE: (&str, &str) = ("biolatency_rq_issue", "block_rq_issue");
+const COMPLETE: (&str, &str) = ("biolatency_rq_complete", "block_rq_complete");
+const QUEUE: (&str, &str) = ("biolatency_bio_queue", "block_bio_queue");
 
 /// The attached biolatency probes.
 pub struct LatencyProbe {
@@ -58,7 +61,12 @@ pub struct LatencyProbe {
 
 impl LatencyProbe {
     pub fn start(options: &LatencyOptions) -> Result<Self, KernelError> {
-        Preflight::check(&["block_rq_insert", "block_rq_issue", "block_rq_complete"])?;
+        Preflight::check(&[
+            "block_bio_queue",
+            "block_rq_insert",
+            "block_rq_issue",
+            "block_rq_complete",
+        ])?;
         let kernel_btf = KernelBtf::from_sys_fs()?;
         let latency = LatencyConfig {
             queued: u32::from(options.queued),
@@ -71,6 +79,11 @@ impl LatencyProbe {
             },
             filter_dev: u32::from(options.device.is_some()),
             dev: options.device.map_or(0, DeviceId::to_kernel),
+            per_cgroup: u32::from(options.per_cgroup),
+            filter_cgroup: u32::from(options.cgroup.is_some()),
+            cgroup_id: options.cgroup.map_or(0, |(id, _)| id),
+            cgroup_level: options.cgroup.map_or(0, |(_, level)| level),
+            _pad: 0,
         };
         let mut ebpf = loader::load(&ProbeGlobals {
             layout: kernel_btf.block_layout()?,
@@ -83,12 +96,14 @@ impl LatencyProbe {
             .map_err(|e| map_error("LATENCY_HISTOGRAMS", e))?;
         let drops = PerCpuArray::try_from(take_map(&mut ebpf, "LATENCY_DROPS")?)
             .map_err(|e| map_error("LATENCY_DROPS", e))?;
-        let programs: &[(&str, &str)] = if options.queued {
-            &PROGRAMS
-        } else {
-            &PROGRAMS[1..]
-        };
-        loader::attach(&mut ebpf, programs)?;
+        let mut programs = vec![ISSUE, COMPLETE];
+        if options.queued {
+            programs.push(INSERT);
+        }
+        if latency.tracks_owner() {
+            programs.push(QUEUE);
+        }
+        loader::attach(&mut ebpf, &programs)?;
         Ok(Self {
             _ebpf: ebpf,
             histograms,
@@ -165,11 +180,11 @@ mod tests {
     fn intervals_are_differences_and_skip_idle_histograms() {
         let key_a = HistogramKey {
             dev: 1,
-            cmd_flags: 0,
+            ..HistogramKey::default()
         };
         let key_b = HistogramKey {
             dev: 2,
-            cmd_flags: 0,
+            ..HistogramKey::default()
         };
         let mut before = BTreeMap::new();
         before.insert(key_a, {
