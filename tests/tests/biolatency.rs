@@ -71,7 +71,7 @@ fn counts_every_completion_and_agrees_with_fio() {
     let _serial = serial();
     let disk = LoopDevice::new(64);
     let before = DiskCounters::read(disk.name());
-    let child = start_biolatency(&["-d", disk.path_str(), "--json"]);
+    let child = start_biolatency(&["-d", disk.path_str(), "--json", "--percentiles"]);
     let (fio_ios, fio_p50_us) = fio_randread(disk.path_str(), 2000);
     let output = interrupt(child);
     let after = DiskCounters::read(disk.name());
@@ -109,6 +109,22 @@ fn counts_every_completion_and_agrees_with_fio() {
     assert!(
         low <= fio_p50_us && fio_p50_us <= high + 100.0,
         "fio p50 {fio_p50_us} µs vs median bucket {low}..{high} µs"
+    );
+
+    // --percentiles: ordered, the median inside the median bucket (to the fine buckets' 12.5%).
+    let p = &histogram["percentiles_ns"];
+    let ns = |k: &str| p[k].as_f64().unwrap_or_else(|| panic!("no {k} in {p}"));
+    assert!(
+        ns("p50") <= ns("p90")
+            && ns("p90") <= ns("p99")
+            && ns("p99") <= ns("p99.9")
+            && ns("p99.9") <= ns("max"),
+        "{p}"
+    );
+    let p50_us = ns("p50") / 1000.0;
+    assert!(
+        p50_us >= low * 0.875 && p50_us <= (high + 1.0) * 1.125,
+        "p50 {p50_us} µs vs bucket {low}..{high}"
     );
 }
 

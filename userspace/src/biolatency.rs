@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use blkscope_common::biolatency::{HistogramKey, LATENCY_SLOTS};
+use blkscope_common::biolatency::{HistogramKey, LATENCY_SLOTS, fine_slot_range};
 use serde::Serialize;
 
 use crate::{
     device,
     event::{DeviceId, Operation, RequestFlagBits},
-    kernel::biolatency::Slots,
+    kernel::biolatency::{FineCounts, Slots},
 };
 
 /// How to split and label the histograms.
@@ -33,6 +33,8 @@ impl HistogramLayout {
 pub struct LabelledHistogram {
     pub section: Option<(&'static str, String)>,
     pub slots: Slots,
+    /// With `--percentiles`.
+    pub percentiles: Option<Percentiles>,
 }
 
 /// Names for what the histograms are split by.
@@ -44,60 +46,134 @@ pub struct SectionNames<'a> {
 }
 
 /// Groups the kernel's histograms into what is printed: one overall, or one per disk, flag set
-/// or container.
+/// or container (cgroups of one container share its histogram). With fine histograms
+/// (`--percentiles`), each printed histogram also gets its percentiles.
 pub fn label_histograms(
     histograms: &BTreeMap<HistogramKey, Slots>,
+    fine: &BTreeMap<HistogramKey, FineCounts>,
     layout: &HistogramLayout,
     names: &mut SectionNames<'_>,
 ) -> Vec<LabelledHistogram> {
-    if layout.per_container {
-        let mut merged: BTreeMap<String, Slots> = BTreeMap::new();
-        for (key, slots) in histograms {
-            let total = merged
-                .entry((names.container)(key.cgroup_id))
-                .or_insert([0; LATENCY_SLOTS]);
-            for (t, s) in total.iter_mut().zip(slots) {
-                *t += s;
-            }
+    let mut groups: BTreeMap<Option<(&'static str, String)>, Vec<HistogramKey>> = BTreeMap::new();
+    for key in histograms.keys().chain(fine.keys()) {
+        let section = section_of(key, layout, names);
+        let keys = groups.entry(section).or_default();
+        if !keys.contains(key) {
+            keys.push(*key);
         }
-        return merged
-            .into_iter()
-            .map(|(label, slots)| LabelledHistogram {
-                section: Some(("container", label)),
-                slots,
-            })
-            .collect();
     }
-    if !layout.per_disk && !layout.per_flag {
-        let mut all = [0u64; LATENCY_SLOTS];
-        for slots in histograms.values() {
-            for (a, s) in all.iter_mut().zip(slots) {
-                *a += s;
+    if groups.is_empty() && !layout.per_disk && !layout.per_flag && !layout.per_container {
+        groups.insert(None, Vec::new());
+    }
+    groups
+        .into_iter()
+        .map(|(section, keys)| {
+            let mut slots = [0u64; LATENCY_SLOTS];
+            for key in &keys {
+                for (total, count) in slots
+                    .iter_mut()
+                    .zip(histograms.get(key).into_iter().flatten())
+                {
+                    *total += count;
+                }
             }
-        }
-        return vec![LabelledHistogram {
-            section: None,
-            slots: all,
-        }];
-    }
-    histograms
-        .iter()
-        .map(|(key, slots)| {
-            let section = if layout.per_disk {
-                ("disk", (names.disk)(DeviceId::from_kernel(key.dev)))
-            } else {
-                let flags = names.flag_bits.map_or_else(
-                    || "Unknown".to_owned(),
-                    |b| flags_description(b, key.cmd_flags),
-                );
-                ("flags", flags)
-            };
+            let fine_counts: Vec<&FineCounts> = keys.iter().filter_map(|k| fine.get(k)).collect();
             LabelledHistogram {
-                section: Some(section),
-                slots: *slots,
+                section,
+                slots,
+                percentiles: merge_fine(&fine_counts).and_then(|f| percentiles(&f)),
             }
         })
         .collect()
+}
+
+fn section_of(
+    key: &HistogramKey,
+    layout: &HistogramLayout,
+    names: &mut SectionNames<'_>,
+) -> Option<(&'static str, String)> {
+    if layout.per_container {
+        Some(("container", (names.container)(key.cgroup_id)))
+    } else if layout.per_disk {
+        Some(("disk", (names.disk)(DeviceId::from_kernel(key.dev))))
+    } else if layout.per_flag {
+        let flags = names.flag_bits.map_or_else(
+            || "Unknown".to_owned(),
+            |b| flags_description(b, key.cmd_flags),
+        );
+        Some(("flags", flags))
+    } else {
+        None
+    }
+}
+
+fn merge_fine(parts: &[&FineCounts]) -> Option<FineCounts> {
+    let first = parts.first()?;
+    let mut merged = FineCounts {
+        slots: vec![0; first.slots.len()],
+        max_ns: None,
+    };
+    for part in parts {
+        for (total, count) in merged.slots.iter_mut().zip(&part.slots) {
+            *total += count;
+        }
+        merged.max_ns = merged.max_ns.max(part.max_ns);
+    }
+    Some(merged)
+}
+
+/// p50, p90, p99, p99.9 and the maximum, in nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Percentiles {
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    #[serde(rename = "p99.9")]
+    pub p999: u64,
+    pub max: u64,
+}
+
+/// Percentiles of a fine histogram: each slot's count is recorded at the slot's middle into an
+/// HDR histogram (so a percentile is off by at most half a slot, 6%); the maximum is exact when
+/// the kernel saw it in this interval, else the top slot's upper bound.
+pub fn percentiles(fine: &FineCounts) -> Option<Percentiles> {
+    let mut hdr = hdrhistogram::Histogram::<u64>::new_with_bounds(1, u64::MAX / 4, 3).ok()?;
+    let mut top = None;
+    for (slot, &count) in fine.slots.iter().enumerate() {
+        if count == 0 {
+            continue;
+        }
+        let (low, high) = fine_slot_range(slot);
+        hdr.record_n((low + (high - low) / 2).max(1), count).ok()?;
+        top = Some(high);
+    }
+    let top = top?;
+    let at = |q: f64| hdr.value_at_quantile(q);
+    Some(Percentiles {
+        p50: at(0.5),
+        p90: at(0.9),
+        p99: at(0.99),
+        p999: at(0.999),
+        max: fine.max_ns.unwrap_or(top),
+    })
+}
+
+/// The percentile line printed under a histogram, in its unit.
+pub fn render_percentiles(p: &Percentiles, milliseconds: bool) -> String {
+    let (unit, divisor) = if milliseconds {
+        ("msecs", 1e6)
+    } else {
+        ("usecs", 1e3)
+    };
+    let value = |ns: u64| format!("{:.1}", ns as f64 / divisor);
+    format!(
+        "     percentiles ({unit}): p50 {}  p90 {}  p99 {}  p99.9 {}  max {}\n",
+        value(p.p50),
+        value(p.p90),
+        value(p.p99),
+        value(p.p999),
+        value(p.max)
+    )
 }
 
 /// The text of one interval, as bcc prints it after the blank line.
@@ -108,6 +184,9 @@ pub fn render_text(histograms: &[LabelledHistogram], layout: &HistogramLayout) -
             out.push_str(&format!("\n{name} = {value}\n"));
         }
         out.push_str(&render_log2(&histogram.slots, layout.unit()));
+        if let Some(p) = &histogram.percentiles {
+            out.push_str(&render_percentiles(p, layout.milliseconds));
+        }
     }
     out
 }
@@ -163,6 +242,9 @@ pub fn render_json(histograms: &[LabelledHistogram], layout: &HistogramLayout, t
         let mut object = serde_json::json!({"ts": ts, "val_type": layout.unit(), "data": data});
         if let Some((name, value)) = &histogram.section {
             object[*name] = serde_json::Value::String(value.clone());
+        }
+        if let Some(p) = &histogram.percentiles {
+            object["percentiles_ns"] = serde_json::to_value(p).unwrap_or_default();
         }
         lines.push(object.to_string());
     }
@@ -268,14 +350,18 @@ mod tests {
             per_disk: true,
             ..Default::default()
         };
-        let text = render_text(&label_histograms(&histograms, &layout, &mut names), &layout);
+        let none = BTreeMap::new();
+        let text = render_text(
+            &label_histograms(&histograms, &none, &layout, &mut names),
+            &layout,
+        );
         assert!(text.starts_with("\ndisk = disk7\n     usecs "), "{text:?}");
         // Two cgroups of one container share its histogram.
         let layout = HistogramLayout {
             per_container: true,
             ..Default::default()
         };
-        let labelled = label_histograms(&histograms, &layout, &mut names);
+        let labelled = label_histograms(&histograms, &none, &layout, &mut names);
         assert_eq!(labelled.len(), 1);
         assert_eq!(labelled[0].slots[0], 5);
         let text = render_text(&labelled, &layout);
@@ -298,11 +384,45 @@ mod tests {
     }
 
     #[test]
+    fn percentiles_from_fine_buckets() {
+        use blkscope_common::biolatency::{FINE_SLOTS, fine_slot};
+        let mut fine = FineCounts {
+            slots: vec![0; FINE_SLOTS],
+            max_ns: Some(5_000_000),
+        };
+        // 1000 latencies: 990 at ~10 µs, 9 at ~1 ms, 1 at 5 ms.
+        fine.slots[fine_slot(10_000)] += 990;
+        fine.slots[fine_slot(1_000_000)] += 9;
+        fine.slots[fine_slot(5_000_000)] += 1;
+        let p = percentiles(&fine).unwrap();
+        let near = |value: u64, target: u64| value.abs_diff(target) * 8 <= target;
+        assert!(near(p.p50, 10_000), "{p:?}");
+        assert!(near(p.p90, 10_000), "{p:?}");
+        assert!(near(p.p99, 10_000) || near(p.p99, 1_000_000), "{p:?}");
+        assert!(near(p.p999, 1_000_000), "{p:?}");
+        assert_eq!(p.max, 5_000_000);
+        assert_eq!(
+            render_percentiles(
+                &Percentiles {
+                    p50: 1500,
+                    p90: 2000,
+                    p99: 3000,
+                    p999: 4000,
+                    max: 5000
+                },
+                false
+            ),
+            "     percentiles (usecs): p50 1.5  p90 2.0  p99 3.0  p99.9 4.0  max 5.0\n"
+        );
+    }
+
+    #[test]
     fn json_has_bcc_fields() {
         let layout = HistogramLayout::default();
         let labelled = vec![LabelledHistogram {
             section: None,
             slots: slots(&[(1, 3)]),
+            percentiles: None,
         }];
         let v: serde_json::Value =
             serde_json::from_str(&render_json(&labelled, &layout, "t")).unwrap();

@@ -145,6 +145,9 @@ struct BiolatencyArgs {
     /// Print a histogram per container (pod, service, session) of the issuing task
     #[arg(long)]
     containers: bool,
+    /// Add p50, p90, p99, p99.9 and max under each histogram (from finer in-kernel buckets)
+    #[arg(long)]
+    percentiles: bool,
     /// Only I/O issued by tasks in this cgroup (v2 path) or below
     #[arg(short = 'c', long = "cgroup", value_name = "PATH")]
     cgroup: Option<std::path::PathBuf>,
@@ -330,6 +333,7 @@ fn run_biolatency(args: BiolatencyArgs) -> anyhow::Result<()> {
         device: device.map(device::whole_disk),
         per_cgroup: args.containers,
         cgroup,
+        percentiles: args.percentiles,
     };
     let layout = HistogramLayout {
         per_disk: args.disks,
@@ -375,12 +379,13 @@ async fn biolatency_loop(
             _ = terminate.recv() => true,
         };
         let histograms = probe.take_interval()?;
+        let fine = probe.take_fine_interval()?;
         let mut names = SectionNames {
             flag_bits: Some(probe.flag_bits()),
             disk: &mut disk_name,
             container: &mut container_label,
         };
-        let labelled = label_histograms(&histograms, layout, &mut names);
+        let labelled = label_histograms(&histograms, &fine, layout, &mut names);
         let mut out = std::io::stdout().lock();
         if args.json {
             let text = render_json(&labelled, layout, &local_time("%Y-%m-%d %H:%M:%S"));

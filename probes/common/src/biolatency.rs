@@ -21,6 +21,58 @@ pub struct HistogramKey {
     pub cgroup_id: u64,
 }
 
+/// Sub-buckets per power of two in the fine histogram (`--percentiles`): 2^3, 12.5% wide.
+pub const FINE_SUB_BITS: u32 = 3;
+/// Fine slots: values below 8 ns one each, then 8 per power of two, to 2^64 ns (a power of
+/// two, so that a mask proves the index in bounds to the verifier).
+pub const FINE_SLOTS: usize = 512;
+
+/// Latencies in nanoseconds, log-linear (HDR-style) buckets, for percentiles.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FineHistogram {
+    pub slots: [u64; FINE_SLOTS],
+    /// The largest latency seen, exactly.
+    pub max_ns: u64,
+}
+
+impl FineHistogram {
+    pub const ZERO: FineHistogram = FineHistogram {
+        slots: [0; FINE_SLOTS],
+        max_ns: 0,
+    };
+}
+
+/// The fine slot of a latency in nanoseconds.
+#[inline(always)]
+pub fn fine_slot(ns: u64) -> usize {
+    if ns < 8 {
+        return ns as usize;
+    }
+    let exponent = 63 - ns.leading_zeros();
+    let mantissa = (ns >> (exponent - FINE_SUB_BITS)) & 7;
+    let slot = ((exponent - 2) as usize) * 8 + mantissa as usize;
+    if slot >= FINE_SLOTS {
+        FINE_SLOTS - 1
+    } else {
+        slot
+    }
+}
+
+/// The lowest and highest nanosecond values fine slot `slot` holds.
+pub fn fine_slot_range(slot: usize) -> (u64, u64) {
+    if slot < 8 {
+        return (slot as u64, slot as u64);
+    }
+    let exponent = (slot / 8) as u32 + 2;
+    let mantissa = (slot % 8) as u64;
+    let shift = exponent - FINE_SUB_BITS;
+    (
+        (8 + mantissa) << shift,
+        ((9 + mantissa) << shift).wrapping_sub(1),
+    )
+}
+
 /// A request being timed: when the clock started and whose it is.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -63,7 +115,8 @@ pub struct LatencyConfig {
     pub filter_cgroup: u32,
     pub cgroup_id: u64,
     pub cgroup_level: u32,
-    pub _pad: u32,
+    /// Non-zero: also keep the fine histograms (`--percentiles`).
+    pub fine: u32,
 }
 
 impl LatencyConfig {
@@ -78,7 +131,7 @@ impl LatencyConfig {
         filter_cgroup: 0,
         cgroup_id: 0,
         cgroup_level: 0,
-        _pad: 0,
+        fine: 0,
     };
 
     /// Whether the owner of each request must be captured when its bio is queued.
@@ -97,4 +150,27 @@ mod pod {
     unsafe impl aya::Pod for super::LatencyConfig {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::TimedRequest {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::FineHistogram {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fine_slots_cover_values_without_gaps() {
+        let mut expected_low = 0;
+        for slot in 0..=495 {
+            let (low, high) = fine_slot_range(slot);
+            assert_eq!(low, expected_low, "slot {slot}");
+            assert_eq!(fine_slot(low), slot);
+            assert_eq!(fine_slot(high), slot);
+            expected_low = high.wrapping_add(1);
+        }
+        assert_eq!(fine_slot(u64::MAX), 495);
+        // 12.5% wide at most.
+        let (low, high) = fine_slot_range(200);
+        assert!((high - low + 1) * 8 <= low);
+    }
 }

@@ -10,8 +10,8 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use blkscope_common::biolatency::{
-    Histogram, HistogramKey, LATENCY_SLOTS, LatencyConfig, MAX_HISTOGRAMS, MAX_IN_FLIGHT,
-    TimedRequest,
+    FINE_SLOTS, FineHistogram, Histogram, HistogramKey, LATENCY_SLOTS, LatencyConfig,
+    MAX_HISTOGRAMS, MAX_IN_FLIGHT, TimedRequest, fine_slot,
 };
 
 use crate::block::{BLOCK_LAYOUT, arg, queue_dev, read};
@@ -53,6 +53,14 @@ pub fn biolatency_bio_queue(ctx: BtfTracePointContext) -> i32 {
 #[map]
 static LATENCY_HISTOGRAMS: PerCpuHashMap<HistogramKey, Histogram> =
     PerCpuHashMap::with_max_entries(MAX_HISTOGRAMS, 0);
+
+/// Log-linear histograms in nanoseconds, only with `--percentiles`.
+#[map]
+static LATENCY_FINE: PerCpuHashMap<HistogramKey, FineHistogram> =
+    PerCpuHashMap::with_max_entries(MAX_HISTOGRAMS, 0);
+
+/// Zeroes to create fine histograms from: 3 KiB do not fit on the BPF stack.
+static FINE_ZERO: FineHistogram = FineHistogram::ZERO;
 
 /// Completions that could not be counted (the histogram map was full), per CPU.
 #[map]
@@ -122,7 +130,8 @@ fn count_completion(rq: u64) {
     let config = LATENCY_CONFIG.load();
     // SAFETY: as above.
     let now = unsafe { bpf_ktime_get_ns() };
-    let units = now.saturating_sub(timed.start_ns) / u64::from(config.unit_ns.max(1));
+    let latency_ns = now.saturating_sub(timed.start_ns);
+    let units = latency_ns / u64::from(config.unit_ns.max(1));
     let layout = BLOCK_LAYOUT.load();
     let key = HistogramKey {
         dev: if config.per_disk != 0 {
@@ -142,6 +151,46 @@ fn count_completion(rq: u64) {
         },
     };
     add_to_histogram(&key, log2_slot(units));
+    if config.fine != 0 {
+        add_to_fine_histogram(&key, latency_ns);
+    }
+}
+
+#[inline(always)]
+fn add_to_fine_histogram(key: &HistogramKey, latency_ns: u64) {
+    let mut histogram = LATENCY_FINE.get_ptr_mut(key);
+    if histogram.is_none() {
+        if LATENCY_FINE
+            .insert(key, &FINE_ZERO, u64::from(BPF_NOEXIST))
+            .is_err()
+            && LATENCY_FINE.get_ptr_mut(key).is_none()
+        {
+            count_drop();
+            return;
+        }
+        histogram = LATENCY_FINE.get_ptr_mut(key);
+    }
+    let Some(histogram) = histogram else { return };
+    // SAFETY: a per-CPU value: no other program writes this CPU's copy concurrently.
+    unsafe {
+        if let Some(count) = (*histogram)
+            .slots
+            .get_mut(verifier_bounded(fine_slot(latency_ns)))
+        {
+            *count += 1;
+        }
+        if latency_ns > (*histogram).max_ns {
+            (*histogram).max_ns = latency_ns;
+        }
+    }
+}
+
+#[inline(always)]
+fn count_drop() {
+    if let Some(drops) = LATENCY_DROPS.get_ptr_mut(0) {
+        // SAFETY: per-CPU slot.
+        unsafe { *drops += 1 };
+    }
 }
 
 #[inline(always)]
@@ -157,12 +206,19 @@ fn add_to_histogram(key: &HistogramKey, slot: usize) {
     if let Some(count) = first.slots.get_mut(slot) {
         *count = 1;
     }
-    if LATENCY_HISTOGRAMS.insert(key, &first, 0).is_err()
-        && let Some(drops) = LATENCY_DROPS.get_ptr_mut(0)
-    {
-        // SAFETY: per-CPU slot.
-        unsafe { *drops += 1 };
+    if LATENCY_HISTOGRAMS.insert(key, &first, 0).is_err() {
+        count_drop();
     }
+}
+
+/// `slot` masked to the fine histogram's size in a way LLVM cannot drop. LLVM proves the slot
+/// in bounds from the bit arithmetic and removes masks and checks, but the verifier cannot
+/// follow that arithmetic (ctlz becomes a popcount sequence) and would reject the indexing.
+#[inline(always)]
+fn verifier_bounded(slot: usize) -> usize {
+    // SAFETY: reading a local through a valid pointer.
+    let opaque = unsafe { core::ptr::read_volatile(&slot) };
+    opaque & (FINE_SLOTS - 1)
 }
 
 /// floor(log2(v)), with 0 for 0 and 1, capped to the last slot.

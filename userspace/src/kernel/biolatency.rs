@@ -10,7 +10,9 @@ use aya::{
 };
 use blkscope_common::{
     ProbeConfig,
-    biolatency::{Histogram, HistogramKey, LATENCY_SLOTS, LatencyConfig},
+    biolatency::{
+        FINE_SLOTS, FineHistogram, Histogram, HistogramKey, LATENCY_SLOTS, LatencyConfig,
+    },
 };
 
 use crate::{
@@ -25,6 +27,14 @@ use crate::{
 /// Counts per power-of-two slot.
 pub type Slots = [u64; LATENCY_SLOTS];
 
+/// Counts per fine (log-linear, nanosecond) slot, and the largest latency seen in them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FineCounts {
+    pub slots: Vec<u64>,
+    /// Exact when known for the interval, else `None` (the views use the top slot's bound).
+    pub max_ns: Option<u64>,
+}
+
 /// How to time and split the histograms.
 #[derive(Clone, Debug, Default)]
 pub struct LatencyOptions {
@@ -36,6 +46,8 @@ pub struct LatencyOptions {
     pub per_flag: bool,
     /// Milliseconds instead of microseconds (`-m`).
     pub milliseconds: bool,
+    /// Also keep fine histograms for percentiles (`--percentiles`).
+    pub percentiles: bool,
     /// Only this whole disk (`-d`).
     pub device: Option<DeviceId>,
     /// One histogram per issuing cgroup (`--containers`).
@@ -54,8 +66,10 @@ pub struct LatencyProbe {
     /// Owns the programs and their links.
     _ebpf: Ebpf,
     histograms: PerCpuHashMap<MapData, HistogramKey, Histogram>,
+    fine: PerCpuHashMap<MapData, HistogramKey, FineHistogram>,
     drops: PerCpuArray<MapData, u64>,
     previous: BTreeMap<HistogramKey, Slots>,
+    previous_fine: BTreeMap<HistogramKey, (Vec<u64>, u64)>,
     flag_bits: RequestFlagBits,
 }
 
@@ -83,7 +97,7 @@ impl LatencyProbe {
             filter_cgroup: u32::from(options.cgroup.is_some()),
             cgroup_id: options.cgroup.map_or(0, |(id, _)| id),
             cgroup_level: options.cgroup.map_or(0, |(_, level)| level),
-            _pad: 0,
+            fine: u32::from(options.percentiles),
         };
         let mut ebpf = loader::load(&ProbeGlobals {
             layout: kernel_btf.block_layout()?,
@@ -94,6 +108,8 @@ impl LatencyProbe {
         })?;
         let histograms = PerCpuHashMap::try_from(take_map(&mut ebpf, "LATENCY_HISTOGRAMS")?)
             .map_err(|e| map_error("LATENCY_HISTOGRAMS", e))?;
+        let fine = PerCpuHashMap::try_from(take_map(&mut ebpf, "LATENCY_FINE")?)
+            .map_err(|e| map_error("LATENCY_FINE", e))?;
         let drops = PerCpuArray::try_from(take_map(&mut ebpf, "LATENCY_DROPS")?)
             .map_err(|e| map_error("LATENCY_DROPS", e))?;
         let mut programs = vec![ISSUE, COMPLETE];
@@ -107,8 +123,10 @@ impl LatencyProbe {
         Ok(Self {
             _ebpf: ebpf,
             histograms,
+            fine,
             drops,
             previous: BTreeMap::new(),
+            previous_fine: BTreeMap::new(),
             flag_bits: kernel_btf.request_flag_bits()?,
         })
     }
@@ -119,6 +137,44 @@ impl LatencyProbe {
         let totals = self.totals()?;
         let interval = interval_counts(&self.previous, &totals);
         self.previous = totals;
+        Ok(interval)
+    }
+
+    /// The fine histograms' counts since the previous call, per key (empty without
+    /// `--percentiles`).
+    pub fn take_fine_interval(
+        &mut self,
+    ) -> Result<BTreeMap<HistogramKey, FineCounts>, KernelError> {
+        let mut interval = BTreeMap::new();
+        let mut totals = BTreeMap::new();
+        for entry in self.fine.iter() {
+            let (key, per_cpu) = entry.map_err(|e| map_error("LATENCY_FINE", e))?;
+            let mut sum = vec![0u64; FINE_SLOTS];
+            let mut max_ns = 0;
+            for histogram in per_cpu.iter() {
+                for (total, count) in sum.iter_mut().zip(histogram.slots) {
+                    *total += count;
+                }
+                max_ns = max_ns.max(histogram.max_ns);
+            }
+            let (old, old_max) = self
+                .previous_fine
+                .get(&key)
+                .cloned()
+                .unwrap_or((vec![0; FINE_SLOTS], 0));
+            let slots: Vec<u64> = sum
+                .iter()
+                .zip(&old)
+                .map(|(n, o)| n.saturating_sub(*o))
+                .collect();
+            if slots.iter().any(|&c| c > 0) {
+                // The running maximum grew: it happened in this interval.
+                let max_ns = (max_ns > old_max).then_some(max_ns);
+                interval.insert(key, FineCounts { slots, max_ns });
+            }
+            totals.insert(key, (sum, max_ns));
+        }
+        self.previous_fine = totals;
         Ok(interval)
     }
 
