@@ -7,6 +7,8 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
+
+mod bench;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -40,6 +42,12 @@ enum Task {
     },
     /// What CI runs: the tests, clippy with warnings denied, and rustfmt's check
     Ci,
+    /// Tracing overhead next to the tools users would pick instead; writes docs/PERFORMANCE.md
+    Bench {
+        /// A few seconds per case (what CI runs); prints the table, writes nothing
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -54,6 +62,25 @@ fn main() -> anyhow::Result<()> {
             run(&mut as_root(&binary, &args))
         }
         Task::Test { args } => test(&root, &args),
+        Task::Bench { quick } => {
+            if !is_root() {
+                bail!("the bench needs root (loop devices, eBPF, ftrace)");
+            }
+            run(cargo(&root).args(["build", "--release", "--package", "blkscope"]))?;
+            let plan = if quick {
+                bench::BenchPlan::quick()
+            } else {
+                bench::BenchPlan::full()
+            };
+            let report = bench::run(&root, &plan)?;
+            println!("{report}");
+            if !quick {
+                let path = root.join("docs/PERFORMANCE.md");
+                std::fs::write(&path, report).with_context(|| path.display().to_string())?;
+                eprintln!("written to {}", path.display());
+            }
+            Ok(())
+        }
         Task::Ci => {
             test(&root, &[])?;
             run(cargo(&root).args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;

@@ -1,0 +1,411 @@
+//! `cargo xtask bench`: what tracing costs the disk it watches. Sets up its own stage (a loop
+//! device on a file of random data in /dev/shm), runs fio with nothing attached and with each
+//! tracer attached, alternating, several times, and prints one markdown table of medians.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use anyhow::{Context as _, bail};
+
+/// How long and how often.
+pub struct BenchPlan {
+    pub seconds: u32,
+    pub rounds: u32,
+    pub image_mib: u32,
+    pub quick: bool,
+}
+
+impl BenchPlan {
+    pub fn full() -> Self {
+        Self {
+            seconds: 10,
+            rounds: 3,
+            image_mib: 1024,
+            quick: false,
+        }
+    }
+
+    /// A few seconds per case: CI runs it so the bench cannot rot; its numbers mean little.
+    pub fn quick() -> Self {
+        Self {
+            seconds: 2,
+            rounds: 1,
+            image_mib: 128,
+            quick: true,
+        }
+    }
+}
+
+/// The fio jobs every tracer is measured under.
+#[derive(Clone, Copy)]
+enum Workload {
+    /// The stress case: ~330k IOPS on these machines.
+    RandReadIoUring,
+    /// One I/O at a time, the latency-bound case.
+    PsyncWrite,
+}
+
+impl Workload {
+    fn name(self) -> &'static str {
+        match self {
+            Workload::RandReadIoUring => "4k randread, io_uring qd32",
+            Workload::PsyncWrite => "4k randwrite, psync",
+        }
+    }
+
+    fn fio_args(self) -> &'static [&'static str] {
+        match self {
+            Workload::RandReadIoUring => &["--rw=randread", "--ioengine=io_uring", "--iodepth=32"],
+            Workload::PsyncWrite => &["--rw=randwrite", "--ioengine=psync", "--iodepth=1"],
+        }
+    }
+}
+
+/// Something attached while fio runs.
+struct Tracer {
+    name: &'static str,
+    /// A command that runs until signalled (`None`: nothing attached, or ftrace).
+    command: Option<Vec<String>>,
+    /// The kernel's own blktrace engine through ftrace.
+    ftrace_blk: bool,
+}
+
+/// One measured run.
+struct Run {
+    iops: f64,
+    /// user+sys seconds the tracer process used.
+    tracer_cpu_s: f64,
+}
+
+pub fn run(root: &Path, plan: &BenchPlan) -> anyhow::Result<String> {
+    let blkscope = root.join("target/release/blkscope");
+    if !blkscope.is_file() {
+        bail!(
+            "{} is missing: build it with `cargo build --release -p blkscope`",
+            blkscope.display()
+        );
+    }
+    let stage = Stage::new(plan.image_mib)?;
+    let tracers = tracers(&blkscope, &stage.device);
+    let mut rows = Vec::new();
+    for workload in [Workload::RandReadIoUring, Workload::PsyncWrite] {
+        let mut baseline = Vec::new();
+        let mut results: Vec<Vec<Run>> = tracers.iter().map(|_| Vec::new()).collect();
+        for round in 0..plan.rounds {
+            eprintln!(
+                "bench: {} round {}/{}",
+                workload.name(),
+                round + 1,
+                plan.rounds
+            );
+            baseline.push(measure(&stage.device, workload, plan.seconds, None)?.iops);
+            for (tracer, runs) in tracers.iter().zip(results.iter_mut()) {
+                runs.push(measure(
+                    &stage.device,
+                    workload,
+                    plan.seconds,
+                    Some(tracer),
+                )?);
+            }
+        }
+        let base = median(&baseline);
+        rows.push(format!(
+            "| {} | nothing attached | {:.0} | 100.0% | - |",
+            workload.name(),
+            base
+        ));
+        for (tracer, runs) in tracers.iter().zip(&results) {
+            let iops = median(&runs.iter().map(|r| r.iops).collect::<Vec<_>>());
+            let cpu = median(&runs.iter().map(|r| r.tracer_cpu_s).collect::<Vec<_>>());
+            rows.push(format!(
+                "| {} | {} | {:.0} | {:.1}% | {:.2} |",
+                workload.name(),
+                tracer.name,
+                iops,
+                100.0 * iops / base,
+                cpu / f64::from(plan.seconds)
+            ));
+        }
+    }
+    Ok(report(plan, &rows))
+}
+
+fn tracers(blkscope: &Path, device: &str) -> Vec<Tracer> {
+    let ours = |name, args: &[&str]| Tracer {
+        name,
+        command: Some(
+            std::iter::once(blkscope.display().to_string())
+                .chain(args.iter().map(|a| (*a).to_owned()))
+                .collect(),
+        ),
+        ftrace_blk: false,
+    };
+    let shell = |name, script: String| Tracer {
+        name,
+        command: Some(vec!["sh".into(), "-c".into(), script]),
+        ftrace_blk: false,
+    };
+    let disk = device.trim_start_matches("/dev/");
+    vec![
+        ours("blkscope biolatency", &["biolatency", "-d", device]),
+        ours("blkscope biosnoop", &["biosnoop", "-d", device]),
+        ours("blkscope trace (every event)", &["trace", "-d", device]),
+        Tracer {
+            name: "ftrace blk tracer (kernel blktrace)",
+            command: None,
+            ftrace_blk: true,
+        },
+        shell(
+            "bpftrace biolatency one-liner",
+            format!("exec bpftrace -e '{}'", BPFTRACE_BIOLATENCY),
+        ),
+        shell(
+            "bpftrace biosnoop one-liner",
+            format!("exec bpftrace -e '{}'", BPFTRACE_BIOSNOOP),
+        ),
+        shell(
+            "libbpf-tools biolatency",
+            format!("exec biolatency -d {disk}"),
+        ),
+    ]
+}
+
+/// What biolatency does, as a bpftrace user would write it (tracepoints only).
+const BPFTRACE_BIOLATENCY: &str = "tracepoint:block:block_rq_issue { @start[args->dev, args->sector] = nsecs; } \
+tracepoint:block:block_rq_complete /@start[args->dev, args->sector]/ { @usecs = hist((nsecs - @start[args->dev, args->sector]) / 1000); delete(@start[args->dev, args->sector]); }";
+
+/// What biosnoop does: a line per I/O with its latency.
+const BPFTRACE_BIOSNOOP: &str = "tracepoint:block:block_rq_issue { @start[args->dev, args->sector] = nsecs; @comm[args->dev, args->sector] = comm; @pid[args->dev, args->sector] = pid; } \
+tracepoint:block:block_rq_complete /@start[args->dev, args->sector]/ { printf(\"%s %d %d %d %d\\n\", @comm[args->dev, args->sector], @pid[args->dev, args->sector], args->sector, args->nr_sector * 512, (nsecs - @start[args->dev, args->sector]) / 1000); delete(@start[args->dev, args->sector]); delete(@comm[args->dev, args->sector]); delete(@pid[args->dev, args->sector]); }";
+
+fn measure(
+    device: &str,
+    workload: Workload,
+    seconds: u32,
+    tracer: Option<&Tracer>,
+) -> anyhow::Result<Run> {
+    let mut child = None;
+    let mut ftrace = None;
+    if let Some(tracer) = tracer {
+        if let Some(command) = &tracer.command {
+            child = Some(spawn(command)?);
+        }
+        if tracer.ftrace_blk {
+            ftrace = Some(FtraceBlk::start(device)?);
+        }
+        // Let the probes load and attach.
+        std::thread::sleep(Duration::from_millis(2500));
+    }
+    let iops = fio(device, workload, seconds);
+    let tracer_cpu_s = child.as_ref().map_or(0.0, |c| cpu_seconds(c.id()));
+    if let Some(child) = child {
+        stop(child);
+    }
+    drop(ftrace);
+    Ok(Run {
+        iops: iops?,
+        tracer_cpu_s,
+    })
+}
+
+fn fio(device: &str, workload: Workload, seconds: u32) -> anyhow::Result<f64> {
+    let out = Command::new("fio")
+        .args([
+            "--name=bench",
+            &format!("--filename={device}"),
+            "--bs=4k",
+            "--direct=1",
+        ])
+        .args(workload.fio_args())
+        .args([
+            "--time_based",
+            &format!("--runtime={seconds}"),
+            "--output-format=json",
+        ])
+        .output()
+        .context("running fio (apt-get install fio)")?;
+    if !out.status.success() {
+        bail!("fio failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).context("fio's JSON")?;
+    let job = &report["jobs"][0];
+    let iops =
+        job["read"]["iops"].as_f64().unwrap_or(0.0) + job["write"]["iops"].as_f64().unwrap_or(0.0);
+    Ok(iops)
+}
+
+fn spawn(command: &[String]) -> anyhow::Result<Child> {
+    let (program, args) = command.split_first().context("empty command")?;
+    Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {program}"))
+}
+
+/// SIGINT (what a user's Ctrl-C sends), then SIGKILL if it lingers.
+fn stop(mut child: Child) {
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    for _ in 0..50 {
+        if child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// user+sys seconds of a process (and, for `sh -c exec`, the program it became).
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces): utime is the 12th, stime the 13th.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks(11) + ticks(12)) / hz.max(1.0)
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn report(plan: &BenchPlan, rows: &[String]) -> String {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mut text = String::from("# blkscope performance\n\n");
+    text.push_str(&format!(
+        "Measured by `cargo xtask bench{}` on Linux {} with {cpus} CPUs: fio on a loop device backed by \
+         {} MiB of random data in /dev/shm, {} s per run, {} round(s), tracers alternating with runs \
+         with nothing attached; medians. `tracer CPU` is the CPU the tracer's own process used, in \
+         CPUs (1.00 = one core busy).\n\n",
+        if plan.quick { " --quick" } else { "" },
+        kernel.trim(),
+        plan.image_mib,
+        plan.seconds,
+        plan.rounds
+    ));
+    text.push_str(
+        "| workload | attached | IOPS | vs nothing | tracer CPU |\n|---|---|---|---|---|\n",
+    );
+    for row in rows {
+        text.push_str(row);
+        text.push('\n');
+    }
+    text.push_str(TARGETS);
+    text
+}
+
+const TARGETS: &str = "
+## Targets
+
+- biolatency (and biotop): below 3% IOPS loss on the io_uring case.
+- biosnoop: less loss than the bpftrace one-liner doing the same job.
+- record: less loss than the kernel's own blktrace engine (ftrace blk tracer).
+
+Where a row misses its target, that is the figure to improve; see the project notes.
+";
+
+/// The bench's device: a loop device on a file of random data in /dev/shm.
+struct Stage {
+    device: String,
+    backing: PathBuf,
+}
+
+impl Stage {
+    fn new(mib: u32) -> anyhow::Result<Self> {
+        let backing = PathBuf::from(format!(
+            "/dev/shm/blkscope-bench-{}.img",
+            std::process::id()
+        ));
+        let status = Command::new("dd")
+            .args([
+                "if=/dev/urandom",
+                &format!("of={}", backing.display()),
+                "bs=1M",
+                &format!("count={mib}"),
+            ])
+            .stderr(Stdio::null())
+            .status()
+            .context("dd")?;
+        if !status.success() {
+            bail!("filling {} failed", backing.display());
+        }
+        let out = Command::new("losetup")
+            .args(["--show", "-f"])
+            .arg(&backing)
+            .output()
+            .context("losetup")?;
+        let device = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if !out.status.success() || device.is_empty() {
+            let _ = std::fs::remove_file(&backing);
+            bail!("losetup failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(Self { device, backing })
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.device]).status();
+        let _ = std::fs::remove_file(&self.backing);
+    }
+}
+
+/// The ftrace `blk` tracer on the bench device, reading its pipe to /dev/null as a consumer
+/// would; switched off on drop.
+struct FtraceBlk {
+    enable: PathBuf,
+    reader: Child,
+}
+
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+impl FtraceBlk {
+    fn start(device: &str) -> anyhow::Result<Self> {
+        if !Path::new(TRACEFS).join("events").is_dir() {
+            Command::new("mount")
+                .args(["-t", "tracefs", "nodev", TRACEFS])
+                .status()?;
+        }
+        let disk = device.trim_start_matches("/dev/");
+        let enable = PathBuf::from(format!("/sys/block/{disk}/trace/enable"));
+        std::fs::write(format!("{TRACEFS}/current_tracer"), "nop")?;
+        std::fs::write(&enable, "1").with_context(|| enable.display().to_string())?;
+        std::fs::write(format!("{TRACEFS}/current_tracer"), "blk")?;
+        let reader = Command::new("cat")
+            .arg(format!("{TRACEFS}/trace_pipe"))
+            .stdout(Stdio::null())
+            .spawn()
+            .context("reading trace_pipe")?;
+        Ok(Self { enable, reader })
+    }
+}
+
+impl Drop for FtraceBlk {
+    fn drop(&mut self) {
+        // The tracer cannot be switched while its pipe is open.
+        let _ = self.reader.kill();
+        let _ = self.reader.wait();
+        let _ = std::fs::write(format!("{TRACEFS}/current_tracer"), "nop");
+        let _ = std::fs::write(&self.enable, "0");
+    }
+}
