@@ -5,6 +5,7 @@
 
 pub mod biolatency;
 pub mod biosnoop;
+pub mod biotop;
 pub mod cgroup;
 pub mod device;
 pub mod event;

@@ -5,6 +5,10 @@ use std::{
     io::{BufWriter, Write as _},
     path::Path,
     process::ExitCode,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -14,6 +18,12 @@ use blkscope::{
         HistogramLayout, SectionNames, disk_name, label_histograms, render_json, render_text,
     },
     biosnoop::{BiosnoopOptions, BiosnoopView},
+    biotop::{
+        self,
+        batch::BatchLayout,
+        model::{Grouping, RowNames, SortKey, TopRow, rows_from},
+        tui::TuiState,
+    },
     cgroup::CgroupResolver,
     device,
     event::{BlockIoEvent, DeviceId},
@@ -21,6 +31,7 @@ use blkscope::{
     kernel::{
         BlockTraceOptions, CgroupFilter,
         biolatency::{LatencyOptions, LatencyProbe},
+        biotop::{TopOptions, TopProbe},
     },
     live,
     trace::TraceFormatter,
@@ -57,8 +68,8 @@ enum Command {
     Btt(PlannedArgs),
     /// bcc biosnoop: one line per I/O with its latency, attributed to the process that issued it
     Biosnoop(BiosnoopArgs),
-    /// (planned) bcc biotop: top of processes and containers by disk I/O
-    Biotop(PlannedArgs),
+    /// bcc biotop: top of block I/O by process, container or disk (live TUI, or bcc's text)
+    Biotop(BiotopArgs),
     /// bcc biolatency: block I/O latency histograms, kept in the kernel
     Biolatency(BiolatencyArgs),
     /// (planned) bcc ext4slower: slow ext4 reads, writes, opens and fsyncs
@@ -163,6 +174,56 @@ struct BiolatencyArgs {
 }
 
 #[derive(Args, Debug)]
+struct BiotopArgs {
+    /// Don't clear the screen between intervals (text mode)
+    #[arg(short = 'C', long = "noclear")]
+    noclear: bool,
+    /// Maximum rows to print (text mode)
+    #[arg(
+        short = 'r',
+        long = "maxrows",
+        default_value_t = 20,
+        value_name = "MAXROWS"
+    )]
+    maxrows: usize,
+    /// Sort column: kbytes (default), io, avgms, pid, comm
+    #[arg(
+        short = 's',
+        long = "sort",
+        value_name = "SORT",
+        default_value = "kbytes"
+    )]
+    sort: String,
+    /// Only I/O issued by this process
+    #[arg(short = 'p', long = "pid", value_name = "PID")]
+    pid: Option<u32>,
+    /// Only this disk
+    #[arg(short = 'd', long = "disk", value_name = "DISK")]
+    disk: Option<String>,
+    /// Only I/O issued by tasks in this cgroup (v2 path) or below
+    #[arg(short = 'c', long = "cgroup", value_name = "PATH")]
+    cgroup: Option<std::path::PathBuf>,
+    /// Add a CONTAINER column (text mode)
+    #[arg(long)]
+    container: bool,
+    /// One row per container instead of per process
+    #[arg(long)]
+    containers: bool,
+    /// bcc's text output even on a terminal (it is the default when stdout is not one)
+    #[arg(long)]
+    batch: bool,
+    /// One JSON object per interval
+    #[arg(long)]
+    json: bool,
+    /// Output interval, in seconds
+    #[arg(value_name = "INTERVAL", default_value_t = 1)]
+    interval: u64,
+    /// Number of outputs
+    #[arg(value_name = "COUNT")]
+    count: Option<u64>,
+}
+
+#[derive(Args, Debug)]
 struct PlannedArgs {
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
     args: Vec<String>,
@@ -187,6 +248,7 @@ fn main() -> ExitCode {
         Command::Trace(args) => run_trace(args),
         Command::Biosnoop(args) => run_biosnoop(args),
         Command::Biolatency(args) => run_biolatency(args),
+        Command::Biotop(args) => run_biotop(args),
         other => Err(anyhow::anyhow!(
             "{}: this view is planned but not available yet",
             view_name(&other)
@@ -408,6 +470,110 @@ async fn biolatency_loop(
     let drops = probe.drops()?;
     if drops > 0 {
         eprintln!("You have {drops} completions not counted (histogram map full)");
+    }
+    Ok(())
+}
+
+fn run_biotop(args: BiotopArgs) -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
+    let sort = SortKey::parse(&args.sort)
+        .with_context(|| format!("-s {}: sort by kbytes, io, avgms, pid or comm", args.sort))?;
+    if args.interval == 0 {
+        anyhow::bail!("interval must be at least 1 second");
+    }
+    let disk = args
+        .disk
+        .as_deref()
+        .map(device::resolve)
+        .transpose()
+        .context("-d")?;
+    let cgroup = args
+        .cgroup
+        .as_deref()
+        .map(cgroup_filter)
+        .transpose()
+        .context("-c")?;
+    let mut probe = TopProbe::start(&TopOptions {
+        device: disk.map(device::whole_disk),
+        pid: args.pid,
+        cgroup: cgroup.map(|f| (f.id, f.level)),
+    })?;
+    let mut resolver = CgroupResolver::new().ok();
+    let mut container_label = |id: u64| {
+        resolver
+            .as_mut()
+            .map_or_else(|| id.to_string(), |r| r.label(id))
+    };
+    let mut disk_label = |d: DeviceId| device::name(d).unwrap_or_else(|| "?".to_owned());
+    let mut refresh = || -> anyhow::Result<(Vec<TopRow>, u64)> {
+        let interval = probe.take_interval()?;
+        let mut names = RowNames {
+            disk: &mut disk_label,
+            container: &mut container_label,
+        };
+        Ok((rows_from(&interval, &mut names), probe.drops()?))
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing signal handlers")?;
+    }
+    let grouping = if args.containers {
+        Grouping::Container
+    } else {
+        Grouping::Process
+    };
+    let interval = Duration::from_secs(args.interval);
+    if std::io::stdout().is_terminal() && !args.batch && !args.json {
+        let mut state = TuiState::new(grouping, sort, interval);
+        return biotop::tui::run(&mut state, &stop, &mut refresh, &|| local_time("%H:%M:%S"));
+    }
+    let layout = BatchLayout {
+        no_clear: args.noclear,
+        max_rows: args.maxrows,
+        grouping,
+        container_column: args.container,
+    };
+    if !args.json {
+        println!(
+            "Tracing... Output every {} secs. Hit Ctrl-C to end",
+            args.interval
+        );
+    }
+    let mut remaining = args.count.unwrap_or(99_999_999);
+    loop {
+        let deadline = std::time::Instant::now() + interval;
+        while std::time::Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let (rows, drops) = refresh()?;
+        let mut rows = biotop::model::group(&rows, grouping);
+        biotop::model::sort(&mut rows, sort, false);
+        let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        let mut out = std::io::stdout().lock();
+        if args.json {
+            let line = serde_json::json!({
+                "time": local_time("%H:%M:%S"),
+                "loadavg": loadavg.trim(),
+                "drops": drops,
+                "rows": rows.iter().take(args.maxrows).collect::<Vec<_>>(),
+            });
+            writeln!(out, "{line}")?;
+        } else {
+            write!(
+                out,
+                "{}",
+                biotop::batch::render(&rows, &layout, &local_time("%H:%M:%S"), &loadavg)
+            )?;
+        }
+        out.flush()?;
+        remaining = remaining.saturating_sub(1);
+        if stop.load(Ordering::Relaxed) || remaining == 0 {
+            break;
+        }
+    }
+    if !args.json {
+        println!("Detaching...");
     }
     Ok(())
 }

@@ -151,6 +151,7 @@ fn tracers(blkscope: &Path, device: &str) -> Vec<Tracer> {
     let disk = device.trim_start_matches("/dev/");
     vec![
         ours("blkscope biolatency", &["biolatency", "-d", device]),
+        ours("blkscope biotop (batch)", &["biotop", "--batch", "-d", device]),
         ours("blkscope biosnoop", &["biosnoop", "-d", device]),
         ours("blkscope trace (every event)", &["trace", "-d", device]),
         Tracer {

@@ -6,6 +6,7 @@
 #![no_std]
 
 pub mod biolatency;
+pub mod biotop;
 pub mod block;
 pub mod layout;
 

@@ -5,6 +5,7 @@
 #![no_main]
 
 mod biolatency;
+mod biotop;
 mod block;
 
 /// GPL-compatible, as `bpf_probe_read_kernel` requires.

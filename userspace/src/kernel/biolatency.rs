@@ -13,6 +13,7 @@ use blkscope_common::{
     biolatency::{
         FINE_SLOTS, FineHistogram, Histogram, HistogramKey, LATENCY_SLOTS, LatencyConfig,
     },
+    biotop::TopConfig,
 };
 
 use crate::{
@@ -104,6 +105,7 @@ impl LatencyProbe {
             // The block event programs stay detached; keep their ring buffer minimal.
             block: ProbeConfig::ALL,
             latency,
+            top: TopConfig::DEFAULT,
             ring_bytes: 4096,
         })?;
         let histograms = PerCpuHashMap::try_from(take_map(&mut ebpf, "LATENCY_HISTOGRAMS")?)

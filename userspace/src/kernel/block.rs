@@ -7,7 +7,8 @@ use aya::{
     maps::{HashMap, MapData, PerCpuArray, RingBuf},
 };
 use blkscope_common::{
-    BlockAction, ProbeConfig, biolatency::LatencyConfig, block::DEFAULT_RING_BYTES,
+    BlockAction, ProbeConfig, biolatency::LatencyConfig, biotop::TopConfig,
+    block::DEFAULT_RING_BYTES,
 };
 use tokio::io::unix::AsyncFd;
 
@@ -114,6 +115,7 @@ impl BlockTracer {
             layout,
             block: config,
             latency: LatencyConfig::DEFAULT,
+            top: TopConfig::DEFAULT,
             ring_bytes: options.ring_bytes,
         })?;
         set_traced_devices(&mut ebpf, &options.devices)?;

@@ -3,7 +3,7 @@
 //! attaches only its own, so nothing unused runs.
 
 use aya::{Btf, Ebpf, EbpfLoader, programs::BtfTracePoint};
-use blkscope_common::{KernelLayout, ProbeConfig, biolatency::LatencyConfig};
+use blkscope_common::{KernelLayout, ProbeConfig, biolatency::LatencyConfig, biotop::TopConfig};
 
 use crate::kernel::checks::KernelError;
 
@@ -15,6 +15,7 @@ pub(crate) struct ProbeGlobals {
     pub layout: KernelLayout,
     pub block: ProbeConfig,
     pub latency: LatencyConfig,
+    pub top: TopConfig,
     /// Size of the block event ring buffer (a power of two, at least a page).
     pub ring_bytes: u32,
 }
@@ -24,6 +25,7 @@ pub(crate) fn load(globals: &ProbeGlobals) -> Result<Ebpf, KernelError> {
         .override_global("BLOCK_LAYOUT", &globals.layout, true)
         .override_global("BLOCK_CONFIG", &globals.block, true)
         .override_global("LATENCY_CONFIG", &globals.latency, true)
+        .override_global("TOP_CONFIG", &globals.top, true)
         .map_max_entries(
             "BLOCK_EVENTS",
             globals.ring_bytes.max(4096).next_power_of_two(),

@@ -2,6 +2,7 @@
 //! layout from BTF, loads and attaches the probes and reads their ring buffer.
 
 pub mod biolatency;
+pub mod biotop;
 pub mod block;
 pub mod btf_layout;
 pub mod checks;

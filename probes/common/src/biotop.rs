@@ -1,0 +1,95 @@
+//! biotop: block I/O per process (and cgroup), disk and direction, summed in the kernel.
+
+/// Distinct (process, disk, direction) rows the kernel keeps; more are counted as drops.
+pub const MAX_TOP_ROWS: u32 = 10240;
+/// Requests and bios followed at once (LRU: the oldest are reclaimed when full).
+pub const MAX_TOP_IN_FLIGHT: u32 = 16384;
+
+/// Who queued a bio: taken in the submitting task's context.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Who {
+    pub tgid: u32,
+    pub _pad: u32,
+    pub cgroup_id: u64,
+    pub comm: [u8; 16],
+}
+
+/// A request between issue and completion.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TopStart {
+    pub start_ns: u64,
+    pub who: Who,
+}
+
+/// One row of the kernel's table.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopKey {
+    pub tgid: u32,
+    /// Whole disk, kernel `dev_t` encoding.
+    pub dev: u32,
+    /// 1 for writes, 0 for everything else (bcc's rwflag).
+    pub write: u32,
+    pub _pad: u32,
+    pub cgroup_id: u64,
+    pub comm: [u8; 16],
+}
+
+/// What a row adds up.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TopCounts {
+    pub ios: u64,
+    pub bytes: u64,
+    /// Sum of issue-to-completion times, in nanoseconds.
+    pub latency_ns: u64,
+}
+
+/// Settings of the biotop probes (a read-only global).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TopConfig {
+    /// Non-zero: only the whole disk `dev`.
+    pub filter_dev: u32,
+    pub dev: u32,
+    /// Non-zero: only I/O queued by process `tgid` (`-p`).
+    pub filter_pid: u32,
+    pub tgid: u32,
+    /// Non-zero: only I/O queued in cgroup `cgroup_id` (depth `cgroup_level`) or below.
+    pub filter_cgroup: u32,
+    pub cgroup_level: u32,
+    pub cgroup_id: u64,
+    /// `REQ_OP_WRITE` and the mask of the operation bits in `cmd_flags` (from BTF).
+    pub op_write: u32,
+    pub op_mask: u32,
+}
+
+impl TopConfig {
+    pub const DEFAULT: TopConfig = TopConfig {
+        filter_dev: 0,
+        dev: 0,
+        filter_pid: 0,
+        tgid: 0,
+        filter_cgroup: 0,
+        cgroup_level: 0,
+        cgroup_id: 0,
+        op_write: 1,
+        op_mask: 0xff,
+    };
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: plain `#[repr(C)]` data without padding holes.
+    unsafe impl aya::Pod for super::TopKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::TopCounts {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::TopConfig {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::Who {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::TopStart {}
+}
