@@ -9,6 +9,7 @@ pub mod biotop;
 pub mod cgroup;
 pub mod device;
 pub mod event;
+pub mod fsslower;
 pub mod inflight;
 pub mod kernel;
 pub mod live;

@@ -27,11 +27,15 @@ use blkscope::{
     cgroup::CgroupResolver,
     device,
     event::{BlockIoEvent, DeviceId},
+    fsslower::{
+        FileSystem, MountTable, SlowerLayout, decode, render_dist, slower_header, slower_line,
+    },
     inflight::RequestTracker,
     kernel::{
         BlockTraceOptions, CgroupFilter,
         biolatency::{LatencyOptions, LatencyProbe},
         biotop::{TopOptions, TopProbe},
+        fsslower::{FsOptions, FsProbe},
     },
     live,
     trace::TraceFormatter,
@@ -72,8 +76,10 @@ enum Command {
     Biotop(BiotopArgs),
     /// bcc biolatency: block I/O latency histograms, kept in the kernel
     Biolatency(BiolatencyArgs),
-    /// (planned) bcc ext4slower: slow ext4 reads, writes, opens and fsyncs
-    Ext4slower(PlannedArgs),
+    /// bcc ext4slower: ext4 (or --fs xfs, btrfs) reads, writes, opens and syncs slower than a threshold
+    Ext4slower(Ext4slowerArgs),
+    /// bcc ext4dist: latency histograms of ext4 (or --fs xfs, btrfs) operations
+    Ext4dist(Ext4distArgs),
 }
 
 #[derive(Args, Debug, Default)]
@@ -223,6 +229,62 @@ struct BiotopArgs {
     count: Option<u64>,
 }
 
+/// What ext4slower and ext4dist share: which files, whose.
+#[derive(Args, Debug)]
+struct FsScope {
+    /// Trace this PID only
+    #[arg(short = 'p', long = "pid", value_name = "PID")]
+    pid: Option<u32>,
+    /// The file system type: ext4, xfs or btrfs
+    #[arg(long = "fs", default_value = "ext4", value_name = "FS")]
+    fs: String,
+    /// Only files on the file system mounted at (or containing) this path
+    #[arg(long = "mount", value_name = "PATH")]
+    mount: Option<std::path::PathBuf>,
+    /// Only tasks in this cgroup (v2 path) or below
+    #[arg(short = 'c', long = "cgroup", value_name = "PATH")]
+    cgroup: Option<std::path::PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct Ext4slowerArgs {
+    /// Just print fields: comma-separated values (bcc's -j)
+    #[arg(short = 'j', long = "csv")]
+    csv: bool,
+    /// One JSON object per operation, with the full path
+    #[arg(long)]
+    json: bool,
+    /// FILENAME shows the full path where it can be had
+    #[arg(short = 'P', long = "path")]
+    full_path: bool,
+    /// Add a CONTAINER column
+    #[arg(long)]
+    container: bool,
+    #[command(flatten)]
+    scope: FsScope,
+    /// Minimum I/O duration to trace, in ms (default 10; 0 traces everything)
+    #[arg(value_name = "MIN_MS", default_value_t = 10)]
+    min_ms: u64,
+}
+
+#[derive(Args, Debug)]
+struct Ext4distArgs {
+    /// Include a timestamp on output
+    #[arg(short = 'T', long = "timestamp")]
+    timestamp: bool,
+    /// Millisecond histograms
+    #[arg(short = 'm', long = "milliseconds")]
+    milliseconds: bool,
+    #[command(flatten)]
+    scope: FsScope,
+    /// Output interval, in seconds
+    #[arg(value_name = "INTERVAL")]
+    interval: Option<u64>,
+    /// Number of outputs
+    #[arg(value_name = "COUNT")]
+    count: Option<u64>,
+}
+
 #[derive(Args, Debug)]
 struct PlannedArgs {
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
@@ -230,7 +292,7 @@ struct PlannedArgs {
 }
 
 /// Names under which blkscope runs a view directly (multi-call, through a symlink).
-const MULTI_CALL: [(&str, &str); 8] = [
+const MULTI_CALL: [(&str, &str); 9] = [
     ("iostat", "iostat"),
     ("blktrace", "record"),
     ("blkparse", "parse"),
@@ -239,6 +301,7 @@ const MULTI_CALL: [(&str, &str); 8] = [
     ("biotop", "biotop"),
     ("biolatency", "biolatency"),
     ("ext4slower", "ext4slower"),
+    ("ext4dist", "ext4dist"),
 ];
 
 fn main() -> ExitCode {
@@ -249,6 +312,8 @@ fn main() -> ExitCode {
         Command::Biosnoop(args) => run_biosnoop(args),
         Command::Biolatency(args) => run_biolatency(args),
         Command::Biotop(args) => run_biotop(args),
+        Command::Ext4slower(args) => run_ext4slower(args),
+        Command::Ext4dist(args) => run_ext4dist(args),
         other => Err(anyhow::anyhow!(
             "{}: this view is planned but not available yet",
             view_name(&other)
@@ -576,6 +641,150 @@ fn run_biotop(args: BiotopArgs) -> anyhow::Result<()> {
         println!("Detaching...");
     }
     Ok(())
+}
+
+/// The probe options for a file-system view.
+fn fs_options(scope: &FsScope) -> anyhow::Result<(FileSystem, FsOptions)> {
+    let fs = FileSystem::parse(&scope.fs)
+        .with_context(|| format!("--fs {}: expected ext4, xfs or btrfs", scope.fs))?;
+    let dev = match &scope.mount {
+        Some(path) => {
+            use std::os::unix::fs::MetadataExt as _;
+            let meta =
+                std::fs::metadata(path).with_context(|| format!("--mount {}", path.display()))?;
+            Some(DeviceId::from_rdev(meta.dev()).to_kernel())
+        }
+        None => None,
+    };
+    let cgroup = scope
+        .cgroup
+        .as_deref()
+        .map(cgroup_filter)
+        .transpose()
+        .context("-c")?;
+    Ok((
+        fs,
+        FsOptions {
+            magic: fs.magic(),
+            min_latency_ns: 0,
+            dev,
+            pid: scope.pid,
+            cgroup: cgroup.map(|f| (f.id, f.level)),
+            histogram_unit_ns: None,
+        },
+    ))
+}
+
+fn run_ext4slower(args: Ext4slowerArgs) -> anyhow::Result<()> {
+    let (fs, mut options) = fs_options(&args.scope)?;
+    options.min_latency_ns = args.min_ms.saturating_mul(1_000_000);
+    let layout = SlowerLayout {
+        csv: args.csv,
+        json: args.json,
+        full_path: args.full_path,
+        container: args.container,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(async {
+        let mut probe = FsProbe::start(&options)?;
+        let mut interrupt =
+            signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        let mut terminate =
+            signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mounts = MountTable::read();
+        let mut resolver = if args.container || args.json {
+            CgroupResolver::new().ok()
+        } else {
+            None
+        };
+        let mut out = BufWriter::new(std::io::stdout());
+        if let Some(header) = slower_header(fs, args.min_ms, &layout) {
+            writeln!(out, "{header}")?;
+            out.flush()?;
+        }
+        let mut events = Vec::new();
+        loop {
+            let stopped = tokio::select! {
+                read = probe.next_events(&mut events) => { read?; false }
+                _ = interrupt.recv() => true,
+                _ = terminate.recv() => true,
+            };
+            if stopped {
+                probe.drain(&mut events);
+            }
+            for event in events.drain(..) {
+                let Some(mut op) = decode(&event, &mounts) else {
+                    continue;
+                };
+                if let Some(resolver) = resolver.as_mut() {
+                    op.container = Some(resolver.label(op.cgroup_id));
+                }
+                if let Err(err) = writeln!(
+                    out,
+                    "{}",
+                    slower_line(&op, &layout, &local_time("%H:%M:%S"))
+                ) {
+                    return closed_or_error(err).map(|_| ());
+                }
+            }
+            if let Err(err) = out.flush() {
+                return closed_or_error(err).map(|_| ());
+            }
+            if stopped {
+                break;
+            }
+        }
+        let drops = probe.drops()?;
+        if drops > 0 {
+            eprintln!("You have {drops} dropped events");
+        }
+        Ok(())
+    })
+}
+
+fn run_ext4dist(args: Ext4distArgs) -> anyhow::Result<()> {
+    let (fs, mut options) = fs_options(&args.scope)?;
+    options.histogram_unit_ns = Some(if args.milliseconds { 1_000_000 } else { 1000 });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(async {
+        let mut probe = FsProbe::start(&options)?;
+        let mut interrupt =
+            signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        let mut terminate =
+            signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        println!(
+            "Tracing {} operation latency... Hit Ctrl-C to end.",
+            fs.name()
+        );
+        let interval = Duration::from_secs(args.interval.unwrap_or(99_999_999));
+        let mut remaining = args.count.unwrap_or(99_999_999);
+        loop {
+            let stopped = tokio::select! {
+                () = tokio::time::sleep(interval) => false,
+                _ = interrupt.recv() => true,
+                _ = terminate.recv() => true,
+            };
+            let histograms = probe.take_histograms()?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out)?;
+            if args.timestamp {
+                writeln!(out, "{:<8}", local_time("%H:%M:%S"))?;
+            }
+            write!(out, "{}", render_dist(&histograms, args.milliseconds))?;
+            out.flush()?;
+            remaining = remaining.saturating_sub(1);
+            if stopped || remaining == 0 {
+                break;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// The local time, strftime-formatted (iostat and bcc print local time).

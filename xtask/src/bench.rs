@@ -39,13 +39,15 @@ impl BenchPlan {
     }
 }
 
-/// The fio jobs every tracer is measured under.
+/// The fio jobs the tracers are measured under.
 #[derive(Clone, Copy)]
 enum Workload {
     /// The stress case: ~330k IOPS on these machines.
     RandReadIoUring,
     /// One I/O at a time, the latency-bound case.
     PsyncWrite,
+    /// Syscall-heavy: buffered 4k reads and writes of a file on ext4 (ext4slower's cost).
+    Ext4FilePsync,
 }
 
 impl Workload {
@@ -53,13 +55,30 @@ impl Workload {
         match self {
             Workload::RandReadIoUring => "4k randread, io_uring qd32",
             Workload::PsyncWrite => "4k randwrite, psync",
+            Workload::Ext4FilePsync => "4k randrw on an ext4 file, psync, buffered",
         }
     }
 
     fn fio_args(self) -> &'static [&'static str] {
         match self {
-            Workload::RandReadIoUring => &["--rw=randread", "--ioengine=io_uring", "--iodepth=32"],
-            Workload::PsyncWrite => &["--rw=randwrite", "--ioengine=psync", "--iodepth=1"],
+            Workload::RandReadIoUring => &[
+                "--rw=randread",
+                "--ioengine=io_uring",
+                "--iodepth=32",
+                "--direct=1",
+            ],
+            Workload::PsyncWrite => &[
+                "--rw=randwrite",
+                "--ioengine=psync",
+                "--iodepth=1",
+                "--direct=1",
+            ],
+            Workload::Ext4FilePsync => &[
+                "--rw=randrw",
+                "--ioengine=psync",
+                "--iodepth=1",
+                "--size=64M",
+            ],
         }
     }
 }
@@ -89,9 +108,34 @@ pub fn run(root: &Path, plan: &BenchPlan) -> anyhow::Result<String> {
         );
     }
     let stage = Stage::new(plan.image_mib)?;
-    let tracers = tracers(&blkscope, &stage.device);
+    let ext4 = Ext4Stage::new()?;
+    let block_tracers = tracers(&blkscope, &stage.device);
+    let file_tracers = vec![Tracer {
+        name: "blkscope ext4slower 10",
+        command: Some(vec![
+            blkscope.display().to_string(),
+            "ext4slower".into(),
+            "--mount".into(),
+            ext4.mount.display().to_string(),
+            "10".into(),
+        ]),
+        ftrace_blk: false,
+    }];
     let mut rows = Vec::new();
-    for workload in [Workload::RandReadIoUring, Workload::PsyncWrite] {
+    let cases = [
+        (
+            Workload::RandReadIoUring,
+            stage.device.clone(),
+            &block_tracers,
+        ),
+        (Workload::PsyncWrite, stage.device.clone(), &block_tracers),
+        (
+            Workload::Ext4FilePsync,
+            ext4.file.display().to_string(),
+            &file_tracers,
+        ),
+    ];
+    for (workload, target, tracers) in cases {
         let mut baseline = Vec::new();
         let mut results: Vec<Vec<Run>> = tracers.iter().map(|_| Vec::new()).collect();
         for round in 0..plan.rounds {
@@ -101,9 +145,10 @@ pub fn run(root: &Path, plan: &BenchPlan) -> anyhow::Result<String> {
                 round + 1,
                 plan.rounds
             );
-            baseline.push(measure(&stage.device, workload, plan.seconds, None)?.iops);
+            baseline.push(measure(&target, &stage.device, workload, plan.seconds, None)?.iops);
             for (tracer, runs) in tracers.iter().zip(results.iter_mut()) {
                 runs.push(measure(
+                    &target,
                     &stage.device,
                     workload,
                     plan.seconds,
@@ -120,12 +165,19 @@ pub fn run(root: &Path, plan: &BenchPlan) -> anyhow::Result<String> {
         for (tracer, runs) in tracers.iter().zip(&results) {
             let iops = median(&runs.iter().map(|r| r.iops).collect::<Vec<_>>());
             let cpu = median(&runs.iter().map(|r| r.tracer_cpu_s).collect::<Vec<_>>());
+            // What each operation costs more with the tracer attached, in microseconds.
+            let extra_us = if iops > 0.0 && base > 0.0 {
+                1e6 / iops - 1e6 / base
+            } else {
+                0.0
+            };
             rows.push(format!(
-                "| {} | {} | {:.0} | {:.1}% | {:.2} |",
+                "| {} | {} | {:.0} | {:.1}% | {:+.2} µs | {:.2} |",
                 workload.name(),
                 tracer.name,
                 iops,
                 100.0 * iops / base,
+                extra_us,
                 cpu / f64::from(plan.seconds)
             ));
         }
@@ -151,7 +203,10 @@ fn tracers(blkscope: &Path, device: &str) -> Vec<Tracer> {
     let disk = device.trim_start_matches("/dev/");
     vec![
         ours("blkscope biolatency", &["biolatency", "-d", device]),
-        ours("blkscope biotop (batch)", &["biotop", "--batch", "-d", device]),
+        ours(
+            "blkscope biotop (batch)",
+            &["biotop", "--batch", "-d", device],
+        ),
         ours("blkscope biosnoop", &["biosnoop", "-d", device]),
         ours("blkscope trace (every event)", &["trace", "-d", device]),
         Tracer {
@@ -182,7 +237,9 @@ tracepoint:block:block_rq_complete /@start[args->dev, args->sector]/ { @usecs = 
 const BPFTRACE_BIOSNOOP: &str = "tracepoint:block:block_rq_issue { @start[args->dev, args->sector] = nsecs; @comm[args->dev, args->sector] = comm; @pid[args->dev, args->sector] = pid; } \
 tracepoint:block:block_rq_complete /@start[args->dev, args->sector]/ { printf(\"%s %d %d %d %d\\n\", @comm[args->dev, args->sector], @pid[args->dev, args->sector], args->sector, args->nr_sector * 512, (nsecs - @start[args->dev, args->sector]) / 1000); delete(@start[args->dev, args->sector]); delete(@comm[args->dev, args->sector]); delete(@pid[args->dev, args->sector]); }";
 
+/// fio on `target` with `tracer` attached (the ftrace blk tracer goes on `device`).
 fn measure(
+    target: &str,
     device: &str,
     workload: Workload,
     seconds: u32,
@@ -200,7 +257,7 @@ fn measure(
         // Let the probes load and attach.
         std::thread::sleep(Duration::from_millis(2500));
     }
-    let iops = fio(device, workload, seconds);
+    let iops = fio(target, workload, seconds);
     let tracer_cpu_s = child.as_ref().map_or(0.0, |c| cpu_seconds(c.id()));
     if let Some(child) = child {
         stop(child);
@@ -305,7 +362,7 @@ fn report(plan: &BenchPlan, rows: &[String]) -> String {
         plan.rounds
     ));
     text.push_str(
-        "| workload | attached | IOPS | vs nothing | tracer CPU |\n|---|---|---|---|---|\n",
+        "| workload | attached | IOPS | vs nothing | cost per op | tracer CPU |\n|---|---|---|---|---|---|\n",
     );
     for row in rows {
         text.push_str(row);
@@ -321,6 +378,7 @@ const TARGETS: &str = "
 - biolatency (and biotop): below 3% IOPS loss on the io_uring case.
 - biosnoop: less loss than the bpftrace one-liner doing the same job.
 - record: less loss than the kernel's own blktrace engine (ftrace blk tracer).
+- ext4slower: the cost per syscall of a buffered read/write workload, threshold 10 ms.
 
 Where a row misses its target, that is the figure to improve; see the project notes.
 ";
@@ -366,6 +424,62 @@ impl Stage {
 
 impl Drop for Stage {
     fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.device]).status();
+        let _ = std::fs::remove_file(&self.backing);
+    }
+}
+
+/// An ext4 file system on a second loop device (in /dev/shm), with fio's file on it.
+struct Ext4Stage {
+    device: String,
+    backing: PathBuf,
+    mount: PathBuf,
+    file: PathBuf,
+}
+
+impl Ext4Stage {
+    fn new() -> anyhow::Result<Self> {
+        let backing = PathBuf::from(format!(
+            "/dev/shm/blkscope-bench-ext4-{}.img",
+            std::process::id()
+        ));
+        std::fs::File::create(&backing)?.set_len(256 << 20)?;
+        let out = Command::new("losetup")
+            .args(["--show", "-f"])
+            .arg(&backing)
+            .output()?;
+        let device = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let mount =
+            std::env::temp_dir().join(format!("blkscope-bench-ext4-{}", std::process::id()));
+        let stage = Self {
+            device,
+            backing,
+            mount: mount.clone(),
+            file: mount.join("fio.dat"),
+        };
+        if !out.status.success() || stage.device.is_empty() {
+            bail!("losetup failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::fs::create_dir_all(&mount)?;
+        for (program, args) in [
+            ("mkfs.ext4", vec!["-q", "-F", stage.device.as_str()]),
+            (
+                "mount",
+                vec![stage.device.as_str(), mount.to_str().unwrap_or_default()],
+            ),
+        ] {
+            if !Command::new(program).args(&args).status()?.success() {
+                bail!("{program} {args:?} failed");
+            }
+        }
+        Ok(stage)
+    }
+}
+
+impl Drop for Ext4Stage {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.mount).status();
+        let _ = std::fs::remove_dir(&self.mount);
         let _ = Command::new("losetup").args(["-d", &self.device]).status();
         let _ = std::fs::remove_file(&self.backing);
     }

@@ -8,6 +8,7 @@
 pub mod biolatency;
 pub mod biotop;
 pub mod block;
+pub mod fsslower;
 pub mod layout;
 
 pub use block::{BlockAction, BlockEvent, ProbeConfig};

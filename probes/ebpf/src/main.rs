@@ -7,6 +7,7 @@
 mod biolatency;
 mod biotop;
 mod block;
+mod fsslower;
 
 /// GPL-compatible, as `bpf_probe_read_kernel` requires.
 #[unsafe(link_section = "license")]

@@ -14,6 +14,7 @@ use blkscope_common::{
         FINE_SLOTS, FineHistogram, Histogram, HistogramKey, LATENCY_SLOTS, LatencyConfig,
     },
     biotop::TopConfig,
+    fsslower::{FsConfig, FsLayout},
 };
 
 use crate::{
@@ -106,6 +107,8 @@ impl LatencyProbe {
             block: ProbeConfig::ALL,
             latency,
             top: TopConfig::DEFAULT,
+            fs_layout: FsLayout::EMPTY,
+            fs: FsConfig::DEFAULT,
             ring_bytes: 4096,
         })?;
         let histograms = PerCpuHashMap::try_from(take_map(&mut ebpf, "LATENCY_HISTOGRAMS")?)

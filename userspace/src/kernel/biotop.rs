@@ -13,6 +13,7 @@ use blkscope_common::{
     ProbeConfig,
     biolatency::LatencyConfig,
     biotop::{TopConfig, TopCounts, TopKey},
+    fsslower::{FsConfig, FsLayout},
 };
 
 use crate::{
@@ -71,6 +72,8 @@ impl TopProbe {
             block: ProbeConfig::ALL,
             latency: LatencyConfig::DEFAULT,
             top,
+            fs_layout: FsLayout::EMPTY,
+            fs: FsConfig::DEFAULT,
             ring_bytes: 4096,
         })?;
         let counts = PerCpuHashMap::try_from(take_map(&mut ebpf, "TOP_COUNTS")?)

@@ -7,8 +7,11 @@ use aya::{
     maps::{HashMap, MapData, PerCpuArray, RingBuf},
 };
 use blkscope_common::{
-    BlockAction, ProbeConfig, biolatency::LatencyConfig, biotop::TopConfig,
+    BlockAction, ProbeConfig,
+    biolatency::LatencyConfig,
+    biotop::TopConfig,
     block::DEFAULT_RING_BYTES,
+    fsslower::{FsConfig, FsLayout},
 };
 use tokio::io::unix::AsyncFd;
 
@@ -116,6 +119,8 @@ impl BlockTracer {
             block: config,
             latency: LatencyConfig::DEFAULT,
             top: TopConfig::DEFAULT,
+            fs_layout: FsLayout::EMPTY,
+            fs: FsConfig::DEFAULT,
             ring_bytes: options.ring_bytes,
         })?;
         set_traced_devices(&mut ebpf, &options.devices)?;

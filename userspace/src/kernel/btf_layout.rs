@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use blkscope_common::KernelLayout;
+use blkscope_common::{KernelLayout, fsslower::FsLayout};
 use btf_rs::{Btf, BtfType, Type};
 
 use crate::event::RequestFlagBits;
@@ -91,6 +91,25 @@ impl KernelBtf {
             kernfs_node_id: self.offset_of("kernfs_node", "id")?,
             has_blkcg,
             _pad: 0,
+        })
+    }
+
+    /// Offsets for the fsslower probes: from the current task to a file, and from a file to
+    /// its super block and its name.
+    pub fn fs_layout(&self) -> Result<FsLayout, LayoutError> {
+        Ok(FsLayout {
+            task_files: self.offset_of("task_struct", "files")?,
+            files_fdt: self.offset_of("files_struct", "fdt")?,
+            fdtable_max_fds: self.offset_of("fdtable", "max_fds")?,
+            fdtable_fd: self.offset_of("fdtable", "fd")?,
+            file_inode: self.offset_of("file", "f_inode")?,
+            file_pos: self.offset_of("file", "f_pos")?,
+            file_dentry: self.offset_of("file", "f_path.dentry")?,
+            inode_sb: self.offset_of("inode", "i_sb")?,
+            sb_magic: self.offset_of("super_block", "s_magic")?,
+            sb_dev: self.offset_of("super_block", "s_dev")?,
+            dentry_parent: self.offset_of("dentry", "d_parent")?,
+            dentry_name: self.offset_of("dentry", "d_name.name")?,
         })
     }
 
@@ -239,6 +258,13 @@ mod tests {
             "bi_size follows the u64 bi_sector"
         );
         assert!(layout.request_sector > layout.request_data_len);
+    }
+
+    #[test]
+    fn fs_layout_of_running_kernel_resolves() {
+        let layout = kernel_btf().fs_layout().expect("fs layout");
+        assert!(layout.file_dentry > layout.file_inode || layout.file_dentry > 0);
+        assert_eq!(layout.dentry_name % 8, 0, "a pointer is 8-byte aligned");
     }
 
     #[test]

@@ -2,8 +2,16 @@
 //! attaching the programs a view needs. One object holds every view's programs; each view
 //! attaches only its own, so nothing unused runs.
 
-use aya::{Btf, Ebpf, EbpfLoader, programs::BtfTracePoint};
-use blkscope_common::{KernelLayout, ProbeConfig, biolatency::LatencyConfig, biotop::TopConfig};
+use aya::{
+    Btf, Ebpf, EbpfLoader,
+    programs::{BtfTracePoint, TracePoint},
+};
+use blkscope_common::{
+    KernelLayout, ProbeConfig,
+    biolatency::LatencyConfig,
+    biotop::TopConfig,
+    fsslower::{FsConfig, FsLayout},
+};
 
 use crate::kernel::checks::KernelError;
 
@@ -16,6 +24,8 @@ pub(crate) struct ProbeGlobals {
     pub block: ProbeConfig,
     pub latency: LatencyConfig,
     pub top: TopConfig,
+    pub fs_layout: FsLayout,
+    pub fs: FsConfig,
     /// Size of the block event ring buffer (a power of two, at least a page).
     pub ring_bytes: u32,
 }
@@ -26,6 +36,8 @@ pub(crate) fn load(globals: &ProbeGlobals) -> Result<Ebpf, KernelError> {
         .override_global("BLOCK_CONFIG", &globals.block, true)
         .override_global("LATENCY_CONFIG", &globals.latency, true)
         .override_global("TOP_CONFIG", &globals.top, true)
+        .override_global("FS_LAYOUT", &globals.fs_layout, true)
+        .override_global("FS_CONFIG", &globals.fs, true)
         .map_max_entries(
             "BLOCK_EVENTS",
             globals.ring_bytes.max(4096).next_power_of_two(),
@@ -49,6 +61,33 @@ pub(crate) fn attach(ebpf: &mut Ebpf, programs: &[(&str, &str)]) -> Result<(), K
             .map_err(program_error)?;
         program.load(tracepoint, &btf).map_err(program_error)?;
         program.attach().map_err(program_error)?;
+    }
+    Ok(())
+}
+
+/// Loads each classic tracepoint program once and attaches it to each `category:name` given.
+pub(crate) fn attach_tracepoints(
+    ebpf: &mut Ebpf,
+    programs: &[(&str, &str, &str)],
+) -> Result<(), KernelError> {
+    let mut loaded: Vec<&str> = Vec::new();
+    for (name, category, tracepoint) in programs {
+        let program_error = |source| KernelError::Program {
+            name: format!("{name} ({category}:{tracepoint})"),
+            source: Box::new(source),
+        };
+        let program: &mut TracePoint = ebpf
+            .program_mut(name)
+            .ok_or_else(|| KernelError::MissingProgram((*name).to_owned()))?
+            .try_into()
+            .map_err(program_error)?;
+        if !loaded.contains(name) {
+            program.load().map_err(program_error)?;
+            loaded.push(name);
+        }
+        program
+            .attach(category, tracepoint)
+            .map_err(program_error)?;
     }
     Ok(())
 }

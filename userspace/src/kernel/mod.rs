@@ -6,6 +6,7 @@ pub mod biotop;
 pub mod block;
 pub mod btf_layout;
 pub mod checks;
+pub mod fsslower;
 pub(crate) mod loader;
 pub mod tracefs;
 
