@@ -17,7 +17,7 @@ BPF_LINKER_VERSION=0.13
 APT_PACKAGES=(
   "llvm-${LLVM_MAJOR}-dev" "libpolly-${LLVM_MAJOR}-dev" libzstd-dev zlib1g-dev
   sysstat blktrace fio bpftrace bpftool libbpf-tools
-  e2fsprogs util-linux tmux procps
+  e2fsprogs xfsprogs btrfs-progs util-linux tmux procps
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }

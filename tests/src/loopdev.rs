@@ -93,7 +93,19 @@ pub struct Ext4Mount {
 
 impl Ext4Mount {
     pub fn new(device: &LoopDevice) -> Self {
-        sh("mkfs.ext4", &["-q", "-F", device.path_str()]);
+        Self::with_type(device, "ext4")
+    }
+
+    /// A file system of another type (`xfs`, `btrfs`) made with its own mkfs.
+    pub fn with_type(device: &LoopDevice, fs_type: &str) -> Self {
+        let force = match fs_type {
+            "ext4" => "-F",
+            _ => "-f",
+        };
+        sh(
+            &format!("mkfs.{fs_type}"),
+            &["-q", force, device.path_str()],
+        );
         let dir =
             std::env::temp_dir().join(format!("blkscope-mnt-{}-{}", std::process::id(), unique()));
         std::fs::create_dir_all(&dir).expect("mount point");

@@ -85,11 +85,11 @@ fn a_bad_device_names_the_flag_and_the_device() {
 #[test]
 fn planned_views_say_so_and_fail() {
     let out = Command::new(blkscope_binary())
-        .args(["biotop"])
+        .args(["record"])
         .output()
         .expect("blkscope");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("biotop: this view is planned"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("record: this view is planned"));
 }
 
 #[test]

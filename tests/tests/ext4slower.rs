@@ -246,3 +246,63 @@ fn ext4dist_counts_each_operation() {
     assert_eq!(count("open"), 1, "{text}");
     assert_eq!(count("fsync"), 1, "{text}");
 }
+
+/// The same mechanism on the other file systems built into the kernel (`--fs`).
+fn other_file_system(fs_type: &str, size_mib: u64) {
+    let _serial = serial();
+    let disk = LoopDevice::new(size_mib);
+    let fs = Ext4Mount::with_type(&disk, fs_type);
+    let pid = std::process::id().to_string();
+    let mount = fs.dir().to_str().unwrap().to_owned();
+    let snoop = start(
+        "ext4slower",
+        &[
+            "--fs", fs_type, "-p", &pid, "--json", "--mount", &mount, "0",
+        ],
+    );
+    let path = fs.dir().join("other.bin");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    file.write_at(&[3u8; 4096], 8192).unwrap();
+    file.sync_all().unwrap();
+    let mut buffer = [0u8; 4096];
+    file.read_at(&mut buffer, 8192).unwrap();
+    drop(file);
+    let events = json_lines(&stop(snoop));
+    let ops: Vec<(&str, u64, u64)> = events
+        .iter()
+        .filter(|e| e["file"] == "other.bin")
+        .map(|e| {
+            (
+                e["op"].as_str().unwrap(),
+                e["bytes"].as_u64().unwrap(),
+                e["offset"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ops,
+        vec![
+            ("O", 0, 0),
+            ("W", 4096, 8192),
+            ("S", 0, 0),
+            ("R", 4096, 8192)
+        ],
+        "{events:#?}"
+    );
+}
+
+#[test]
+fn xfs_files_with_fs_xfs() {
+    other_file_system("xfs", 320);
+}
+
+#[test]
+fn btrfs_files_with_fs_btrfs() {
+    other_file_system("btrfs", 256);
+}

@@ -91,6 +91,8 @@ pub struct SlowOp {
 #[derive(Debug, Default)]
 pub struct MountTable {
     by_device: HashMap<DeviceId, String>,
+    /// Every mount in mountinfo order (later mounts hide earlier ones on the same point).
+    mounts: Vec<(String, DeviceId)>,
 }
 
 impl MountTable {
@@ -102,6 +104,7 @@ impl MountTable {
     /// mount of its root directory.
     pub fn parse(mountinfo: &str) -> Self {
         let mut by_device = HashMap::new();
+        let mut mounts = Vec::new();
         for line in mountinfo.lines() {
             let fields: Vec<&str> = line.split_whitespace().collect();
             let (Some(dev), Some(root), Some(mount)) =
@@ -115,13 +118,25 @@ impl MountTable {
             let (Ok(major), Ok(minor)) = (major.parse(), minor.parse()) else {
                 continue;
             };
+            let device = DeviceId::new(major, minor);
+            mounts.push((unescape(mount), device));
             if *root == "/" {
-                by_device
-                    .entry(DeviceId::new(major, minor))
-                    .or_insert_with(|| unescape(mount));
+                by_device.entry(device).or_insert_with(|| unescape(mount));
             }
         }
-        Self { by_device }
+        Self { by_device, mounts }
+    }
+
+    /// The super block device of the file system that holds `path` (absolute, no symlinks).
+    /// This, not stat's st_dev, is what the kernel's `sb->s_dev` holds: btrfs reports a
+    /// subvolume's own anonymous device in stat.
+    pub fn device_of(&self, path: &std::path::Path) -> Option<DeviceId> {
+        self.mounts
+            .iter()
+            .rev()
+            .filter(|(mount, _)| path.starts_with(mount))
+            .max_by_key(|(mount, _)| mount.len())
+            .map(|(_, device)| *device)
     }
 
     pub fn mount_point(&self, device: DeviceId) -> Option<&str> {
@@ -311,6 +326,21 @@ mod tests {
             e.names[slot][..name.len()].copy_from_slice(name.as_bytes());
         }
         e
+    }
+
+    #[test]
+    fn a_path_belongs_to_the_innermost_mount() {
+        let mounts = MountTable::parse(
+            "1 0 254:1 / / rw - ext4 /dev/vda1 rw\n36 1 0:39 / /mnt rw - btrfs /dev/loop0 rw\n37 36 7:3 / /mnt/inner rw - ext4 /dev/loop3 rw\n",
+        );
+        let of = |p: &str| mounts.device_of(std::path::Path::new(p));
+        assert_eq!(of("/mnt/inner/a"), Some(DeviceId::new(7, 3)));
+        assert_eq!(
+            of("/mnt/innerx"),
+            Some(DeviceId::new(0, 39)),
+            "whole components only"
+        );
+        assert_eq!(of("/etc"), Some(DeviceId::new(254, 1)));
     }
 
     #[test]

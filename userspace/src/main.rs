@@ -649,10 +649,12 @@ fn fs_options(scope: &FsScope) -> anyhow::Result<(FileSystem, FsOptions)> {
         .with_context(|| format!("--fs {}: expected ext4, xfs or btrfs", scope.fs))?;
     let dev = match &scope.mount {
         Some(path) => {
-            use std::os::unix::fs::MetadataExt as _;
-            let meta =
-                std::fs::metadata(path).with_context(|| format!("--mount {}", path.display()))?;
-            Some(DeviceId::from_rdev(meta.dev()).to_kernel())
+            let canonical = std::fs::canonicalize(path)
+                .with_context(|| format!("--mount {}", path.display()))?;
+            let device = MountTable::read()
+                .device_of(&canonical)
+                .with_context(|| format!("--mount {}: no mount holds it", path.display()))?;
+            Some(device.to_kernel())
         }
         None => None,
     };
