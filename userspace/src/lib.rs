@@ -11,6 +11,7 @@ pub mod device;
 pub mod event;
 pub mod fsslower;
 pub mod inflight;
+pub mod iostat;
 pub mod kernel;
 pub mod live;
 pub mod trace;
