@@ -62,7 +62,7 @@ struct Cli {
 enum Command {
     /// Print every block-layer event live: the event pipeline all views share
     Trace(TraceArgs),
-    /// (planned) sysstat iostat: device and CPU statistics, per container with --cgroups
+    /// sysstat iostat 12.6: device and CPU statistics (`blkscope iostat --help`), per cgroup with --cgroups
     Iostat(PlannedArgs),
     /// (planned) blktrace: record block events to blktrace binary files
     Record(PlannedArgs),
@@ -306,7 +306,11 @@ const MULTI_CALL: [(&str, &str); 9] = [
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let cli = Cli::parse_from(multi_call_args(std::env::args_os().collect()));
+    let args = multi_call_args(std::env::args_os().collect());
+    if args.get(1).is_some_and(|a| a == "iostat") {
+        return run_iostat(&args);
+    }
+    let cli = Cli::parse_from(args);
     let result = match cli.command.unwrap_or(Command::Trace(TraceArgs::default())) {
         Command::Trace(args) => run_trace(args),
         Command::Biosnoop(args) => run_biosnoop(args),
@@ -326,6 +330,39 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// iostat parses its own command line, as sysstat's does (`-h` is human, `-p` takes a list
+/// only when one follows).
+fn run_iostat(args: &[std::ffi::OsString]) -> ExitCode {
+    let invoked_as_iostat = std::env::args_os()
+        .next()
+        .and_then(|a| Path::new(&a).file_name().map(|n| n == "iostat"))
+        .unwrap_or(false);
+    let program = if invoked_as_iostat {
+        "iostat"
+    } else {
+        "blkscope iostat"
+    };
+    let rest: Vec<String> = args[2..]
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    match blkscope::iostat::cli::run(program, &rest) {
+        blkscope::iostat::cli::Outcome::Done => ExitCode::SUCCESS,
+        blkscope::iostat::cli::Outcome::Failed(code) => ExitCode::from(code),
+        blkscope::iostat::cli::Outcome::Cgroups(options) => match run_iostat_cgroups(&options) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("blkscope: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn run_iostat_cgroups(_options: &blkscope::iostat::options::IostatOptions) -> anyhow::Result<()> {
+    anyhow::bail!("iostat --cgroups: not available yet")
 }
 
 /// `iostat -x 2` started through a symlink named iostat becomes `blkscope iostat -x 2`.

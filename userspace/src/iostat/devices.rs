@@ -37,6 +37,9 @@ pub enum AddAs {
     Group,
 }
 
+/// `-N`: the dm-N name behind a registered device-mapper name, if it is one.
+pub type DevmapLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// sysstat's MAX_NAME_LEN: longer names are not tracked.
 const MAX_NAME_LEN: usize = 128;
 
@@ -55,7 +58,7 @@ impl DeviceList {
         numbers: Option<(u32, u32)>,
         sorted: bool,
         files: &StatFiles,
-        devmap_name: Option<&dyn Fn(&str) -> Option<String>>,
+        devmap_name: Option<DevmapLookup>,
     ) -> Option<usize> {
         if name.len() >= MAX_NAME_LEN {
             return None;

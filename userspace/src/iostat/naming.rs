@@ -132,5 +132,5 @@ fn dm_major_in(devices: &Path) -> Option<u32> {
         .lines()
         .filter(|l| l.contains("device-mapper"))
         .filter_map(|l| l.split_whitespace().next()?.parse().ok())
-        .last()
+        .next_back()
 }

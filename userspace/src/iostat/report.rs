@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::{
     counters::{CpuCounters, IoCounters},
-    devices::{AddAs, DeviceEntry, DeviceKind, DeviceList},
+    devices::{AddAs, DeviceEntry, DeviceKind, DeviceList, DevmapLookup},
     format::{Printer, Unit},
     naming::Naming,
     options::{IostatOptions, Selection},
@@ -45,8 +45,7 @@ impl IostatReport {
         let mut devices = DeviceList::default();
         for selected in &options.selections {
             let devmap = |name: &str| naming.dm_name_of_registered(name);
-            let devmap: Option<&dyn Fn(&str) -> Option<String>> =
-                options.devmap_names.then_some(&devmap);
+            let devmap: Option<DevmapLookup> = options.devmap_names.then_some(&devmap);
             let (name, how) = match &selected.what {
                 Selection::Device(name) => (name, AddAs::Found),
                 Selection::DeviceAndPartitions(name) => (name, AddAs::DiskAndPartitions),

@@ -1,0 +1,393 @@
+//! `blkscope iostat` against sysstat's iostat on this machine: the same counters replayed to
+//! both (byte for byte, for every option), live side by side under a fio load (within the
+//! error of sampling at slightly different instants), and the same usage errors.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use blkscope_tests::{LoopDevice, blkscope_binary, serial, sh};
+
+fn shared_tools() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/tools");
+    assert!(
+        dir.join("iostat_replay.sh").is_file(),
+        "iostat_replay.sh is missing: expected {} (the shared folder beside the repository)",
+        dir.display()
+    );
+    dir
+}
+
+/// A directory holding `iostat`, a symlink to blkscope, removed on drop.
+struct MultiCall(PathBuf);
+
+impl MultiCall {
+    fn new() -> Self {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let unique = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("blkscope-iostat-{}-{unique}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let link = dir.join("iostat");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(blkscope_binary(), &link).unwrap();
+        Self(dir)
+    }
+    fn iostat(&self) -> PathBuf {
+        self.0.join("iostat")
+    }
+}
+
+impl Drop for MultiCall {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A temporary directory for snapshots, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("blkscope-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Hours, minutes and seconds of `-t` lines differ between two runs: mask digits of times.
+fn mask_times(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = bytes.to_vec();
+    for i in 0..bytes.len().saturating_sub(7) {
+        let window = &bytes[i..i + 8];
+        let is_time = window.iter().enumerate().all(|(k, b)| match k {
+            2 | 5 => *b == b':',
+            _ => b.is_ascii_digit(),
+        });
+        if is_time {
+            out[i..i + 8].copy_from_slice(b"HH:MM:SS");
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+fn replay(a: &Path, b: &Path, env: &[(&str, &str)], program: &Path, args: &[&str]) -> Output {
+    let mut command = Command::new("bash");
+    command
+        .arg(shared_tools().join("iostat_replay.sh"))
+        .arg(a)
+        .arg(b)
+        .arg(program)
+        .args(args)
+        .env_remove("POSIXLY_CORRECT")
+        .env_remove("S_COLORS")
+        .env_remove("S_TIME_FORMAT");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("running iostat_replay.sh")
+}
+
+#[test]
+fn replayed_counters_print_exactly_what_sysstat_prints_for_every_option() {
+    let _serial = serial();
+    let multi = MultiCall::new();
+    let disk = LoopDevice::new(64);
+    sh("addpart", &[disk.path_str(), "1", "2048", "40960"]);
+    sh("addpart", &[disk.path_str(), "2", "43008", "40960"]);
+    let scratch = Scratch::new("iostat-snap");
+    let (a, b) = (scratch.0.join("A"), scratch.0.join("B"));
+    let snap = shared_tools().join("iostat_snap.sh");
+    sh("bash", &[snap.to_str().unwrap(), a.to_str().unwrap()]);
+    let p1 = format!("{}p1", disk.path_str());
+    let p2 = format!("{}p2", disk.path_str());
+    sh(
+        "dd",
+        &[
+            "if=/dev/zero",
+            &format!("of={p1}"),
+            "bs=4k",
+            "count=300",
+            "oflag=direct",
+        ],
+    );
+    sh(
+        "dd",
+        &[
+            &format!("if={p2}"),
+            "of=/dev/null",
+            "bs=16k",
+            "count=100",
+            "iflag=direct",
+        ],
+    );
+    sh(
+        "dd",
+        &[
+            "if=/dev/zero",
+            &format!("of={}", disk.path_str()),
+            "bs=64k",
+            "count=20",
+            "seek=600",
+            "oflag=direct,dsync",
+        ],
+    );
+    sh("bash", &[snap.to_str().unwrap(), b.to_str().unwrap()]);
+
+    let name = disk.name().to_owned();
+    let part1 = format!("{name}p1");
+    let part2 = format!("{name}p2");
+    let cases: Vec<(Vec<(&str, &str)>, Vec<&str>)> = vec![
+        (vec![], vec![]),
+        (vec![], vec!["-x"]),
+        (vec![], vec!["-p", "ALL"]),
+        (vec![], vec!["-p", &name, "-y", "1", "1"]),
+        (vec![], vec!["-x", "-p", &name, "-y", "1", "1"]),
+        (vec![], vec!["-x", &part1, "/dev/vda", "-y", "1", "1"]),
+        (vec![], vec!["-d", "-m", "-p", &name, "-y", "1", "1"]),
+        (vec![], vec!["-s", "-x", "-p", &name, "-y", "1", "1"]),
+        (vec![], vec!["-s", "-p", &name, "1", "2"]),
+        (vec![], vec!["-h", "-p", &name, "-y", "1", "1"]),
+        (vec![], vec!["-x", "-h", "--compact", "-y", "1", "1"]),
+        (vec![], vec!["--dec=1", "-x", "-h", "-y", "1", "1"]),
+        (vec![], vec!["--dec=0", "-s", "--human", "-y", "1", "1"]),
+        (vec![], vec!["--pretty", "-x", "-z", "-y", "1", "1"]),
+        (
+            vec![],
+            vec!["-o", "JSON", "-s", "-x", "-p", &name, "-y", "1", "1"],
+        ),
+        (vec![], vec!["-o", "JSON", "-c", "1", "2"]),
+        (vec![], vec!["-o", "JSON", "-t", "-p", &name, "1", "2"]),
+        (vec![], vec!["-z", "-p", "ALL", "-y", "1", "1"]),
+        (
+            vec![],
+            vec!["-g", "grp", &part1, &part2, "-x", "-y", "1", "2"],
+        ),
+        (
+            vec![],
+            vec!["-H", "-g", "both", &name, "vda", "-d", "-y", "1", "1"],
+        ),
+        (vec![], vec!["ALL", "-d", "-y", "1", "1"]),
+        (vec![], vec!["-x", "nosuchdevice", &part2, "-y", "1", "1"]),
+        (vec![], vec!["-t", "-x", &name, "1", "2"]),
+        (vec![("POSIXLY_CORRECT", "1")], vec!["-d", "-p", &name]),
+        (
+            vec![("POSIXLY_CORRECT", "1")],
+            vec!["-d", "-x", "-s", &name],
+        ),
+        (
+            vec![("S_COLORS", "always")],
+            vec!["-x", "-p", &name, "-y", "1", "1"],
+        ),
+        (
+            vec![("S_COLORS", "always"), ("S_COLORS_SGR", "H=31:I=35;1:N=36")],
+            vec!["-h", &name, "-y", "1", "1"],
+        ),
+        (
+            vec![("S_TIME_FORMAT", "ISO")],
+            vec!["-t", "-d", &name, "1", "2"],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (env, args) in &cases {
+        let theirs = replay(&a, &b, env, Path::new("iostat"), args);
+        let ours = replay(&a, &b, env, &multi.iostat(), args);
+        let expected = mask_times(&String::from_utf8_lossy(&theirs.stdout));
+        let actual = mask_times(&String::from_utf8_lossy(&ours.stdout));
+        assert!(
+            theirs.status.success(),
+            "iostat {args:?} failed: {}",
+            String::from_utf8_lossy(&theirs.stderr)
+        );
+        assert!(
+            expected.lines().count() > 3,
+            "iostat {args:?} printed too little:\n{expected}"
+        );
+        if expected != actual || theirs.status.code() != ours.status.code() {
+            failures.push(format!(
+                "{env:?} iostat {args:?}\n--- sysstat ({:?})\n{expected}--- blkscope ({:?})\n{actual}{}",
+                theirs.status.code(),
+                ours.status.code(),
+                String::from_utf8_lossy(&ours.stderr)
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn usage_errors_and_unknown_devices_are_answered_like_iostat() {
+    let multi = MultiCall::new();
+    for args in [
+        vec!["-k", "-m"],
+        vec!["-q"],
+        vec!["0", "5"],
+        vec!["1", "0"],
+        vec!["1", "2", "3"],
+        vec!["-H", "vda"],
+        vec!["-o", "XML"],
+        vec!["-g"],
+        vec!["--dec=3"],
+        vec!["-j", "nosuchtype"],
+        vec!["--bogus"],
+    ] {
+        let theirs = Command::new("iostat").args(&args).output().unwrap();
+        let ours = Command::new(multi.iostat()).args(&args).output().unwrap();
+        assert_eq!(ours.status.code(), theirs.status.code(), "iostat {args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&ours.stderr),
+            String::from_utf8_lossy(&theirs.stderr),
+            "iostat {args:?}"
+        );
+        assert!(ours.stdout.is_empty(), "iostat {args:?} printed a report");
+    }
+    // A device that does not exist: the header, no line, success.
+    let theirs = Command::new("iostat")
+        .args(["-d", "nosuchdevice"])
+        .output()
+        .unwrap();
+    let ours = Command::new(multi.iostat())
+        .args(["-d", "nosuchdevice"])
+        .output()
+        .unwrap();
+    assert!(ours.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&ours.stdout),
+        String::from_utf8_lossy(&theirs.stdout)
+    );
+    // --help lists every option.
+    let help = Command::new(blkscope_binary())
+        .args(["iostat", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for option in [
+        "-c",
+        "-d",
+        "-h",
+        "-k",
+        "-m",
+        "-N",
+        "-s",
+        "-t",
+        "-V",
+        "-x",
+        "-y",
+        "-z",
+        "--dec",
+        "--human",
+        "--pretty",
+        "-g",
+        "-H",
+        "-j",
+        "-o JSON",
+        "-p",
+        "--compact",
+        "--cgroups",
+    ] {
+        assert!(
+            help.contains(option),
+            "--help does not mention {option}:\n{help}"
+        );
+    }
+}
+
+/// The -x values of one device per interval, from `-o JSON`.
+fn device_rows(json: &str, device: &str) -> Vec<serde_json::Value> {
+    let doc: serde_json::Value =
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    doc["sysstat"]["hosts"][0]["statistics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|report| {
+            report["disk"]
+                .as_array()?
+                .iter()
+                .find(|d| d["disk_device"] == device)
+                .cloned()
+        })
+        .collect()
+}
+
+#[test]
+fn live_side_by_side_with_iostat_under_a_fio_load() {
+    let _serial = serial();
+    let multi = MultiCall::new();
+    let disk = LoopDevice::new(128);
+    let mut fio = Command::new("fio")
+        .args([
+            "--name=iostat-side-by-side",
+            &format!("--filename={}", disk.path_str()),
+            "--rw=randrw",
+            "--bs=4k",
+            "--direct=1",
+            "--ioengine=psync",
+            "--rate_iops=400,200",
+            "--time_based",
+            "--runtime=6",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("starting fio");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let args = ["-d", "-x", "-y", "-o", "JSON", disk.name(), "1", "4"];
+    let theirs = Command::new("iostat")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ours = Command::new(multi.iostat())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (theirs, ours) = (
+        theirs.wait_with_output().unwrap(),
+        ours.wait_with_output().unwrap(),
+    );
+    let _ = fio.wait();
+    assert!(ours.status.success(), "blkscope iostat failed");
+    let theirs = device_rows(&String::from_utf8_lossy(&theirs.stdout), disk.name());
+    let ours = device_rows(&String::from_utf8_lossy(&ours.stdout), disk.name());
+    assert_eq!(
+        (theirs.len(), ours.len()),
+        (4, 4),
+        "four interval reports each"
+    );
+    // Rates: the sum over four intervals differs only by what falls between the two tools'
+    // sampling instants (a few ms at each end). Averages (await, sizes) are steadier still.
+    for key in [
+        "r/s", "w/s", "rkB/s", "wkB/s", "r_await", "w_await", "rareq-sz", "wareq-sz", "aqu-sz",
+        "util", "rrqm/s", "wrqm/s", "d/s", "f/s",
+    ] {
+        let sum =
+            |rows: &[serde_json::Value]| rows.iter().map(|r| r[key].as_f64().unwrap()).sum::<f64>();
+        let (t, o) = (sum(&theirs), sum(&ours));
+        let tolerance = 0.1 * t.abs().max(o.abs()) + 0.25;
+        assert!(
+            (t - o).abs() <= tolerance,
+            "{key}: iostat {t:.2}, blkscope {o:.2} (summed over 4 intervals)"
+        );
+    }
+    let reads: f64 = ours.iter().map(|r| r["r/s"].as_f64().unwrap()).sum();
+    assert!(
+        reads > 4.0 * 300.0,
+        "the load was seen: {reads} reads/s summed"
+    );
+}
