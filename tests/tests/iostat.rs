@@ -80,6 +80,9 @@ fn mask_times(text: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
+/// Environment variables for one case.
+type Environment<'a> = Vec<(&'a str, &'a str)>;
+
 fn replay(a: &Path, b: &Path, env: &[(&str, &str)], program: &Path, args: &[&str]) -> Output {
     let mut command = Command::new("bash");
     command
@@ -146,7 +149,7 @@ fn replayed_counters_print_exactly_what_sysstat_prints_for_every_option() {
     let name = disk.name().to_owned();
     let part1 = format!("{name}p1");
     let part2 = format!("{name}p2");
-    let cases: Vec<(Vec<(&str, &str)>, Vec<&str>)> = vec![
+    let cases: Vec<(Environment, Vec<&str>)> = vec![
         (vec![], vec![]),
         (vec![], vec!["-x"]),
         (vec![], vec!["-p", "ALL"]),
