@@ -394,3 +394,77 @@ fn live_side_by_side_with_iostat_under_a_fio_load() {
         "the load was seen: {reads} reads/s summed"
     );
 }
+
+/// `count` direct I/Os of `bs` bytes by dd inside `cgroup` (`write`: to the device).
+fn dd_in(cgroup: &blkscope_tests::Cgroup, device: &str, write: bool, bs: u32, count: u32) {
+    let io = if write {
+        format!("if=/dev/zero of={device} oflag=direct")
+    } else {
+        format!("if={device} of=/dev/null iflag=direct")
+    };
+    let script = format!(
+        "echo $$ > {} && exec dd {io} bs={bs} count={count}",
+        cgroup.path().join("cgroup.procs").display()
+    );
+    let status = Command::new("sh")
+        .args(["-c", &script])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("sh");
+    assert!(status.success());
+}
+
+#[test]
+fn cgroups_report_splits_a_disk_between_two_containers() {
+    const DOCKER_ID: &str = "d0c4e7d0c4e7d0c4e7d0c4e7d0c4e7d0c4e7d0c4e7d0c4e7d0c4e7d0c4e7d0c4";
+    let _serial = serial();
+    let disk = LoopDevice::new(64);
+    let base = format!("blkscope-test-iostat-{}", std::process::id());
+    let docker =
+        blkscope_tests::Cgroup::nested(&format!("{base}/system.slice/docker-{DOCKER_ID}.scope"));
+    let other = blkscope_tests::Cgroup::nested(&format!("{base}/batch.slice"));
+    let before = blkscope_tests::DiskCounters::read(disk.name());
+    let child = Command::new(blkscope_binary())
+        .args(["iostat", "--cgroups", disk.path_str(), "4", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("blkscope iostat --cgroups");
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    dd_in(&docker, disk.path_str(), false, 4096, 400);
+    dd_in(&other, disk.path_str(), true, 8192, 100);
+    let out = child.wait_with_output().expect("iostat --cgroups");
+    let after = blkscope_tests::DiskCounters::read(disk.name());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row = |label: &str| -> Vec<f64> {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(label))
+            .unwrap_or_else(|| panic!("no row for {label}:\n{stdout}"));
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(fields[1], disk.name(), "{line}");
+        fields[2..].iter().map(|f| f.parse().unwrap()).collect()
+    };
+    // Columns: r/s rkB/s r_await w/s wkB/s w_await aqu-sz %util, over a 4 s interval.
+    let reader = row("docker:d0c4e7d0c4e7");
+    let writer = row(&format!("/{base}/batch.slice"));
+    let near = |value: f64, expected: f64| (value - expected).abs() <= expected * 0.03 + 0.02;
+    assert!(near(reader[0] * 4.0, 400.0), "reads/s {reader:?}");
+    assert!(near(reader[1] / reader[0], 4.0), "4 KiB reads {reader:?}");
+    assert_eq!(reader[3], 0.0, "the reader wrote nothing");
+    assert!(near(writer[3] * 4.0, 100.0), "writes/s {writer:?}");
+    assert!(near(writer[4] / writer[3], 8.0), "8 KiB writes {writer:?}");
+    assert_eq!(writer[0], 0.0, "the writer read nothing");
+    // Every request the disk completed is in one of the two rows.
+    let completions = after.completions() - before.completions();
+    assert!(
+        near((reader[0] + writer[3]) * 4.0, completions as f64),
+        "{completions} completions"
+    );
+    assert!(reader[2] > 0.0 && writer[5] > 0.0, "await measured");
+}

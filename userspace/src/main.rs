@@ -361,8 +361,117 @@ fn run_iostat(args: &[std::ffi::OsString]) -> ExitCode {
     }
 }
 
-fn run_iostat_cgroups(_options: &blkscope::iostat::options::IostatOptions) -> anyhow::Result<()> {
-    anyhow::bail!("iostat --cgroups: not available yet")
+/// `iostat --cgroups`: the -x columns per cgroup and disk, from the biotop probes' in-kernel
+/// sums; disks' %util from /proc/diskstats over the same interval.
+fn run_iostat_cgroups(options: &blkscope::iostat::options::IostatOptions) -> anyhow::Result<()> {
+    use blkscope::iostat::{cgroups, options::Selection, source::StatFiles, system};
+    let wanted: Vec<DeviceId> = options
+        .selections
+        .iter()
+        .filter_map(|s| match &s.what {
+            Selection::Device(name) | Selection::DeviceAndPartitions(name) => Some(name),
+            Selection::Group(_) => None,
+        })
+        .map(|name| device::resolve(name).map(device::whole_disk))
+        .collect::<Result<_, _>>()
+        .context("iostat --cgroups: a device")?;
+    let cgroup = options
+        .cgroup
+        .as_deref()
+        .map(cgroup_filter)
+        .transpose()
+        .context("--cgroup")?;
+    let mut probe = TopProbe::start(&TopOptions {
+        device: (wanted.len() == 1).then(|| wanted[0]),
+        pid: None,
+        cgroup: cgroup.map(|f| (f.id, f.level)),
+    })?;
+    let mut resolver = CgroupResolver::new().ok();
+    let printer = blkscope::iostat::format::Printer {
+        colors: Default::default(),
+        decimals: options.decimals,
+    };
+    let host = system::host(Path::new("/sys"));
+    let date = system::strftime_now(if system::iso_dates() {
+        "%Y-%m-%d"
+    } else {
+        "%x"
+    });
+    print!(
+        "{} {} ({}) \t{} \t_{}_\t({} CPU)\n\n",
+        host.sysname, host.release, host.nodename, date, host.machine, host.cpus
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing signal handlers")?;
+    }
+    let files = StatFiles::default();
+    let busy_ticks = || -> std::collections::HashMap<DeviceId, u32> {
+        files
+            .diskstats()
+            .into_iter()
+            .map(|l| (DeviceId::new(l.major, l.minor), l.counters.tot_ticks))
+            .collect()
+    };
+    // Without an interval, one report over one second (there is no "since boot" per cgroup).
+    let interval = Duration::from_secs(options.interval.max(1));
+    let mut remaining = options.count;
+    let mut before = busy_ticks();
+    let mut started = std::time::Instant::now();
+    while remaining != Some(0) {
+        let deadline = started + interval;
+        while std::time::Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let rows = probe.take_interval()?;
+        let seconds = started.elapsed().as_secs_f64();
+        started = std::time::Instant::now();
+        let after = busy_ticks();
+        let sums = cgroups::per_cgroup(&rows);
+        let mut disk_busy: std::collections::HashMap<DeviceId, u64> = Default::default();
+        for ((_, disk), io) in &sums {
+            *disk_busy.entry(*disk).or_default() += io.read_ns + io.write_ns;
+        }
+        let mut printed: Vec<cgroups::CgroupRow> = sums
+            .iter()
+            .filter(|((_, disk), _)| wanted.is_empty() || wanted.contains(disk))
+            .map(|((cgroup_id, disk), io)| {
+                let ticks = after
+                    .get(disk)
+                    .zip(before.get(disk))
+                    .map_or(0, |(a, b)| a.wrapping_sub(*b));
+                let disk_util = (f64::from(ticks) / (seconds * 1000.0) * 100.0).min(100.0);
+                cgroups::CgroupRow {
+                    cgroup: resolver
+                        .as_mut()
+                        .map_or_else(|| cgroup_id.to_string(), |r| r.label(*cgroup_id)),
+                    device: device::name(*disk).unwrap_or_else(|| disk.to_string()),
+                    stats: cgroups::stats(io, seconds, disk_util, disk_busy[disk]),
+                }
+            })
+            .collect();
+        printed.sort_by(|a, b| (&a.device, &a.cgroup).cmp(&(&b.device, &b.cgroup)));
+        before = after;
+        if options.timestamp {
+            println!("{}", system::strftime_now("%x %X"));
+        }
+        print!("{}", cgroups::render(&printed, &printer, options.human));
+        let drops = probe.drops()?;
+        if drops > 0 {
+            eprintln!(
+                "iostat --cgroups: {drops} completions found no room in the kernel's table and are not counted"
+            );
+        }
+        std::io::stdout().flush().context("writing the report")?;
+        if let Some(n) = remaining.as_mut() {
+            *n -= 1;
+        }
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// `iostat -x 2` started through a symlink named iostat becomes `blkscope iostat -x 2`.

@@ -6,6 +6,7 @@
 //! from the previous and current sample (pure: the tests replay captured samples); `run`
 //! loops over intervals; `system` is the live machine (banner, clock).
 
+pub mod cgroups;
 pub mod cli;
 pub mod counters;
 pub mod devices;

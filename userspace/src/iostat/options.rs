@@ -302,7 +302,7 @@ fn finish(
     if o.group_total_only && !o.group_defined {
         return Err(UsageError::Usage);
     }
-    if o.cgroups && (o.json || o.short) {
+    if o.cgroups && (o.json || o.short || o.group_defined) {
         // The per-cgroup table has one layout: -x's columns.
         return Err(UsageError::Usage);
     }
