@@ -468,3 +468,99 @@ fn cgroups_report_splits_a_disk_between_two_containers() {
     );
     assert!(reader[2] > 0.0 && writer[5] > 0.0, "await measured");
 }
+
+/// Writes a made-up counter snapshot: uptime, one CPU line, and these diskstats lines.
+fn synthetic_snapshot(dir: &Path, uptime: &str, cpu: &str, diskstats: &str) {
+    std::fs::create_dir_all(dir.join("sys")).unwrap();
+    std::fs::write(dir.join("uptime"), format!("{uptime} 100.00\n")).unwrap();
+    std::fs::write(dir.join("stat"), format!("cpu  {cpu}\ncpu0 {cpu}\n")).unwrap();
+    std::fs::write(dir.join("diskstats"), diskstats).unwrap();
+}
+
+#[test]
+fn real_world_counters_appearing_devices_wraps_and_old_formats_like_iostat() {
+    let _serial = serial();
+    let multi = MultiCall::new();
+    let scratch = Scratch::new("iostat-synthetic");
+    let (a, b) = (scratch.0.join("A"), scratch.0.join("B"));
+    let mut before = String::new();
+    let mut after = String::new();
+    // Hundreds of devices, each with its own counters.
+    for n in 0..300u64 {
+        let line = |k: u64| {
+            format!(
+                "   240 {n:>7} many{n:03} {} {} {} {} {} {} {} {} 0 {} {} {} {} {} {} {} {}\n",
+                k * n + 7,
+                n % 5,
+                8 * (k * n + 7),
+                3 * k + n,
+                k * 2 + n,
+                n % 3,
+                16 * (k * 2 + n),
+                5 * k,
+                10 * k + n,
+                20 * k + n,
+                n % 2,
+                n % 2,
+                8 * (n % 2),
+                n % 4,
+                k,
+                k + n % 7
+            )
+        };
+        before.push_str(&line(1000));
+        after.push_str(&line(1300));
+    }
+    // Gone in B; new in B; 32-bit tick counters that wrapped; sectors that wrapped at 32 bits;
+    // every counter lower (removed and inserted again); no discard or flush fields (old
+    // kernels); a partition line of a kernel before 2.6.25; a device that never did I/O.
+    before.push_str("   250       0 gone 100 0 800 10 100 0 800 10 0 20 20 0 0 0 0 0 0\n");
+    after.push_str("   250       1 new 50 0 400 5 50 0 400 5 0 10 10 0 0 0 0 0 0\n");
+    before.push_str("   250       2 wrapped 1000 10 8000 4294967000 1000 10 8000 4294967200 0 4294967290 4294967100 0 0 0 0 0 0\n");
+    after.push_str(
+        "   250       2 wrapped 1500 10 12000 300 1400 10 11200 200 0 700 900 0 0 0 0 0 0\n",
+    );
+    before.push_str(
+        "   250       3 sectors32 10 0 4294967000 5 10 0 4294967100 5 0 10 10 0 0 0 0 0 0\n",
+    );
+    after.push_str("   250       3 sectors32 20 0 704 10 20 0 3000 10 0 20 20 0 0 0 0 0 0\n");
+    before
+        .push_str("   250       4 reinserted 900 9 7200 90 800 8 6400 80 0 170 170 1 1 8 1 2 2\n");
+    after.push_str("   250       4 reinserted 30 0 240 3 20 0 160 2 0 5 5 0 0 0 0 0 0\n");
+    before.push_str("   250       5 oldkernel 100 1 800 20 50 2 400 30 0 40 50\n");
+    after.push_str("   250       5 oldkernel 200 1 1600 40 90 2 720 50 0 80 90\n");
+    before.push_str("   250       6 oldpart1 40 320 20 160\n");
+    after.push_str("   250       6 oldpart1 60 480 30 240\n");
+    before.push_str("   250       7 idle 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n");
+    after.push_str("   250       7 idle 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n");
+    synthetic_snapshot(&a, "1000.00", "4000 10 2000 90000 300 20 40 5 0 0", &before);
+    synthetic_snapshot(&b, "1002.50", "4100 10 2050 90300 320 21 41 5 0 0", &after);
+    let cases = [
+        vec!["-p", "ALL"],
+        vec!["-p", "ALL", "-x"],
+        vec!["-p", "ALL", "-y", "1", "1"],
+        vec!["-p", "ALL", "-x", "-y", "1", "1"],
+        vec!["-p", "ALL", "-x", "-z", "-y", "1", "1"],
+        vec!["-p", "ALL", "-s", "-h", "-y", "1", "1"],
+        vec!["-p", "ALL", "-o", "JSON", "-x", "-y", "1", "1"],
+        vec!["-p", "ALL", "-d", "1", "2"],
+    ];
+    for args in cases {
+        let theirs = replay(&a, &b, &[], Path::new("iostat"), &args);
+        let ours = replay(&a, &b, &[], &multi.iostat(), &args);
+        let (expected, actual) = (
+            String::from_utf8_lossy(&theirs.stdout),
+            String::from_utf8_lossy(&ours.stdout),
+        );
+        assert!(
+            expected.contains("many299"),
+            "iostat {args:?} did not read the snapshot:\n{expected}"
+        );
+        assert_eq!(
+            actual,
+            expected,
+            "iostat {args:?}\n{}",
+            String::from_utf8_lossy(&ours.stderr)
+        );
+    }
+}

@@ -207,7 +207,9 @@ impl SystemInfoInterface for RawTicks {
 
 /// Parses /proc/stat's aggregate "cpu" line.
 pub fn parse_proc_stat(text: &str) -> Option<CpuCounters> {
-    let stats = KernelStats::from_buf_read(Cursor::new(text), &RawTicks).ok()?;
+    let Ok(stats) = KernelStats::from_buf_read(Cursor::new(text), &RawTicks) else {
+        return parse_cpu_line(text);
+    };
     let t = stats.total;
     Some(CpuCounters {
         user: t.user,
@@ -220,6 +222,26 @@ pub fn parse_proc_stat(text: &str) -> Option<CpuCounters> {
         steal: t.steal.unwrap_or(0),
         guest: t.guest.unwrap_or(0),
         guest_nice: t.guest_nice.unwrap_or(0),
+    })
+}
+
+/// procfs wants the whole file (ctxt, btime, ...); iostat reads only the "cpu" line, so a
+/// trimmed file (a container's lxcfs view, a test's) is still read like iostat reads it.
+fn parse_cpu_line(text: &str) -> Option<CpuCounters> {
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let mut numbers = line[4..].split_whitespace().map(|n| n.parse::<u64>().ok());
+    let mut next = || numbers.next().flatten().unwrap_or(0);
+    Some(CpuCounters {
+        user: next(),
+        nice: next(),
+        system: next(),
+        idle: next(),
+        iowait: next(),
+        hardirq: next(),
+        softirq: next(),
+        steal: next(),
+        guest: next(),
+        guest_nice: next(),
     })
 }
 
@@ -267,8 +289,12 @@ mod tests {
 
     #[test]
     fn cpu_and_uptime() {
-        let cpu = parse_proc_stat("cpu  44869 0 25226 1984030 1551 0 2795 69 0 0\ncpu0 1 2 3 4\n")
-            .unwrap();
+        let full = "cpu  44869 0 25226 1984030 1551 0 2795 69 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n\
+            intr 1\nctxt 5\nbtime 1700000000\nprocesses 9\nprocs_running 1\nprocs_blocked 0\n";
+        let cpu = parse_proc_stat(full).unwrap();
+        let trimmed = parse_proc_stat("cpu  44869 0 25226 1984030 1551 0 2795 69 0 0\n");
+        assert_eq!(trimmed, Some(cpu), "only the cpu line, as iostat reads it");
+        assert_eq!(parse_proc_stat("nothing\n"), None);
         assert_eq!(
             (cpu.user, cpu.system, cpu.softirq, cpu.steal),
             (44869, 25226, 2795, 69)
