@@ -937,28 +937,7 @@ fn run_ext4dist(args: Ext4distArgs) -> anyhow::Result<()> {
 
 /// The local time, strftime-formatted (iostat and bcc print local time).
 fn local_time(format: &str) -> String {
-    let mut now: libc::time_t = 0;
-    // SAFETY: time(2) and localtime_r(3) write into the locals passed by pointer.
-    let tm = unsafe {
-        libc::time(&mut now);
-        let mut tm: libc::tm = std::mem::zeroed();
-        libc::localtime_r(&now, &mut tm);
-        tm
-    };
-    let Ok(format) = std::ffi::CString::new(format) else {
-        return String::new();
-    };
-    let mut buffer = [0u8; 64];
-    // SAFETY: strftime writes at most buffer.len() bytes and returns how many it wrote.
-    let written = unsafe {
-        libc::strftime(
-            buffer.as_mut_ptr().cast(),
-            buffer.len(),
-            format.as_ptr(),
-            &tm,
-        )
-    };
-    String::from_utf8_lossy(&buffer[..written]).into_owned()
+    blkscope::iostat::system::strftime_now(format)
 }
 
 /// `-c PATH`: the cgroup's id and depth, for the in-kernel filter.
