@@ -564,3 +564,63 @@ fn real_world_counters_appearing_devices_wraps_and_old_formats_like_iostat() {
         );
     }
 }
+
+/// `-N` without a device-mapper in this kernel: a /dev/mapper and /proc/devices made for the
+/// test, read by the same naming code (sysstat's: the dm major from /proc/devices, the name
+/// from the /dev/mapper node with those numbers; a registered name on the command line to the
+/// dm-N its link points at).
+#[test]
+fn device_mapper_names_with_n() {
+    use blkscope::iostat::{
+        counters::IoCounters,
+        devices::{DeviceEntry, DeviceKind},
+        naming::Naming,
+        options::IostatOptions,
+    };
+    blkscope_tests::require_root();
+    let scratch = Scratch::new("iostat-devmap");
+    let (dev, proc_dir) = (scratch.0.join("dev"), scratch.0.join("proc"));
+    std::fs::create_dir_all(dev.join("mapper")).unwrap();
+    std::fs::create_dir_all(&proc_dir).unwrap();
+    std::fs::write(
+        proc_dir.join("devices"),
+        "Character devices:\n  1 mem\n\nBlock devices:\n  7 loop\n253 device-mapper\n254 virtblk\n",
+    )
+    .unwrap();
+    let node = dev.join("mapper/vg-home");
+    sh("mknod", &[node.to_str().unwrap(), "b", "253", "3"]);
+    std::os::unix::fs::symlink("../dm-7", dev.join("mapper/vg-data")).unwrap();
+    let naming = Naming::new(&dev, "/nonexistent", &proc_dir);
+    let entry = |major, minor| DeviceEntry {
+        name: "dm-3".into(),
+        kind: DeviceKind::Disk,
+        exists: true,
+        major,
+        minor,
+        stats: [IoCounters::default(); 2],
+    };
+    let with_n = IostatOptions {
+        devmap_names: true,
+        ..IostatOptions::default()
+    };
+    assert_eq!(naming.display_name(&entry(253, 3), &with_n), "vg-home");
+    assert_eq!(
+        naming.display_name(&entry(253, 4), &with_n),
+        "dm-3",
+        "no node: the kernel name"
+    );
+    assert_eq!(
+        naming.display_name(&entry(254, 3), &with_n),
+        "dm-3",
+        "not the dm major"
+    );
+    assert_eq!(
+        naming.display_name(&entry(253, 3), &IostatOptions::default()),
+        "dm-3",
+        "without -N"
+    );
+    assert_eq!(
+        naming.dm_name_of_registered("vg-data").as_deref(),
+        Some("dm-7")
+    );
+}
