@@ -158,7 +158,7 @@ pub fn run(root: &Path, plan: &BenchPlan) -> anyhow::Result<String> {
         }
         let base = median(&baseline);
         rows.push(format!(
-            "| {} | nothing attached | {:.0} | 100.0% | - |",
+            "| {} | nothing attached | {:.0} | 100.0% | - | - |",
             workload.name(),
             base
         ));
