@@ -6,6 +6,8 @@
 pub mod biolatency;
 pub mod biosnoop;
 pub mod biotop;
+pub mod blkparse;
+pub mod blktrace;
 pub mod cgroup;
 pub mod device;
 pub mod event;

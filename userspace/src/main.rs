@@ -66,7 +66,7 @@ enum Command {
     Iostat(PlannedArgs),
     /// (planned) blktrace: record block events to blktrace binary files
     Record(PlannedArgs),
-    /// (planned) blkparse: print recorded blktrace files
+    /// blkparse 1.2: print blktrace binary traces (`blkscope parse --help`; `-i -` reads stdin)
     Parse(PlannedArgs),
     /// (planned) btt: latency breakdown (Q2C, D2C, ...) of recorded traces
     Btt(PlannedArgs),
@@ -310,6 +310,9 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == "iostat") {
         return run_iostat(&args);
     }
+    if args.get(1).is_some_and(|a| a == "parse") {
+        return run_parse(&args);
+    }
     let cli = Cli::parse_from(args);
     let result = match cli.command.unwrap_or(Command::Trace(TraceArgs::default())) {
         Command::Trace(args) => run_trace(args),
@@ -330,6 +333,30 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// blkparse's command line is GNU getopt's (`-h` hashes by name, `--format` is a format
+/// string), so `parse` reads its own arguments.
+fn run_parse(args: &[std::ffi::OsString]) -> ExitCode {
+    let program = if invoked_as("blkparse") {
+        "blkparse"
+    } else {
+        "blkscope parse"
+    };
+    let rest: Vec<String> = args
+        .iter()
+        .skip(2)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    ExitCode::from(blkscope::blkparse::cli::main(program, &rest))
+}
+
+/// Whether blkscope was started through a symlink of this name.
+fn invoked_as(name: &str) -> bool {
+    std::env::args_os()
+        .next()
+        .and_then(|a| Path::new(&a).file_name().map(|n| n == name))
+        .unwrap_or(false)
 }
 
 /// iostat parses its own command line, as sysstat's does (`-h` is human, `-p` takes a list

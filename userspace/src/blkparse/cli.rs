@@ -1,0 +1,53 @@
+//! Entry point of `blkscope parse` / `blkparse`: options in, exit status out.
+
+use super::options::{self, Command, EXTRA_HELP, USAGE, UsageError};
+use super::run::{RunError, run};
+
+/// Runs blkparse with `args` (without the program name); returns the exit status.
+pub fn main(program: &str, args: &[String]) -> u8 {
+    let o = match options::parse(args) {
+        Ok(Command::Parse(o)) => o,
+        Ok(Command::Version) => {
+            println!(
+                "{program} version {} (blkscope, blkparse 1.2 compatible)",
+                env!("CARGO_PKG_VERSION")
+            );
+            return 0;
+        }
+        Ok(Command::Help) => {
+            print!("Usage: {program} {USAGE}{EXTRA_HELP}");
+            return 0;
+        }
+        Err(e) => {
+            match &e {
+                UsageError::Getopt(g) => eprintln!("{program}: {g}"),
+                UsageError::Value(v) => eprintln!("{v}"),
+                UsageError::NoInput => {}
+            }
+            if e.shows_usage() {
+                eprint!("Usage: {program} {USAGE}");
+            }
+            return 1;
+        }
+    };
+    match run(&o) {
+        Ok(finished) => {
+            for e in &finished.input_errors {
+                eprintln!("{program}: {e}");
+            }
+            if finished.input_errors.is_empty() {
+                0
+            } else {
+                1
+            }
+        }
+        Err(RunError::Open(e)) => {
+            eprintln!("{e}");
+            1
+        }
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! One event as blkparse prints it: the default line of each action (blkparse_fmt.c's
+//! `process_default`) and the `-f`/`-F` format strings.
+
+use std::io::Write;
+
+use crate::blktrace::format::{CgroupId, Trace, category, major, minor, rwbs};
+
+use super::options::VALID_SPECS;
+
+/// What an event line is made of besides the record.
+pub struct EventLine<'a> {
+    /// The action letters ("Q", "UT", ...).
+    pub act: &'a str,
+    pub cpu: u32,
+    pub trace: &'a Trace,
+    /// `-t`: nanoseconds since the previous stage of this I/O.
+    pub elapsed: Option<u64>,
+    /// The payload shown for PC commands (`%P`).
+    pub pdu: Option<&'a [u8]>,
+    /// The issuing process's name, when known.
+    pub name: Option<&'a [u8]>,
+    pub cgroup: Option<CgroupId>,
+    /// The wall clock of trace time 0 (from the timestamp notify), for `%z`.
+    pub wall_start: (i64, i64),
+}
+
+/// A bad format string, found while printing (as blkparse finds it).
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    #[error("Invalid escape char in format {0}")]
+    BadEscape(char),
+    #[error("Expecting elapsed value")]
+    NoElapsed,
+}
+
+/// The per-action formats from `-f`/`-F`.
+#[derive(Debug, Default, Clone)]
+pub struct Formats {
+    by_letter: Vec<Option<Vec<u8>>>,
+}
+
+impl Formats {
+    /// Applies `-f` (every letter still without a format) and `-F X,fmt` in command-line order.
+    pub fn new(specs: &[(Option<char>, String)]) -> Formats {
+        let mut by_letter = vec![None; 128];
+        for (letter, format) in specs {
+            match letter {
+                Some(c) => by_letter[*c as usize % 128] = Some(format.as_bytes().to_vec()),
+                None => {
+                    for c in VALID_SPECS.chars() {
+                        by_letter[c as usize].get_or_insert_with(|| format.as_bytes().to_vec());
+                    }
+                }
+            }
+        }
+        Formats { by_letter }
+    }
+
+    fn of(&self, act: &str) -> Option<&[u8]> {
+        let c = *act.as_bytes().first()? as usize;
+        self.by_letter.get(c)?.as_deref()
+    }
+}
+
+/// Writes one event line.
+pub fn write_event(out: &mut Vec<u8>, formats: &Formats, e: &EventLine) -> Result<(), FormatError> {
+    match formats.of(e.act) {
+        Some(f) => write_formatted(out, f, e),
+        None => {
+            write_default(out, e);
+            Ok(())
+        }
+    }
+}
+
+const NULL_NAME: &[u8] = b"(null)";
+
+fn name_of<'a>(e: &EventLine<'a>) -> &'a [u8] {
+    e.name.unwrap_or(NULL_NAME)
+}
+
+/// blkparse's `dump_pdu`: hex bytes, " .." once only zeros are left.
+pub fn dump_pdu(pdu: &[u8]) -> Option<String> {
+    if pdu.is_empty() {
+        return None;
+    }
+    let mut s = String::new();
+    for (i, &b) in pdu.iter().enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        s.push_str(&format!("{b:02x}"));
+        if b == 0 && pdu[i..].iter().all(|&x| x == 0) {
+            s.push_str(" ..");
+            break;
+        }
+    }
+    Some(s)
+}
+
+fn write_default(out: &mut Vec<u8>, e: &EventLine) {
+    let h = &e.trace.header;
+    let t = e.trace;
+    let mut device = h.device;
+    if e.act.starts_with('A')
+        && let Some(r) = t.remap()
+    {
+        device = r.device_to;
+    }
+    let _ = write!(
+        out,
+        "{:3},{:<3} {:2} {:8} {:5}.{:09} {:5} ",
+        major(device),
+        minor(device),
+        e.cpu,
+        h.sequence as i32,
+        (h.time / 1_000_000_000) as i32,
+        h.time % 1_000_000_000,
+        h.pid
+    );
+    if let Some(cg) = e.cgroup {
+        let _ = write!(out, "{:x},{:x} ", cg.ino, cg.generation);
+    }
+    let _ = write!(out, "{:>2} {:>3} ", e.act, rwbs(h).as_str());
+    let sectors = h.sectors();
+    let pc = h.is(category::PC);
+    match e.act.as_bytes()[0] {
+        b'R' | b'C' => {
+            if pc {
+                if let Some(p) = e.pdu.and_then(dump_pdu) {
+                    let _ = write!(out, "({p}) ");
+                }
+                let _ = writeln!(out, "[{}]", h.error);
+            } else {
+                let _ = write!(out, "{}", h.sector);
+                if sectors != 0 {
+                    let _ = write!(out, " + {sectors}");
+                }
+                if let Some(el) = e.elapsed {
+                    let _ = write!(out, " ({el:8})");
+                }
+                let _ = writeln!(out, " [{}]", h.error);
+            }
+        }
+        b'D' | b'I' | b'Q' | b'B' => {
+            if pc {
+                let _ = write!(out, "{} ", h.bytes);
+                if let Some(p) = e.pdu.and_then(dump_pdu) {
+                    let _ = write!(out, "({p}) ");
+                }
+            } else if sectors != 0 {
+                let _ = write!(out, "{} + {sectors} ", h.sector);
+                if let Some(el) = e.elapsed {
+                    let _ = write!(out, "({el:8}) ");
+                }
+            } else if let Some(el) = e.elapsed {
+                let _ = write!(out, "({el:8}) ");
+            }
+            bracketed(out, name_of(e));
+        }
+        b'M' | b'F' | b'G' | b'S' => {
+            if sectors != 0 {
+                let _ = write!(out, "{} + {sectors} ", h.sector);
+            }
+            bracketed(out, name_of(e));
+        }
+        b'P' => bracketed(out, name_of(e)),
+        b'U' | b'T' => {
+            out.push(b'[');
+            out.extend_from_slice(name_of(e));
+            let _ = writeln!(out, "] {}", t.payload_u64() as u32);
+        }
+        b'A' => {
+            let r = t.remap();
+            let (from, from_sector) = r.map_or((0, 0), |r| (r.device_from, r.sector_from));
+            let _ = writeln!(
+                out,
+                "{} + {sectors} <- ({},{}) {from_sector}",
+                h.sector,
+                major(from),
+                minor(from)
+            );
+        }
+        b'X' => {
+            let _ = write!(out, "{} / {} ", h.sector, t.payload_u64() as u32);
+            bracketed(out, name_of(e));
+        }
+        _ => {}
+    }
+}
+
+fn bracketed(out: &mut Vec<u8>, name: &[u8]) {
+    out.push(b'[');
+    out.extend_from_slice(name);
+    out.extend_from_slice(b"]\n");
+}
+
+/// printf's `%[-][width]s` on bytes.
+fn padded(out: &mut Vec<u8>, s: &[u8], width: Option<usize>, left: bool) {
+    let pad = width.unwrap_or(0).saturating_sub(s.len());
+    if !left {
+        out.extend(std::iter::repeat_n(b' ', pad));
+    }
+    out.extend_from_slice(s);
+    if left {
+        out.extend(std::iter::repeat_n(b' ', pad));
+    }
+}
+
+fn write_formatted(out: &mut Vec<u8>, f: &[u8], e: &EventLine) -> Result<(), FormatError> {
+    let mut i = 0;
+    while i < f.len() {
+        match f[i] {
+            b'%' => {
+                i += 1;
+                if i >= f.len() {
+                    out.push(b'%');
+                } else if f[i] == b'%' {
+                    out.push(b'%');
+                    i += 1;
+                } else {
+                    i = field(out, f, i, e)?;
+                }
+            }
+            b'\\' => {
+                let c = f.get(i + 1).copied().unwrap_or(0);
+                match c {
+                    b'b' => out.push(8),
+                    b'n' => out.push(b'\n'),
+                    b'r' => out.push(b'\r'),
+                    b't' => out.push(b'\t'),
+                    _ => return Err(FormatError::BadEscape(c as char)),
+                }
+                i += 2;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One `%[-][width]X` field starting at `f[i]` (after the '%'); returns the index after it.
+fn field(out: &mut Vec<u8>, f: &[u8], mut i: usize, e: &EventLine) -> Result<usize, FormatError> {
+    let left = f[i] == b'-';
+    if left {
+        i += 1;
+    }
+    let mut width = None;
+    while i < f.len() && f[i].is_ascii_digit() {
+        width = Some(width.unwrap_or(0) * 10 + usize::from(f[i] - b'0'));
+        i += 1;
+    }
+    let Some(&c) = f.get(i) else {
+        return Ok(i);
+    };
+    let h = &e.trace.header;
+    let num = |out: &mut Vec<u8>, v: String| padded(out, v.as_bytes(), width, left);
+    match c {
+        b'a' => padded(out, e.act.as_bytes(), width, left),
+        b'c' => num(out, e.cpu.to_string()),
+        b'C' => padded(out, name_of(e), width, left),
+        b'd' => padded(out, rwbs(h).as_str().as_bytes(), width, left),
+        b'D' => {
+            let _ = write!(out, "{:3},{:<3}", h.major(), h.minor());
+        }
+        b'e' => num(out, h.error.to_string()),
+        b'g' => {
+            let cg = e.cgroup.unwrap_or_default();
+            padded(
+                out,
+                format!("{:x},{:x}", cg.ino, cg.generation).as_bytes(),
+                width,
+                left,
+            );
+        }
+        b'M' => num(out, h.major().to_string()),
+        b'm' => num(out, h.minor().to_string()),
+        b'n' => num(out, h.sectors().to_string()),
+        b'N' => num(out, h.bytes.to_string()),
+        b'p' => num(out, h.pid.to_string()),
+        b'P' => {
+            if let Some(p) = e.pdu.and_then(dump_pdu) {
+                out.extend_from_slice(p.as_bytes());
+            }
+        }
+        b's' => num(out, (h.sequence as i32).to_string()),
+        b'S' => num(out, h.sector.to_string()),
+        b't' => {
+            let _ = write!(
+                out,
+                "{:0w$}",
+                h.time % 1_000_000_000,
+                w = width.unwrap_or(9)
+            );
+        }
+        b'T' => num(out, ((h.time / 1_000_000_000) as i32).to_string()),
+        b'u' => {
+            let el = e.elapsed.ok_or(FormatError::NoElapsed)?;
+            num(out, (el / 1000).to_string());
+        }
+        b'U' => num(out, (e.trace.payload_u64() as u32).to_string()),
+        b'z' => num(out, wall_time(e.wall_start, h.time)),
+        other => padded(out, &[other], width, left),
+    }
+    Ok(i + 1)
+}
+
+/// `%z`: HH:MM:SS.micro local time of a trace time.
+fn wall_time(start: (i64, i64), time: u64) -> String {
+    let mut sec = start.0 + (time / 1_000_000_000) as i64;
+    let mut nsec = start.1 + (time % 1_000_000_000) as i64;
+    if nsec >= 1_000_000_000 {
+        nsec -= 1_000_000_000;
+        sec += 1;
+    }
+    let t: libc::time_t = sec as libc::time_t;
+    // SAFETY: localtime_r only writes the tm we own.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
+    if !ok {
+        return String::new();
+    }
+    format!(
+        "{:02}:{:02}:{:02}.{:06}",
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        nsec / 1000
+    )
+}

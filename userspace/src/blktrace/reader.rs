@@ -1,0 +1,467 @@
+//! Reading traces: one record at a time from a byte stream (`RecordReader`), and the per-CPU
+//! files of traces merged in time order (`MergedTraces`) the way blkparse merges them.
+//!
+//! Memory is bounded: each CPU's file is read `batch` records ahead (blkparse's default 512),
+//! and a payload is at most 65535 bytes (`pdu_len` is 16 bits).
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufReader, ErrorKind, Read};
+use std::path::{Path, PathBuf};
+
+use super::error::{CorruptKind, TraceError};
+use super::format::{Endian, HEADER_LEN, Trace, TraceHeader, VERSION};
+
+/// blkparse reads each CPU's file this many records ahead.
+pub const DEFAULT_BATCH: usize = 512;
+
+/// Reads records from one byte stream, detecting its byte order from the first record.
+pub struct RecordReader<R> {
+    input: R,
+    path: PathBuf,
+    offset: u64,
+    endian: Option<Endian>,
+}
+
+impl<R: Read> RecordReader<R> {
+    /// `path` names the stream in errors ("-" for stdin).
+    pub fn new(input: R, path: impl Into<PathBuf>) -> RecordReader<R> {
+        RecordReader {
+            input,
+            path: path.into(),
+            offset: 0,
+            endian: None,
+        }
+    }
+
+    /// The byte order, once the first record was read.
+    pub fn endian(&self) -> Option<Endian> {
+        self.endian
+    }
+
+    /// Bytes consumed so far (the offset of the next record).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the next record into `out` (its payload buffer is reused). `Ok(false)` at a clean
+    /// end of the stream.
+    pub fn read_into(&mut self, out: &mut Trace) -> Result<bool, TraceError> {
+        let start = self.offset;
+        let mut raw = [0u8; HEADER_LEN];
+        let got = self
+            .fill(&mut raw)
+            .map_err(|e| self.error(start, e.into()))?;
+        if got == 0 {
+            return Ok(false);
+        }
+        if got < HEADER_LEN {
+            return Err(self.error(
+                start,
+                CorruptKind::Truncated {
+                    needed: HEADER_LEN,
+                    found: got,
+                },
+            ));
+        }
+        let endian = match self
+            .endian
+            .or_else(|| Endian::detect([raw[0], raw[1], raw[2], raw[3]]))
+        {
+            Some(e) => e,
+            None => {
+                let magic = u32::from_ne_bytes([raw[0], raw[1], raw[2], raw[3]]);
+                return Err(self.error(start, CorruptKind::BadMagic(magic)));
+            }
+        };
+        self.endian = Some(endian);
+        let header = TraceHeader::decode(&raw, endian);
+        if !header.has_magic() {
+            return Err(self.error(start, CorruptKind::BadMagic(header.magic)));
+        }
+        if header.version() != VERSION {
+            return Err(self.error(start, CorruptKind::BadVersion(header.version())));
+        }
+        let pdu_len = usize::from(header.pdu_len);
+        out.pdu.clear();
+        out.pdu.resize(pdu_len, 0);
+        let got = self
+            .fill(&mut out.pdu)
+            .map_err(|e| self.error(start, e.into()))?;
+        if got < pdu_len {
+            return Err(self.error(
+                start,
+                CorruptKind::Truncated {
+                    needed: HEADER_LEN + pdu_len,
+                    found: HEADER_LEN + got,
+                },
+            ));
+        }
+        out.header = header;
+        Ok(true)
+    }
+
+    /// Reads the next record. `Ok(None)` at a clean end of the stream.
+    pub fn next_trace(&mut self) -> Result<Option<Trace>, TraceError> {
+        let mut t = Trace::default();
+        Ok(self.read_into(&mut t)?.then_some(t))
+    }
+
+    /// Reads until `buf` is full or the stream ends; returns the bytes read.
+    fn fill(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut done = 0;
+        while done < buf.len() {
+            match self.input.read(&mut buf[done..]) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        self.offset += done as u64;
+        Ok(done)
+    }
+
+    fn error(&self, offset: u64, kind: CorruptKind) -> TraceError {
+        TraceError {
+            path: self.path.clone(),
+            offset,
+            kind,
+        }
+    }
+}
+
+/// One input of a file-mode parse: a trace name whose files are `NAME.blktrace.CPU`.
+#[derive(Debug, Clone)]
+pub struct TraceInput {
+    /// The name as given (`-i NAME`), ".blktrace.N" already stripped.
+    pub name: String,
+    /// The directory the files are in (from `-D`, or the name's own directory).
+    pub dir: Option<PathBuf>,
+}
+
+impl TraceInput {
+    /// The file of one CPU.
+    pub fn file_of(&self, cpu: u32) -> PathBuf {
+        // Joined as text, as blkparse joins it ("DIR/NAME.blktrace.N"), so names print alike.
+        match &self.dir {
+            Some(dir) => PathBuf::from(format!("{}/{}.blktrace.{cpu}", dir.display(), self.name)),
+            None => PathBuf::from(format!("{}.blktrace.{cpu}", self.name)),
+        }
+    }
+}
+
+/// What `MergedTraces::next` yields.
+#[derive(Debug)]
+pub enum Item {
+    /// A notify record other than a message (process name, timestamp), handed out as soon as
+    /// it is read, ahead of the events around it (blkparse applies them when it reads them).
+    Notify(Trace, Endian),
+    /// The next record in time order, with the input it came from and its file's CPU.
+    Event {
+        trace: Trace,
+        input: usize,
+        cpu: u32,
+        endian: Endian,
+    },
+}
+
+/// One CPU's file of one input, read `batch` records ahead.
+struct CpuStream {
+    reader: Option<RecordReader<BufReader<File>>>,
+    input: usize,
+    cpu: u32,
+    queue: VecDeque<Trace>,
+    last_time: Option<u64>,
+    endian: Endian,
+}
+
+/// The per-CPU files of one or more traces, merged in time order.
+///
+/// The merge order replicates blkparse's list of streams (a stream with the same time as
+/// another stays behind the one already in front), so equal timestamps print in its order.
+pub struct MergedTraces {
+    streams: Vec<CpuStream>,
+    /// Streams with records left, ordered by the time of their next record.
+    order: Vec<usize>,
+    pending_notifies: VecDeque<(Trace, Endian)>,
+    needs_dequeue: Option<usize>,
+    batch: usize,
+    files: Vec<PathBuf>,
+    errors: Vec<TraceError>,
+}
+
+/// Why a trace could not be opened at all.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("No input files found for {0}")]
+    NoFiles(String),
+    #[error("{}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl MergedTraces {
+    /// Opens `NAME.blktrace.0`, `.1`... of every input, up to the first CPU number without a
+    /// file, as blkparse does. Empty files are skipped.
+    pub fn open(inputs: &[TraceInput], batch: usize) -> Result<MergedTraces, OpenError> {
+        let mut merged = MergedTraces {
+            streams: Vec::new(),
+            order: Vec::new(),
+            pending_notifies: VecDeque::new(),
+            needs_dequeue: None,
+            batch: batch.max(1),
+            files: Vec::new(),
+            errors: Vec::new(),
+        };
+        for (index, input) in inputs.iter().enumerate() {
+            let mut cpu = 0;
+            loop {
+                let path = input.file_of(cpu);
+                let Ok(meta) = std::fs::metadata(&path) else {
+                    break;
+                };
+                if meta.len() > 0 {
+                    let file = File::open(&path).map_err(|source| OpenError::Open {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    merged.files.push(path.clone());
+                    merged.add_stream(
+                        index,
+                        cpu,
+                        RecordReader::new(BufReader::with_capacity(1 << 16, file), path),
+                    );
+                }
+                cpu += 1;
+            }
+            if cpu == 0 {
+                return Err(OpenError::NoFiles(input.name.clone()));
+            }
+        }
+        Ok(merged)
+    }
+
+    fn add_stream(&mut self, input: usize, cpu: u32, reader: RecordReader<BufReader<File>>) {
+        let id = self.streams.len();
+        self.streams.push(CpuStream {
+            reader: Some(reader),
+            input,
+            cpu,
+            queue: VecDeque::new(),
+            last_time: None,
+            endian: Endian::NATIVE,
+        });
+        if self.prime(id) > 0 {
+            self.insert_sorted(id);
+        }
+    }
+
+    /// The files opened, in the order blkparse announces them ("Input file ... added").
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
+    /// The time of the first record to come: blkparse's "genesis", subtracted from all times.
+    pub fn first_time(&self) -> Option<u64> {
+        self.order.first().and_then(|&s| self.head_time(s))
+    }
+
+    /// Problems met so far (each stream stops at its first fatal one).
+    pub fn errors(&self) -> &[TraceError] {
+        &self.errors
+    }
+
+    pub fn take_errors(&mut self) -> Vec<TraceError> {
+        std::mem::take(&mut self.errors)
+    }
+
+    /// The next notify or event.
+    pub fn next_item(&mut self) -> Option<Item> {
+        if let Some(stream) = self.needs_dequeue.take() {
+            self.after_pop(stream);
+        }
+        if let Some((notify, endian)) = self.pending_notifies.pop_front() {
+            return Some(Item::Notify(notify, endian));
+        }
+        let &head = self.order.first()?;
+        let stream = &mut self.streams[head];
+        let trace = stream.queue.pop_front()?;
+        self.needs_dequeue = Some(head);
+        Some(Item::Event {
+            trace,
+            input: stream.input,
+            cpu: stream.cpu,
+            endian: stream.endian,
+        })
+    }
+
+    /// Refills the head stream if it ran dry and moves it to its place in time order.
+    fn after_pop(&mut self, id: usize) {
+        if self.streams[id].queue.is_empty() && self.prime(id) == 0 {
+            self.order.retain(|&s| s != id);
+            return;
+        }
+        if self.order.len() > 1 && self.order[0] == id {
+            let (now, next) = (self.head_time(id), self.head_time(self.order[1]));
+            if now > next {
+                self.order.remove(0);
+                self.insert_sorted(id);
+            }
+        }
+    }
+
+    fn head_time(&self, id: usize) -> Option<u64> {
+        self.streams[id].queue.front().map(|t| t.header.time)
+    }
+
+    /// Puts a stream in the ordered list: before the first stream with a later time, except that
+    /// a stream tying with the head goes after it (blkparse's list insertion).
+    fn insert_sorted(&mut self, id: usize) {
+        let Some(time) = self.head_time(id) else {
+            return;
+        };
+        if self.order.is_empty() {
+            self.order.push(id);
+            return;
+        }
+        if Some(time) < self.head_time(self.order[0]) {
+            self.order.insert(0, id);
+            return;
+        }
+        let mut at = 0;
+        while at + 1 < self.order.len() && self.head_time(self.order[at + 1]) < Some(time) {
+            at += 1;
+        }
+        self.order.insert(at + 1, id);
+    }
+
+    /// Reads up to `batch` records of one stream (notifies do not count and are queued for
+    /// `next_item`); returns how many records were queued.
+    fn prime(&mut self, id: usize) -> usize {
+        let mut queued = 0;
+        let mut counted = 0;
+        while counted < self.batch {
+            let stream = &mut self.streams[id];
+            let Some(reader) = stream.reader.as_mut() else {
+                break;
+            };
+            let offset = reader.offset();
+            let trace = match reader.next_trace() {
+                Ok(Some(t)) => t,
+                Ok(None) => {
+                    stream.reader = None;
+                    break;
+                }
+                Err(e) => {
+                    stream.reader = None;
+                    self.errors.push(e);
+                    break;
+                }
+            };
+            if trace.header.cpu != stream.cpu {
+                let path = reader.path().to_path_buf();
+                self.errors.push(TraceError {
+                    path,
+                    offset,
+                    kind: CorruptKind::WrongCpu {
+                        file: stream.cpu,
+                        record: trace.header.cpu,
+                    },
+                });
+                counted += 1;
+                continue;
+            }
+            stream.endian = reader.endian().unwrap_or(Endian::NATIVE);
+            if trace.header.is_notify() && !trace.header.is_message() {
+                self.pending_notifies.push_back((trace, stream.endian));
+                continue;
+            }
+            if let Some(before) = stream.last_time
+                && trace.header.time < before
+            {
+                let path = reader.path().to_path_buf();
+                self.errors.push(TraceError {
+                    path,
+                    offset,
+                    kind: CorruptKind::TimeBackwards {
+                        before,
+                        now: trace.header.time,
+                    },
+                });
+            }
+            stream.last_time = Some(trace.header.time);
+            stream.queue.push_back(trace);
+            queued += 1;
+            counted += 1;
+        }
+        queued
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blktrace::format::{MAGIC, Trace, TraceHeader};
+
+    fn record(time: u64, pdu: &[u8]) -> Vec<u8> {
+        let t = Trace {
+            header: TraceHeader {
+                magic: MAGIC | VERSION,
+                time,
+                action: 1 | (0x10 << 16),
+                ..Default::default()
+            },
+            pdu: pdu.to_vec(),
+        };
+        t.encode(Endian::Little)
+    }
+
+    #[test]
+    fn reads_records_and_reports_truncation_with_offset() {
+        let mut bytes = record(1, &[]);
+        bytes.extend(record(2, &[1, 2, 3]));
+        let good = bytes.len() as u64;
+        bytes.extend(&record(3, &[9; 8])[..50]);
+        let mut r = RecordReader::new(&bytes[..], "t");
+        assert_eq!(r.next_trace().unwrap().unwrap().header.time, 1);
+        assert_eq!(r.next_trace().unwrap().unwrap().pdu, vec![1, 2, 3]);
+        let err = r.next_trace().unwrap_err();
+        assert_eq!(err.offset, good);
+        assert!(err.to_string().contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn garbage_is_a_bad_magic_at_its_offset() {
+        let mut bytes = record(1, &[]);
+        bytes.extend([0xAB; 48]);
+        let mut r = RecordReader::new(&bytes[..], "t");
+        r.next_trace().unwrap();
+        let err = r.next_trace().unwrap_err();
+        assert_eq!(err.offset, 48);
+        assert!(matches!(err.kind, CorruptKind::BadMagic(_)));
+    }
+
+    #[test]
+    fn big_endian_files_are_read() {
+        let t = Trace {
+            header: TraceHeader {
+                magic: MAGIC | VERSION,
+                sequence: 3,
+                time: 77,
+                ..Default::default()
+            },
+            pdu: vec![],
+        };
+        let bytes = t.encode(Endian::Big);
+        let mut r = RecordReader::new(&bytes[..], "t");
+        assert_eq!(r.next_trace().unwrap().unwrap(), t);
+        assert_eq!(r.endian(), Some(Endian::Big));
+    }
+}
