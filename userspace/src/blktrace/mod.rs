@@ -6,6 +6,7 @@
 pub mod error;
 pub mod format;
 pub mod reader;
+pub mod synthetic;
 pub mod writer;
 
 pub use error::{CorruptKind, TraceError};

