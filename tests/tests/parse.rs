@@ -357,3 +357,124 @@ fn writer_reader_round_trip_is_exact() {
         );
     }
 }
+
+/// Runs both on a damaged trace: blkparse stops reading the damaged file silently; blkscope
+/// prints the same, then names the file and offset on stderr and exits 1.
+fn damaged(dir: &Path, name: &str, expect_offset: u64, expect_words: &str) {
+    let theirs = run(&["blkparse"], &["-i", name], dir, None);
+    let ours = run(&["blkscope"], &["-i", name], dir, None);
+    assert_eq!(
+        String::from_utf8_lossy(&theirs.stdout),
+        String::from_utf8_lossy(&ours.stdout),
+        "{name}: everything valid is printed as blkparse prints it"
+    );
+    let err = String::from_utf8_lossy(&ours.stderr);
+    let want = format!("{name}.blktrace.0: offset {expect_offset}:");
+    assert!(
+        err.contains(&want) && err.contains(expect_words),
+        "{name}: stderr {err:?} lacks {want:?} / {expect_words:?}"
+    );
+    assert_eq!(ours.status.code(), Some(1), "{name}: exit status");
+}
+
+#[test]
+fn damaged_traces_fail_with_file_and_offset_after_the_valid_part() {
+    blkparse_available();
+    let dir = Scratch::new("damaged");
+    let traces = generate(&SyntheticSpec {
+        ios: 300,
+        cpus: 1,
+        seed: 13,
+        ..Default::default()
+    });
+    let records: Vec<Vec<u8>> = traces.iter().map(|t| t.encode(Endian::NATIVE)).collect();
+    let at = records.len() / 2;
+    let offset: u64 = records[..at].iter().map(|r| r.len() as u64).sum();
+    let file = |name: &str| dir.0.join(format!("{name}.blktrace.0"));
+
+    // Cut in the middle of a record.
+    let mut bytes: Vec<u8> = records.concat();
+    bytes.truncate(offset as usize + 20);
+    std::fs::write(file("truncated"), &bytes).unwrap();
+    damaged(&dir.0, "truncated", offset, "truncated record");
+
+    // 48 bytes of garbage between two records.
+    let mut bytes: Vec<u8> = records[..at].concat();
+    bytes.extend([0x5a; 48]);
+    bytes.extend(records[at..].concat());
+    std::fs::write(file("garbage"), &bytes).unwrap();
+    damaged(&dir.0, "garbage", offset, "bad magic");
+
+    // A payload length running far past the end of the file.
+    let mut bytes: Vec<u8> = records[..at].concat();
+    let mut huge = records[at].clone();
+    huge[46..48].copy_from_slice(&u16::MAX.to_ne_bytes());
+    bytes.extend(huge);
+    std::fs::write(file("pdulen"), &bytes).unwrap();
+    damaged(&dir.0, "pdulen", offset, "65583 bytes needed");
+
+    // Another version byte.
+    let mut bytes: Vec<u8> = records[..at].concat();
+    let mut old = records[at].clone();
+    old[0] = 0x06;
+    bytes.extend(old);
+    std::fs::write(file("version"), &bytes).unwrap();
+    damaged(&dir.0, "version", offset, "unsupported trace version 0x06");
+
+    // Time going backwards inside one CPU's file: printed as blkparse prints it, and reported.
+    let mut swapped = traces.clone();
+    let (a, b) = (swapped[at].header.time, swapped[at + 1].header.time);
+    swapped[at].header.time = b;
+    swapped[at + 1].header.time = a;
+    let bytes: Vec<u8> = swapped
+        .iter()
+        .flat_map(|t| t.encode(Endian::NATIVE))
+        .collect();
+    std::fs::write(file("backwards"), &bytes).unwrap();
+    let next = offset + records[at].len() as u64;
+    damaged(&dir.0, "backwards", next, "time goes backwards");
+}
+
+#[test]
+fn usage_errors_match_blkparse() {
+    blkparse_available();
+    let dir = Scratch::new("usage");
+    for args in [
+        &["-x"][..],
+        &[],
+        &["-i"],
+        &["-a", "bogus", "-i", "t"],
+        &["-A", "zz", "-i", "t"],
+        &["-F", "Z,x", "-i", "t"],
+        &["-w", "3:1", "-i", "t"],
+    ] {
+        let theirs = run(&["blkparse"], args, &dir.0, None);
+        let ours = run(&["blkscope"], args, &dir.0, None);
+        assert_eq!(
+            theirs.status.code(),
+            ours.status.code(),
+            "exit status for {args:?}"
+        );
+        let (t, o) = (
+            String::from_utf8_lossy(&theirs.stderr),
+            String::from_utf8_lossy(&ours.stderr),
+        );
+        // Same message but the program name (blkparse prints its argv[0]).
+        let norm = |s: &str, prog: &str| {
+            s.replace(&format!("Usage: {prog} "), "Usage: PROG ")
+                .replace(&format!("\n{prog}: "), "\nPROG: ")
+                .replacen(
+                    &format!("{prog}: "),
+                    "PROG: ",
+                    usize::from(s.starts_with(prog)),
+                )
+        };
+        let (t, o) = (norm(&t, "blkparse"), norm(&o, "blkscope parse"));
+        assert_eq!(t, o, "stderr for {args:?}");
+    }
+    let missing = run(&["blkscope"], &["-i", "nothing-here"], &dir.0, None);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("No input files found for nothing-here")
+    );
+}

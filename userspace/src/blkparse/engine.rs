@@ -446,14 +446,15 @@ impl Engine {
             return;
         };
         let new_key = key - u64::from(h.sectors());
-        if d.track.contains_key(&new_key) {
-            eprintln!(
+        match d.track.entry(new_key) {
+            std::collections::btree_map::Entry::Occupied(_) => eprintln!(
                 "sector alias ({new_key}) on device {},{}!",
                 major(d.dev),
                 minor(d.dev)
-            );
-        } else {
-            d.track.insert(new_key, iot);
+            ),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(iot);
+            }
         }
     }
 

@@ -344,12 +344,16 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                     .ok_or_else(|| UsageError::Value(format!("Invalid action mask {v}")))?
             }
             'A' => {
-                let x =
-                    u32::from_str_radix(v.trim_start_matches("0x").trim_start_matches("0X"), 16)
-                        .ok()
-                        .filter(|x| (1..(1 << category::SHIFT)).contains(x))
-                        .ok_or_else(|| UsageError::Value(format!("Invalid set action mask {v}")))?;
-                mask = x;
+                let x = scan_hex(&v);
+                match x.filter(|x| (1..(1 << category::SHIFT)).contains(x)) {
+                    Some(x) => mask = x,
+                    None => {
+                        let shown = x.unwrap_or(0);
+                        return Err(UsageError::Value(format!(
+                            "Invalid set action mask {v}/0x{shown:x}"
+                        )));
+                    }
+                }
             }
             'i' => add_input(&mut o, v),
             'D' => o.input_dir = Some(v),
@@ -388,6 +392,25 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         o.act_mask = mask;
     }
     Ok(Command::Parse(Box::new(o)))
+}
+
+/// sscanf's `%x`: leading blanks, an optional 0x, then hex digits (None without any).
+fn scan_hex(v: &str) -> Option<u32> {
+    let t = v.trim_start();
+    let t = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(t);
+    let end = t.find(|c: char| !c.is_ascii_hexdigit()).unwrap_or(t.len());
+    let digits = &t[..end];
+    if digits.is_empty() {
+        return None;
+    }
+    // Overflow wraps like sscanf into an int.
+    Some(digits.chars().fold(0u32, |acc, c| {
+        acc.wrapping_mul(16)
+            .wrapping_add(c.to_digit(16).unwrap_or(0))
+    }))
 }
 
 /// A category by name (`write`, `BLK_TC_WRITE`), case-insensitive.

@@ -124,7 +124,7 @@ impl Gen<'_> {
         let mut pdu = pdu;
         if self.spec.cgroup && action & (category::NOTIFY << category::SHIFT) == 0 {
             action |= act::CGROUP;
-            let mut with_id = (u64::from(pid % 7 + 1) << 32 | 0x1000 + u64::from(pid % 5))
+            let mut with_id = ((u64::from(pid % 7 + 1) << 32) | (0x1000 + u64::from(pid % 5)))
                 .to_ne_bytes()
                 .to_vec();
             with_id.extend_from_slice(&pdu);
