@@ -6,6 +6,15 @@ use anyhow::{Context as _, anyhow};
 const PROBE_PACKAGE: &str = "blkscope-probes";
 
 fn main() -> anyhow::Result<()> {
+    // Fuzzing builds (sanitizer flags, which the BPF target cannot take) only need the trace
+    // parser: with BLKSCOPE_NO_PROBES set, the probes are left out and loading them fails.
+    println!("cargo:rerun-if-env-changed=BLKSCOPE_NO_PROBES");
+    if std::env::var_os("BLKSCOPE_NO_PROBES").is_some() {
+        let out = std::env::var("OUT_DIR").context("OUT_DIR")?;
+        std::fs::write(std::path::Path::new(&out).join("blkscope-probes"), [])
+            .context("writing the empty probe object")?;
+        return Ok(());
+    }
     let metadata = cargo_metadata::MetadataCommand::new()
         .no_deps()
         .exec()

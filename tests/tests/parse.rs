@@ -478,3 +478,73 @@ fn usage_errors_match_blkparse() {
         String::from_utf8_lossy(&missing.stderr).contains("No input files found for nothing-here")
     );
 }
+
+#[test]
+fn fixtures_equal_the_captured_blkparse_output() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/blktrace");
+    for name in ["ext4mixed", "partition"] {
+        for (args, expected) in [(&[][..], "blkparse"), (&["-s"][..], "blkparse-s")] {
+            let mut all = vec!["-i", name];
+            all.extend_from_slice(args);
+            let ours = run(&["blkscope"], &all, &fixtures, None);
+            let want = std::fs::read(fixtures.join(format!("{name}.{expected}.txt"))).unwrap();
+            assert!(
+                ours.stdout == want,
+                "{name} {args:?} differs from {name}.{expected}.txt"
+            );
+        }
+    }
+}
+
+/// A deterministic fuzz pass over mutated real traces (the long runs use cargo fuzz, see
+/// docs/parse.md): every mutation either parses or fails with an offset inside the file.
+#[test]
+fn mutated_traces_never_panic_and_errors_point_inside_the_file() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/blktrace");
+    let original = std::fs::read(fixtures.join("partition.blktrace.1")).unwrap();
+    let dir = Scratch::new("mutated");
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rand = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..60 {
+        let mut bytes = original.clone();
+        for _ in 0..1 + rand() % 8 {
+            let at = (rand() as usize) % bytes.len();
+            match rand() % 3 {
+                0 => bytes[at] = rand() as u8,
+                1 => bytes.truncate(at.max(1)),
+                _ => bytes
+                    .splice(at..at, (0..rand() % 64).map(|_| rand() as u8))
+                    .for_each(drop),
+            }
+        }
+        let path = dir.0.join("m.blktrace.0");
+        std::fs::write(&path, &bytes).unwrap();
+        for args in [&["-i", "m"][..], &["-i", "m", "-t", "-s"], &["-i", "-"]] {
+            let stdin = (args[1] == "-").then_some(path.as_path());
+            let out = run(&["blkscope"], args, &dir.0, stdin);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                matches!(out.status.code(), Some(0 | 1)),
+                "round {round} {args:?}: killed or crashed: {err}"
+            );
+            for line in err.lines().filter(|l| l.contains(": offset ")) {
+                let offset: u64 = line
+                    .split(": offset ")
+                    .nth(1)
+                    .and_then(|r| r.split(':').next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(u64::MAX);
+                assert!(
+                    offset < bytes.len() as u64 || offset == 0,
+                    "round {round}: offset {offset} beyond {}",
+                    bytes.len()
+                );
+            }
+        }
+    }
+}

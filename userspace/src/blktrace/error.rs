@@ -11,6 +11,8 @@ pub enum CorruptKind {
     BadMagic(u32),
     #[error("unsupported trace version 0x{0:02x} (only 0x07 exists)")]
     BadVersion(u32),
+    #[error("CPU number {0} out of range (a trace has at most {max} CPUs)", max = super::format::MAX_CPUS)]
+    BadCpu(u32),
     #[error("record of CPU {record} in the file of CPU {file}")]
     WrongCpu { file: u32, record: u32 },
     #[error("time goes backwards: {now} ns after {before} ns in the same CPU's file")]

@@ -9,6 +9,9 @@
 pub const MAGIC: u32 = 0x6561_7400;
 /// The only version the kernel has written since 2.6.
 pub const VERSION: u32 = 0x07;
+/// Linux's largest NR_CPUS is 8192; a CPU field beyond this is corruption (and must not make a
+/// reader allocate per-CPU state for billions of CPUs).
+pub const MAX_CPUS: u32 = 65536;
 /// Size of the header.
 pub const HEADER_LEN: usize = 48;
 

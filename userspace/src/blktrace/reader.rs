@@ -86,6 +86,9 @@ impl<R: Read> RecordReader<R> {
         if header.version() != VERSION {
             return Err(self.error(start, CorruptKind::BadVersion(header.version())));
         }
+        if header.cpu >= super::format::MAX_CPUS {
+            return Err(self.error(start, CorruptKind::BadCpu(header.cpu)));
+        }
         let pdu_len = usize::from(header.pdu_len);
         out.pdu.clear();
         out.pdu.resize(pdu_len, 0);
