@@ -26,6 +26,7 @@ fn main() -> anyhow::Result<()> {
     let mut done = 0;
     let mut seed_now = seed;
     let mut time_base = 0u64;
+    let mut events = 0u64;
     while done < ios {
         let spec = SyntheticSpec {
             ios: slice.min(ios - done),
@@ -36,6 +37,9 @@ fn main() -> anyhow::Result<()> {
         };
         for mut t in generate(&spec) {
             t.header.time += time_base;
+            if !t.header.is_notify() || t.header.is_message() {
+                events += 1;
+            }
             writer.write(&t).context("writing the trace")?;
         }
         time_base += 1_000_000_000_000;
@@ -44,5 +48,7 @@ fn main() -> anyhow::Result<()> {
     }
     let files = writer.finish().context("closing the trace")?;
     eprintln!("{} files, {ios} I/Os", files.len());
+    // For the bench: how many records blkparse counts as events.
+    println!("events={events}");
     Ok(())
 }

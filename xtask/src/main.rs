@@ -9,6 +9,7 @@ use std::{
 use anyhow::{Context as _, bail};
 
 mod bench;
+mod bench_parse;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -72,7 +73,9 @@ fn main() -> anyhow::Result<()> {
             } else {
                 bench::BenchPlan::full()
             };
-            let report = bench::run(&root, &plan)?;
+            let mut report = bench::run(&root, &plan)?;
+            let (ios, rounds) = if quick { (20_000, 1) } else { (400_000, 3) };
+            report.push_str(&bench_parse::run(&root, ios, rounds)?);
             println!("{report}");
             if !quick {
                 let path = root.join("docs/PERFORMANCE.md");

@@ -11,6 +11,38 @@ use super::json;
 use super::options::{BlkparseOptions, OutputKind};
 use super::stats::{Account, IoStats, Waits};
 
+/// A fast hash for pids (looked up for every event printed): murmur3's 64-bit finalizer.
+#[derive(Default, Clone, Copy)]
+pub struct PidHasher(u64);
+
+impl std::hash::Hasher for PidHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0 ^ u64::from(b));
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let mut k = n ^ self.0;
+        k ^= k >> 33;
+        k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        k ^= k >> 33;
+        k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        k ^= k >> 33;
+        self.0 = k;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type PidHash = std::hash::BuildHasherDefault<PidHasher>;
+
 /// One CPU of one device.
 #[derive(Debug, Default, Clone)]
 pub struct CpuInfo {
@@ -86,7 +118,7 @@ pub struct ProcInfo {
 pub struct Engine {
     pub devices: Vec<DevInfo>,
     /// pid -> name, first name wins (blkparse never renames a pid).
-    names: HashMap<u32, Vec<u8>>,
+    names: HashMap<u32, Vec<u8>, PidHash>,
     pub processes: Vec<ProcInfo>,
     by_pid: HashMap<u32, usize>,
     by_name: HashMap<Vec<u8>, usize>,
@@ -114,7 +146,7 @@ impl Engine {
     pub fn new(o: &BlkparseOptions) -> Engine {
         Engine {
             devices: Vec::new(),
-            names: HashMap::new(),
+            names: HashMap::default(),
             processes: Vec::new(),
             by_pid: HashMap::new(),
             by_name: HashMap::new(),

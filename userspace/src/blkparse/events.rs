@@ -107,21 +107,28 @@ fn write_default(out: &mut Vec<u8>, e: &EventLine) {
     {
         device = r.device_to;
     }
-    let _ = write!(
-        out,
-        "{:3},{:<3} {:2} {:8} {:5}.{:09} {:5} ",
-        major(device),
-        minor(device),
-        e.cpu,
-        h.sequence as i32,
-        (h.time / 1_000_000_000) as i32,
-        h.time % 1_000_000_000,
-        h.pid
-    );
+    // The header is printed for every event: by hand, since core::fmt is most of a parse's time.
+    uint(out, u64::from(major(device)), 3);
+    out.push(b',');
+    uint_left(out, u64::from(minor(device)), 3);
+    out.push(b' ');
+    uint(out, u64::from(e.cpu), 2);
+    out.push(b' ');
+    int(out, i64::from(h.sequence as i32), 8);
+    out.push(b' ');
+    int(out, i64::from((h.time / 1_000_000_000) as i32), 5);
+    out.push(b'.');
+    zero_padded(out, h.time % 1_000_000_000, 9);
+    out.push(b' ');
+    uint(out, u64::from(h.pid), 5);
+    out.push(b' ');
     if let Some(cg) = e.cgroup {
         let _ = write!(out, "{:x},{:x} ", cg.ino, cg.generation);
     }
-    let _ = write!(out, "{:>2} {:>3} ", e.act, rwbs(h).as_str());
+    padded(out, e.act.as_bytes(), Some(2), false);
+    out.push(b' ');
+    padded(out, rwbs(h).as_str().as_bytes(), Some(3), false);
+    out.push(b' ');
     let sectors = h.sectors();
     let pc = h.is(category::PC);
     match e.act.as_bytes()[0] {
@@ -132,14 +139,17 @@ fn write_default(out: &mut Vec<u8>, e: &EventLine) {
                 }
                 let _ = writeln!(out, "[{}]", h.error);
             } else {
-                let _ = write!(out, "{}", h.sector);
+                uint(out, h.sector, 0);
                 if sectors != 0 {
-                    let _ = write!(out, " + {sectors}");
+                    out.extend_from_slice(b" + ");
+                    uint(out, u64::from(sectors), 0);
                 }
                 if let Some(el) = e.elapsed {
                     let _ = write!(out, " ({el:8})");
                 }
-                let _ = writeln!(out, " [{}]", h.error);
+                out.extend_from_slice(b" [");
+                uint(out, u64::from(h.error), 0);
+                out.extend_from_slice(b"]\n");
             }
         }
         b'D' | b'I' | b'Q' | b'B' => {
@@ -149,7 +159,7 @@ fn write_default(out: &mut Vec<u8>, e: &EventLine) {
                     let _ = write!(out, "({p}) ");
                 }
             } else if sectors != 0 {
-                let _ = write!(out, "{} + {sectors} ", h.sector);
+                sector_plus(out, h.sector, sectors);
                 if let Some(el) = e.elapsed {
                     let _ = write!(out, "({el:8}) ");
                 }
@@ -160,7 +170,7 @@ fn write_default(out: &mut Vec<u8>, e: &EventLine) {
         }
         b'M' | b'F' | b'G' | b'S' => {
             if sectors != 0 {
-                let _ = write!(out, "{} + {sectors} ", h.sector);
+                sector_plus(out, h.sector, sectors);
             }
             bracketed(out, name_of(e));
         }
@@ -168,7 +178,9 @@ fn write_default(out: &mut Vec<u8>, e: &EventLine) {
         b'U' | b'T' => {
             out.push(b'[');
             out.extend_from_slice(name_of(e));
-            let _ = writeln!(out, "] {}", t.payload_u64() as u32);
+            out.extend_from_slice(b"] ");
+            uint(out, u64::from(t.payload_u64() as u32), 0);
+            out.push(b'\n');
         }
         b'A' => {
             let r = t.remap();
@@ -189,6 +201,73 @@ fn write_default(out: &mut Vec<u8>, e: &EventLine) {
     }
 }
 
+/// "SECTOR + N " of most actions.
+fn sector_plus(out: &mut Vec<u8>, sector: u64, sectors: u32) {
+    uint(out, sector, 0);
+    out.extend_from_slice(b" + ");
+    uint(out, u64::from(sectors), 0);
+    out.push(b' ');
+}
+
+/// The decimal digits of `v`, most significant first, in a fixed buffer.
+fn digits(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
+    // Two digits per division: the header's numbers are most of what a parse prints.
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
+    let mut i = buf.len();
+    while v >= 100 {
+        let p = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[p..p + 2]);
+    }
+    if v >= 10 {
+        let p = v as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[p..p + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + v as u8;
+    }
+    &buf[i..]
+}
+
+/// printf's `%Nu`.
+fn uint(out: &mut Vec<u8>, v: u64, width: usize) {
+    let mut buf = [0u8; 20];
+    padded(out, digits(v, &mut buf), Some(width), false);
+}
+
+/// printf's `%-Nu`.
+fn uint_left(out: &mut Vec<u8>, v: u64, width: usize) {
+    let mut buf = [0u8; 20];
+    padded(out, digits(v, &mut buf), Some(width), true);
+}
+
+/// printf's `%Nd`.
+fn int(out: &mut Vec<u8>, v: i64, width: usize) {
+    if v >= 0 {
+        return uint(out, v as u64, width);
+    }
+    let mut buf = [0u8; 21];
+    let mut d = [0u8; 20];
+    let digits = digits(v.unsigned_abs(), &mut d);
+    buf[0] = b'-';
+    buf[1..=digits.len()].copy_from_slice(digits);
+    padded(out, &buf[..=digits.len()], Some(width), false);
+}
+
+/// printf's `%0Nlu`.
+fn zero_padded(out: &mut Vec<u8>, v: u64, width: usize) {
+    let mut buf = [0u8; 20];
+    let d = digits(v, &mut buf);
+    out.extend(std::iter::repeat_n(b'0', width.saturating_sub(d.len())));
+    out.extend_from_slice(d);
+}
+
 fn bracketed(out: &mut Vec<u8>, name: &[u8]) {
     out.push(b'[');
     out.extend_from_slice(name);
@@ -198,6 +277,10 @@ fn bracketed(out: &mut Vec<u8>, name: &[u8]) {
 /// printf's `%[-][width]s` on bytes.
 fn padded(out: &mut Vec<u8>, s: &[u8], width: Option<usize>, left: bool) {
     let pad = width.unwrap_or(0).saturating_sub(s.len());
+    if pad == 0 {
+        out.extend_from_slice(s);
+        return;
+    }
     if !left {
         out.extend(std::iter::repeat_n(b' ', pad));
     }

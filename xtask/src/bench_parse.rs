@@ -1,0 +1,114 @@
+//! The parser's bench: stock blkparse and `blkscope parse` on the same multi-million-event
+//! trace (written by the `make_trace` example), output to /dev/null; events per second and
+//! peak memory of each.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+
+/// Wall time and peak resident memory of one run.
+struct Measured {
+    seconds: f64,
+    max_rss_kib: i64,
+}
+
+/// Runs `cmd` with stdout to /dev/null; its time and peak RSS (from wait4's rusage).
+fn measure(cmd: &mut Command) -> anyhow::Result<Measured> {
+    let start = Instant::now();
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {cmd:?}"))?;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: wait4 on our own child, writing into locals we own.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let seconds = start.elapsed().as_secs_f64();
+    if waited != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        bail!("{cmd:?} failed (status {status})");
+    }
+    Ok(Measured {
+        seconds,
+        max_rss_kib: usage.ru_maxrss,
+    })
+}
+
+/// Markdown rows for the parse bench; `ios` I/Os make about 13 events each.
+pub fn run(root: &Path, ios: u32, rounds: u32) -> anyhow::Result<String> {
+    let status = Command::new(env!("CARGO"))
+        .current_dir(root)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "blkscope",
+            "--example",
+            "make_trace",
+        ])
+        .status()?;
+    if !status.success() {
+        bail!("building the make_trace example failed");
+    }
+    let dir = std::env::temp_dir().join(format!("blkscope-parse-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let result = run_in(root, &dir, ios, rounds);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn run_in(root: &Path, dir: &Path, ios: u32, rounds: u32) -> anyhow::Result<String> {
+    let made = Command::new(root.join("target/release/examples/make_trace"))
+        .args([dir.to_str().unwrap_or("."), "bench", &ios.to_string(), "4"])
+        .output()?;
+    let events: f64 = String::from_utf8_lossy(&made.stdout)
+        .trim()
+        .strip_prefix("events=")
+        .and_then(|n| n.parse().ok())
+        .context("make_trace did not say how many events it wrote")?;
+    let bytes: u64 = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    let blkscope = root.join("target/release/blkscope");
+    let mut rows = Vec::new();
+    let mut rates = Vec::new();
+    for (name, program, first) in [
+        ("stock blkparse 1.2", Path::new("blkparse"), None),
+        ("blkscope parse", blkscope.as_path(), Some("parse")),
+    ] {
+        let mut runs = Vec::new();
+        for round in 0..rounds {
+            eprintln!("bench: parse, {name}, round {}/{rounds}", round + 1);
+            let mut cmd = Command::new(program);
+            cmd.current_dir(dir).args(first).args(["-i", "bench"]);
+            runs.push(measure(&mut cmd)?);
+        }
+        runs.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+        let mid = &runs[runs.len() / 2];
+        let rate = events / mid.seconds;
+        rates.push(rate);
+        rows.push(format!(
+            "| {name} | {:.0} | {:.2} s | {:.2} M/s | {} MiB |",
+            events,
+            mid.seconds,
+            rate / 1e6,
+            mid.max_rss_kib / 1024
+        ));
+    }
+    let speedup = rates.get(1).copied().unwrap_or(0.0) / rates.first().copied().unwrap_or(1.0);
+    Ok(format!(
+        "\n## Parsing a recorded trace\n\n\
+         `blkparse -i bench > /dev/null` and `blkscope parse -i bench > /dev/null` on a synthetic \
+         trace of {ios} I/Os on 4 CPUs ({:.0} MiB; every action kind, made by the `make_trace` \
+         example); median of {rounds} run(s). Target: at least 10x blkparse's events per second, \
+         memory flat in the trace's size.\n\n\
+         | parser | events | time | events/s | peak RSS |\n|---|---|---|---|---|\n{}\n\n\
+         blkscope parses {speedup:.1}x as many events per second as blkparse.\n",
+        bytes as f64 / (1024.0 * 1024.0),
+        rows.join("\n")
+    ))
+}
