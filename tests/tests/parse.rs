@@ -548,3 +548,36 @@ fn mutated_traces_never_panic_and_errors_point_inside_the_file() {
         }
     }
 }
+
+#[test]
+fn json_output_has_one_object_per_event_and_a_summary() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/blktrace");
+    let text = run(&["blkscope"], &["-i", "ext4mixed", "-q"], &fixtures, None);
+    let json = run(
+        &["blkscope"],
+        &["-i", "ext4mixed", "--format", "json"],
+        &fixtures,
+        None,
+    );
+    assert!(json.status.success());
+    let stdout = String::from_utf8_lossy(&json.stdout);
+    let objects: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let events: Vec<&serde_json::Value> = objects.iter().filter(|o| o["type"] == "event").collect();
+    let text_lines = String::from_utf8_lossy(&text.stdout)
+        .lines()
+        .filter(|l| l.starts_with("  7,1"))
+        .count();
+    assert_eq!(events.len(), text_lines, "one object per printed event");
+    let first = events[0];
+    assert_eq!(first["action"], "Q");
+    assert_eq!(first["comm"], "dd");
+    assert_eq!(first["sector"], 15944);
+    let summary = objects.last().unwrap();
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["devices"][0]["events"], 2356);
+    assert_eq!(summary["devices"][0]["total"]["writes_completed"], 325);
+}

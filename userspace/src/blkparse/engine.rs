@@ -465,7 +465,7 @@ impl Engine {
             return;
         }
         let h = &t.header;
-        let key = h.sector + u64::from(h.sectors());
+        let key = h.sector.wrapping_add(u64::from(h.sectors()));
         let d = &mut self.devices[dev];
         let Some(iot) = d.track.remove(&key) else {
             if self.verbose > 0 {
@@ -477,7 +477,7 @@ impl Engine {
             }
             return;
         };
-        let new_key = key - u64::from(h.sectors());
+        let new_key = key.wrapping_sub(u64::from(h.sectors()));
         match d.track.entry(new_key) {
             std::collections::btree_map::Entry::Occupied(_) => eprintln!(
                 "sector alias ({new_key}) on device {},{}!",

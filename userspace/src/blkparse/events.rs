@@ -75,6 +75,9 @@ pub fn write_event(out: &mut Vec<u8>, formats: &Formats, e: &EventLine) -> Resul
 
 const NULL_NAME: &[u8] = b"(null)";
 
+/// Widest field a format string may ask for.
+const MAX_WIDTH: usize = 4096;
+
 fn name_of<'a>(e: &EventLine<'a>) -> &'a [u8] {
     e.name.unwrap_or(NULL_NAME)
 }
@@ -333,7 +336,8 @@ fn field(out: &mut Vec<u8>, f: &[u8], mut i: usize, e: &EventLine) -> Result<usi
     }
     let mut width = None;
     while i < f.len() && f[i].is_ascii_digit() {
-        width = Some(width.unwrap_or(0) * 10 + usize::from(f[i] - b'0'));
+        // printf fails beyond INT_MAX; a bound keeps a typo from filling the disk.
+        width = Some((width.unwrap_or(0) * 10 + usize::from(f[i] - b'0')).min(MAX_WIDTH));
         i += 1;
     }
     let Some(&c) = f.get(i) else {

@@ -4,7 +4,8 @@ use std::io::Write;
 
 use crate::blktrace::format::TraceHeader;
 
-/// Counts of one CPU, device or process: blkparse's `struct io_stats`. Sizes are kept as
+/// Counts of one CPU, device or process: blkparse's `struct io_stats`. All arithmetic wraps,
+/// as C's unsigned counters do (requeues subtract; a hostile trace must not panic us). Sizes are kept as
 /// KiB plus a byte remainder, as blkparse keeps them, so that its rounding is reproduced.
 #[derive(Debug, Default, Clone)]
 pub struct IoStats {
@@ -62,47 +63,47 @@ impl IoStats {
         let w = usize::from(h.is_write());
         match what {
             Account::Queue => {
-                self.queued[w] += 1;
-                self.queued_kb[w] += kb(h);
-                self.queued_b[w] += rem(h);
+                self.queued[w] = self.queued[w].wrapping_add(1);
+                self.queued_kb[w] = self.queued_kb[w].wrapping_add(kb(h));
+                self.queued_b[w] = self.queued_b[w].wrapping_add(rem(h));
             }
             Account::Merge => {
-                self.merged[w] += 1;
-                self.merged_kb[w] += kb(h);
-                self.merged_b[w] += rem(h);
+                self.merged[w] = self.merged[w].wrapping_add(1);
+                self.merged_kb[w] = self.merged_kb[w].wrapping_add(kb(h));
+                self.merged_b[w] = self.merged_b[w].wrapping_add(rem(h));
             }
             Account::Issue => {
-                self.issued[w] += 1;
-                self.issued_kb[w] += kb(h);
-                self.issued_b[w] += rem(h);
+                self.issued[w] = self.issued[w].wrapping_add(1);
+                self.issued_kb[w] = self.issued_kb[w].wrapping_add(kb(h));
+                self.issued_b[w] = self.issued_b[w].wrapping_add(rem(h));
             }
             Account::Complete => {
-                self.completed[w] += 1;
-                self.completed_kb[w] += kb(h);
-                self.completed_b[w] += rem(h);
+                self.completed[w] = self.completed[w].wrapping_add(1);
+                self.completed_kb[w] = self.completed_kb[w].wrapping_add(kb(h));
+                self.completed_b[w] = self.completed_b[w].wrapping_add(rem(h));
             }
             Account::Requeue => {
-                self.requeued[w] += 1;
+                self.requeued[w] = self.requeued[w].wrapping_add(1);
                 self.issued_kb[w] = self.issued_kb[w].wrapping_sub(kb(h));
                 self.issued_b[w] = self.issued_b[w].wrapping_sub(rem(h));
             }
             Account::PcQueue => {
-                self.pc_queued[w] += 1;
+                self.pc_queued[w] = self.pc_queued[w].wrapping_add(1);
                 // blkparse adds PC read sizes to the fs read counter (a slip kept for equal output).
                 if w == 1 {
-                    self.pc_queued_kb[w] += kb(h);
+                    self.pc_queued_kb[w] = self.pc_queued_kb[w].wrapping_add(kb(h));
                 } else {
-                    self.queued_kb[0] += kb(h);
+                    self.queued_kb[0] = self.queued_kb[0].wrapping_add(kb(h));
                 }
-                self.pc_queued_b[w] += rem(h);
+                self.pc_queued_b[w] = self.pc_queued_b[w].wrapping_add(rem(h));
             }
             Account::PcIssue => {
-                self.pc_issued[w] += 1;
-                self.pc_issued_kb[w] += kb(h);
-                self.pc_issued_b[w] += rem(h);
+                self.pc_issued[w] = self.pc_issued[w].wrapping_add(1);
+                self.pc_issued_kb[w] = self.pc_issued_kb[w].wrapping_add(kb(h));
+                self.pc_issued_b[w] = self.pc_issued_b[w].wrapping_add(rem(h));
             }
             Account::PcRequeue => {
-                self.pc_requeued[w] += 1;
+                self.pc_requeued[w] = self.pc_requeued[w].wrapping_add(1);
                 self.pc_issued_kb[w] = self.pc_issued_kb[w].wrapping_sub(kb(h));
                 self.pc_issued_b[w] = self.pc_issued_b[w].wrapping_sub(rem(h));
             }
@@ -115,30 +116,30 @@ impl IoStats {
     /// Adds another's counts (the per-device total of the CPUs).
     pub fn add(&mut self, o: &IoStats) {
         for w in 0..2 {
-            self.queued[w] += o.queued[w];
-            self.queued_kb[w] += o.queued_kb[w];
-            self.queued_b[w] += o.queued_b[w];
-            self.issued[w] += o.issued[w];
+            self.queued[w] = self.queued[w].wrapping_add(o.queued[w]);
+            self.queued_kb[w] = self.queued_kb[w].wrapping_add(o.queued_kb[w]);
+            self.queued_b[w] = self.queued_b[w].wrapping_add(o.queued_b[w]);
+            self.issued[w] = self.issued[w].wrapping_add(o.issued[w]);
             self.issued_kb[w] = self.issued_kb[w].wrapping_add(o.issued_kb[w]);
             self.issued_b[w] = self.issued_b[w].wrapping_add(o.issued_b[w]);
-            self.completed[w] += o.completed[w];
-            self.completed_kb[w] += o.completed_kb[w];
-            self.completed_b[w] += o.completed_b[w];
-            self.merged[w] += o.merged[w];
-            self.merged_kb[w] += o.merged_kb[w];
-            self.merged_b[w] += o.merged_b[w];
-            self.requeued[w] += o.requeued[w];
-            self.pc_queued[w] += o.pc_queued[w];
-            self.pc_queued_kb[w] += o.pc_queued_kb[w];
-            self.pc_queued_b[w] += o.pc_queued_b[w];
-            self.pc_issued[w] += o.pc_issued[w];
+            self.completed[w] = self.completed[w].wrapping_add(o.completed[w]);
+            self.completed_kb[w] = self.completed_kb[w].wrapping_add(o.completed_kb[w]);
+            self.completed_b[w] = self.completed_b[w].wrapping_add(o.completed_b[w]);
+            self.merged[w] = self.merged[w].wrapping_add(o.merged[w]);
+            self.merged_kb[w] = self.merged_kb[w].wrapping_add(o.merged_kb[w]);
+            self.merged_b[w] = self.merged_b[w].wrapping_add(o.merged_b[w]);
+            self.requeued[w] = self.requeued[w].wrapping_add(o.requeued[w]);
+            self.pc_queued[w] = self.pc_queued[w].wrapping_add(o.pc_queued[w]);
+            self.pc_queued_kb[w] = self.pc_queued_kb[w].wrapping_add(o.pc_queued_kb[w]);
+            self.pc_queued_b[w] = self.pc_queued_b[w].wrapping_add(o.pc_queued_b[w]);
+            self.pc_issued[w] = self.pc_issued[w].wrapping_add(o.pc_issued[w]);
             self.pc_issued_kb[w] = self.pc_issued_kb[w].wrapping_add(o.pc_issued_kb[w]);
             self.pc_issued_b[w] = self.pc_issued_b[w].wrapping_add(o.pc_issued_b[w]);
-            self.pc_requeued[w] += o.pc_requeued[w];
-            self.pc_completed[w] += o.pc_completed[w];
+            self.pc_requeued[w] = self.pc_requeued[w].wrapping_add(o.pc_requeued[w]);
+            self.pc_completed[w] = self.pc_completed[w].wrapping_add(o.pc_completed[w]);
         }
-        self.io_unplugs += o.io_unplugs;
-        self.timer_unplugs += o.timer_unplugs;
+        self.io_unplugs = self.io_unplugs.wrapping_add(o.io_unplugs);
+        self.timer_unplugs = self.timer_unplugs.wrapping_add(o.timer_unplugs);
     }
 
     fn has_pc(&self) -> bool {
