@@ -148,6 +148,11 @@ impl Gen<'_> {
         });
     }
 
+    /// A record about one I/O (sector, bytes, device) without payload.
+    fn io(&mut self, cpu: u32, action: u32, pid: u32, (sector, bytes, device): (u64, u32, u32)) {
+        self.push(cpu, action, pid, sector, bytes, device, Vec::new());
+    }
+
     fn name(&mut self, cpu: u32, pid: u32, device: u32) {
         if self.named.contains(&(cpu, pid)) {
             return;
@@ -267,6 +272,7 @@ impl Gen<'_> {
             return;
         }
         let fs = cats | category::FS;
+        let io = (sector, bytes, device);
         if self.rng.chance(10) {
             let remap = Remap {
                 device_from: make_dev(259, 1 + self.rng.below(3) as u32),
@@ -283,15 +289,7 @@ impl Gen<'_> {
                 remap.encode().to_vec(),
             );
         }
-        self.push(
-            cpu,
-            a(act::QUEUE, fs | category::QUEUE),
-            pid,
-            sector,
-            bytes,
-            device,
-            Vec::new(),
-        );
+        self.io(cpu, a(act::QUEUE, fs | category::QUEUE), pid, io);
         if self.rng.chance(5) {
             let at = (sector + u64::from(bytes >> 10)) as u32;
             self.push(
@@ -305,15 +303,7 @@ impl Gen<'_> {
             );
         }
         if self.rng.chance(3) {
-            self.push(
-                cpu,
-                a(act::BOUNCE, fs),
-                pid,
-                sector,
-                bytes,
-                device,
-                Vec::new(),
-            );
+            self.io(cpu, a(act::BOUNCE, fs), pid, io);
         }
         if self.rng.chance(15) {
             let front = self.rng.chance(30);
@@ -333,25 +323,9 @@ impl Gen<'_> {
             );
         }
         if self.rng.chance(2) {
-            self.push(
-                cpu,
-                a(act::SLEEPRQ, fs | category::QUEUE),
-                pid,
-                sector,
-                bytes,
-                device,
-                Vec::new(),
-            );
+            self.io(cpu, a(act::SLEEPRQ, fs | category::QUEUE), pid, io);
         }
-        self.push(
-            cpu,
-            a(act::GETRQ, fs | category::QUEUE),
-            pid,
-            sector,
-            bytes,
-            device,
-            Vec::new(),
-        );
+        self.io(cpu, a(act::GETRQ, fs | category::QUEUE), pid, io);
         self.push(
             cpu,
             a(act::PLUG, category::QUEUE),
@@ -377,46 +351,14 @@ impl Gen<'_> {
             depth.to_be_bytes().to_vec(),
         );
         if self.rng.chance(70) {
-            self.push(
-                cpu,
-                a(act::INSERT, fs | category::QUEUE),
-                pid,
-                sector,
-                bytes,
-                device,
-                Vec::new(),
-            );
+            self.io(cpu, a(act::INSERT, fs | category::QUEUE), pid, io);
         }
         let issuer = if self.rng.chance(30) { 44 } else { pid };
         self.name(cpu, issuer, device);
-        self.push(
-            cpu,
-            a(act::ISSUE, fs | category::ISSUE),
-            issuer,
-            sector,
-            bytes,
-            device,
-            Vec::new(),
-        );
+        self.io(cpu, a(act::ISSUE, fs | category::ISSUE), issuer, io);
         if self.rng.chance(3) {
-            self.push(
-                cpu,
-                a(act::REQUEUE, fs | category::REQUEUE),
-                issuer,
-                sector,
-                bytes,
-                device,
-                Vec::new(),
-            );
-            self.push(
-                cpu,
-                a(act::ISSUE, fs | category::ISSUE),
-                issuer,
-                sector,
-                bytes,
-                device,
-                Vec::new(),
-            );
+            self.io(cpu, a(act::REQUEUE, fs | category::REQUEUE), issuer, io);
+            self.io(cpu, a(act::ISSUE, fs | category::ISSUE), issuer, io);
         }
         if spec.drv_data && self.rng.chance(3) {
             self.push(
@@ -430,15 +372,7 @@ impl Gen<'_> {
             );
         }
         let done_cpu = self.rng.below(u64::from(spec.cpus.max(1))) as u32;
-        self.push(
-            done_cpu,
-            a(act::COMPLETE, fs | category::COMPLETE),
-            0,
-            sector,
-            bytes,
-            device,
-            Vec::new(),
-        );
+        self.io(done_cpu, a(act::COMPLETE, fs | category::COMPLETE), 0, io);
         if spec.messages && n % 97 == 5 {
             let text = format!("synthetic message {n}");
             self.push(cpu, notify::MESSAGE, 0, 0, 0, device, text.into_bytes());
