@@ -447,6 +447,10 @@ fn usage_errors_match_blkparse() {
         &["-A", "zz", "-i", "t"],
         &["-F", "Z,x", "-i", "t"],
         &["-w", "3:1", "-i", "t"],
+        &["--inp", "t"],
+        &["--bogus"],
+        &["--quiet=1", "-i", "t"],
+        &["--output"],
     ] {
         let theirs = run(&["blkparse"], args, &dir.0, None);
         let ours = run(&["blkscope"], args, &dir.0, None);

@@ -37,8 +37,8 @@ pub enum OptError {
     MissingLong(String),
     #[error("option '--{0}' doesn't allow an argument")]
     Unexpected(String),
-    #[error("option '{0}' is ambiguous")]
-    Ambiguous(String),
+    #[error("option '{0}' is ambiguous; possibilities:{1}")]
+    Ambiguous(String, String),
 }
 
 /// Splits `args` (without the program name) into options and operands, GNU style.
@@ -107,17 +107,18 @@ fn find_long<'a>(specs: &'a [OptSpec], name: &str, arg: &str) -> Result<&'a OptS
     if let Some(exact) = specs.iter().find(|s| s.long == name) {
         return Ok(exact);
     }
-    let mut matches = specs
+    let shown = arg.split('=').next().unwrap_or(arg).to_string();
+    let matches: Vec<&OptSpec> = specs
         .iter()
-        .filter(|s| !name.is_empty() && s.long.starts_with(name));
-    match (matches.next(), matches.next()) {
-        (Some(one), None) => Ok(one),
-        (Some(_), Some(_)) => Err(OptError::Ambiguous(
-            arg.split('=').next().unwrap_or(arg).into(),
-        )),
-        _ => Err(OptError::Unrecognized(
-            arg.split('=').next().unwrap_or(arg).into(),
-        )),
+        .filter(|s| !name.is_empty() && s.long.starts_with(name))
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => Err(OptError::Unrecognized(shown)),
+        many => {
+            let list: String = many.iter().map(|s| format!(" '--{}'", s.long)).collect();
+            Err(OptError::Ambiguous(shown, list))
+        }
     }
 }
 
@@ -552,7 +553,7 @@ mod tests {
     #[test]
     fn gnu_grammar() {
         let p = getopt_long(
-            &s(&["-qsi", "foo", "--out=x", "--inp", "bar", "baz"]),
+            &s(&["-qsi", "foo", "--out=x", "--input", "bar", "baz"]),
             SPECS,
         )
         .unwrap();
@@ -574,7 +575,7 @@ mod tests {
         );
         assert!(matches!(
             getopt_long(&s(&["--no"]), SPECS),
-            Err(OptError::Ambiguous(_))
+            Err(OptError::Ambiguous(..))
         ));
     }
 
