@@ -130,7 +130,7 @@ fn write_default(out: &mut Vec<u8>, e: &EventLine) {
     }
     padded(out, e.act.as_bytes(), Some(2), false);
     out.push(b' ');
-    padded(out, rwbs(h).as_str().as_bytes(), Some(3), false);
+    padded(out, rwbs(h).as_bytes(), Some(3), false);
     out.push(b' ');
     let sectors = h.sectors();
     let pc = h.is(category::PC);
