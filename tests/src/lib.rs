@@ -7,6 +7,7 @@ pub mod cgroup;
 pub mod diskstats;
 pub mod ftrace;
 pub mod loopdev;
+pub mod scratch;
 pub mod workload;
 
 use std::{fs::File, os::fd::AsRawFd, sync::Mutex};
@@ -15,6 +16,7 @@ pub use cgroup::Cgroup;
 pub use diskstats::DiskCounters;
 pub use ftrace::KernelBlkTracer;
 pub use loopdev::{Ext4Mount, LoopDevice};
+pub use scratch::Scratch;
 
 /// Held for the whole of a test that uses kernel state.
 pub struct SerialGuard {
@@ -85,4 +87,11 @@ pub fn blkscope_binary() -> std::path::PathBuf {
         binary.display()
     );
     binary
+}
+
+/// A number no other call in this process returns: for unique names of test objects.
+pub fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }

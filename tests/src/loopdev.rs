@@ -17,7 +17,7 @@ impl LoopDevice {
         let backing = PathBuf::from(format!(
             "/dev/shm/blkscope-test-{}-{}.img",
             std::process::id(),
-            unique()
+            crate::unique()
         ));
         let file = std::fs::File::create(&backing)
             .unwrap_or_else(|e| panic!("creating {}: {e}", backing.display()));
@@ -106,8 +106,11 @@ impl Ext4Mount {
             &format!("mkfs.{fs_type}"),
             &["-q", force, device.path_str()],
         );
-        let dir =
-            std::env::temp_dir().join(format!("blkscope-mnt-{}-{}", std::process::id(), unique()));
+        let dir = std::env::temp_dir().join(format!(
+            "blkscope-mnt-{}-{}",
+            std::process::id(),
+            crate::unique()
+        ));
         std::fs::create_dir_all(&dir).expect("mount point");
         sh("mount", &[device.path_str(), dir.to_str().expect("utf-8")]);
         Self { dir }
@@ -132,10 +135,4 @@ impl Drop for Ext4Mount {
         }
         let _ = std::fs::remove_dir(&self.dir);
     }
-}
-
-fn unique() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed)
 }

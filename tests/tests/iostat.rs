@@ -7,7 +7,7 @@ use std::{
     process::{Command, Output},
 };
 
-use blkscope_tests::{LoopDevice, blkscope_binary, serial, sh};
+use blkscope_tests::{LoopDevice, Scratch, blkscope_binary, serial, sh};
 
 fn shared_tools() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/tools");
@@ -20,46 +20,16 @@ fn shared_tools() -> PathBuf {
 }
 
 /// A directory holding `iostat`, a symlink to blkscope, removed on drop.
-struct MultiCall(PathBuf);
+struct MultiCall(Scratch);
 
 impl MultiCall {
     fn new() -> Self {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let unique = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("blkscope-iostat-{}-{unique}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let link = dir.join("iostat");
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(blkscope_binary(), &link).unwrap();
+        let dir = Scratch::new("iostat-multicall");
+        std::os::unix::fs::symlink(blkscope_binary(), dir.path().join("iostat")).unwrap();
         Self(dir)
     }
     fn iostat(&self) -> PathBuf {
-        self.0.join("iostat")
-    }
-}
-
-impl Drop for MultiCall {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A temporary directory for snapshots, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("blkscope-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.0.path().join("iostat")
     }
 }
 
@@ -108,7 +78,7 @@ fn replayed_counters_print_exactly_what_sysstat_prints_for_every_option() {
     sh("addpart", &[disk.path_str(), "1", "2048", "40960"]);
     sh("addpart", &[disk.path_str(), "2", "43008", "40960"]);
     let scratch = Scratch::new("iostat-snap");
-    let (a, b) = (scratch.0.join("A"), scratch.0.join("B"));
+    let (a, b) = (scratch.path().join("A"), scratch.path().join("B"));
     let snap = shared_tools().join("iostat_snap.sh");
     sh("bash", &[snap.to_str().unwrap(), a.to_str().unwrap()]);
     let p1 = format!("{}p1", disk.path_str());
@@ -482,7 +452,7 @@ fn real_world_counters_appearing_devices_wraps_and_old_formats_like_iostat() {
     let _serial = serial();
     let multi = MultiCall::new();
     let scratch = Scratch::new("iostat-synthetic");
-    let (a, b) = (scratch.0.join("A"), scratch.0.join("B"));
+    let (a, b) = (scratch.path().join("A"), scratch.path().join("B"));
     let mut before = String::new();
     let mut after = String::new();
     // Hundreds of devices, each with its own counters.
@@ -579,7 +549,7 @@ fn device_mapper_names_with_n() {
     };
     blkscope_tests::require_root();
     let scratch = Scratch::new("iostat-devmap");
-    let (dev, proc_dir) = (scratch.0.join("dev"), scratch.0.join("proc"));
+    let (dev, proc_dir) = (scratch.path().join("dev"), scratch.path().join("proc"));
     std::fs::create_dir_all(dev.join("mapper")).unwrap();
     std::fs::create_dir_all(&proc_dir).unwrap();
     std::fs::write(

@@ -2,34 +2,13 @@
 //! action, payload, option) and the real kernel traces in ../shared/fixtures/blktrace print byte
 //! for byte the same; broken input gives an error naming file and offset after all valid output.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use blkscope::blktrace::format::{Endian, Trace, make_dev};
 use blkscope::blktrace::synthetic::{SyntheticSpec, generate};
 use blkscope::blktrace::{BlktraceWriter, RecordReader};
-use blkscope_tests::blkscope_binary;
-
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("blkscope-parse-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use blkscope_tests::{Scratch, blkscope_binary};
 
 fn blkparse_available() {
     let found = Command::new("blkparse").arg("-V").output();
@@ -186,11 +165,11 @@ fn synthetic_traces_print_as_blkparse_does() {
     for (tag, spec) in synthetic_cases() {
         let dir = Scratch::new(tag);
         let traces = generate(&spec);
-        write_trace(&dir.0, "t", &traces, Endian::NATIVE);
+        write_trace(dir.path(), "t", &traces, Endian::NATIVE);
         for set in OPTION_SETS {
             let mut args = vec!["-i", "t"];
             args.extend_from_slice(set);
-            same(&dir.0, &args, None);
+            same(dir.path(), &args, None);
         }
     }
 }
@@ -204,11 +183,11 @@ fn big_endian_traces_are_read() {
         seed: 11,
         ..Default::default()
     });
-    write_trace(&dir.0, "be", &traces, Endian::Big);
-    write_trace(&dir.0, "le", &traces, Endian::Little);
-    same(&dir.0, &["-i", "be"], None);
-    let be = run(&["blkscope"], &["-i", "be"], &dir.0, None);
-    let le = run(&["blkscope"], &["-i", "le"], &dir.0, None);
+    write_trace(dir.path(), "be", &traces, Endian::Big);
+    write_trace(dir.path(), "le", &traces, Endian::Little);
+    same(dir.path(), &["-i", "be"], None);
+    let be = run(&["blkscope"], &["-i", "be"], dir.path(), None);
+    let le = run(&["blkscope"], &["-i", "le"], dir.path(), None);
     let strip = |o: &Output| {
         String::from_utf8_lossy(&o.stdout)
             .replace("be.blktrace", "X")
@@ -251,7 +230,7 @@ fn stdin_streams_print_as_blkparse_does() {
         ),
     ] {
         let dir = Scratch::new(tag);
-        let stream = dir.0.join("stream.bin");
+        let stream = dir.path().join("stream.bin");
         write_stream(&stream, &generate(&spec));
         for set in [
             &[][..],
@@ -262,7 +241,7 @@ fn stdin_streams_print_as_blkparse_does() {
         ] {
             let mut args = vec!["-i", "-"];
             args.extend_from_slice(set);
-            same(&dir.0, &args, Some(&stream));
+            same(dir.path(), &args, Some(&stream));
         }
     }
 }
@@ -272,7 +251,7 @@ fn binary_dump_equals_blkparse_dump() {
     blkparse_available();
     let dir = Scratch::new("dump");
     write_trace(
-        &dir.0,
+        dir.path(),
         "t",
         &generate(&SyntheticSpec {
             ios: 1500,
@@ -288,19 +267,19 @@ fn binary_dump_equals_blkparse_dump() {
         let mut ours_args = vec!["-q", "-O", "-i", "t", "-d", "ours.bin"];
         ours_args.extend_from_slice(extra);
         assert!(
-            run(&["blkparse"], &theirs_args, &dir.0, None)
+            run(&["blkparse"], &theirs_args, dir.path(), None)
                 .status
                 .success()
         );
-        let ours = run(&["blkscope"], &ours_args, &dir.0, None);
+        let ours = run(&["blkscope"], &ours_args, dir.path(), None);
         assert!(
             ours.status.success(),
             "{}",
             String::from_utf8_lossy(&ours.stderr)
         );
         let (a, b) = (
-            std::fs::read(dir.0.join("theirs.bin")).unwrap(),
-            std::fs::read(dir.0.join("ours.bin")).unwrap(),
+            std::fs::read(dir.path().join("theirs.bin")).unwrap(),
+            std::fs::read(dir.path().join("ours.bin")).unwrap(),
         );
         assert!(!a.is_empty());
         assert!(
@@ -314,13 +293,18 @@ fn binary_dump_equals_blkparse_dump() {
     run(
         &["blkparse"],
         &["-i", "t", "-o", "theirs.txt"],
-        &dir.0,
+        dir.path(),
         None,
     );
-    run(&["blkscope"], &["-i", "t", "-o", "ours.txt"], &dir.0, None);
+    run(
+        &["blkscope"],
+        &["-i", "t", "-o", "ours.txt"],
+        dir.path(),
+        None,
+    );
     assert_eq!(
-        std::fs::read(dir.0.join("theirs.txt")).unwrap(),
-        std::fs::read(dir.0.join("ours.txt")).unwrap()
+        std::fs::read(dir.path().join("theirs.txt")).unwrap(),
+        std::fs::read(dir.path().join("ours.txt")).unwrap()
     );
 }
 
@@ -337,10 +321,10 @@ fn writer_reader_round_trip_is_exact() {
     };
     let traces = generate(&spec);
     for endian in [Endian::Little, Endian::Big] {
-        write_trace(&dir.0, "rt", &traces, endian);
+        write_trace(dir.path(), "rt", &traces, endian);
         let mut back = Vec::new();
         for cpu in 0..3 {
-            let path = dir.0.join(format!("rt.blktrace.{cpu}"));
+            let path = dir.path().join(format!("rt.blktrace.{cpu}"));
             let mut r = RecordReader::new(std::fs::File::open(&path).unwrap(), &path);
             while let Some(t) = r.next_trace().unwrap() {
                 back.push(t);
@@ -390,20 +374,20 @@ fn damaged_traces_fail_with_file_and_offset_after_the_valid_part() {
     let records: Vec<Vec<u8>> = traces.iter().map(|t| t.encode(Endian::NATIVE)).collect();
     let at = records.len() / 2;
     let offset: u64 = records[..at].iter().map(|r| r.len() as u64).sum();
-    let file = |name: &str| dir.0.join(format!("{name}.blktrace.0"));
+    let file = |name: &str| dir.path().join(format!("{name}.blktrace.0"));
 
     // Cut in the middle of a record.
     let mut bytes: Vec<u8> = records.concat();
     bytes.truncate(offset as usize + 20);
     std::fs::write(file("truncated"), &bytes).unwrap();
-    damaged(&dir.0, "truncated", offset, "truncated record");
+    damaged(dir.path(), "truncated", offset, "truncated record");
 
     // 48 bytes of garbage between two records.
     let mut bytes: Vec<u8> = records[..at].concat();
     bytes.extend([0x5a; 48]);
     bytes.extend(records[at..].concat());
     std::fs::write(file("garbage"), &bytes).unwrap();
-    damaged(&dir.0, "garbage", offset, "bad magic");
+    damaged(dir.path(), "garbage", offset, "bad magic");
 
     // A payload length running far past the end of the file.
     let mut bytes: Vec<u8> = records[..at].concat();
@@ -411,7 +395,7 @@ fn damaged_traces_fail_with_file_and_offset_after_the_valid_part() {
     huge[46..48].copy_from_slice(&u16::MAX.to_ne_bytes());
     bytes.extend(huge);
     std::fs::write(file("pdulen"), &bytes).unwrap();
-    damaged(&dir.0, "pdulen", offset, "65583 bytes needed");
+    damaged(dir.path(), "pdulen", offset, "65583 bytes needed");
 
     // Another version byte.
     let mut bytes: Vec<u8> = records[..at].concat();
@@ -419,7 +403,12 @@ fn damaged_traces_fail_with_file_and_offset_after_the_valid_part() {
     old[0] = 0x06;
     bytes.extend(old);
     std::fs::write(file("version"), &bytes).unwrap();
-    damaged(&dir.0, "version", offset, "unsupported trace version 0x06");
+    damaged(
+        dir.path(),
+        "version",
+        offset,
+        "unsupported trace version 0x06",
+    );
 
     // Time going backwards inside one CPU's file: printed as blkparse prints it, and reported.
     let mut swapped = traces.clone();
@@ -432,7 +421,7 @@ fn damaged_traces_fail_with_file_and_offset_after_the_valid_part() {
         .collect();
     std::fs::write(file("backwards"), &bytes).unwrap();
     let next = offset + records[at].len() as u64;
-    damaged(&dir.0, "backwards", next, "time goes backwards");
+    damaged(dir.path(), "backwards", next, "time goes backwards");
 }
 
 #[test]
@@ -452,8 +441,8 @@ fn usage_errors_match_blkparse() {
         &["--quiet=1", "-i", "t"],
         &["--output"],
     ] {
-        let theirs = run(&["blkparse"], args, &dir.0, None);
-        let ours = run(&["blkscope"], args, &dir.0, None);
+        let theirs = run(&["blkparse"], args, dir.path(), None);
+        let ours = run(&["blkscope"], args, dir.path(), None);
         assert_eq!(
             theirs.status.code(),
             ours.status.code(),
@@ -476,7 +465,7 @@ fn usage_errors_match_blkparse() {
         let (t, o) = (norm(&t, "blkparse"), norm(&o, "blkscope parse"));
         assert_eq!(t, o, "stderr for {args:?}");
     }
-    let missing = run(&["blkscope"], &["-i", "nothing-here"], &dir.0, None);
+    let missing = run(&["blkscope"], &["-i", "nothing-here"], dir.path(), None);
     assert_eq!(missing.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&missing.stderr).contains("No input files found for nothing-here")
@@ -526,11 +515,11 @@ fn mutated_traces_never_panic_and_errors_point_inside_the_file() {
                     .for_each(drop),
             }
         }
-        let path = dir.0.join("m.blktrace.0");
+        let path = dir.path().join("m.blktrace.0");
         std::fs::write(&path, &bytes).unwrap();
         for args in [&["-i", "m"][..], &["-i", "m", "-t", "-s"], &["-i", "-"]] {
             let stdin = (args[1] == "-").then_some(path.as_path());
-            let out = run(&["blkscope"], args, &dir.0, stdin);
+            let out = run(&["blkscope"], args, dir.path(), stdin);
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(
                 matches!(out.status.code(), Some(0 | 1)),
