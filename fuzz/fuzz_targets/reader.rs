@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(reader.offset() > end);
         end = reader.offset();
         if t.header.is_notify() && !t.header.is_message() {
-            let _ = engine.handle_notify(&t);
+            engine.handle_notify(&t);
         } else {
             let _ = engine.dump_trace(&t, 0, t.header.cpu % 64);
         }

@@ -169,7 +169,7 @@ impl Engine {
     }
 
     /// A process-name or timestamp notify, applied when read.
-    pub fn handle_notify(&mut self, t: &Trace) -> std::io::Result<()> {
+    pub fn handle_notify(&mut self, t: &Trace) {
         match t.header.action & !act::CGROUP {
             notify::PROCESS => {
                 let name = t.process_name();
@@ -196,7 +196,7 @@ impl Engine {
             }
             _ => {}
         }
-        self.output_binary(t)
+        self.output_binary(t);
     }
 
     /// Whether the action mask lets this record through.
@@ -221,19 +221,19 @@ impl Engine {
         }
         d.events += 1;
         if self.dump_messages || !t.header.is_message() {
-            // A full disk or closed pipe stops the dump, as in blkparse; the text goes on.
-            if let Err(e) = self.output_binary(t) {
-                eprintln!("blkparse: binary dump: {e}");
-                self.dump = None;
-            }
+            self.output_binary(t);
         }
         Ok(())
     }
 
-    fn output_binary(&mut self, t: &Trace) -> std::io::Result<()> {
-        match self.dump.as_mut() {
-            Some(d) => d.write_all(&t.encode(Endian::NATIVE)),
-            None => Ok(()),
+    /// `-d`: a record to the binary dump. A full disk or closed pipe stops the dump, as in
+    /// blkparse; the text goes on.
+    fn output_binary(&mut self, t: &Trace) {
+        if let Some(d) = self.dump.as_mut()
+            && let Err(e) = d.write_all(&t.encode(Endian::NATIVE))
+        {
+            eprintln!("blkparse: binary dump: {e}");
+            self.dump = None;
         }
     }
 
@@ -280,8 +280,7 @@ impl Engine {
             act::GETRQ => self.line(t, dev, cpu, "G", None, None)?,
             act::SLEEPRQ => self.line(t, dev, cpu, "S", None, None)?,
             act::REQUEUE => {
-                let d = &mut self.devices[dev];
-                d.cur_depth[w] = d.cur_depth[w].saturating_sub(1);
+                self.depth_down(dev, w);
                 self.account(t, dev, cpu, Account::PcRequeue);
                 self.line(t, dev, cpu, "R", None, None)?;
             }
@@ -291,8 +290,7 @@ impl Engine {
                 self.line(t, dev, cpu, "D", None, with_pdu)?;
             }
             act::COMPLETE => {
-                let d = &mut self.devices[dev];
-                d.cur_depth[w] = d.cur_depth[w].saturating_sub(1);
+                self.depth_down(dev, w);
                 self.line(t, dev, cpu, "C", None, with_pdu)?;
                 self.account(t, dev, cpu, Account::PcComplete);
             }
@@ -329,8 +327,7 @@ impl Engine {
             }
             act::SLEEPRQ => self.line(t, dev, cpu, "S", None, None)?,
             act::REQUEUE => {
-                let d = &mut self.devices[dev];
-                d.cur_depth[w] = d.cur_depth[w].saturating_sub(1);
+                self.depth_down(dev, w);
                 self.account(t, dev, cpu, Account::Requeue);
                 self.line(t, dev, cpu, "R", None, None)?;
             }
@@ -341,8 +338,7 @@ impl Engine {
                 self.line(t, dev, cpu, "D", el, None)?;
             }
             act::COMPLETE => {
-                let d = &mut self.devices[dev];
-                d.cur_depth[w] = d.cur_depth[w].saturating_sub(1);
+                self.depth_down(dev, w);
                 self.account(t, dev, cpu, Account::Complete);
                 let el = self.track_complete(t, dev);
                 self.line(t, dev, cpu, "C", el, None)?;
@@ -363,6 +359,12 @@ impl Engine {
             _ => eprintln!("Bad fs action {:x}", t.header.action),
         }
         Ok(())
+    }
+
+    /// A requeue or completion; missed traces must not take the depth below zero.
+    fn depth_down(&mut self, dev: usize, w: usize) {
+        let d = &mut self.devices[dev];
+        d.cur_depth[w] = d.cur_depth[w].saturating_sub(1);
     }
 
     fn depth_up(&mut self, dev: usize, w: usize) {

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{IsTerminal, Read, Write};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -12,7 +11,7 @@ use crate::blktrace::error::TraceError;
 use crate::blktrace::format::{Trace, major, minor};
 use crate::blktrace::reader::{Item, MergedTraces, OpenError, RecordReader, TraceInput};
 
-use super::engine::{DevInfo, Engine};
+use super::engine::{DevInfo, Engine, ProcInfo};
 use super::json;
 use super::options::{BlkparseOptions, OutputKind};
 use super::stats::{IoStats, strverscmp, write_io_stats, write_waits};
@@ -89,7 +88,7 @@ pub fn run(o: &BlkparseOptions) -> Result<Finished, RunError> {
             }
         } else {
             if o.per_process_stats {
-                process_stats(&mut text, &mut engine)?;
+                process_stats(&mut text, &engine.processes)?;
             }
             if o.device_stats {
                 device_stats(&mut text, &engine.devices, &skips)?;
@@ -226,7 +225,7 @@ fn file_mode(
         match item {
             Item::Notify(t, endian) => {
                 engine.endian = endian;
-                engine.handle_notify(&t)?;
+                engine.handle_notify(&t);
             }
             Item::Event {
                 mut trace,
@@ -366,9 +365,7 @@ fn read_batch<R: Read>(
             Ok(Some(t)) => {
                 engine.endian = reader.endian().unwrap_or(engine.endian);
                 if t.header.is_notify() && !t.header.is_message() {
-                    if let Err(e) = engine.handle_notify(&t) {
-                        eprintln!("blkparse: binary dump: {e}");
-                    }
+                    engine.handle_notify(&t);
                     continue;
                 }
                 events.push(t);
@@ -582,8 +579,8 @@ fn device_stats(
     Ok(())
 }
 
-fn process_stats(out: &mut Vec<u8>, engine: &mut Engine) -> std::io::Result<()> {
-    let mut procs = engine.processes.clone();
+fn process_stats(out: &mut Vec<u8>, processes: &[ProcInfo]) -> std::io::Result<()> {
+    let mut procs: Vec<&ProcInfo> = processes.iter().collect();
     procs.sort_by(|a, b| strverscmp(&a.name, &b.name).then(a.pid.cmp(&b.pid)));
     for p in &procs {
         let name = String::from_utf8_lossy(&p.name);
@@ -596,9 +593,4 @@ fn process_stats(out: &mut Vec<u8>, engine: &mut Engine) -> std::io::Result<()> 
         write_waits(out, &p.waits)?;
     }
     writeln!(out)
-}
-
-/// Whether a path names an existing trace (`NAME.blktrace.0`), for error messages.
-pub fn looks_like_trace(name: &str) -> bool {
-    Path::new(&format!("{name}.blktrace.0")).exists()
 }

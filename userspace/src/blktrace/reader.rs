@@ -277,10 +277,6 @@ impl MergedTraces {
     }
 
     /// Problems met so far (each stream stops at its first fatal one).
-    pub fn errors(&self) -> &[TraceError] {
-        &self.errors
-    }
-
     pub fn take_errors(&mut self) -> Vec<TraceError> {
         std::mem::take(&mut self.errors)
     }
