@@ -90,17 +90,16 @@ pub fn message(out: &mut Vec<u8>, t: &Trace, dev: &DevInfo) {
 }
 
 fn stats(s: &IoStats) -> Value {
-    let kib = |kb: u64, b: u64| kb.wrapping_add(b >> 10);
     json!({
-        "reads_queued": s.queued[0], "reads_queued_kib": kib(s.queued_kb[0], s.queued_b[0]),
-        "writes_queued": s.queued[1], "writes_queued_kib": kib(s.queued_kb[1], s.queued_b[1]),
-        "read_dispatches": s.issued[0], "read_dispatches_kib": kib(s.issued_kb[0], s.issued_b[0]),
-        "write_dispatches": s.issued[1], "write_dispatches_kib": kib(s.issued_kb[1], s.issued_b[1]),
+        "reads_queued": s.queued[0].n, "reads_queued_kib": s.queued[0].kib(),
+        "writes_queued": s.queued[1].n, "writes_queued_kib": s.queued[1].kib(),
+        "read_dispatches": s.issued[0].n, "read_dispatches_kib": s.issued[0].kib(),
+        "write_dispatches": s.issued[1].n, "write_dispatches_kib": s.issued[1].kib(),
         "reads_requeued": s.requeued[0], "writes_requeued": s.requeued[1],
-        "reads_completed": s.completed[0], "reads_completed_kib": kib(s.completed_kb[0], s.completed_b[0]),
-        "writes_completed": s.completed[1], "writes_completed_kib": kib(s.completed_kb[1], s.completed_b[1]),
-        "read_merges": s.merged[0], "read_merges_kib": kib(s.merged_kb[0], s.merged_b[0]),
-        "write_merges": s.merged[1], "write_merges_kib": kib(s.merged_kb[1], s.merged_b[1]),
+        "reads_completed": s.completed[0].n, "reads_completed_kib": s.completed[0].kib(),
+        "writes_completed": s.completed[1].n, "writes_completed_kib": s.completed[1].kib(),
+        "read_merges": s.merged[0].n, "read_merges_kib": s.merged[0].kib(),
+        "write_merges": s.merged[1].n, "write_merges_kib": s.merged[1].kib(),
         "io_unplugs": s.io_unplugs, "timer_unplugs": s.timer_unplugs,
     })
 }

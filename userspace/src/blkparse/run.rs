@@ -14,7 +14,7 @@ use crate::blktrace::reader::{Item, MergedTraces, OpenError, RecordReader, Trace
 use super::engine::{DevInfo, Engine, ProcInfo};
 use super::json;
 use super::options::{BlkparseOptions, OutputKind};
-use super::stats::{IoStats, strverscmp, write_io_stats, write_waits};
+use super::stats::{IoCount, IoStats, strverscmp, write_io_stats, write_waits};
 
 /// Why a parse failed.
 #[derive(Debug, thiserror::Error)]
@@ -553,11 +553,8 @@ fn device_stats(
         }
         let msec = d.last_reported_time.wrapping_sub(d.first_reported_time) / 1_000_000;
         let (rrate, wrate) = if msec != 0 {
-            let rate = |kb: u64, b: u64| kb.wrapping_mul(1000).wrapping_add(b) / msec;
-            (
-                rate(total.completed_kb[0], total.completed_b[0]),
-                rate(total.completed_kb[1], total.completed_b[1]),
-            )
+            let rate = |c: &IoCount| c.kb.wrapping_mul(1000).wrapping_add(c.b) / msec;
+            (rate(&total.completed[0]), rate(&total.completed[1]))
         } else {
             (0, 0)
         };

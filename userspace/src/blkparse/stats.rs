@@ -4,30 +4,51 @@ use std::io::Write;
 
 use crate::blktrace::format::TraceHeader;
 
-/// Counts of one CPU, device or process: blkparse's `struct io_stats`. All arithmetic wraps,
-/// as C's unsigned counters do (requeues subtract; a hostile trace must not panic us). Sizes are kept as
-/// KiB plus a byte remainder, as blkparse keeps them, so that its rounding is reproduced.
+/// A number of I/Os and their size. The size is kept as KiB plus a byte remainder, as
+/// blkparse keeps it, so that its rounding is reproduced. All arithmetic wraps, as C's
+/// unsigned counters do (requeues subtract; a hostile trace must not panic us).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IoCount {
+    pub n: u64,
+    pub kb: u64,
+    pub b: u64,
+}
+
+impl IoCount {
+    fn count(&mut self, h: &TraceHeader) {
+        self.n = self.n.wrapping_add(1);
+        self.kb = self.kb.wrapping_add(kb(h));
+        self.b = self.b.wrapping_add(rem(h));
+    }
+
+    /// A requeue takes an issue's size back (not its count).
+    fn take_back(&mut self, h: &TraceHeader) {
+        self.kb = self.kb.wrapping_sub(kb(h));
+        self.b = self.b.wrapping_sub(rem(h));
+    }
+
+    fn add(&mut self, o: &IoCount) {
+        self.n = self.n.wrapping_add(o.n);
+        self.kb = self.kb.wrapping_add(o.kb);
+        self.b = self.b.wrapping_add(o.b);
+    }
+
+    /// The size in KiB as blkparse prints it.
+    pub fn kib(&self) -> u64 {
+        self.kb.wrapping_add(self.b >> 10)
+    }
+}
+
+/// Counts of one CPU, device or process: blkparse's `struct io_stats`; [read, write] each.
 #[derive(Debug, Default, Clone)]
 pub struct IoStats {
-    pub queued: [u64; 2],
-    pub queued_kb: [u64; 2],
-    pub queued_b: [u64; 2],
-    pub issued: [u64; 2],
-    pub issued_kb: [u64; 2],
-    pub issued_b: [u64; 2],
-    pub completed: [u64; 2],
-    pub completed_kb: [u64; 2],
-    pub completed_b: [u64; 2],
-    pub merged: [u64; 2],
-    pub merged_kb: [u64; 2],
-    pub merged_b: [u64; 2],
+    pub queued: [IoCount; 2],
+    pub issued: [IoCount; 2],
+    pub completed: [IoCount; 2],
+    pub merged: [IoCount; 2],
     pub requeued: [u64; 2],
-    pub pc_queued: [u64; 2],
-    pub pc_queued_kb: [u64; 2],
-    pub pc_queued_b: [u64; 2],
-    pub pc_issued: [u64; 2],
-    pub pc_issued_kb: [u64; 2],
-    pub pc_issued_b: [u64; 2],
+    pub pc_queued: [IoCount; 2],
+    pub pc_issued: [IoCount; 2],
     pub pc_requeued: [u64; 2],
     pub pc_completed: [u64; 2],
     pub io_unplugs: u64,
@@ -57,84 +78,52 @@ pub enum Account {
     Unplug { timer: bool },
 }
 
+fn inc(x: &mut u64) {
+    *x = x.wrapping_add(1);
+}
+
 impl IoStats {
-    /// Counts one event. `w` is 1 for writes.
+    /// Counts one event.
     pub fn account(&mut self, what: Account, h: &TraceHeader) {
         let w = usize::from(h.is_write());
         match what {
-            Account::Queue => {
-                self.queued[w] = self.queued[w].wrapping_add(1);
-                self.queued_kb[w] = self.queued_kb[w].wrapping_add(kb(h));
-                self.queued_b[w] = self.queued_b[w].wrapping_add(rem(h));
-            }
-            Account::Merge => {
-                self.merged[w] = self.merged[w].wrapping_add(1);
-                self.merged_kb[w] = self.merged_kb[w].wrapping_add(kb(h));
-                self.merged_b[w] = self.merged_b[w].wrapping_add(rem(h));
-            }
-            Account::Issue => {
-                self.issued[w] = self.issued[w].wrapping_add(1);
-                self.issued_kb[w] = self.issued_kb[w].wrapping_add(kb(h));
-                self.issued_b[w] = self.issued_b[w].wrapping_add(rem(h));
-            }
-            Account::Complete => {
-                self.completed[w] = self.completed[w].wrapping_add(1);
-                self.completed_kb[w] = self.completed_kb[w].wrapping_add(kb(h));
-                self.completed_b[w] = self.completed_b[w].wrapping_add(rem(h));
-            }
+            Account::Queue => self.queued[w].count(h),
+            Account::Merge => self.merged[w].count(h),
+            Account::Issue => self.issued[w].count(h),
+            Account::Complete => self.completed[w].count(h),
             Account::Requeue => {
-                self.requeued[w] = self.requeued[w].wrapping_add(1);
-                self.issued_kb[w] = self.issued_kb[w].wrapping_sub(kb(h));
-                self.issued_b[w] = self.issued_b[w].wrapping_sub(rem(h));
+                inc(&mut self.requeued[w]);
+                self.issued[w].take_back(h);
             }
             Account::PcQueue => {
-                self.pc_queued[w] = self.pc_queued[w].wrapping_add(1);
+                let q = &mut self.pc_queued[w];
+                inc(&mut q.n);
+                q.b = q.b.wrapping_add(rem(h));
                 // blkparse adds PC read sizes to the fs read counter (a slip kept for equal output).
-                if w == 1 {
-                    self.pc_queued_kb[w] = self.pc_queued_kb[w].wrapping_add(kb(h));
-                } else {
-                    self.queued_kb[0] = self.queued_kb[0].wrapping_add(kb(h));
-                }
-                self.pc_queued_b[w] = self.pc_queued_b[w].wrapping_add(rem(h));
+                let kib_to = if w == 1 { q } else { &mut self.queued[0] };
+                kib_to.kb = kib_to.kb.wrapping_add(kb(h));
             }
-            Account::PcIssue => {
-                self.pc_issued[w] = self.pc_issued[w].wrapping_add(1);
-                self.pc_issued_kb[w] = self.pc_issued_kb[w].wrapping_add(kb(h));
-                self.pc_issued_b[w] = self.pc_issued_b[w].wrapping_add(rem(h));
-            }
+            Account::PcIssue => self.pc_issued[w].count(h),
             Account::PcRequeue => {
-                self.pc_requeued[w] = self.pc_requeued[w].wrapping_add(1);
-                self.pc_issued_kb[w] = self.pc_issued_kb[w].wrapping_sub(kb(h));
-                self.pc_issued_b[w] = self.pc_issued_b[w].wrapping_sub(rem(h));
+                inc(&mut self.pc_requeued[w]);
+                self.pc_issued[w].take_back(h);
             }
-            Account::PcComplete => self.pc_completed[w] += 1,
-            Account::Unplug { timer: true } => self.timer_unplugs += 1,
-            Account::Unplug { timer: false } => self.io_unplugs += 1,
+            Account::PcComplete => inc(&mut self.pc_completed[w]),
+            Account::Unplug { timer: true } => inc(&mut self.timer_unplugs),
+            Account::Unplug { timer: false } => inc(&mut self.io_unplugs),
         }
     }
 
     /// Adds another's counts (the per-device total of the CPUs).
     pub fn add(&mut self, o: &IoStats) {
         for w in 0..2 {
-            self.queued[w] = self.queued[w].wrapping_add(o.queued[w]);
-            self.queued_kb[w] = self.queued_kb[w].wrapping_add(o.queued_kb[w]);
-            self.queued_b[w] = self.queued_b[w].wrapping_add(o.queued_b[w]);
-            self.issued[w] = self.issued[w].wrapping_add(o.issued[w]);
-            self.issued_kb[w] = self.issued_kb[w].wrapping_add(o.issued_kb[w]);
-            self.issued_b[w] = self.issued_b[w].wrapping_add(o.issued_b[w]);
-            self.completed[w] = self.completed[w].wrapping_add(o.completed[w]);
-            self.completed_kb[w] = self.completed_kb[w].wrapping_add(o.completed_kb[w]);
-            self.completed_b[w] = self.completed_b[w].wrapping_add(o.completed_b[w]);
-            self.merged[w] = self.merged[w].wrapping_add(o.merged[w]);
-            self.merged_kb[w] = self.merged_kb[w].wrapping_add(o.merged_kb[w]);
-            self.merged_b[w] = self.merged_b[w].wrapping_add(o.merged_b[w]);
+            self.queued[w].add(&o.queued[w]);
+            self.issued[w].add(&o.issued[w]);
+            self.completed[w].add(&o.completed[w]);
+            self.merged[w].add(&o.merged[w]);
+            self.pc_queued[w].add(&o.pc_queued[w]);
+            self.pc_issued[w].add(&o.pc_issued[w]);
             self.requeued[w] = self.requeued[w].wrapping_add(o.requeued[w]);
-            self.pc_queued[w] = self.pc_queued[w].wrapping_add(o.pc_queued[w]);
-            self.pc_queued_kb[w] = self.pc_queued_kb[w].wrapping_add(o.pc_queued_kb[w]);
-            self.pc_queued_b[w] = self.pc_queued_b[w].wrapping_add(o.pc_queued_b[w]);
-            self.pc_issued[w] = self.pc_issued[w].wrapping_add(o.pc_issued[w]);
-            self.pc_issued_kb[w] = self.pc_issued_kb[w].wrapping_add(o.pc_issued_kb[w]);
-            self.pc_issued_b[w] = self.pc_issued_b[w].wrapping_add(o.pc_issued_b[w]);
             self.pc_requeued[w] = self.pc_requeued[w].wrapping_add(o.pc_requeued[w]);
             self.pc_completed[w] = self.pc_completed[w].wrapping_add(o.pc_completed[w]);
         }
@@ -144,8 +133,8 @@ impl IoStats {
 
     fn has_pc(&self) -> bool {
         (0..2).any(|w| {
-            self.pc_queued[w] != 0
-                || self.pc_issued[w] != 0
+            self.pc_queued[w].n != 0
+                || self.pc_issued[w].n != 0
                 || self.pc_requeued[w] != 0
                 || self.pc_completed[w] != 0
         })
@@ -163,10 +152,6 @@ pub fn size_cnv(mut num: u64, in_kb: bool) -> String {
     format!("{num:8}{}", SUFFIX[i])
 }
 
-fn both(kb: u64, b: u64) -> u64 {
-    kb.wrapping_add(b >> 10)
-}
-
 /// blkparse's `dump_io_stats`; `depth` is the device's maximum queue depth (per-CPU and
 /// device blocks show it, totals and processes do not).
 pub fn write_io_stats(
@@ -175,108 +160,96 @@ pub fn write_io_stats(
     title: &str,
     depth: Option<[u32; 2]>,
 ) -> std::io::Result<()> {
-    let pair = |n: u64, kb: u64, b: u64| {
-        format!("{}, {}iB", size_cnv(n, false), size_cnv(both(kb, b), true))
+    // Each line: the read figure, a tab, the write figure, labels padded as blkparse pads them;
+    // a bare count on the read side takes a second tab, as in blkparse.
+    let sized = |c: &IoCount| format!("{}, {}iB", size_cnv(c.n, false), size_cnv(c.kib(), true));
+    let count = |n: u64| format!("{}\t", size_cnv(n, false));
+    let line = |out: &mut dyn Write, read: &str, r: String, write: &str, w: String| {
+        writeln!(out, " {read}{r}\t {write}{w}")
     };
     writeln!(out, "{title}")?;
-    write!(
+    line(
         out,
-        " Reads Queued:    {}\t",
-        pair(ios.queued[0], ios.queued_kb[0], ios.queued_b[0])
+        "Reads Queued:    ",
+        sized(&ios.queued[0]),
+        "Writes Queued:    ",
+        sized(&ios.queued[1]),
     )?;
-    writeln!(
+    line(
         out,
-        " Writes Queued:    {}",
-        pair(ios.queued[1], ios.queued_kb[1], ios.queued_b[1])
+        "Read Dispatches: ",
+        sized(&ios.issued[0]),
+        "Write Dispatches: ",
+        sized(&ios.issued[1]),
     )?;
-    write!(
+    line(
         out,
-        " Read Dispatches: {}\t",
-        pair(ios.issued[0], ios.issued_kb[0], ios.issued_b[0])
+        "Reads Requeued:  ",
+        count(ios.requeued[0]),
+        "Writes Requeued:  ",
+        size_cnv(ios.requeued[1], false),
     )?;
-    writeln!(
+    line(
         out,
-        " Write Dispatches: {}",
-        pair(ios.issued[1], ios.issued_kb[1], ios.issued_b[1])
+        "Reads Completed: ",
+        sized(&ios.completed[0]),
+        "Writes Completed: ",
+        sized(&ios.completed[1]),
     )?;
-    write!(
+    line(
         out,
-        " Reads Requeued:  {}\t\t",
-        size_cnv(ios.requeued[0], false)
-    )?;
-    writeln!(
-        out,
-        " Writes Requeued:  {}",
-        size_cnv(ios.requeued[1], false)
-    )?;
-    write!(
-        out,
-        " Reads Completed: {}\t",
-        pair(ios.completed[0], ios.completed_kb[0], ios.completed_b[0])
-    )?;
-    writeln!(
-        out,
-        " Writes Completed: {}",
-        pair(ios.completed[1], ios.completed_kb[1], ios.completed_b[1])
-    )?;
-    write!(
-        out,
-        " Read Merges:     {}\t",
-        pair(ios.merged[0], ios.merged_kb[0], ios.merged_b[0])
-    )?;
-    writeln!(
-        out,
-        " Write Merges:     {}",
-        pair(ios.merged[1], ios.merged_kb[1], ios.merged_b[1])
+        "Read Merges:     ",
+        sized(&ios.merged[0]),
+        "Write Merges:     ",
+        sized(&ios.merged[1]),
     )?;
     if let Some([r, w]) = depth {
-        write!(out, " Read depth:      {r:8}{:8}\t", ' ')?;
-        writeln!(out, " Write depth:      {w:8}")?;
+        line(
+            out,
+            "Read depth:      ",
+            format!("{r:8}{:8}", ' '),
+            "Write depth:      ",
+            format!("{w:8}"),
+        )?;
     }
     if ios.has_pc() {
-        write!(
+        line(
             out,
-            " PC Reads Queued: {}\t",
-            pair(ios.pc_queued[0], ios.pc_queued_kb[0], ios.pc_queued_b[0])
+            "PC Reads Queued: ",
+            sized(&ios.pc_queued[0]),
+            "PC Writes Queued: ",
+            sized(&ios.pc_queued[1]),
         )?;
-        writeln!(
+        line(
             out,
-            " PC Writes Queued: {}",
-            pair(ios.pc_queued[1], ios.pc_queued_kb[1], ios.pc_queued_b[1])
+            "PC Read Disp.:   ",
+            sized(&ios.pc_issued[0]),
+            "PC Write Disp.:   ",
+            sized(&ios.pc_issued[1]),
         )?;
-        write!(
+        line(
             out,
-            " PC Read Disp.:   {}\t",
-            pair(ios.pc_issued[0], ios.pc_issued_kb[0], ios.pc_issued_b[0])
+            "PC Reads Req.:   ",
+            count(ios.pc_requeued[0]),
+            "PC Writes Req.:   ",
+            size_cnv(ios.pc_requeued[1], false),
         )?;
-        writeln!(
+        line(
             out,
-            " PC Write Disp.:   {}",
-            pair(ios.pc_issued[1], ios.pc_issued_kb[1], ios.pc_issued_b[1])
-        )?;
-        write!(
-            out,
-            " PC Reads Req.:   {}\t\t",
-            size_cnv(ios.pc_requeued[0], false)
-        )?;
-        writeln!(
-            out,
-            " PC Writes Req.:   {}",
-            size_cnv(ios.pc_requeued[1], false)
-        )?;
-        write!(
-            out,
-            " PC Reads Compl.: {}\t\t",
-            size_cnv(ios.pc_completed[0], false)
-        )?;
-        writeln!(
-            out,
-            " PC Writes Compl.: {}",
-            size_cnv(ios.pc_completed[1], false)
+            "PC Reads Compl.: ",
+            count(ios.pc_completed[0]),
+            "PC Writes Compl.: ",
+            size_cnv(ios.pc_completed[1], false),
         )?;
     }
-    write!(out, " IO unplugs:      {:8}{:8}\t", ios.io_unplugs, ' ')?;
-    writeln!(out, " Timer unplugs:    {:8}", ios.timer_unplugs)
+    let unplugs = format!("{:8}{:8}", ios.io_unplugs, ' ');
+    line(
+        out,
+        "IO unplugs:      ",
+        unplugs,
+        "Timer unplugs:    ",
+        format!("{:8}", ios.timer_unplugs),
+    )
 }
 
 /// Longest waits of a process (`-t -s`), nanoseconds, [read, write].
