@@ -2,11 +2,12 @@
 //! writes them, so that stock blkparse and btt read what blkscope records.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::format::{CgroupId, Endian, MAGIC, Trace, TraceHeader, VERSION, notify};
+use super::format::{Endian, Trace};
 
 /// Writes the per-CPU files of one trace.
 pub struct BlktraceWriter {
@@ -14,7 +15,6 @@ pub struct BlktraceWriter {
     name: String,
     endian: Endian,
     files: BTreeMap<u32, BufWriter<File>>,
-    sequences: BTreeMap<u32, u32>,
 }
 
 impl BlktraceWriter {
@@ -34,114 +34,27 @@ impl BlktraceWriter {
             name: name.into(),
             endian,
             files: BTreeMap::new(),
-            sequences: BTreeMap::new(),
         }
     }
 
     pub fn path_of(&self, cpu: u32) -> PathBuf {
-        self.dir.join(format!("{}.blktrace.{cpu}", self.name))
+        cpu_file(&self.dir, &self.name, cpu)
     }
 
-    /// Writes a record as it is (magic, sequence and all) to its CPU's file.
+    /// Writes a record as it is (magic, sequence and all) to its CPU's file. Numbering the
+    /// records and writing the notifies blkparse expects is the recorder's job.
     pub fn write(&mut self, trace: &Trace) -> std::io::Result<()> {
-        let cpu = trace.header.cpu;
-        if !self.files.contains_key(&cpu) {
-            let path = self.path_of(cpu);
-            let file = File::create(&path)
-                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-            self.files
-                .insert(cpu, BufWriter::with_capacity(1 << 16, file));
-        }
-        let endian = self.endian;
-        let out = self
-            .files
-            .get_mut(&cpu)
-            .ok_or_else(|| std::io::Error::other("no file"))?;
-        out.write_all(&trace.encode(endian))
-    }
-
-    /// Writes an event, giving it the magic and the next sequence number of its CPU (blktrace
-    /// numbers each CPU's records from 1, notifies included).
-    pub fn record(&mut self, mut trace: Trace) -> std::io::Result<()> {
-        let seq = self.sequences.entry(trace.header.cpu).or_insert(0);
-        *seq += 1;
-        trace.header.sequence = *seq;
-        trace.header.magic = MAGIC | VERSION;
-        self.write(&trace)
-    }
-
-    /// Records the name of a pid (BLK_TN_PROCESS), as blktrace does before its first event.
-    pub fn process_name(
-        &mut self,
-        cpu: u32,
-        time: u64,
-        pid: u32,
-        device: u32,
-        comm: &str,
-    ) -> std::io::Result<()> {
-        let mut pdu = [0u8; 16];
-        let bytes = comm.as_bytes();
-        let n = bytes.len().min(15);
-        pdu[..n].copy_from_slice(&bytes[..n]);
-        self.record(Trace {
-            header: TraceHeader {
-                time,
-                action: notify::PROCESS,
-                pid,
-                device,
-                cpu,
-                ..Default::default()
-            },
-            pdu: pdu.to_vec(),
-        })
-    }
-
-    /// Records the wall-clock time of trace time `time` (BLK_TN_TIMESTAMP: two u32, seconds and
-    /// nanoseconds, in the file's order).
-    pub fn timestamp(
-        &mut self,
-        cpu: u32,
-        time: u64,
-        device: u32,
-        sec: u32,
-        nsec: u32,
-    ) -> std::io::Result<()> {
-        let mut pdu = Vec::with_capacity(8);
-        let (s, n) = match self.endian {
-            Endian::Little => (sec.to_le_bytes(), nsec.to_le_bytes()),
-            Endian::Big => (sec.to_be_bytes(), nsec.to_be_bytes()),
+        let out = match self.files.entry(trace.header.cpu) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(v) => {
+                let path = cpu_file(&self.dir, &self.name, trace.header.cpu);
+                let file = File::create(&path).map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+                })?;
+                v.insert(BufWriter::with_capacity(1 << 16, file))
+            }
         };
-        pdu.extend_from_slice(&s);
-        pdu.extend_from_slice(&n);
-        self.record(Trace {
-            header: TraceHeader {
-                time,
-                action: notify::TIMESTAMP,
-                device,
-                cpu,
-                ..Default::default()
-            },
-            pdu,
-        })
-    }
-
-    /// A message notify (BLK_TN_MESSAGE), as `blk_add_trace_msg` writes.
-    pub fn message(&mut self, cpu: u32, time: u64, device: u32, text: &str) -> std::io::Result<()> {
-        self.record(Trace {
-            header: TraceHeader {
-                time,
-                action: notify::MESSAGE,
-                device,
-                cpu,
-                ..Default::default()
-            },
-            pdu: text.as_bytes().to_vec(),
-        })
-    }
-
-    /// A cgroup-id payload prefix in this writer's byte order.
-    pub fn cgroup_prefix(&self, id: u64) -> [u8; CgroupId::LEN] {
-        CgroupId::from_id(id).encode(self.endian)
+        out.write_all(&trace.encode(self.endian))
     }
 
     /// Flushes every file and creates empty files for CPUs without records below the highest,
@@ -163,8 +76,8 @@ impl BlktraceWriter {
             None => Vec::new(),
         })
     }
+}
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
+fn cpu_file(dir: &Path, name: &str, cpu: u32) -> PathBuf {
+    dir.join(format!("{name}.blktrace.{cpu}"))
 }
