@@ -111,19 +111,24 @@ fn write_default(out: &mut Vec<u8>, e: &EventLine) {
         device = r.device_to;
     }
     // The header is printed for every event: by hand, since core::fmt is most of a parse's time.
-    uint(out, u64::from(major(device)), 3);
+    uint(out, u64::from(major(device)), Some(3), false);
     out.push(b',');
-    uint_left(out, u64::from(minor(device)), 3);
+    uint(out, u64::from(minor(device)), Some(3), true);
     out.push(b' ');
-    uint(out, u64::from(e.cpu), 2);
+    uint(out, u64::from(e.cpu), Some(2), false);
     out.push(b' ');
-    int(out, i64::from(h.sequence as i32), 8);
+    int(out, i64::from(h.sequence as i32), Some(8), false);
     out.push(b' ');
-    int(out, i64::from((h.time / 1_000_000_000) as i32), 5);
+    int(
+        out,
+        i64::from((h.time / 1_000_000_000) as i32),
+        Some(5),
+        false,
+    );
     out.push(b'.');
     zero_padded(out, h.time % 1_000_000_000, 9);
     out.push(b' ');
-    uint(out, u64::from(h.pid), 5);
+    uint(out, u64::from(h.pid), Some(5), false);
     out.push(b' ');
     if let Some(cg) = e.cgroup {
         let _ = write!(out, "{:x},{:x} ", cg.ino, cg.generation);
@@ -142,16 +147,16 @@ fn write_default(out: &mut Vec<u8>, e: &EventLine) {
                 }
                 let _ = writeln!(out, "[{}]", h.error);
             } else {
-                uint(out, h.sector, 0);
+                uint(out, h.sector, None, false);
                 if sectors != 0 {
                     out.extend_from_slice(b" + ");
-                    uint(out, u64::from(sectors), 0);
+                    uint(out, u64::from(sectors), None, false);
                 }
                 if let Some(el) = e.elapsed {
                     let _ = write!(out, " ({el:8})");
                 }
                 out.extend_from_slice(b" [");
-                uint(out, u64::from(h.error), 0);
+                uint(out, u64::from(h.error), None, false);
                 out.extend_from_slice(b"]\n");
             }
         }
@@ -182,7 +187,7 @@ fn write_default(out: &mut Vec<u8>, e: &EventLine) {
             out.push(b'[');
             out.extend_from_slice(name_of(e));
             out.extend_from_slice(b"] ");
-            uint(out, u64::from(t.payload_u64() as u32), 0);
+            uint(out, u64::from(t.payload_u64() as u32), None, false);
             out.push(b'\n');
         }
         b'A' => {
@@ -206,9 +211,9 @@ fn write_default(out: &mut Vec<u8>, e: &EventLine) {
 
 /// "SECTOR + N " of most actions.
 fn sector_plus(out: &mut Vec<u8>, sector: u64, sectors: u32) {
-    uint(out, sector, 0);
+    uint(out, sector, None, false);
     out.extend_from_slice(b" + ");
-    uint(out, u64::from(sectors), 0);
+    uint(out, u64::from(sectors), None, false);
     out.push(b' ');
 }
 
@@ -238,29 +243,23 @@ fn digits(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
     &buf[i..]
 }
 
-/// printf's `%Nu`.
-fn uint(out: &mut Vec<u8>, v: u64, width: usize) {
+/// printf's `%[-][N]u`.
+fn uint(out: &mut Vec<u8>, v: u64, width: Option<usize>, left: bool) {
     let mut buf = [0u8; 20];
-    padded(out, digits(v, &mut buf), Some(width), false);
+    padded(out, digits(v, &mut buf), width, left);
 }
 
-/// printf's `%-Nu`.
-fn uint_left(out: &mut Vec<u8>, v: u64, width: usize) {
-    let mut buf = [0u8; 20];
-    padded(out, digits(v, &mut buf), Some(width), true);
-}
-
-/// printf's `%Nd`.
-fn int(out: &mut Vec<u8>, v: i64, width: usize) {
+/// printf's `%[-][N]d`.
+fn int(out: &mut Vec<u8>, v: i64, width: Option<usize>, left: bool) {
     if v >= 0 {
-        return uint(out, v as u64, width);
+        return uint(out, v as u64, width, left);
     }
     let mut buf = [0u8; 21];
     let mut d = [0u8; 20];
     let digits = digits(v.unsigned_abs(), &mut d);
     buf[0] = b'-';
     buf[1..=digits.len()].copy_from_slice(digits);
-    padded(out, &buf[..=digits.len()], Some(width), false);
+    padded(out, &buf[..=digits.len()], width, left);
 }
 
 /// printf's `%0Nlu`.
@@ -344,16 +343,15 @@ fn field(out: &mut Vec<u8>, f: &[u8], mut i: usize, e: &EventLine) -> Result<usi
         return Ok(i);
     };
     let h = &e.trace.header;
-    let num = |out: &mut Vec<u8>, v: String| padded(out, v.as_bytes(), width, left);
     match c {
         b'a' => padded(out, e.act.as_bytes(), width, left),
-        b'c' => num(out, e.cpu.to_string()),
+        b'c' => uint(out, e.cpu.into(), width, left),
         b'C' => padded(out, name_of(e), width, left),
-        b'd' => padded(out, rwbs(h).as_str().as_bytes(), width, left),
+        b'd' => padded(out, rwbs(h).as_bytes(), width, left),
         b'D' => {
             let _ = write!(out, "{:3},{:<3}", h.major(), h.minor());
         }
-        b'e' => num(out, h.error.to_string()),
+        b'e' => uint(out, h.error.into(), width, left),
         b'g' => {
             let cg = e.cgroup.unwrap_or_default();
             padded(
@@ -363,33 +361,26 @@ fn field(out: &mut Vec<u8>, f: &[u8], mut i: usize, e: &EventLine) -> Result<usi
                 left,
             );
         }
-        b'M' => num(out, h.major().to_string()),
-        b'm' => num(out, h.minor().to_string()),
-        b'n' => num(out, h.sectors().to_string()),
-        b'N' => num(out, h.bytes.to_string()),
-        b'p' => num(out, h.pid.to_string()),
+        b'M' => uint(out, h.major().into(), width, left),
+        b'm' => uint(out, h.minor().into(), width, left),
+        b'n' => uint(out, h.sectors().into(), width, left),
+        b'N' => uint(out, h.bytes.into(), width, left),
+        b'p' => uint(out, h.pid.into(), width, left),
         b'P' => {
             if let Some(p) = e.pdu.and_then(dump_pdu) {
                 out.extend_from_slice(p.as_bytes());
             }
         }
-        b's' => num(out, (h.sequence as i32).to_string()),
-        b'S' => num(out, h.sector.to_string()),
-        b't' => {
-            let _ = write!(
-                out,
-                "{:0w$}",
-                h.time % 1_000_000_000,
-                w = width.unwrap_or(9)
-            );
-        }
-        b'T' => num(out, ((h.time / 1_000_000_000) as i32).to_string()),
+        b's' => int(out, (h.sequence as i32).into(), width, left),
+        b'S' => uint(out, h.sector, width, left),
+        b't' => zero_padded(out, h.time % 1_000_000_000, width.unwrap_or(9)),
+        b'T' => int(out, ((h.time / 1_000_000_000) as i32).into(), width, left),
         b'u' => {
             let el = e.elapsed.ok_or(FormatError::NoElapsed)?;
-            num(out, (el / 1000).to_string());
+            uint(out, el / 1000, width, left);
         }
-        b'U' => num(out, (e.trace.payload_u64() as u32).to_string()),
-        b'z' => num(out, wall_time(e.wall_start, h.time)),
+        b'U' => uint(out, (e.trace.payload_u64() as u32).into(), width, left),
+        b'z' => padded(out, wall_time(e.wall_start, h.time).as_bytes(), width, left),
         other => padded(out, &[other], width, left),
     }
     Ok(i + 1)
