@@ -172,7 +172,7 @@ impl Engine {
     pub fn handle_notify(&mut self, t: &Trace) {
         match t.header.action & !act::CGROUP {
             notify::PROCESS => {
-                let name = t.process_name();
+                let name = t.payload_text();
                 let name = name[..name.len().min(15)].to_vec();
                 self.names.entry(t.header.pid).or_insert(name);
             }
@@ -247,8 +247,7 @@ impl Engine {
             return;
         }
         let cgroup = t.cgroup(self.endian);
-        let text = t.payload();
-        let text = &text[..text.iter().position(|&c| c == 0).unwrap_or(text.len())];
+        let text = t.payload_text();
         let _ = write!(
             self.out,
             "{:3},{:<3} {:2} {:>8} {:5}.{:09} {:5} ",

@@ -76,8 +76,7 @@ pub fn event(out: &mut Vec<u8>, e: &EventLine, dev: &DevInfo) {
 /// A message notify.
 pub fn message(out: &mut Vec<u8>, t: &Trace, dev: &DevInfo) {
     let h = &t.header;
-    let text = t.payload();
-    let text = &text[..text.iter().position(|&c| c == 0).unwrap_or(text.len())];
+    let text = t.payload_text();
     let v = json!({
         "type": "message",
         "trace": dev.display_name(),

@@ -391,8 +391,9 @@ impl Trace {
         Remap::decode(self.payload())
     }
 
-    /// A process-name notify's name: the payload up to its first NUL.
-    pub fn process_name(&self) -> &[u8] {
+    /// The payload as C text, up to its first NUL: a process-name notify's name, a message's
+    /// text.
+    pub fn payload_text(&self) -> &[u8] {
         let p = self.payload();
         let end = p.iter().position(|&c| c == 0).unwrap_or(p.len());
         &p[..end]
