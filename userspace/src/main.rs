@@ -362,11 +362,7 @@ fn invoked_as(name: &str) -> bool {
 /// iostat parses its own command line, as sysstat's does (`-h` is human, `-p` takes a list
 /// only when one follows).
 fn run_iostat(args: &[std::ffi::OsString]) -> ExitCode {
-    let invoked_as_iostat = std::env::args_os()
-        .next()
-        .and_then(|a| Path::new(&a).file_name().map(|n| n == "iostat"))
-        .unwrap_or(false);
-    let program = if invoked_as_iostat {
+    let program = if invoked_as("iostat") {
         "iostat"
     } else {
         "blkscope iostat"
