@@ -8,6 +8,7 @@ pub mod biosnoop;
 pub mod biotop;
 pub mod blkparse;
 pub mod blktrace;
+pub mod btt;
 pub mod cgroup;
 pub mod device;
 pub mod event;

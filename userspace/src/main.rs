@@ -68,7 +68,7 @@ enum Command {
     Record(PlannedArgs),
     /// blkparse 1.2: print blktrace binary traces (`blkscope parse --help`; `-i -` reads stdin)
     Parse(PlannedArgs),
-    /// (planned) btt: latency breakdown (Q2C, D2C, ...) of recorded traces
+    /// btt 2.09: latency breakdown (Q2Q ... Q2C, overhead, seeks, plugs) of traces (`blkscope btt -h`)
     Btt(PlannedArgs),
     /// bcc biosnoop: one line per I/O with its latency, attributed to the process that issued it
     Biosnoop(BiosnoopArgs),
@@ -313,6 +313,9 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == "parse") {
         return run_parse(&args);
     }
+    if args.get(1).is_some_and(|a| a == "btt") {
+        return run_btt(&args);
+    }
     let cli = Cli::parse_from(args);
     let result = match cli.command.unwrap_or(Command::Trace(TraceArgs::default())) {
         Command::Trace(args) => run_trace(args),
@@ -349,6 +352,21 @@ fn run_parse(args: &[std::ffi::OsString]) -> ExitCode {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     ExitCode::from(blkscope::blkparse::cli::main(program, &rest))
+}
+
+/// btt's command line is GNU getopt's too, so `btt` reads its own arguments.
+fn run_btt(args: &[std::ffi::OsString]) -> ExitCode {
+    let program = if invoked_as("btt") {
+        "btt"
+    } else {
+        "blkscope btt"
+    };
+    let rest: Vec<String> = args
+        .iter()
+        .skip(2)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    ExitCode::from(blkscope::btt::cli::main(program, &rest))
 }
 
 /// Whether blkscope was started through a symlink of this name.

@@ -1,0 +1,272 @@
+//! Driving a btt run: open the input (a binary dump, stdin, or per-CPU trace files merged as
+//! `blkparse -d` would), feed every record to the analysis, then write the report.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use super::analysis::{Analysis, Settings, Sinks};
+use super::options::{BttOptions, read_device_map};
+use super::report::{Report, ReportOptions};
+use crate::blktrace::error::TraceError;
+use crate::blktrace::format::Trace;
+use crate::blktrace::reader::{
+    DEFAULT_BATCH, Item, MergedTraces, OpenError, RecordReader, TraceInput,
+};
+
+/// Why a run failed before it could report.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{path}: {source}")]
+    File { path: String, source: io::Error },
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error("writing the output: {0}")]
+    Write(#[from] io::Error),
+}
+
+/// What a finished run reports besides its output.
+pub struct Finished {
+    /// Problems in the input, after everything valid before them was analysed and reported.
+    pub input_errors: Vec<TraceError>,
+}
+
+/// Where records come from.
+enum Source {
+    Stream(RecordReader<Box<dyn Read>>),
+    /// Per-CPU files, merged; event times made relative to the first, as in a dump.
+    Merged {
+        traces: MergedTraces,
+        genesis: u64,
+    },
+}
+
+impl Source {
+    fn open(input: &str) -> Result<Option<Source>, RunError> {
+        if input == "-" {
+            let stdin: Box<dyn Read> = Box::new(io::BufReader::new(io::stdin()));
+            return Ok(Some(Source::Stream(RecordReader::new(stdin, "-"))));
+        }
+        let per_cpu = TraceInput {
+            name: input.to_string(),
+            dir: None,
+        };
+        if !Path::new(input).exists() && per_cpu.file_of(0).exists() {
+            let traces = MergedTraces::open(&[per_cpu], DEFAULT_BATCH)?;
+            let genesis = traces.first_time().unwrap_or(0);
+            return Ok(Some(Source::Merged { traces, genesis }));
+        }
+        let file = File::open(input).map_err(|source| RunError::File {
+            path: input.to_string(),
+            source,
+        })?;
+        // btt says nothing at all about an empty input.
+        if file.metadata().is_ok_and(|m| m.is_file() && m.len() == 0) {
+            return Ok(None);
+        }
+        let reader: Box<dyn Read> = Box::new(io::BufReader::with_capacity(1 << 20, file));
+        Ok(Some(Source::Stream(RecordReader::new(reader, input))))
+    }
+
+    /// The next record, `None` at the end; an error ends the input.
+    fn next(&mut self, t: &mut Trace) -> Result<bool, TraceError> {
+        match self {
+            Source::Stream(r) => r.read_into(t),
+            Source::Merged { traces, genesis } => match traces.next_item() {
+                None => match traces.take_errors().into_iter().next() {
+                    Some(e) => Err(e),
+                    None => Ok(false),
+                },
+                Some(Item::Notify(n, _)) => {
+                    *t = n;
+                    Ok(true)
+                }
+                Some(Item::Event { trace, .. }) => {
+                    *t = trace;
+                    t.header.time = t.header.time.wrapping_sub(*genesis);
+                    Ok(true)
+                }
+            },
+        }
+    }
+}
+
+fn create(path: &str) -> Result<BufWriter<File>, RunError> {
+    File::create(path)
+        .map(|f| BufWriter::with_capacity(64 * 1024, f))
+        .map_err(|source| RunError::File {
+            path: path.to_string(),
+            source,
+        })
+}
+
+/// `-o NAME`: one of btt's NAME.SUFFIX files (announced under `-v`).
+fn output_file(
+    o: &BttOptions,
+    suffix: &str,
+    what: &str,
+) -> Result<Option<Box<dyn Write>>, RunError> {
+    let Some(name) = &o.output else {
+        return Ok(None);
+    };
+    let path = format!("{name}.{suffix}");
+    let file = create(&path)?;
+    if o.verbose {
+        println!("Sending {what} to {path}");
+    }
+    Ok(Some(Box::new(file)))
+}
+
+fn settings(o: &BttOptions) -> Result<Settings, RunError> {
+    let device_names = match &o.device_map {
+        None => Vec::new(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| RunError::File {
+                path: path.clone(),
+                source,
+            })?;
+            read_device_map(&text)
+        }
+    };
+    let defaults = Settings::default();
+    let window = match (o.time_start, o.time_end) {
+        (None, None) => None,
+        (start, end) => Some((start.unwrap_or(f64::MIN), end.unwrap_or(f64::MAX))),
+    };
+    Ok(Settings {
+        seek_absolute: o.seek_absolute,
+        all_data: o.all_data,
+        range_delta: o.range_delta.unwrap_or(defaults.range_delta),
+        ignore_remaps: o.ignore_remaps,
+        window,
+        iostat_interval: o
+            .iostat_interval
+            .map_or(defaults.iostat_interval, |s| u64::from(s) * 1_000_000_000),
+        devices: o.devices.clone(),
+        device_names,
+    })
+}
+
+/// Runs btt with the given options.
+pub fn run(o: &BttOptions) -> Result<Finished, RunError> {
+    let settings = settings(o)?;
+    let Some(mut source) = Source::open(&o.input)? else {
+        return Ok(Finished {
+            input_errors: Vec::new(),
+        });
+    };
+    let stdout =
+        || -> Box<dyn Write> { Box::new(BufWriter::with_capacity(64 * 1024, io::stdout())) };
+    let ranges_out = output_file(o, "dat", "range data")?;
+    let avgs_out = output_file(o, "avg", "stats data")?;
+    let messages = output_file(o, "msg", "K messages")?.unwrap_or_else(stdout);
+    let easy = if o.easy_parse {
+        output_file(o, "xvg", "EZ stats data")?
+    } else {
+        None
+    };
+    let open = |p: &Option<String>| -> Result<Option<Box<dyn Write>>, RunError> {
+        match p {
+            None => Ok(None),
+            Some(path) => Ok(Some(Box::new(create(path)?))),
+        }
+    };
+    let sinks = Sinks {
+        messages,
+        iostat: open(&o.iostat)?,
+        per_io: open(&o.per_io)?,
+    };
+    let mut a = Analysis::new(settings, sinks)?;
+
+    let started = Instant::now();
+    let mut t = Trace::default();
+    let mut input_errors = Vec::new();
+    while !a.done {
+        match source.next(&mut t) {
+            Ok(true) => a.add(&t)?,
+            Ok(false) => break,
+            Err(e) => {
+                input_errors.push(e);
+                break;
+            }
+        }
+    }
+    if let Source::Merged { traces, .. } = &mut source {
+        input_errors.extend(traces.take_errors());
+    }
+    a.sinks.messages.flush()?;
+    if o.verbose {
+        let secs = started.elapsed().as_secs_f64();
+        print!("\r{:80}\r", "");
+        println!(
+            "{:10} traces @ {:.1} Ktps in {secs:.6} seconds",
+            a.traces,
+            a.traces as f64 / secs / 1000.0
+        );
+    }
+
+    let report_options = ReportOptions {
+        all_data: o.all_data,
+        exes: o.exes.clone(),
+    };
+    let mut avgs_out = avgs_out.unwrap_or_else(stdout);
+    let mut easy = easy;
+    let mut report = Report {
+        a: &mut a,
+        options: &report_options,
+        out: avgs_out.as_mut(),
+        easy: easy.as_deref_mut().map(|e| e as &mut dyn Write),
+    };
+    report.write_tables()?;
+    report.out.flush()?;
+    if let Some(e) = report.easy.as_mut() {
+        e.flush()?;
+    }
+    if let Some(name) = &o.output {
+        write_size_histograms(report.a, name)?;
+    }
+    let mut ranges_out = ranges_out.unwrap_or_else(stdout);
+    report.out = ranges_out.as_mut();
+    report.write_ranges()?;
+    ranges_out.flush()?;
+
+    if let Some(out) = a.sinks.iostat.as_mut() {
+        out.write_all(b"\n")?;
+        let stamp = a.last_stamp;
+        a.write_iostat(stamp, true)?;
+    }
+    for out in [a.sinks.iostat.as_mut(), a.sinks.per_io.as_mut()]
+        .into_iter()
+        .flatten()
+    {
+        out.flush()?;
+    }
+    Ok(Finished { input_errors })
+}
+
+/// `-o NAME`: NAME_qhist.dat and NAME_dhist.dat, the sizes of queued and issued I/Os.
+fn write_size_histograms(a: &Analysis, name: &str) -> Result<(), RunError> {
+    for (suffix, title, buckets) in [
+        ("qhist", "Q", &a.queue_sizes),
+        ("dhist", "D", &a.issue_sizes),
+    ] {
+        let path = format!("{name}_{suffix}.dat");
+        let mut out = create(&path)?;
+        if title == "Q" {
+            out.write_all(b"# BTT histogram data\n")?;
+        }
+        writeln!(out, "# {title} buckets")?;
+        let last = buckets.len() - 1;
+        for (i, n) in buckets[..last].iter().enumerate() {
+            writeln!(out, "{:4} {n}", i + 1)?;
+        }
+        writeln!(
+            out,
+            "\n# {title} bucket for > {last}\n{last:4} {}",
+            buckets[last]
+        )?;
+        out.flush()?;
+    }
+    Ok(())
+}
