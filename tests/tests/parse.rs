@@ -325,7 +325,10 @@ fn writer_reader_round_trip_is_exact() {
         let mut back = Vec::new();
         for cpu in 0..3 {
             let path = dir.path().join(format!("rt.blktrace.{cpu}"));
-            let mut r = RecordReader::new(std::fs::File::open(&path).unwrap(), &path);
+            let mut r = RecordReader::new(
+                std::io::BufReader::new(std::fs::File::open(&path).unwrap()),
+                &path,
+            );
             while let Some(t) = r.next_trace().unwrap() {
                 back.push(t);
             }

@@ -100,6 +100,7 @@ fn run_in(root: &Path, dir: &Path, ios: u32, rounds: u32) -> anyhow::Result<Stri
         ));
     }
     let speedup = rates.get(1).copied().unwrap_or(0.0) / rates.first().copied().unwrap_or(1.0);
+    let btt = btt_rows(dir, &blkscope, events, rounds)?;
     Ok(format!(
         "\n## Parsing a recorded trace\n\n\
          `blkparse -i bench > /dev/null` and `blkscope parse -i bench > /dev/null` on a synthetic \
@@ -107,8 +108,80 @@ fn run_in(root: &Path, dir: &Path, ios: u32, rounds: u32) -> anyhow::Result<Stri
          example); median of {rounds} run(s). Target: at least 10x blkparse's events per second, \
          memory flat in the trace's size.\n\n\
          | parser | events | time | events/s | peak RSS |\n|---|---|---|---|---|\n{}\n\n\
-         blkscope parses {speedup:.1}x as many events per second as blkparse.\n",
+         blkscope parses {speedup:.1}x as many events per second as blkparse.\n{btt}",
         bytes as f64 / (1024.0 * 1024.0),
+        rows.join("\n")
+    ))
+}
+
+/// The median run of `rounds`.
+fn median_run(
+    rounds: u32,
+    label: &str,
+    mut cmd: impl FnMut() -> Command,
+) -> anyhow::Result<Measured> {
+    let mut runs = Vec::new();
+    for round in 0..rounds {
+        eprintln!("bench: {label}, round {}/{rounds}", round + 1);
+        runs.push(measure(&mut cmd())?);
+    }
+    runs.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+    runs.into_iter()
+        .nth(rounds as usize / 2)
+        .context("no bench rounds")
+}
+
+/// btt on the same trace: stock btt reads blkparse's binary dump; blkscope btt reads the
+/// same dump (and, its extension, the per-CPU files directly).
+fn btt_rows(dir: &Path, blkscope: &Path, events: f64, rounds: u32) -> anyhow::Result<String> {
+    let status = Command::new("blkparse")
+        .current_dir(dir)
+        .args(["-q", "-i", "bench", "-d", "bench.bin", "-O"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    if !status.success() {
+        bail!("blkparse -d failed");
+    }
+    let cases: [(&str, &Path, &[&str]); 3] = [
+        (
+            "stock btt 2.09 (dump)",
+            Path::new("btt"),
+            &["-i", "bench.bin"],
+        ),
+        ("blkscope btt (dump)", blkscope, &["btt", "-i", "bench.bin"]),
+        (
+            "blkscope btt (per-CPU files)",
+            blkscope,
+            &["btt", "-i", "bench"],
+        ),
+    ];
+    let mut rows = Vec::new();
+    let mut rates = Vec::new();
+    for (name, program, args) in cases {
+        let mid = median_run(rounds, name, || {
+            let mut cmd = Command::new(program);
+            cmd.current_dir(dir).args(args);
+            cmd
+        })?;
+        let rate = events / mid.seconds;
+        rates.push(rate);
+        rows.push(format!(
+            "| {name} | {:.2} s | {:.2} M/s | {} MiB |",
+            mid.seconds,
+            rate / 1e6,
+            mid.max_rss_kib / 1024
+        ));
+    }
+    let speedup = rates.get(1).copied().unwrap_or(0.0) / rates.first().copied().unwrap_or(1.0);
+    Ok(format!(
+        "\n## Analysing a recorded trace (btt)\n\n\
+         `btt -i bench.bin` (the dump `blkparse -d` writes of the same trace) and `blkscope btt` \
+         on it, report to /dev/null; median of {rounds} run(s). Memory holds the I/Os in flight \
+         and btt's statistics (its seek buckets and active periods grow with the trace, in \
+         both).\n\n\
+         | analyser | time | events/s | peak RSS |\n|---|---|---|---|\n{}\n\n\
+         blkscope btt analyses {speedup:.1}x as many events per second as btt.\n",
         rows.join("\n")
     ))
 }

@@ -48,6 +48,10 @@ enum Task {
         /// A few seconds per case (what CI runs); prints the table, writes nothing
         #[arg(long)]
         quick: bool,
+        /// Only the parse and btt cases; with a full run, replaces their sections of
+        /// docs/PERFORMANCE.md
+        #[arg(long)]
+        parse_only: bool,
     },
 }
 
@@ -63,7 +67,7 @@ fn main() -> anyhow::Result<()> {
             run(&mut as_root(&binary, &args))
         }
         Task::Test { args } => test(&root, &args),
-        Task::Bench { quick } => {
+        Task::Bench { quick, parse_only } => {
             if !is_root() {
                 bail!("the bench needs root (loop devices, eBPF, ftrace)");
             }
@@ -73,12 +77,19 @@ fn main() -> anyhow::Result<()> {
             } else {
                 bench::BenchPlan::full()
             };
-            let mut report = bench::run(&root, &plan)?;
+            let path = root.join("docs/PERFORMANCE.md");
+            let mut report = if parse_only {
+                // Keep the tracing sections as they are.
+                let old = std::fs::read_to_string(&path).unwrap_or_default();
+                let end = old.find(PARSE_SECTION).unwrap_or(old.len());
+                old[..end].trim_end().to_string() + "\n"
+            } else {
+                bench::run(&root, &plan)?
+            };
             let (ios, rounds) = if quick { (20_000, 1) } else { (400_000, 3) };
             report.push_str(&bench_parse::run(&root, ios, rounds)?);
             println!("{report}");
             if !quick {
-                let path = root.join("docs/PERFORMANCE.md");
                 std::fs::write(&path, report).with_context(|| path.display().to_string())?;
                 eprintln!("written to {}", path.display());
             }
@@ -91,6 +102,9 @@ fn main() -> anyhow::Result<()> {
         }
     }
 }
+
+/// Where the parse bench's part of docs/PERFORMANCE.md starts.
+const PARSE_SECTION: &str = "\n## Parsing a recorded trace";
 
 fn build(root: &Path, release: bool) -> anyhow::Result<()> {
     let mut cmd = cargo(root);

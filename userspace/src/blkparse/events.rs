@@ -110,33 +110,33 @@ fn write_default(out: &mut Vec<u8>, e: &EventLine) {
     {
         device = r.device_to;
     }
-    // The header is printed for every event: by hand, since core::fmt is most of a parse's time.
-    uint(out, u64::from(major(device)), Some(3), false);
-    out.push(b',');
-    uint(out, u64::from(minor(device)), Some(3), true);
-    out.push(b' ');
-    uint(out, u64::from(e.cpu), Some(2), false);
-    out.push(b' ');
-    int(out, i64::from(h.sequence as i32), Some(8), false);
-    out.push(b' ');
-    int(
-        out,
-        i64::from((h.time / 1_000_000_000) as i32),
-        Some(5),
-        false,
-    );
-    out.push(b'.');
-    zero_padded(out, h.time % 1_000_000_000, 9);
-    out.push(b' ');
-    uint(out, u64::from(h.pid), Some(5), false);
-    out.push(b' ');
+    // The header is printed for every event: by hand and in place, since formatting is most
+    // of a parse's time.
+    let mut head = LineHead::default();
+    head.num(u64::from(major(device)), 3, false);
+    head.byte(b',');
+    head.num(u64::from(minor(device)), 3, true);
+    head.byte(b' ');
+    head.num(u64::from(e.cpu), 2, false);
+    head.byte(b' ');
+    head.int(i64::from(h.sequence as i32), 8);
+    head.byte(b' ');
+    head.int(i64::from((h.time / 1_000_000_000) as i32), 5);
+    head.byte(b'.');
+    head.zero_padded(h.time % 1_000_000_000, 9);
+    head.byte(b' ');
+    head.num(u64::from(h.pid), 5, false);
+    head.byte(b' ');
+    out.extend_from_slice(head.as_bytes());
     if let Some(cg) = e.cgroup {
         let _ = write!(out, "{:x},{:x} ", cg.ino, cg.generation);
     }
-    padded(out, e.act.as_bytes(), Some(2), false);
-    out.push(b' ');
-    padded(out, rwbs(h).as_bytes(), Some(3), false);
-    out.push(b' ');
+    let mut head = LineHead::default();
+    head.text(e.act.as_bytes(), 2);
+    head.byte(b' ');
+    head.text(rwbs(h).as_bytes(), 3);
+    head.byte(b' ');
+    out.extend_from_slice(head.as_bytes());
     let sectors = h.sectors();
     let pc = h.is(category::PC);
     match e.act.as_bytes()[0] {
@@ -209,6 +209,95 @@ fn write_default(out: &mut Vec<u8>, e: &EventLine) {
     }
 }
 
+/// The fixed-width start of a default line, built in a stack buffer: each field is written
+/// where it goes (digits from the right), so the line costs one copy into the output.
+struct LineHead {
+    buf: [u8; 128],
+    len: usize,
+}
+
+impl Default for LineHead {
+    fn default() -> LineHead {
+        LineHead {
+            buf: [b' '; 128],
+            len: 0,
+        }
+    }
+}
+
+impl LineHead {
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    fn byte(&mut self, b: u8) {
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+
+    /// printf's `%[-]Nu` (the buffer starts as spaces, so padding is just skipping).
+    fn num(&mut self, v: u64, width: usize, left: bool) {
+        let n = decimal_len(v);
+        let pad = width.saturating_sub(n);
+        let start = if left { self.len } else { self.len + pad };
+        self.put_digits(v, start, n);
+        self.len += n + pad;
+    }
+
+    /// printf's `%Nd`.
+    fn int(&mut self, v: i64, width: usize) {
+        let digits = decimal_len(v.unsigned_abs());
+        let n = digits + usize::from(v < 0);
+        let pad = width.saturating_sub(n);
+        let mut at = self.len + pad;
+        if v < 0 {
+            self.buf[at] = b'-';
+            at += 1;
+        }
+        self.put_digits(v.unsigned_abs(), at, digits);
+        self.len += n + pad;
+    }
+
+    /// printf's `%0Nlu`.
+    fn zero_padded(&mut self, v: u64, width: usize) {
+        let n = decimal_len(v).max(width);
+        self.put_digits(v, self.len, n);
+        self.len += n;
+    }
+
+    /// printf's `%Ns` (right-aligned).
+    fn text(&mut self, s: &[u8], width: usize) {
+        let pad = width.saturating_sub(s.len());
+        let at = self.len + pad;
+        for (i, &b) in s.iter().enumerate() {
+            self.buf[at + i] = b;
+        }
+        self.len = at + s.len();
+    }
+
+    /// Writes `v` as exactly `n` digits (leading zeros) at `at`, two digits at a time.
+    fn put_digits(&mut self, mut v: u64, at: usize, n: usize) {
+        let Some(dst) = self.buf.get_mut(at..at + n) else {
+            return;
+        };
+        let mut i = dst.len();
+        while i >= 2 {
+            let p = (v % 100) as usize * 2;
+            v /= 100;
+            dst[i - 2] = PAIRS[p];
+            dst[i - 1] = PAIRS[p + 1];
+            i -= 2;
+        }
+        if i == 1 {
+            dst[0] = b'0' + (v % 10) as u8;
+        }
+    }
+}
+
+fn decimal_len(v: u64) -> usize {
+    v.checked_ilog10().map_or(1, |l| l as usize + 1)
+}
+
 /// "SECTOR + N " of most actions.
 fn sector_plus(out: &mut Vec<u8>, sector: u64, sectors: u32) {
     uint(out, sector, None, false);
@@ -217,14 +306,16 @@ fn sector_plus(out: &mut Vec<u8>, sector: u64, sectors: u32) {
     out.push(b' ');
 }
 
+/// Two-digit decimal pairs "00" to "99".
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
 /// The decimal digits of `v`, most significant first, in a fixed buffer.
 fn digits(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
     // Two digits per division: the header's numbers are most of what a parse prints.
-    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-        2021222324252627282930313233343536373839\
-        4041424344454647484950515253545556575859\
-        6061626364656667686970717273747576777879\
-        8081828384858687888990919293949596979899";
     let mut i = buf.len();
     while v >= 100 {
         let p = (v % 100) as usize * 2;

@@ -225,10 +225,10 @@ fn file_mode(
         match item {
             Item::Notify(t, endian) => {
                 engine.endian = endian;
-                engine.handle_notify(&t);
+                engine.handle_notify(t);
             }
             Item::Event {
-                mut trace,
+                trace,
                 input,
                 cpu,
                 endian,
@@ -240,8 +240,8 @@ fn file_mode(
                     break;
                 }
                 engine.devices[input].last_reported_time = trace.header.time;
-                if engine.shown(&trace) && trace.header.time >= start {
-                    engine.dump_trace(&trace, input, cpu)?;
+                if engine.shown(trace) && trace.header.time >= start {
+                    engine.dump_trace(trace, input, cpu)?;
                 }
                 if engine.out.len() > 1 << 16 {
                     flush_some(engine, out)?;
@@ -353,7 +353,7 @@ fn pipe_mode(
 }
 
 /// Reads up to `batch` events (notifies are applied at once and not counted).
-fn read_batch<R: Read>(
+fn read_batch<R: std::io::BufRead>(
     reader: &mut RecordReader<R>,
     engine: &mut Engine,
     batch: usize,

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufReader, ErrorKind, Read};
+use std::io::{BufRead, BufReader, ErrorKind};
 use std::path::{Path, PathBuf};
 
 use super::error::{CorruptKind, TraceError};
@@ -23,7 +23,7 @@ pub struct RecordReader<R> {
     endian: Option<Endian>,
 }
 
-impl<R: Read> RecordReader<R> {
+impl<R: BufRead> RecordReader<R> {
     /// `path` names the stream in errors ("-" for stdin).
     pub fn new(input: R, path: impl Into<PathBuf>) -> RecordReader<R> {
         RecordReader {
@@ -54,7 +54,7 @@ impl<R: Read> RecordReader<R> {
         let start = self.offset;
         let mut raw = [0u8; HEADER_LEN];
         let got = self
-            .fill(&mut raw)
+            .take(&mut raw)
             .map_err(|e| self.error(start, e.into()))?;
         if got == 0 {
             return Ok(false);
@@ -91,9 +91,8 @@ impl<R: Read> RecordReader<R> {
         }
         let pdu_len = usize::from(header.pdu_len);
         out.pdu.clear();
-        out.pdu.resize(pdu_len, 0);
         let got = self
-            .fill(&mut out.pdu)
+            .take_payload(&mut out.pdu, pdu_len)
             .map_err(|e| self.error(start, e.into()))?;
         if got < pdu_len {
             return Err(self.error(
@@ -114,19 +113,58 @@ impl<R: Read> RecordReader<R> {
         Ok(self.read_into(&mut t)?.then_some(t))
     }
 
-    /// Reads until `buf` is full or the stream ends; returns the bytes read.
-    fn fill(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+    /// Fills a header from the stream (straight from its buffer when the header is there in
+    /// one piece, the common case); returns the bytes read, fewer at the end of the stream.
+    fn take(&mut self, raw: &mut [u8; HEADER_LEN]) -> std::io::Result<usize> {
+        let buf = self.buffered()?;
+        if buf.len() >= HEADER_LEN {
+            raw.copy_from_slice(&buf[..HEADER_LEN]);
+            self.input.consume(HEADER_LEN);
+            self.offset += HEADER_LEN as u64;
+            return Ok(HEADER_LEN);
+        }
         let mut done = 0;
-        while done < buf.len() {
-            match self.input.read(&mut buf[done..]) {
-                Ok(0) => break,
-                Ok(n) => done += n,
+        while done < HEADER_LEN {
+            let buf = self.buffered()?;
+            if buf.is_empty() {
+                break;
+            }
+            let n = buf.len().min(HEADER_LEN - done);
+            raw[done..done + n].copy_from_slice(&buf[..n]);
+            self.input.consume(n);
+            done += n;
+        }
+        self.offset += done as u64;
+        Ok(done)
+    }
+
+    /// Appends up to `len` payload bytes to `out`; returns how many the stream had.
+    fn take_payload(&mut self, out: &mut Vec<u8>, len: usize) -> std::io::Result<usize> {
+        let mut done = 0;
+        while done < len {
+            let buf = self.buffered()?;
+            if buf.is_empty() {
+                break;
+            }
+            let n = buf.len().min(len - done);
+            out.extend_from_slice(&buf[..n]);
+            self.input.consume(n);
+            done += n;
+        }
+        self.offset += done as u64;
+        Ok(done)
+    }
+
+    /// The stream's buffered bytes, refilled when empty (retrying interrupted reads).
+    fn buffered(&mut self) -> std::io::Result<&[u8]> {
+        loop {
+            match self.input.fill_buf() {
+                Ok(_) => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
         }
-        self.offset += done as u64;
-        Ok(done)
+        self.input.fill_buf()
     }
 
     fn error(&self, offset: u64, kind: CorruptKind) -> TraceError {
@@ -158,15 +196,16 @@ impl TraceInput {
     }
 }
 
-/// What `MergedTraces::next` yields.
+/// What `MergedTraces::next_item` yields: records lent in place (no copy), valid until the
+/// next call.
 #[derive(Debug)]
-pub enum Item {
+pub enum Item<'a> {
     /// A notify record other than a message (process name, timestamp), handed out as soon as
     /// it is read, ahead of the events around it (blkparse applies them when it reads them).
-    Notify(Trace, Endian),
+    Notify(&'a mut Trace, Endian),
     /// The next record in time order, with the input it came from and its file's CPU.
     Event {
-        trace: Trace,
+        trace: &'a mut Trace,
         input: usize,
         cpu: u32,
         endian: Endian,
@@ -192,7 +231,13 @@ pub struct MergedTraces {
     /// Streams with records left, ordered by the time of their next record.
     order: Vec<usize>,
     pending_notifies: VecDeque<(Trace, Endian)>,
+    /// The front notify was lent out and goes at the next call.
+    notify_lent: bool,
+    /// The stream whose front record was lent out and goes at the next call.
     needs_dequeue: Option<usize>,
+    /// Records already handed out, kept to be read into again (their payload buffers reused);
+    /// at most one batch.
+    spare: Vec<Trace>,
     batch: usize,
     files: Vec<PathBuf>,
     errors: Vec<TraceError>,
@@ -218,7 +263,9 @@ impl MergedTraces {
             streams: Vec::new(),
             order: Vec::new(),
             pending_notifies: VecDeque::new(),
+            notify_lent: false,
             needs_dequeue: None,
+            spare: Vec::new(),
             batch: batch.max(1),
             files: Vec::new(),
             errors: Vec::new(),
@@ -282,22 +329,34 @@ impl MergedTraces {
     }
 
     /// The next notify or event.
-    pub fn next_item(&mut self) -> Option<Item> {
+    pub fn next_item(&mut self) -> Option<Item<'_>> {
         if let Some(stream) = self.needs_dequeue.take() {
+            if let Some(done) = self.streams[stream].queue.pop_front()
+                && self.spare.len() < self.batch
+            {
+                self.spare.push(done);
+            }
             self.after_pop(stream);
         }
-        if let Some((notify, endian)) = self.pending_notifies.pop_front() {
-            return Some(Item::Notify(notify, endian));
+        if self.notify_lent {
+            self.pending_notifies.pop_front();
+            self.notify_lent = false;
+        }
+        if !self.pending_notifies.is_empty() {
+            self.notify_lent = true;
+            let (notify, endian) = self.pending_notifies.front_mut()?;
+            return Some(Item::Notify(notify, *endian));
         }
         let &head = self.order.first()?;
-        let stream = &mut self.streams[head];
-        let trace = stream.queue.pop_front()?;
         self.needs_dequeue = Some(head);
+        let stream = &mut self.streams[head];
+        let (input, cpu, endian) = (stream.input, stream.cpu, stream.endian);
+        let trace = stream.queue.front_mut()?;
         Some(Item::Event {
             trace,
-            input: stream.input,
-            cpu: stream.cpu,
-            endian: stream.endian,
+            input,
+            cpu,
+            endian,
         })
     }
 
@@ -352,38 +411,49 @@ impl MergedTraces {
                 break;
             };
             let offset = reader.offset();
-            let trace = match reader.next_trace() {
-                Ok(Some(t)) => t,
-                Ok(None) => {
+            // Read in place at the back of the queue: no copy of the record.
+            stream.queue.push_back(self.spare.pop().unwrap_or_default());
+            let Some(trace) = stream.queue.back_mut() else {
+                break;
+            };
+            match reader.read_into(trace) {
+                Ok(true) => {}
+                Ok(false) => {
+                    stream.queue.pop_back();
                     stream.reader = None;
                     break;
                 }
                 Err(e) => {
+                    stream.queue.pop_back();
                     stream.reader = None;
                     self.errors.push(e);
                     break;
                 }
-            };
-            if trace.header.cpu != stream.cpu {
+            }
+            let header = trace.header;
+            if header.cpu != stream.cpu {
+                stream.queue.pop_back();
                 let path = reader.path().to_path_buf();
                 self.errors.push(TraceError {
                     path,
                     offset,
                     kind: CorruptKind::WrongCpu {
                         file: stream.cpu,
-                        record: trace.header.cpu,
+                        record: header.cpu,
                     },
                 });
                 counted += 1;
                 continue;
             }
             stream.endian = reader.endian().unwrap_or(Endian::NATIVE);
-            if trace.header.is_notify() && !trace.header.is_message() {
-                self.pending_notifies.push_back((trace, stream.endian));
+            if header.is_notify() && !header.is_message() {
+                if let Some(notify) = stream.queue.pop_back() {
+                    self.pending_notifies.push_back((notify, stream.endian));
+                }
                 continue;
             }
             if let Some(before) = stream.last_time
-                && trace.header.time < before
+                && header.time < before
             {
                 let path = reader.path().to_path_buf();
                 self.errors.push(TraceError {
@@ -391,12 +461,11 @@ impl MergedTraces {
                     offset,
                     kind: CorruptKind::TimeBackwards {
                         before,
-                        now: trace.header.time,
+                        now: header.time,
                     },
                 });
             }
-            stream.last_time = Some(trace.header.time);
-            stream.queue.push_back(trace);
+            stream.last_time = Some(header.time);
             queued += 1;
             counted += 1;
         }

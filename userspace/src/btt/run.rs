@@ -2,7 +2,7 @@
 //! `blkparse -d` would), feed every record to the analysis, then write the report.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufWriter, Write};
 use std::path::Path;
 use std::time::Instant;
 
@@ -34,7 +34,7 @@ pub struct Finished {
 
 /// Where records come from.
 enum Source {
-    Stream(RecordReader<Box<dyn Read>>),
+    Stream(RecordReader<Box<dyn BufRead>>),
     /// Per-CPU files, merged; event times made relative to the first, as in a dump.
     Merged {
         traces: MergedTraces,
@@ -45,7 +45,8 @@ enum Source {
 impl Source {
     fn open(input: &str) -> Result<Option<Source>, RunError> {
         if input == "-" {
-            let stdin: Box<dyn Read> = Box::new(io::BufReader::new(io::stdin()));
+            let stdin: Box<dyn BufRead> =
+                Box::new(io::BufReader::with_capacity(1 << 20, io::stdin()));
             return Ok(Some(Source::Stream(RecordReader::new(stdin, "-"))));
         }
         let per_cpu = TraceInput {
@@ -65,7 +66,7 @@ impl Source {
         if file.metadata().is_ok_and(|m| m.is_file() && m.len() == 0) {
             return Ok(None);
         }
-        let reader: Box<dyn Read> = Box::new(io::BufReader::with_capacity(1 << 20, file));
+        let reader: Box<dyn BufRead> = Box::new(io::BufReader::with_capacity(1 << 20, file));
         Ok(Some(Source::Stream(RecordReader::new(reader, input))))
     }
 
@@ -79,11 +80,11 @@ impl Source {
                     None => Ok(false),
                 },
                 Some(Item::Notify(n, _)) => {
-                    *t = n;
+                    std::mem::swap(t, n);
                     Ok(true)
                 }
                 Some(Item::Event { trace, .. }) => {
-                    *t = trace;
+                    std::mem::swap(t, trace);
                     t.header.time = t.header.time.wrapping_sub(*genesis);
                     Ok(true)
                 }
