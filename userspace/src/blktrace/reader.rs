@@ -124,22 +124,20 @@ impl<R: BufRead> RecordReader<R> {
             return Ok(HEADER_LEN);
         }
         let mut done = 0;
-        while done < HEADER_LEN {
-            let buf = self.buffered()?;
-            if buf.is_empty() {
-                break;
-            }
-            let n = buf.len().min(HEADER_LEN - done);
-            raw[done..done + n].copy_from_slice(&buf[..n]);
-            self.input.consume(n);
-            done += n;
-        }
-        self.offset += done as u64;
-        Ok(done)
+        self.take_with(HEADER_LEN, |piece| {
+            raw[done..done + piece.len()].copy_from_slice(piece);
+            done += piece.len();
+        })
     }
 
     /// Appends up to `len` payload bytes to `out`; returns how many the stream had.
     fn take_payload(&mut self, out: &mut Vec<u8>, len: usize) -> std::io::Result<usize> {
+        self.take_with(len, |piece| out.extend_from_slice(piece))
+    }
+
+    /// Hands up to `len` bytes to `put`, piece by piece as the buffer holds them; returns how
+    /// many the stream had.
+    fn take_with(&mut self, len: usize, mut put: impl FnMut(&[u8])) -> std::io::Result<usize> {
         let mut done = 0;
         while done < len {
             let buf = self.buffered()?;
@@ -147,7 +145,7 @@ impl<R: BufRead> RecordReader<R> {
                 break;
             }
             let n = buf.len().min(len - done);
-            out.extend_from_slice(&buf[..n]);
+            put(&buf[..n]);
             self.input.consume(n);
             done += n;
         }
@@ -157,6 +155,8 @@ impl<R: BufRead> RecordReader<R> {
 
     /// The stream's buffered bytes, refilled when empty (retrying interrupted reads).
     fn buffered(&mut self) -> std::io::Result<&[u8]> {
+        // The retry loop cannot return the borrowed buffer (a borrow-checker limit), so the
+        // slice comes from a second fill_buf, which only returns what is already buffered.
         loop {
             match self.input.fill_buf() {
                 Ok(_) => break,
@@ -235,9 +235,6 @@ pub struct MergedTraces {
     notify_lent: bool,
     /// The stream whose front record was lent out and goes at the next call.
     needs_dequeue: Option<usize>,
-    /// Records already handed out, kept to be read into again (their payload buffers reused);
-    /// at most one batch.
-    spare: Vec<Trace>,
     batch: usize,
     files: Vec<PathBuf>,
     errors: Vec<TraceError>,
@@ -265,7 +262,6 @@ impl MergedTraces {
             pending_notifies: VecDeque::new(),
             notify_lent: false,
             needs_dequeue: None,
-            spare: Vec::new(),
             batch: batch.max(1),
             files: Vec::new(),
             errors: Vec::new(),
@@ -331,11 +327,7 @@ impl MergedTraces {
     /// The next notify or event.
     pub fn next_item(&mut self) -> Option<Item<'_>> {
         if let Some(stream) = self.needs_dequeue.take() {
-            if let Some(done) = self.streams[stream].queue.pop_front()
-                && self.spare.len() < self.batch
-            {
-                self.spare.push(done);
-            }
+            self.streams[stream].queue.pop_front();
             self.after_pop(stream);
         }
         if self.notify_lent {
@@ -412,7 +404,7 @@ impl MergedTraces {
             };
             let offset = reader.offset();
             // Read in place at the back of the queue: no copy of the record.
-            stream.queue.push_back(self.spare.pop().unwrap_or_default());
+            stream.queue.push_back(Trace::default());
             let Some(trace) = stream.queue.back_mut() else {
                 break;
             };
