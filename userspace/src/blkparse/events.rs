@@ -127,11 +127,11 @@ fn write_default(out: &mut Vec<u8>, e: &EventLine) {
     head.byte(b' ');
     head.num(u64::from(h.pid), 5, false);
     head.byte(b' ');
-    out.extend_from_slice(head.as_bytes());
     if let Some(cg) = e.cgroup {
+        out.extend_from_slice(head.as_bytes());
         let _ = write!(out, "{:x},{:x} ", cg.ino, cg.generation);
+        head = LineHead::default();
     }
-    let mut head = LineHead::default();
     head.text(e.act.as_bytes(), 2);
     head.byte(b' ');
     head.text(rwbs(h).as_bytes(), 3);
