@@ -311,10 +311,10 @@ fn main() -> ExitCode {
         return run_iostat(&args);
     }
     if args.get(1).is_some_and(|a| a == "parse") {
-        return run_parse(&args);
+        return run_getopt_view(&args, "blkparse", "parse", blkscope::blkparse::cli::main);
     }
     if args.get(1).is_some_and(|a| a == "btt") {
-        return run_btt(&args);
+        return run_getopt_view(&args, "btt", "btt", blkscope::btt::cli::main);
     }
     let cli = Cli::parse_from(args);
     let result = match cli.command.unwrap_or(Command::Trace(TraceArgs::default())) {
@@ -338,35 +338,26 @@ fn main() -> ExitCode {
     }
 }
 
-/// blkparse's command line is GNU getopt's (`-h` hashes by name, `--format` is a format
-/// string), so `parse` reads its own arguments.
-fn run_parse(args: &[std::ffi::OsString]) -> ExitCode {
-    let program = if invoked_as("blkparse") {
-        "blkparse"
+/// blkparse's and btt's command lines are GNU getopt's (`-h` hashes by name in blkparse,
+/// `--format` is a format string), so these views read their own arguments: `main` gets the
+/// program name to print (the symlink's name or `blkscope VIEW`) and the arguments after it.
+fn run_getopt_view(
+    args: &[std::ffi::OsString],
+    alias: &str,
+    view: &str,
+    main: fn(&str, &[String]) -> u8,
+) -> ExitCode {
+    let program = if invoked_as(alias) {
+        alias.to_string()
     } else {
-        "blkscope parse"
+        format!("blkscope {view}")
     };
     let rest: Vec<String> = args
         .iter()
         .skip(2)
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    ExitCode::from(blkscope::blkparse::cli::main(program, &rest))
-}
-
-/// btt's command line is GNU getopt's too, so `btt` reads its own arguments.
-fn run_btt(args: &[std::ffi::OsString]) -> ExitCode {
-    let program = if invoked_as("btt") {
-        "btt"
-    } else {
-        "blkscope btt"
-    };
-    let rest: Vec<String> = args
-        .iter()
-        .skip(2)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    ExitCode::from(blkscope::btt::cli::main(program, &rest))
+    ExitCode::from(main(&program, &rest))
 }
 
 /// Whether blkscope was started through a symlink of this name.

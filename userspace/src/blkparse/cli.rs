@@ -2,6 +2,7 @@
 
 use super::options::{self, Command, EXTRA_HELP, USAGE, UsageError};
 use super::run::{RunError, run};
+use crate::blktrace::error::report_input_errors;
 
 /// Runs blkparse with `args` (without the program name); returns the exit status.
 pub fn main(program: &str, args: &[String]) -> u8 {
@@ -31,16 +32,7 @@ pub fn main(program: &str, args: &[String]) -> u8 {
         }
     };
     match run(&o) {
-        Ok(finished) => {
-            for e in &finished.input_errors {
-                eprintln!("{program}: {e}");
-            }
-            if finished.input_errors.is_empty() {
-                0
-            } else {
-                1
-            }
-        }
+        Ok(finished) => report_input_errors(program, &finished.input_errors),
         Err(RunError::Open(e)) => {
             eprintln!("{e}");
             1

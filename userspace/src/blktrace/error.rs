@@ -39,3 +39,12 @@ impl TraceError {
         )
     }
 }
+
+/// Prints the problems met in the input (after everything valid was output), one line each
+/// as `PROGRAM: FILE: offset N: ...`; returns the exit status: 1 when there were any.
+pub fn report_input_errors(program: &str, errors: &[TraceError]) -> u8 {
+    for e in errors {
+        eprintln!("{program}: {e}");
+    }
+    u8::from(!errors.is_empty())
+}

@@ -2,6 +2,7 @@
 
 use super::options::{self, Command, USAGE, UsageError};
 use super::run::run;
+use crate::blktrace::error::report_input_errors;
 
 /// Runs btt with `args` (without the program name); returns the exit status.
 pub fn main(program: &str, args: &[String]) -> u8 {
@@ -31,12 +32,7 @@ pub fn main(program: &str, args: &[String]) -> u8 {
         }
     };
     match run(&o) {
-        Ok(finished) => {
-            for e in &finished.input_errors {
-                eprintln!("{program}: {e}");
-            }
-            u8::from(!finished.input_errors.is_empty())
-        }
+        Ok(finished) => report_input_errors(program, &finished.input_errors),
         Err(e) => {
             eprintln!("{program}: {e}");
             1
