@@ -32,7 +32,6 @@ pub struct RbTree<T> {
     nodes: Vec<Option<Node<T>>>,
     free: Vec<u32>,
     root: u32,
-    len: usize,
 }
 
 impl<T> Default for RbTree<T> {
@@ -41,7 +40,6 @@ impl<T> Default for RbTree<T> {
             nodes: Vec::new(),
             free: Vec::new(),
             root: NIL,
-            len: 0,
         }
     }
 }
@@ -49,14 +47,6 @@ impl<T> Default for RbTree<T> {
 impl<T> RbTree<T> {
     pub fn root(&self) -> u32 {
         self.root
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     fn node(&self, at: u32) -> &Node<T> {
@@ -121,7 +111,6 @@ impl<T> RbTree<T> {
         } else {
             self.node_mut(slot.parent).right = at;
         }
-        self.len += 1;
         self.insert_color(at);
         at
     }
@@ -132,7 +121,6 @@ impl<T> RbTree<T> {
         if rebalance != NIL {
             self.erase_color(rebalance);
         }
-        self.len -= 1;
         self.free.push(at);
         let node = self.nodes[at as usize]
             .take()
@@ -142,7 +130,7 @@ impl<T> RbTree<T> {
 
     /// Values in pre-order (node, left, right).
     pub fn pre_order(&self) -> Vec<&T> {
-        let mut out = Vec::with_capacity(self.len);
+        let mut out = Vec::new();
         let mut stack = vec![self.root];
         while let Some(at) = stack.pop() {
             if at == NIL {
@@ -159,7 +147,7 @@ impl<T> RbTree<T> {
     /// Values in post-order (left, right, node).
     pub fn post_order(&self) -> Vec<&T> {
         // Node-right-left pre-order, reversed.
-        let mut out = Vec::with_capacity(self.len);
+        let mut out = Vec::new();
         let mut stack = vec![self.root];
         while let Some(at) = stack.pop() {
             if at == NIL {
@@ -208,6 +196,23 @@ impl<T> RbTree<T> {
         self.set_child(parent, old, new);
     }
 
+    /// `at`'s child on the left (`left`) or right.
+    fn child(&self, at: u32, left: bool) -> u32 {
+        let n = self.node(at);
+        if left { n.left } else { n.right }
+    }
+
+    fn set_child_on(&mut self, at: u32, left: bool, child: u32) {
+        let n = self.node_mut(at);
+        if left {
+            n.left = child;
+        } else {
+            n.right = child;
+        }
+    }
+
+    /// The kernel's `__rb_insert`, written once for both sides: `side` is the side of its
+    /// parent the new node's parent hangs on (the kernel spells out the mirror image).
     fn insert_color(&mut self, mut node: u32) {
         loop {
             let mut parent = self.parent(node);
@@ -219,12 +224,8 @@ impl<T> RbTree<T> {
                 return;
             }
             let gparent = self.parent(parent);
-            let parent_is_left = self.node(gparent).left == parent;
-            let uncle = if parent_is_left {
-                self.node(gparent).right
-            } else {
-                self.node(gparent).left
-            };
+            let side = self.node(gparent).left == parent;
+            let uncle = self.child(gparent, !side);
             if self.is_red(uncle) {
                 self.node_mut(uncle).red = false;
                 self.node_mut(parent).red = false;
@@ -232,41 +233,23 @@ impl<T> RbTree<T> {
                 node = gparent;
                 continue;
             }
-            if parent_is_left {
-                if self.node(parent).right == node {
-                    // Left rotate at parent.
-                    let tmp = self.node(node).left;
-                    self.node_mut(parent).right = tmp;
-                    self.node_mut(node).left = parent;
-                    self.set_parent(tmp, parent);
-                    self.node_mut(parent).parent = node;
-                    self.node_mut(node).parent = gparent;
-                    self.node_mut(gparent).left = node;
-                    parent = node;
-                }
-                // Right rotate at gparent.
-                let tmp = self.node(parent).right;
-                self.node_mut(gparent).left = tmp;
-                self.node_mut(parent).right = gparent;
-                self.set_parent(tmp, gparent);
-                self.rotate_set_parents(gparent, parent, true);
-            } else {
-                if self.node(parent).left == node {
-                    let tmp = self.node(node).right;
-                    self.node_mut(parent).left = tmp;
-                    self.node_mut(node).right = parent;
-                    self.set_parent(tmp, parent);
-                    self.node_mut(parent).parent = node;
-                    self.node_mut(node).parent = gparent;
-                    self.node_mut(gparent).right = node;
-                    parent = node;
-                }
-                let tmp = self.node(parent).left;
-                self.node_mut(gparent).right = tmp;
-                self.node_mut(parent).left = gparent;
-                self.set_parent(tmp, gparent);
-                self.rotate_set_parents(gparent, parent, true);
+            if self.child(parent, !side) == node {
+                // Rotate at parent, towards `side`.
+                let tmp = self.child(node, side);
+                self.set_child_on(parent, !side, tmp);
+                self.set_child_on(node, side, parent);
+                self.set_parent(tmp, parent);
+                self.node_mut(parent).parent = node;
+                self.node_mut(node).parent = gparent;
+                self.set_child_on(gparent, side, node);
+                parent = node;
             }
+            // Rotate at gparent, away from `side`.
+            let tmp = self.child(parent, !side);
+            self.set_child_on(gparent, side, tmp);
+            self.set_child_on(parent, !side, gparent);
+            self.set_parent(tmp, gparent);
+            self.rotate_set_parents(gparent, parent, true);
             return;
         }
     }
@@ -341,126 +324,68 @@ impl<T> RbTree<T> {
         }
     }
 
-    /// The kernel's `____rb_erase_color`.
+    /// The kernel's `____rb_erase_color`, written once for both sides: `side` is the side of
+    /// `parent` the short (black-deficient) subtree `node` is on.
     fn erase_color(&mut self, mut parent: u32) {
         let mut node = NIL;
         loop {
-            let mut sibling = self.node(parent).right;
-            if node != sibling {
-                // node is parent's left child.
-                if self.is_red(sibling) {
-                    let tmp1 = self.node(sibling).left;
-                    self.node_mut(parent).right = tmp1;
-                    self.node_mut(sibling).left = parent;
-                    {
-                        let t = self.node_mut(tmp1);
-                        t.parent = parent;
-                        t.red = false;
-                    }
-                    self.rotate_set_parents(parent, sibling, true);
-                    sibling = tmp1;
-                }
-                let mut tmp1 = self.node(sibling).right;
-                if !self.is_red(tmp1) {
-                    let tmp2 = self.node(sibling).left;
-                    if !self.is_red(tmp2) {
-                        {
-                            let s = self.node_mut(sibling);
-                            s.parent = parent;
-                            s.red = true;
-                        }
-                        if self.node(parent).red {
-                            self.node_mut(parent).red = false;
-                        } else {
-                            node = parent;
-                            parent = self.parent(node);
-                            if parent != NIL {
-                                continue;
-                            }
-                        }
-                        return;
-                    }
-                    let t1 = self.node(tmp2).right;
-                    self.node_mut(sibling).left = t1;
-                    self.node_mut(tmp2).right = sibling;
-                    self.node_mut(parent).right = tmp2;
-                    if t1 != NIL {
-                        let t = self.node_mut(t1);
-                        t.parent = sibling;
-                        t.red = false;
-                    }
-                    tmp1 = sibling;
-                    sibling = tmp2;
-                }
-                let tmp2 = self.node(sibling).left;
-                self.node_mut(parent).right = tmp2;
-                self.node_mut(sibling).left = parent;
+            let side = self.node(parent).right != node;
+            let mut sibling = self.child(parent, !side);
+            if self.is_red(sibling) {
+                let tmp1 = self.child(sibling, side);
+                self.set_child_on(parent, !side, tmp1);
+                self.set_child_on(sibling, side, parent);
                 {
                     let t = self.node_mut(tmp1);
-                    t.parent = sibling;
+                    t.parent = parent;
                     t.red = false;
                 }
-                self.set_parent(tmp2, parent);
-                self.rotate_set_parents(parent, sibling, false);
-                return;
-            } else {
-                sibling = self.node(parent).left;
-                if self.is_red(sibling) {
-                    let tmp1 = self.node(sibling).right;
-                    self.node_mut(parent).left = tmp1;
-                    self.node_mut(sibling).right = parent;
-                    {
-                        let t = self.node_mut(tmp1);
-                        t.parent = parent;
-                        t.red = false;
-                    }
-                    self.rotate_set_parents(parent, sibling, true);
-                    sibling = tmp1;
-                }
-                let mut tmp1 = self.node(sibling).left;
-                if !self.is_red(tmp1) {
-                    let tmp2 = self.node(sibling).right;
-                    if !self.is_red(tmp2) {
-                        {
-                            let s = self.node_mut(sibling);
-                            s.parent = parent;
-                            s.red = true;
-                        }
-                        if self.node(parent).red {
-                            self.node_mut(parent).red = false;
-                        } else {
-                            node = parent;
-                            parent = self.parent(node);
-                            if parent != NIL {
-                                continue;
-                            }
-                        }
-                        return;
-                    }
-                    let t1 = self.node(tmp2).left;
-                    self.node_mut(sibling).right = t1;
-                    self.node_mut(tmp2).left = sibling;
-                    self.node_mut(parent).left = tmp2;
-                    if t1 != NIL {
-                        let t = self.node_mut(t1);
-                        t.parent = sibling;
-                        t.red = false;
-                    }
-                    tmp1 = sibling;
-                    sibling = tmp2;
-                }
-                let tmp2 = self.node(sibling).right;
-                self.node_mut(parent).left = tmp2;
-                self.node_mut(sibling).right = parent;
-                {
-                    let t = self.node_mut(tmp1);
-                    t.parent = sibling;
-                    t.red = false;
-                }
-                self.set_parent(tmp2, parent);
-                self.rotate_set_parents(parent, sibling, false);
-                return;
+                self.rotate_set_parents(parent, sibling, true);
+                sibling = tmp1;
             }
+            let mut tmp1 = self.child(sibling, !side);
+            if !self.is_red(tmp1) {
+                let tmp2 = self.child(sibling, side);
+                if !self.is_red(tmp2) {
+                    {
+                        let s = self.node_mut(sibling);
+                        s.parent = parent;
+                        s.red = true;
+                    }
+                    if self.node(parent).red {
+                        self.node_mut(parent).red = false;
+                    } else {
+                        node = parent;
+                        parent = self.parent(node);
+                        if parent != NIL {
+                            continue;
+                        }
+                    }
+                    return;
+                }
+                let t1 = self.child(tmp2, !side);
+                self.set_child_on(sibling, side, t1);
+                self.set_child_on(tmp2, !side, sibling);
+                self.set_child_on(parent, !side, tmp2);
+                if t1 != NIL {
+                    let t = self.node_mut(t1);
+                    t.parent = sibling;
+                    t.red = false;
+                }
+                tmp1 = sibling;
+                sibling = tmp2;
+            }
+            let tmp2 = self.child(sibling, side);
+            self.set_child_on(parent, !side, tmp2);
+            self.set_child_on(sibling, side, parent);
+            {
+                let t = self.node_mut(tmp1);
+                t.parent = sibling;
+                t.red = false;
+            }
+            self.set_parent(tmp2, parent);
+            self.rotate_set_parents(parent, sibling, false);
+            return;
         }
     }
 
