@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 
 use super::avg::{Span, Spans};
-use super::device::{Device, QueuedIo, is_remapper};
+use super::device::{Device, QueuedIo, devno, is_remapper};
 use super::iostat::{self, Totals};
 use super::live::ActivePeriods;
 use super::process::{ProcessId, Processes};
@@ -192,11 +192,7 @@ impl Analysis {
         let i = match self.by_dev.get(&h.device) {
             Some(&i) => i,
             None => {
-                let devno = format!(
-                    "{},{}",
-                    crate::blktrace::format::major(h.device),
-                    crate::blktrace::format::minor(h.device)
-                );
+                let devno = devno(h.device);
                 let name = self
                     .settings
                     .device_names

@@ -9,7 +9,12 @@ use super::q2d::Q2dHistogram;
 use super::ranges::Regions;
 use super::rbtree::{NIL, RbTree, Slot};
 use super::seek::SeekStats;
-use crate::blktrace::format::major;
+use crate::blktrace::format::{major, minor};
+
+/// A device as `MAJ,MIN`, how btt names it in range headers, `-X` lines and device maps.
+pub fn devno(dev: u32) -> String {
+    format!("{},{}", major(dev), minor(dev))
+}
 
 /// Whether a device is a stacking one (md, device-mapper), whose spans btt keeps apart.
 pub fn is_remapper(dev: u32) -> bool {
@@ -134,11 +139,7 @@ impl Device {
     pub fn header(&self, max: usize) -> String {
         let text = match &self.mapped_name {
             Some(name) => name.clone(),
-            None => format!(
-                "({:3},{:3})",
-                major(self.dev),
-                crate::blktrace::format::minor(self.dev)
-            ),
+            None => format!("({:3},{:3})", major(self.dev), minor(self.dev)),
         };
         text.chars().take(max - 1).collect()
     }

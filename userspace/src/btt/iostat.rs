@@ -164,7 +164,6 @@ pub fn write_device(
     } else {
         0.0
     };
-    let mut line = format!("{header:<11} ");
     let fields = [
         (c.merges[1] as f64 / dt, 8),
         (c.merges[0] as f64 / dt, 8),
@@ -179,19 +178,10 @@ pub fn write_device(
         (await_ms, 7),
         (service_ms, 7),
     ];
-    for (v, w) in fields {
-        line += &fixed(v, w, 2);
-        line.push(' ');
-    }
-    line += &fixed(util, 6, 2);
-    if all {
-        line += "   TOTAL\n";
-    } else {
-        line += &fixed(to_sec(stamp), 8, 2);
-        line.push('\n');
+    write_line(out, header, fields, util, stamp, all)?;
+    if !all {
         c.reset_interval();
     }
-    out.write_all(line.as_bytes())?;
 
     totals.n += 1.0;
     for i in 0..2 {
@@ -212,7 +202,6 @@ pub fn write_totals(out: &mut dyn Write, t: &Totals, stamp: u64, all: bool) -> i
     if t.n < 2.0 {
         return Ok(());
     }
-    let mut line = format!("{:<11} ", "TOTAL");
     let fields = [
         (t.merges[0], 8),
         (t.merges[1], 8),
@@ -227,11 +216,25 @@ pub fn write_totals(out: &mut dyn Write, t: &Totals, stamp: u64, all: bool) -> i
         (t.await_ms / t.n, 7),
         (t.service_ms / t.n, 7),
     ];
+    write_line(out, "TOTAL", fields, t.util / t.n, stamp, all)
+}
+
+/// One line: the label, twelve values with their widths, %util, then the time of the
+/// interval's end (or TOTAL for the whole trace).
+fn write_line(
+    out: &mut dyn Write,
+    label: &str,
+    fields: [(f64, usize); 12],
+    util: f64,
+    stamp: u64,
+    all: bool,
+) -> io::Result<()> {
+    let mut line = format!("{label:<11} ");
     for (v, w) in fields {
         line += &fixed(v, w, 2);
         line.push(' ');
     }
-    line += &fixed(t.util / t.n, 6, 2);
+    line += &fixed(util, 6, 2);
     if all {
         line += "   TOTAL\n";
     } else {

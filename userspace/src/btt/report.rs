@@ -6,13 +6,12 @@ use std::io::{self, Write};
 
 use super::analysis::Analysis;
 use super::avg::{Avg, Span, Spans};
-use super::device::{Device, is_remapper};
+use super::device::{Device, devno, is_remapper};
 use super::process::Process;
 use super::q2d::Q2dHistogram;
 use super::ranges::{Ranges, Regions};
 use super::seek::{Modes, SeekStats};
 use super::time::{bit_time, fixed};
-use crate::blktrace::format::{major, minor};
 
 /// What the report prints besides the analysis.
 #[derive(Default)]
@@ -316,6 +315,7 @@ impl Report<'_> {
             }
             let (mean, median, modes) = (s.mean(), s.median(), s.modes());
             let first = modes.modes.first().copied().unwrap_or(0);
+            let others = modes.modes.get(1..).unwrap_or(&[]);
             let mut line = format!(
                 "{:>10} | {n:15} {} {median:15} | {first}({})",
                 d.header(15),
@@ -325,7 +325,7 @@ impl Report<'_> {
             if modes.modes.len() > 2 {
                 line += &more_modes(modes.modes.len() - 1);
             } else {
-                for m in &modes.modes[1.min(modes.modes.len())..] {
+                for m in others {
                     line += &format!(" {m}");
                 }
                 line.push('\n');
@@ -338,7 +338,7 @@ impl Report<'_> {
                     plain_name(d),
                     modes.most_seeks
                 );
-                for m in &modes.modes[1.min(modes.modes.len())..] {
+                for m in others {
                     text += &format!(" {m}");
                 }
                 writeln!(e, "{text}")?;
@@ -575,8 +575,7 @@ impl Report<'_> {
             writeln!(self.out, "# Per device")?;
             for i in self.devices() {
                 let d = &self.a.devices[i];
-                let name = format!("{},{}", major(d.dev), minor(d.dev));
-                if write_regions(self.out, name.as_bytes(), &d.regions, base)? {
+                if write_regions(self.out, devno(d.dev).as_bytes(), &d.regions, base)? {
                     base += 1.0;
                 }
             }
@@ -604,9 +603,7 @@ fn shown_processes<'a>(a: &'a Analysis, options: &ReportOptions) -> Vec<&'a Proc
 
 /// The device as btt names it in `-X` lines: the mapped name or `MAJ,MIN`.
 fn plain_name(d: &Device) -> String {
-    d.mapped_name
-        .clone()
-        .unwrap_or_else(|| format!("{},{}", major(d.dev), minor(d.dev)))
+    d.mapped_name.clone().unwrap_or_else(|| devno(d.dev))
 }
 
 fn more_modes(n: usize) -> String {
