@@ -80,15 +80,11 @@ fn run_in(root: &Path, dir: &Path, ios: u32, rounds: u32) -> anyhow::Result<Stri
         ("stock blkparse 1.2", Path::new("blkparse"), None),
         ("blkscope parse", blkscope.as_path(), Some("parse")),
     ] {
-        let mut runs = Vec::new();
-        for round in 0..rounds {
-            eprintln!("bench: parse, {name}, round {}/{rounds}", round + 1);
+        let mid = median_run(rounds, &format!("parse, {name}"), || {
             let mut cmd = Command::new(program);
             cmd.current_dir(dir).args(first).args(["-i", "bench"]);
-            runs.push(measure(&mut cmd)?);
-        }
-        runs.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
-        let mid = &runs[runs.len() / 2];
+            cmd
+        })?;
         let rate = events / mid.seconds;
         rates.push(rate);
         rows.push(format!(
