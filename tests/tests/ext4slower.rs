@@ -148,7 +148,8 @@ fn known_operations_show_up_with_names_sizes_offsets_and_latencies() {
 #[test]
 fn a_threshold_keeps_only_slower_operations() {
     let _serial = serial();
-    let disk = LoopDevice::new(256);
+    // Big enough that the slow fsync stays slow on a fast machine (loop on tmpfs).
+    let disk = LoopDevice::new(1024);
     let fs = Ext4Mount::new(&disk);
     let pid = std::process::id().to_string();
     let mount = fs.dir().to_str().unwrap().to_owned();
@@ -156,7 +157,8 @@ fn a_threshold_keeps_only_slower_operations() {
         "ext4slower",
         &["-p", &pid, "--json", "--mount", &mount, "5"],
     );
-    // Fast: small reads of a cached file. Slow: fsync of 128 MiB written through the cache.
+    // Fast: small reads of a cached file. Slow: fsync of 512 MiB written through the cache
+    // (128 MiB once flushed in under 5 ms on a CI machine).
     let small = fs.dir().join("small");
     std::fs::write(&small, [1u8; 4096]).unwrap();
     let file = File::open(&small).unwrap();
@@ -166,7 +168,7 @@ fn a_threshold_keeps_only_slower_operations() {
     }
     let mut big = File::create(fs.dir().join("big")).unwrap();
     let chunk = vec![9u8; 1 << 20];
-    for _ in 0..128 {
+    for _ in 0..512 {
         big.write_all(&chunk).unwrap();
     }
     let (_, sync_time) = timed(|| big.sync_all().unwrap());
