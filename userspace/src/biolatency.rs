@@ -147,14 +147,15 @@ pub fn percentiles(fine: &FineCounts) -> Option<Percentiles> {
         hdr.record_n((low + (high - low) / 2).max(1), count).ok()?;
         top = Some(high);
     }
-    let top = top?;
-    let at = |q: f64| hdr.value_at_quantile(q);
+    let max = fine.max_ns.unwrap_or(top?);
+    // The top slot's middle can lie above the exact maximum: no percentile may exceed it.
+    let at = |q: f64| hdr.value_at_quantile(q).min(max);
     Some(Percentiles {
         p50: at(0.5),
         p90: at(0.9),
         p99: at(0.99),
         p999: at(0.999),
-        max: fine.max_ns.unwrap_or(top),
+        max,
     })
 }
 
@@ -401,6 +402,14 @@ mod tests {
         assert!(near(p.p99, 10_000) || near(p.p99, 1_000_000), "{p:?}");
         assert!(near(p.p999, 1_000_000), "{p:?}");
         assert_eq!(p.max, 5_000_000);
+
+        // The slowest I/O near the bottom of its slot: p99.9 falls in that slot, whose middle
+        // is above the exact maximum; the percentile stops at the maximum.
+        let (slot_low, _) = fine_slot_range(fine_slot(5_000_000));
+        fine.slots[fine_slot(5_000_000)] += 10;
+        fine.max_ns = Some(slot_low + 1);
+        let p = percentiles(&fine).unwrap();
+        assert_eq!((p.p999, p.max), (slot_low + 1, slot_low + 1), "{p:?}");
         assert_eq!(
             render_percentiles(
                 &Percentiles {
