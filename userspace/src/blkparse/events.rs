@@ -136,43 +136,67 @@ fn write_default(out: &mut Vec<u8>, e: &EventLine) {
     head.byte(b' ');
     head.text(rwbs(h).as_bytes(), 3);
     head.byte(b' ');
-    out.extend_from_slice(head.as_bytes());
     let sectors = h.sectors();
     let pc = h.is(category::PC);
+    // The common lines end in the same buffer.
+    match e.act.as_bytes().first() {
+        Some(b'R' | b'C') if !pc => {
+            head.num(h.sector, 0, false);
+            if sectors != 0 {
+                head.bytes(b" + ");
+                head.num(u64::from(sectors), 0, false);
+            }
+            if let Some(el) = e.elapsed {
+                head.bytes(b" (");
+                head.num(el, 8, false);
+                head.byte(b')');
+            }
+            head.bytes(b" [");
+            head.num(u64::from(h.error), 0, false);
+            head.bytes(b"]\n");
+            out.extend_from_slice(head.as_bytes());
+            return;
+        }
+        Some(b'D' | b'I' | b'Q' | b'B' | b'M' | b'F' | b'G' | b'S') if !pc => {
+            if sectors != 0 {
+                head.num(h.sector, 0, false);
+                head.bytes(b" + ");
+                head.num(u64::from(sectors), 0, false);
+                head.byte(b' ');
+            }
+            if let Some(el) = e.elapsed
+                && matches!(e.act.as_bytes()[0], b'D' | b'I' | b'Q' | b'B')
+            {
+                head.byte(b'(');
+                head.num(el, 8, false);
+                head.bytes(b") ");
+            }
+            let name = name_of(e);
+            if head.len + name.len() + 3 <= head.buf.len() {
+                head.byte(b'[');
+                head.bytes(name);
+                head.bytes(b"]\n");
+                out.extend_from_slice(head.as_bytes());
+            } else {
+                out.extend_from_slice(head.as_bytes());
+                bracketed(out, name);
+            }
+            return;
+        }
+        _ => {}
+    }
+    out.extend_from_slice(head.as_bytes());
     match e.act.as_bytes()[0] {
         b'R' | b'C' => {
-            if pc {
-                if let Some(p) = e.pdu.and_then(dump_pdu) {
-                    let _ = write!(out, "({p}) ");
-                }
-                let _ = writeln!(out, "[{}]", h.error);
-            } else {
-                uint(out, h.sector, None, false);
-                if sectors != 0 {
-                    out.extend_from_slice(b" + ");
-                    uint(out, u64::from(sectors), None, false);
-                }
-                if let Some(el) = e.elapsed {
-                    let _ = write!(out, " ({el:8})");
-                }
-                out.extend_from_slice(b" [");
-                uint(out, u64::from(h.error), None, false);
-                out.extend_from_slice(b"]\n");
+            if let Some(p) = e.pdu.and_then(dump_pdu) {
+                let _ = write!(out, "({p}) ");
             }
+            let _ = writeln!(out, "[{}]", h.error);
         }
         b'D' | b'I' | b'Q' | b'B' => {
-            if pc {
-                let _ = write!(out, "{} ", h.bytes);
-                if let Some(p) = e.pdu.and_then(dump_pdu) {
-                    let _ = write!(out, "({p}) ");
-                }
-            } else if sectors != 0 {
-                sector_plus(out, h.sector, sectors);
-                if let Some(el) = e.elapsed {
-                    let _ = write!(out, "({el:8}) ");
-                }
-            } else if let Some(el) = e.elapsed {
-                let _ = write!(out, "({el:8}) ");
+            let _ = write!(out, "{} ", h.bytes);
+            if let Some(p) = e.pdu.and_then(dump_pdu) {
+                let _ = write!(out, "({p}) ");
             }
             bracketed(out, name_of(e));
         }
@@ -226,16 +250,25 @@ impl Default for LineHead {
 }
 
 impl LineHead {
+    #[inline(always)]
     fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
     }
 
+    #[inline(always)]
     fn byte(&mut self, b: u8) {
         self.buf[self.len] = b;
         self.len += 1;
     }
 
+    #[inline(always)]
+    fn bytes(&mut self, s: &[u8]) {
+        self.buf[self.len..self.len + s.len()].copy_from_slice(s);
+        self.len += s.len();
+    }
+
     /// printf's `%[-]Nu` (the buffer starts as spaces, so padding is just skipping).
+    #[inline(always)]
     fn num(&mut self, v: u64, width: usize, left: bool) {
         let n = decimal_len(v);
         let pad = width.saturating_sub(n);
@@ -245,6 +278,7 @@ impl LineHead {
     }
 
     /// printf's `%Nd`.
+    #[inline(always)]
     fn int(&mut self, v: i64, width: usize) {
         let digits = decimal_len(v.unsigned_abs());
         let n = digits + usize::from(v < 0);
@@ -259,6 +293,7 @@ impl LineHead {
     }
 
     /// printf's `%0Nlu`.
+    #[inline(always)]
     fn zero_padded(&mut self, v: u64, width: usize) {
         let n = decimal_len(v).max(width);
         self.put_digits(v, self.len, n);
@@ -266,6 +301,7 @@ impl LineHead {
     }
 
     /// printf's `%Ns` (right-aligned).
+    #[inline(always)]
     fn text(&mut self, s: &[u8], width: usize) {
         let pad = width.saturating_sub(s.len());
         let at = self.len + pad;
@@ -276,6 +312,7 @@ impl LineHead {
     }
 
     /// Writes `v` as exactly `n` digits (leading zeros) at `at`, two digits at a time.
+    #[inline(always)]
     fn put_digits(&mut self, mut v: u64, at: usize, n: usize) {
         let Some(dst) = self.buf.get_mut(at..at + n) else {
             return;
@@ -294,6 +331,7 @@ impl LineHead {
     }
 }
 
+#[inline(always)]
 fn decimal_len(v: u64) -> usize {
     v.checked_ilog10().map_or(1, |l| l as usize + 1)
 }
@@ -499,4 +537,53 @@ fn wall_time(start: (i64, i64), time: u64) -> String {
         tm.tm_sec,
         nsec / 1000
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blktrace::format::{MAGIC, TraceHeader, VERSION, act, category, make_dev};
+
+    fn queued(name: &[u8], elapsed: Option<u64>) -> String {
+        let trace = Trace {
+            header: TraceHeader {
+                magic: MAGIC | VERSION,
+                sequence: 12,
+                time: 3_000_000_042,
+                sector: 2048,
+                bytes: 4096,
+                action: act::QUEUE | (category::WRITE << category::SHIFT),
+                pid: 77,
+                device: make_dev(7, 1),
+                ..Default::default()
+            },
+            pdu: Vec::new(),
+        };
+        let line = EventLine {
+            act: "Q",
+            cpu: 1,
+            trace: &trace,
+            elapsed,
+            pdu: None,
+            name: Some(name),
+            cgroup: None,
+            wall_start: (0, 0),
+        };
+        let mut out = b"before\n".to_vec();
+        write_event(&mut out, &Formats::default(), &line).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn default_lines_take_names_of_any_length() {
+        let head = "before\n  7,1    1       12     3.000000042    77  Q   W 2048 + 8 ";
+        assert_eq!(queued(b"dd", None), format!("{head}[dd]\n"));
+        assert_eq!(
+            queued(b"dd", Some(1234)),
+            format!("{head}(    1234) [dd]\n")
+        );
+        // Longer than the line buffer: the same line, written in two pieces.
+        let long = "n".repeat(500);
+        assert_eq!(queued(long.as_bytes(), None), format!("{head}[{long}]\n"));
+    }
 }

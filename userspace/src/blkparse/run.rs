@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::blktrace::error::TraceError;
 use crate::blktrace::format::{Trace, major, minor};
+use crate::blktrace::read_ahead::ReadAhead;
 use crate::blktrace::reader::{Item, MergedTraces, OpenError, RecordReader, TraceInput};
 
 use super::engine::{DevInfo, Engine, ProcInfo};
@@ -30,6 +31,8 @@ pub enum RunError {
     Write(#[from] std::io::Error),
     #[error(transparent)]
     Format(#[from] super::events::FormatError),
+    #[error("starting the trace reader thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// What a finished parse reports besides its output.
@@ -208,7 +211,8 @@ fn file_mode(
     announce: &mut Announcements,
 ) -> Result<Vec<TraceError>, RunError> {
     let inputs = trace_inputs(o);
-    let mut merged = MergedTraces::open(&inputs, o.batch)?;
+    let mut merged =
+        ReadAhead::start(MergedTraces::open(&inputs, o.batch)?).map_err(RunError::Thread)?;
     for f in merged.files() {
         announce.add(format!("Input file {} added", f.display()));
     }

@@ -1,15 +1,17 @@
 //! The blktrace binary format, read and written by our own code (no libblkparse).
 //!
 //! `format` is the record layout and its constants, `reader` reads one stream or merges the
-//! per-CPU files of a trace in time order, `writer` writes per-CPU files stock blkparse reads.
+//! per-CPU files of a trace in time order (`read_ahead` does so on a thread of its own), `writer` writes per-CPU files stock blkparse reads.
 
 pub mod error;
 pub mod format;
+pub mod read_ahead;
 pub mod reader;
 pub mod synthetic;
 pub mod writer;
 
 pub use error::{CorruptKind, TraceError};
 pub use format::{Endian, Trace, TraceHeader};
+pub use read_ahead::ReadAhead;
 pub use reader::{Item, MergedTraces, RecordReader, TraceInput};
 pub use writer::BlktraceWriter;
