@@ -11,6 +11,8 @@ use anyhow::{Context as _, bail};
 /// Wall time and peak resident memory of one run.
 struct Measured {
     seconds: f64,
+    /// User plus system time, all threads.
+    cpu_seconds: f64,
     max_rss_kib: i64,
 }
 
@@ -31,8 +33,10 @@ fn measure(cmd: &mut Command) -> anyhow::Result<Measured> {
     if waited != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
         bail!("{cmd:?} failed (status {status})");
     }
+    let cpu = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     Ok(Measured {
         seconds,
+        cpu_seconds: cpu(usage.ru_utime) + cpu(usage.ru_stime),
         max_rss_kib: usage.ru_maxrss,
     })
 }
@@ -88,9 +92,10 @@ fn run_in(root: &Path, dir: &Path, ios: u32, rounds: u32) -> anyhow::Result<Stri
         let rate = events / mid.seconds;
         rates.push(rate);
         rows.push(format!(
-            "| {name} | {:.0} | {:.2} s | {:.2} M/s | {} MiB |",
+            "| {name} | {:.0} | {:.2} s | {:.2} s | {:.2} M/s | {} MiB |",
             events,
             mid.seconds,
+            mid.cpu_seconds,
             rate / 1e6,
             mid.max_rss_kib / 1024
         ));
@@ -102,8 +107,9 @@ fn run_in(root: &Path, dir: &Path, ios: u32, rounds: u32) -> anyhow::Result<Stri
          `blkparse -i bench > /dev/null` and `blkscope parse -i bench > /dev/null` on a synthetic \
          trace of {ios} I/Os on 4 CPUs ({:.0} MiB; every action kind, made by the `make_trace` \
          example); median of {rounds} run(s). Target: at least 10x blkparse's events per second, \
-         memory flat in the trace's size.\n\n\
-         | parser | events | time | events/s | peak RSS |\n|---|---|---|---|---|\n{}\n\n\
+         memory flat in the trace's size. blkscope reads and merges the per-CPU files on a \
+         second thread while the first prints (CPU = user + system time of all threads).\n\n\
+         | parser | events | time | CPU | events/s | peak RSS |\n|---|---|---|---|---|---|\n{}\n\n\
          blkscope parses {speedup:.1}x as many events per second as blkparse.\n{btt}",
         bytes as f64 / (1024.0 * 1024.0),
         rows.join("\n")
