@@ -140,6 +140,7 @@ const OPTION_SETS: &[&[&str]] = &[
     &["-I", "iostat.txt"],
     &["-I", "iostat.txt", "-S", "0"],
     &["-p", "per-io.txt", "-o", "out", "-X"],
+    &["-P", "trees"],
     &["--all-data", "--output-file=base", "--iostat=io"],
 ];
 
@@ -169,7 +170,10 @@ fn fixtures_analyse_as_btt_does_with_every_option() {
         std::fs::write(work.path().join("map"), "loop1 7,1\nsda 8,0\n").expect("map");
         let map = work.path().join("map").to_string_lossy().into_owned();
         let input = bin.to_string_lossy().into_owned();
-        same(work.path(), &["-i", &input, "-M", &map, "-A", "-I", "io"]);
+        same(
+            work.path(),
+            &["-i", &input, "-M", &map, "-A", "-I", "io", "-P", "t"],
+        );
         same(work.path(), &["-i", &input, "-D", "7,1"]);
         // A listed device the trace does not have: btt crashes on it, we leave it out.
         let listed = run_btt(true, &["-i", &input, "-D", "7,1"], work.path(), None);
@@ -321,7 +325,10 @@ fn overlapping_and_repeated_ios_analyse_as_btt_does() {
         let path = work.path().join(format!("chaos{seed}.bin"));
         std::fs::write(&path, chaotic_trace(seed * 7919, 3000)).expect("write trace");
         let input = path.to_string_lossy().into_owned();
-        same(work.path(), &["-i", &input, "-A", "-p", "per-io"]);
+        same(
+            work.path(),
+            &["-i", &input, "-A", "-p", "per-io", "-P", "t"],
+        );
         same(work.path(), &["-i", &input, "-a", "-I", "io", "-S", "0"]);
     }
 }

@@ -13,6 +13,7 @@ use super::live::ActivePeriods;
 use super::process::{ProcessId, Processes};
 use super::ranges::Regions;
 use super::time::{bit_time, stamp, to_sec};
+use super::trees::IoTrees;
 use crate::blktrace::format::{Trace, TraceHeader, act, category, notify};
 
 /// Buckets of btt's size histograms: 1..=1024 blocks, then larger.
@@ -62,6 +63,8 @@ pub struct Sinks {
     pub iostat: Option<Box<dyn Write>>,
     /// `-p`: every I/O's path when it completes.
     pub per_io: Option<Box<dyn Write>>,
+    /// `-P`: per device, each completion's queue, issue and completion times.
+    pub trees: Option<IoTrees>,
 }
 
 /// The state of one btt run.
@@ -199,6 +202,9 @@ impl Analysis {
                     .iter()
                     .find(|(_, no)| *no == devno)
                     .map(|(name, _)| name.clone());
+                if let Some(trees) = self.sinks.trees.as_mut() {
+                    trees.add_device(h.device, name.as_deref().unwrap_or(&devno));
+                }
                 self.devices.push(Device::new(h.device, name, now));
                 self.by_dev.insert(h.device, self.devices.len() - 1);
                 self.devices.len() - 1
@@ -426,8 +432,12 @@ impl Analysis {
 
         let end = h.sector.wrapping_add(blocks);
         let covered = self.devices[dev].queued_within(h.sector, end);
+        let mut queue_times = Vec::new();
+        let mut last_issue = None;
         for at in covered {
             let q = self.devices[dev].queued.remove(at);
+            queue_times.push(q.time);
+            last_issue = q.issue_time.or(last_issue);
             let q2c = tdelta(q.time, h.time);
             let span = if is_remapper(self.devices[dev].dev) {
                 Span::Q2Cdm
@@ -451,6 +461,9 @@ impl Analysis {
         }
         if let Some(out) = self.sinks.per_io.as_mut() {
             out.write_all(b"-----------------------------------------\n")?;
+        }
+        if let Some(trees) = self.sinks.trees.as_mut() {
+            trees.completion(h.device, &queue_times, last_issue, h.time)?;
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 //!
 //! `analysis` follows each I/O through the block layer and keeps the statistics (with
 //! `device`, `process`, `avg`, `seek`, `live`, `ranges`, `q2d` and `iostat` for the parts),
-//! `report` prints them, `options` is the command line, `run` the input and outputs, `cli`
+//! `report` prints them, `trees` writes `-P`'s per-device files, `options` is the command line, `run` the input and outputs, `cli`
 //! the entry point. `rbtree` reproduces the tree shape btt's seek statistics depend on;
 //! `time` its number formatting.
 
@@ -22,3 +22,4 @@ pub mod report;
 pub mod run;
 pub mod seek;
 pub mod time;
+pub mod trees;

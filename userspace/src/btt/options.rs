@@ -66,7 +66,6 @@ const NOT_WRITTEN: &[(char, &str)] = &[
     ('l', "d2c-latencies"),
     ('L', "periodic-latencies"),
     ('m', "seeks-per-second"),
-    ('P', "per-io-trees"),
     ('q', "q2c-latencies"),
     ('Q', "active-queue-depth"),
     ('s', "seeks"),
@@ -91,6 +90,8 @@ pub struct BttOptions {
     pub device_map: Option<String>,
     pub output: Option<String>,
     pub per_io: Option<String>,
+    /// `-P`: the per-device `_pit.dat` files (btt ignores the name given).
+    pub per_io_trees: bool,
     pub ignore_remaps: bool,
     pub time_start: Option<f64>,
     pub time_end: Option<f64>,
@@ -145,6 +146,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             'M' => o.device_map = Some(v),
             'o' => o.output = Some(v),
             'p' => o.per_io = Some(v),
+            'P' => o.per_io_trees = true,
             'r' => o.ignore_remaps = true,
             'S' => {
                 let n = v

@@ -9,6 +9,7 @@ use std::time::Instant;
 use super::analysis::{Analysis, Settings, Sinks};
 use super::options::{BttOptions, read_device_map};
 use super::report::{Report, ReportOptions};
+use super::trees::IoTrees;
 use crate::blktrace::error::TraceError;
 use crate::blktrace::format::Trace;
 use crate::blktrace::reader::{
@@ -177,6 +178,7 @@ pub fn run(o: &BttOptions) -> Result<Finished, RunError> {
         messages,
         iostat: open(&o.iostat)?,
         per_io: open(&o.per_io)?,
+        trees: o.per_io_trees.then(IoTrees::default),
     };
     let mut a = Analysis::new(settings, sinks)?;
 
@@ -242,6 +244,9 @@ pub fn run(o: &BttOptions) -> Result<Finished, RunError> {
         .flatten()
     {
         out.flush()?;
+    }
+    if let Some(trees) = a.sinks.trees.as_mut() {
+        trees.flush()?;
     }
     Ok(Finished { input_errors })
 }
