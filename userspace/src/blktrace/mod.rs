@@ -7,6 +7,7 @@ pub mod error;
 pub mod format;
 pub mod read_ahead;
 pub mod reader;
+pub mod source;
 pub mod synthetic;
 pub mod writer;
 
@@ -14,4 +15,5 @@ pub use error::{CorruptKind, TraceError};
 pub use format::{Endian, Trace, TraceHeader};
 pub use read_ahead::ReadAhead;
 pub use reader::{Item, MergedTraces, RecordReader, TraceInput};
+pub use source::TraceSource;
 pub use writer::BlktraceWriter;

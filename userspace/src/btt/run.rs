@@ -2,8 +2,7 @@
 //! `blkparse -d` would), feed every record to the analysis, then write the report.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufWriter, Write};
-use std::path::Path;
+use std::io::{self, BufWriter, Write};
 use std::time::Instant;
 
 use super::analysis::{Analysis, Settings, Sinks};
@@ -12,9 +11,7 @@ use super::report::{Report, ReportOptions};
 use super::trees::IoTrees;
 use crate::blktrace::error::TraceError;
 use crate::blktrace::format::Trace;
-use crate::blktrace::reader::{
-    DEFAULT_BATCH, Item, MergedTraces, OpenError, RecordReader, TraceInput,
-};
+use crate::blktrace::source::{SourceError, TraceSource};
 
 /// Why a run failed before it could report.
 #[derive(Debug, thiserror::Error)]
@@ -22,7 +19,7 @@ pub enum RunError {
     #[error("{path}: {source}")]
     File { path: String, source: io::Error },
     #[error(transparent)]
-    Open(#[from] OpenError),
+    Open(#[from] SourceError),
     #[error("writing the output: {0}")]
     Write(#[from] io::Error),
 }
@@ -31,67 +28,6 @@ pub enum RunError {
 pub struct Finished {
     /// Problems in the input, after everything valid before them was analysed and reported.
     pub input_errors: Vec<TraceError>,
-}
-
-/// Where records come from.
-enum Source {
-    Stream(RecordReader<Box<dyn BufRead>>),
-    /// Per-CPU files, merged; event times made relative to the first, as in a dump.
-    Merged {
-        traces: MergedTraces,
-        genesis: u64,
-    },
-}
-
-impl Source {
-    fn open(input: &str) -> Result<Option<Source>, RunError> {
-        if input == "-" {
-            let stdin: Box<dyn BufRead> =
-                Box::new(io::BufReader::with_capacity(1 << 20, io::stdin()));
-            return Ok(Some(Source::Stream(RecordReader::new(stdin, "-"))));
-        }
-        let per_cpu = TraceInput {
-            name: input.to_string(),
-            dir: None,
-        };
-        if !Path::new(input).exists() && per_cpu.file_of(0).exists() {
-            let traces = MergedTraces::open(&[per_cpu], DEFAULT_BATCH)?;
-            let genesis = traces.first_time().unwrap_or(0);
-            return Ok(Some(Source::Merged { traces, genesis }));
-        }
-        let file = File::open(input).map_err(|source| RunError::File {
-            path: input.to_string(),
-            source,
-        })?;
-        // btt says nothing at all about an empty input.
-        if file.metadata().is_ok_and(|m| m.is_file() && m.len() == 0) {
-            return Ok(None);
-        }
-        let reader: Box<dyn BufRead> = Box::new(io::BufReader::with_capacity(1 << 20, file));
-        Ok(Some(Source::Stream(RecordReader::new(reader, input))))
-    }
-
-    /// The next record, `None` at the end; an error ends the input.
-    fn next(&mut self, t: &mut Trace) -> Result<bool, TraceError> {
-        match self {
-            Source::Stream(r) => r.read_into(t),
-            Source::Merged { traces, genesis } => match traces.next_item() {
-                None => match traces.take_errors().into_iter().next() {
-                    Some(e) => Err(e),
-                    None => Ok(false),
-                },
-                Some(Item::Notify(n, _)) => {
-                    std::mem::swap(t, n);
-                    Ok(true)
-                }
-                Some(Item::Event { trace, .. }) => {
-                    std::mem::swap(t, trace);
-                    t.header.time = t.header.time.wrapping_sub(*genesis);
-                    Ok(true)
-                }
-            },
-        }
-    }
 }
 
 fn create(path: &str) -> Result<BufWriter<File>, RunError> {
@@ -153,7 +89,7 @@ fn settings(o: &BttOptions) -> Result<Settings, RunError> {
 /// Runs btt with the given options.
 pub fn run(o: &BttOptions) -> Result<Finished, RunError> {
     let settings = settings(o)?;
-    let Some(mut source) = Source::open(&o.input)? else {
+    let Some(mut source) = TraceSource::open(&o.input)? else {
         return Ok(Finished {
             input_errors: Vec::new(),
         });
@@ -195,9 +131,7 @@ pub fn run(o: &BttOptions) -> Result<Finished, RunError> {
             }
         }
     }
-    if let Source::Merged { traces, .. } = &mut source {
-        input_errors.extend(traces.take_errors());
-    }
+    input_errors.extend(source.take_errors());
     a.sinks.messages.flush()?;
     if o.verbose {
         let secs = started.elapsed().as_secs_f64();

@@ -1,0 +1,111 @@
+//! Where a tool's records come from, named the way btt names its input: `-` for a stream on
+//! stdin, an existing file for a binary dump (`blkparse -d`, or `blktrace -o -` saved), else
+//! the name of per-CPU trace files `NAME.blktrace.N`, merged in time order.
+
+use std::fs::File;
+use std::io::{self, BufRead};
+use std::path::Path;
+
+use super::error::TraceError;
+use super::format::{Endian, Trace};
+use super::reader::{DEFAULT_BATCH, Item, MergedTraces, OpenError, RecordReader, TraceInput};
+
+/// Why an input could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{path}: {source}")]
+    File { path: String, source: io::Error },
+    #[error(transparent)]
+    Open(#[from] OpenError),
+}
+
+/// Records, one at a time, notifies included.
+pub enum TraceSource {
+    Stream(RecordReader<Box<dyn BufRead>>),
+    /// Per-CPU files, merged; event times made relative to the first, as in a dump.
+    Merged {
+        traces: MergedTraces,
+        genesis: u64,
+        endian: Endian,
+    },
+}
+
+impl TraceSource {
+    /// Opens `input`; `None` for an empty dump (btt says nothing at all about one).
+    pub fn open(input: &str) -> Result<Option<TraceSource>, SourceError> {
+        if input == "-" {
+            let stdin: Box<dyn BufRead> =
+                Box::new(io::BufReader::with_capacity(1 << 20, io::stdin()));
+            return Ok(Some(TraceSource::Stream(RecordReader::new(stdin, "-"))));
+        }
+        let per_cpu = TraceInput {
+            name: input.to_string(),
+            dir: None,
+        };
+        if !Path::new(input).exists() && per_cpu.file_of(0).exists() {
+            let traces = MergedTraces::open(&[per_cpu], DEFAULT_BATCH)?;
+            let genesis = traces.first_time().unwrap_or(0);
+            return Ok(Some(TraceSource::Merged {
+                traces,
+                genesis,
+                endian: Endian::NATIVE,
+            }));
+        }
+        let file = File::open(input).map_err(|source| SourceError::File {
+            path: input.to_string(),
+            source,
+        })?;
+        if file.metadata().is_ok_and(|m| m.is_file() && m.len() == 0) {
+            return Ok(None);
+        }
+        let reader: Box<dyn BufRead> = Box::new(io::BufReader::with_capacity(1 << 20, file));
+        Ok(Some(TraceSource::Stream(RecordReader::new(reader, input))))
+    }
+
+    /// The next record, `Ok(false)` at the end; an error ends the input (with per-CPU files,
+    /// the first one met; `take_errors` has the others).
+    pub fn next(&mut self, t: &mut Trace) -> Result<bool, TraceError> {
+        match self {
+            TraceSource::Stream(r) => r.read_into(t),
+            TraceSource::Merged {
+                traces,
+                genesis,
+                endian,
+            } => match traces.next_item() {
+                None => match traces.take_errors().into_iter().next() {
+                    Some(e) => Err(e),
+                    None => Ok(false),
+                },
+                Some(Item::Notify(n, e)) => {
+                    *endian = e;
+                    std::mem::swap(t, n);
+                    Ok(true)
+                }
+                Some(Item::Event {
+                    trace, endian: e, ..
+                }) => {
+                    *endian = e;
+                    std::mem::swap(t, trace);
+                    t.header.time = t.header.time.wrapping_sub(*genesis);
+                    Ok(true)
+                }
+            },
+        }
+    }
+
+    /// The byte order of the last record read (payloads such as cgroup ids are in it).
+    pub fn endian(&self) -> Endian {
+        match self {
+            TraceSource::Stream(r) => r.endian().unwrap_or(Endian::NATIVE),
+            TraceSource::Merged { endian, .. } => *endian,
+        }
+    }
+
+    /// Problems met besides the one `next` returned.
+    pub fn take_errors(&mut self) -> Vec<TraceError> {
+        match self {
+            TraceSource::Stream(_) => Vec::new(),
+            TraceSource::Merged { traces, .. } => traces.take_errors(),
+        }
+    }
+}
