@@ -28,6 +28,9 @@ pub struct BiosnoopOptions {
     pub json: bool,
     /// `-c`: only I/O whose issuer was seen (the kernel filtered the others' queueing).
     pub require_issuer: bool,
+    /// `-i`: reading a recording, where a disk this machine does not have is named `MAJ,MIN`
+    /// (as blkparse names it) rather than bcc's `<unknown>`.
+    pub recorded: bool,
 }
 
 /// Renders finished I/Os; the first line's completion time is time zero, as in bcc.
@@ -95,7 +98,7 @@ impl BiosnoopView {
         let first = *self.first_completion_ns.get_or_insert(io.completed_ns);
         let disk = self
             .names
-            .name(io.partition.unwrap_or(io.device))
+            .name(io.partition.unwrap_or(io.device), self.options.recorded)
             .to_owned();
         let mut row = Row::new(io, issued_ns, first, &disk);
         if let Some(resolver) = self.containers.as_mut() {
@@ -194,10 +197,16 @@ struct DeviceNames {
 }
 
 impl DeviceNames {
-    fn name(&mut self, device: DeviceId) -> &str {
-        self.cache
-            .entry(device)
-            .or_insert_with(|| device::name(device).unwrap_or_else(|| "<unknown>".to_owned()))
+    fn name(&mut self, device: DeviceId, recorded: bool) -> &str {
+        self.cache.entry(device).or_insert_with(|| {
+            device::name(device).unwrap_or_else(|| {
+                if recorded {
+                    device.to_string()
+                } else {
+                    "<unknown>".to_owned()
+                }
+            })
+        })
     }
 }
 
@@ -230,6 +239,7 @@ mod tests {
             bio_cgroup_id: 1,
             partition: None,
             queued_ns: Some(1_000_000),
+            inserted_ns: None,
             issued_ns: Some(1_500_000),
             completed_ns,
         }

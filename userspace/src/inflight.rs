@@ -36,6 +36,8 @@ pub struct CompletedIo {
     /// The partition the I/O was sent to, when it was remapped from one (A record).
     pub partition: Option<DeviceId>,
     pub queued_ns: Option<u64>,
+    /// When the request went into the I/O scheduler (biolatency -Q starts there).
+    pub inserted_ns: Option<u64>,
     pub issued_ns: Option<u64>,
     pub completed_ns: u64,
 }
@@ -52,6 +54,7 @@ struct InFlight {
     issuer: Option<Issuer>,
     partition: Option<DeviceId>,
     queued_ns: Option<u64>,
+    inserted_ns: Option<u64>,
     issued_ns: Option<u64>,
 }
 
@@ -131,8 +134,18 @@ impl RequestTracker {
                 None
             }
             // The bio joined a waiting request, whose first bio names its issuer.
-            Action::BackMerge | Action::FrontMerge => {
+            Action::BackMerge => {
                 self.queued.remove(&(e.device, e.sector));
+                None
+            }
+            // In front of a request not followed yet (still plugged), the bio is its new first
+            // bio and names it when it is inserted or issued; the old first bio no longer
+            // does. A request already followed has its issuer.
+            Action::FrontMerge => {
+                let old_head = e.sector.wrapping_add(u64::from(e.bytes >> 9));
+                if self.queued.remove(&(e.device, old_head)).is_none() {
+                    self.queued.remove(&(e.device, e.sector));
+                }
                 None
             }
             // G still carries the bio (its address is not the request's): the request is first
@@ -166,14 +179,19 @@ impl RequestTracker {
                     queued_ns: bio.as_ref().map(|b| b.queued_ns),
                     partition: bio.as_ref().and_then(|b| b.partition),
                     issuer: bio.map(|b| b.issuer),
+                    inserted_ns: None,
                     issued_ns: None,
                 },
             );
         }
-        if e.action == Action::Issue
-            && let Some(state) = self.in_flight.get_mut(&key)
-        {
-            state.issued_ns = Some(e.time_ns);
+        if let Some(state) = self.in_flight.get_mut(&key) {
+            match e.action {
+                Action::Issue => state.issued_ns = Some(e.time_ns),
+                Action::Insert => {
+                    state.inserted_ns.get_or_insert(e.time_ns);
+                }
+                _ => {}
+            }
         }
     }
 
@@ -185,6 +203,7 @@ impl RequestTracker {
                 queued_ns: Some(b.queued_ns),
                 partition: b.partition,
                 issuer: Some(b.issuer),
+                inserted_ns: None,
                 issued_ns: None,
             })
         });
@@ -192,6 +211,7 @@ impl RequestTracker {
             issuer: None,
             partition: None,
             queued_ns: None,
+            inserted_ns: None,
             issued_ns: None,
         });
         CompletedIo {
@@ -205,6 +225,7 @@ impl RequestTracker {
             bio_cgroup_id: e.bio_cgroup_id,
             partition: state.partition,
             queued_ns: state.queued_ns,
+            inserted_ns: state.inserted_ns,
             issued_ns: state.issued_ns,
             completed_ns: e.time_ns,
         }
@@ -324,6 +345,22 @@ mod tests {
                 .unwrap();
             assert_eq!(done.issuer.map(|i| i.pid), Some(10), "part at {sector}");
         }
+        assert_eq!(t.pending(), 0);
+    }
+
+    #[test]
+    fn a_front_merged_bio_names_the_request_it_now_starts() {
+        let mut t = RequestTracker::new();
+        t.observe(&ev(Action::Queue, 1, 88, 1, 10, "a"));
+        t.observe(&ev(Action::Queue, 2, 80, 2, 11, "b"));
+        // 8 sectors (4096 bytes) at 80 go in front of the plugged request at 88.
+        t.observe(&ev(Action::FrontMerge, 2, 80, 2, 11, "b"));
+        t.observe(&ev(Action::Issue, 3, 80, 0x100, 11, "b"));
+        assert_eq!(t.pending(), 1, "nothing left behind but the request");
+        let done = t
+            .observe(&ev(Action::Complete, 4, 80, 0x100, 0, "irq"))
+            .unwrap();
+        assert_eq!(done.issuer.map(|i| i.pid), Some(11));
         assert_eq!(t.pending(), 0);
     }
 

@@ -16,5 +16,7 @@ pub mod fsslower;
 pub mod inflight;
 pub mod iostat;
 pub mod kernel;
+pub mod latency;
 pub mod live;
+pub mod recording;
 pub mod trace;

@@ -15,7 +15,8 @@ use std::{
 use anyhow::Context as _;
 use blkscope::{
     biolatency::{
-        HistogramLayout, SectionNames, disk_name, label_histograms, render_json, render_text,
+        HistogramLayout, LabelledHistogram, SectionNames, disk_name, label_histograms, render_json,
+        render_text,
     },
     biosnoop::{BiosnoopOptions, BiosnoopView},
     biotop::{
@@ -37,7 +38,9 @@ use blkscope::{
         biotop::{TopOptions, TopProbe},
         fsslower::{FsOptions, FsProbe},
     },
+    latency::{CompletionHistograms, RECORDED_FLAG_BITS},
     live,
+    recording::RecordedEvents,
     trace::TraceFormatter,
 };
 use clap::{Args, Parser, Subcommand};
@@ -126,6 +129,10 @@ struct BiosnoopArgs {
     /// Add a CONTAINER column: the issuer's container, pod, service or session
     #[arg(long)]
     container: bool,
+    /// Read a blktrace recording instead of tracing live: NAME of per-CPU files
+    /// NAME.blktrace.N, a binary dump (blkparse -d), or - for a stream on stdin
+    #[arg(short = 'i', long = "input", value_name = "TRACE")]
+    input: Option<String>,
     /// Ring buffer size in MiB
     #[arg(
         short = 'b',
@@ -171,6 +178,10 @@ struct BiolatencyArgs {
     /// One JSON object per histogram
     #[arg(short = 'j', long = "json")]
     json: bool,
+    /// Read a blktrace recording instead of tracing live: NAME of per-CPU files
+    /// NAME.blktrace.N, a binary dump (blkparse -d), or - for a stream on stdin
+    #[arg(short = 'i', long = "input", value_name = "TRACE")]
+    input: Option<String>,
     /// Output interval, in seconds
     #[arg(value_name = "INTERVAL")]
     interval: Option<u64>,
@@ -547,6 +558,12 @@ fn run_trace(args: TraceArgs) -> anyhow::Result<()> {
 }
 
 fn run_biosnoop(args: BiosnoopArgs) -> anyhow::Result<()> {
+    if args.input.is_some() && args.cgroup.is_some() {
+        anyhow::bail!(
+            "-c: not available with -i (a recording's cgroup ids are not matched to cgroup \
+             subtrees); --container labels them"
+        );
+    }
     let disk = args
         .disk
         .as_deref()
@@ -571,6 +588,7 @@ fn run_biosnoop(args: BiosnoopArgs) -> anyhow::Result<()> {
         pid: args.pid,
         json: args.json,
         require_issuer: cgroup.is_some(),
+        recorded: args.input.is_some(),
     });
     if args.container {
         view = view.with_containers(CgroupResolver::new().context("--container")?);
@@ -580,26 +598,25 @@ fn run_biosnoop(args: BiosnoopArgs) -> anyhow::Result<()> {
         writeln!(out, "{header}").context("writing to stdout")?;
         out.flush().context("writing to stdout")?;
     }
-    let mut tracker = RequestTracker::new();
-    let only_partition = disk.filter(|d| device::whole_disk(*d) != *d);
-    let mut sink = |events: &[BlockIoEvent]| -> Result<bool, String> {
-        for event in events {
-            let Some(io) = tracker.observe(event) else {
-                continue;
-            };
-            if only_partition.is_some() && io.partition != only_partition {
-                continue;
-            }
-            if let Some(line) = view.line(&io)
-                && let Err(err) = writeln!(out, "{line}")
-            {
-                return closed_or_error(err).map_err(|e| format!("{e:#}"));
-            }
-        }
-        out.flush()
-            .map(|()| true)
-            .or_else(|e| closed_or_error(e).map_err(|e| format!("{e:#}")))
+    let mut printer = CompletionPrinter {
+        tracker: RequestTracker::new(),
+        view,
+        only_partition: disk.filter(|d| device::whole_disk(*d) != *d),
+        out,
     };
+    if let Some(input) = &args.input {
+        if args.duration.is_some() {
+            anyhow::bail!("DURATION: a recording is read to its end (no DURATION with -i)");
+        }
+        let whole_disk = disk.map(device::whole_disk);
+        return for_each_recorded_event(input, |event| {
+            if whole_disk.is_some_and(|d| d != event.device) {
+                return Ok(true);
+            }
+            printer.print(std::slice::from_ref(event))
+        });
+    }
+    let mut sink = |events: &[BlockIoEvent]| printer.print(events).map_err(|e| format!("{e:#}"));
     let stop_after = args.duration.map(Duration::from_secs);
     let drops = live::run_blocking(&options, stop_after, &mut sink)?;
     if let Some(line) = live::drops_line(&drops) {
@@ -608,7 +625,62 @@ fn run_biosnoop(args: BiosnoopArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// biosnoop's lines from block events, live or recorded.
+struct CompletionPrinter {
+    tracker: RequestTracker,
+    view: BiosnoopView,
+    /// `-d` named a partition: only its I/O.
+    only_partition: Option<DeviceId>,
+    out: BufWriter<std::io::Stdout>,
+}
+
+impl CompletionPrinter {
+    /// Prints the I/Os these events finish; false once stdout is closed.
+    fn print(&mut self, events: &[BlockIoEvent]) -> anyhow::Result<bool> {
+        for event in events {
+            let Some(io) = self.tracker.observe(event) else {
+                continue;
+            };
+            if self.only_partition.is_some() && io.partition != self.only_partition {
+                continue;
+            }
+            if let Some(line) = self.view.line(&io)
+                && let Err(err) = writeln!(self.out, "{line}")
+            {
+                return closed_or_error(err);
+            }
+        }
+        self.out.flush().map(|()| true).or_else(closed_or_error)
+    }
+}
+
+/// Feeds every event of a recording to `sink` (until it returns false), then reports where
+/// the recording was damaged, if it was: after everything valid before was shown.
+fn for_each_recorded_event(
+    input: &str,
+    mut sink: impl FnMut(&BlockIoEvent) -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    let mut events = RecordedEvents::open(input).with_context(|| format!("-i {input}"))?;
+    while let Some(event) = events.next_event() {
+        if !sink(&event)? {
+            return Ok(());
+        }
+    }
+    let errors = events.take_errors();
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    Err(anyhow::anyhow!(text.join("\n")))
+}
+
 fn run_biolatency(args: BiolatencyArgs) -> anyhow::Result<()> {
+    if args.input.is_some() && args.cgroup.is_some() {
+        anyhow::bail!(
+            "-c: not available with -i (a recording's cgroup ids are not matched to cgroup \
+             subtrees); --containers labels them"
+        );
+    }
     if [args.disks, args.flags, args.containers]
         .iter()
         .filter(|&&on| on)
@@ -646,6 +718,9 @@ fn run_biolatency(args: BiolatencyArgs) -> anyhow::Result<()> {
         per_container: args.containers,
         milliseconds: args.milliseconds,
     };
+    if let Some(input) = &args.input {
+        return biolatency_recording(&args, &options, &layout, input);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -691,20 +766,8 @@ async fn biolatency_loop(
             container: &mut container_label,
         };
         let labelled = label_histograms(&histograms, &fine, layout, &mut names);
-        let mut out = std::io::stdout().lock();
-        if args.json {
-            let text = render_json(&labelled, layout, &local_time("%Y-%m-%d %H:%M:%S"));
-            if !text.is_empty() {
-                writeln!(out, "{text}")?;
-            }
-        } else {
-            writeln!(out)?;
-            if args.timestamp {
-                writeln!(out, "{:<8}", local_time("%H:%M:%S"))?;
-            }
-            write!(out, "{}", render_text(&labelled, layout))?;
-        }
-        out.flush()?;
+        let times = (local_time("%H:%M:%S"), local_time("%Y-%m-%d %H:%M:%S"));
+        print_histograms(args, layout, &labelled, &times)?;
         remaining = remaining.saturating_sub(1);
         if stopped || remaining == 0 {
             break;
@@ -713,6 +776,96 @@ async fn biolatency_loop(
     let drops = probe.drops()?;
     if drops > 0 {
         eprintln!("You have {drops} completions not counted (histogram map full)");
+    }
+    Ok(())
+}
+
+/// One interval's histograms, as bcc prints them (or one JSON object each); `times` are the
+/// `-T` stamp and the JSON `ts`.
+fn print_histograms(
+    args: &BiolatencyArgs,
+    layout: &HistogramLayout,
+    labelled: &[LabelledHistogram],
+    times: &(String, String),
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let text = render_json(labelled, layout, &times.1);
+        if !text.is_empty() {
+            writeln!(out, "{text}")?;
+        }
+    } else {
+        writeln!(out)?;
+        if args.timestamp {
+            writeln!(out, "{:<8}", times.0)?;
+        }
+        write!(out, "{}", render_text(labelled, layout))?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// biolatency over a recording: the histograms counted from its completions, one per
+/// INTERVAL seconds of the recording's own time (all of it without INTERVAL); `-T` and the
+/// JSON `ts` show the time since the recording's start.
+fn biolatency_recording(
+    args: &BiolatencyArgs,
+    options: &LatencyOptions,
+    layout: &HistogramLayout,
+    input: &str,
+) -> anyhow::Result<()> {
+    let mut tracker = RequestTracker::new();
+    let mut counts = CompletionHistograms::new(options.clone());
+    let mut resolver = if layout.per_container {
+        Some(CgroupResolver::new().context("--containers")?)
+    } else {
+        None
+    };
+    let mut container_label = |id: u64| {
+        resolver
+            .as_mut()
+            .map_or_else(|| id.to_string(), |r| r.label(id))
+    };
+    let step = args
+        .interval
+        .map(|s| s.max(1).saturating_mul(1_000_000_000));
+    let mut remaining = args.count.unwrap_or(u64::MAX);
+    let mut start = None;
+    let mut interval_end = None;
+    let mut print = |counts: &mut CompletionHistograms, at: u64| -> anyhow::Result<()> {
+        let (histograms, fine) = counts.take();
+        let mut names = SectionNames {
+            flag_bits: Some(&RECORDED_FLAG_BITS),
+            disk: &mut disk_name,
+            container: &mut container_label,
+        };
+        let labelled = label_histograms(&histograms, &fine, layout, &mut names);
+        let secs = at / 1_000_000_000;
+        let stamp = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+        print_histograms(args, layout, &labelled, &(stamp.clone(), stamp))
+    };
+    let mut last = 0;
+    for_each_recorded_event(input, |event| {
+        let first = *start.get_or_insert(event.time_ns);
+        last = event.time_ns;
+        if let Some(step) = step {
+            let end = interval_end.get_or_insert(first.saturating_add(step));
+            while event.time_ns >= *end {
+                print(&mut counts, *end - first)?;
+                remaining = remaining.saturating_sub(1);
+                if remaining == 0 {
+                    return Ok(false);
+                }
+                *end = end.saturating_add(step);
+            }
+        }
+        if let Some(io) = tracker.observe(event) {
+            counts.add(&io);
+        }
+        Ok(true)
+    })?;
+    if remaining > 0 {
+        print(&mut counts, last.saturating_sub(start.unwrap_or(last)))?;
     }
     Ok(())
 }
