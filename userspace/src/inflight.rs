@@ -295,6 +295,7 @@ mod tests {
                 .is_none()
         );
         t.observe(&ev(Action::GetRequest, 2, 80, 0xb10, 4242, "dd"));
+        t.observe(&ev(Action::Insert, 2, 80, 0x5e0, 4242, "dd"));
         t.observe(&ev(Action::Issue, 3, 80, 0x5e0, 4242, "dd"));
         let done = t
             .observe(&ev(Action::Complete, 9, 80, 0x5e0, 0, "swapper/0"))
@@ -305,8 +306,13 @@ mod tests {
             (4242, "dd", 99)
         );
         assert_eq!(
-            (done.queued_ns, done.issued_ns, done.completed_ns),
-            (Some(1), Some(3), 9)
+            (
+                done.queued_ns,
+                done.inserted_ns,
+                done.issued_ns,
+                done.completed_ns
+            ),
+            (Some(1), Some(2), Some(3), 9)
         );
         assert_eq!(t.pending(), 0);
     }

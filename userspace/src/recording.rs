@@ -65,7 +65,9 @@ impl RecordedEvents {
             let h = &self.record.header;
             if h.is_notify() {
                 if h.action & !act::CGROUP == notify::PROCESS {
-                    let name = String::from_utf8_lossy(self.record.payload_text()).into_owned();
+                    // At most 15 bytes, as the kernel's comm and as blkparse shows it.
+                    let text = self.record.payload_text();
+                    let name = String::from_utf8_lossy(&text[..text.len().min(15)]).into_owned();
                     self.names.entry(h.pid).or_insert(name);
                 }
                 continue;

@@ -186,6 +186,36 @@ pub struct TraceInput {
 }
 
 impl TraceInput {
+    /// The CPUs that have a file, in order.
+    pub fn cpus_present(&self) -> Vec<u32> {
+        let first = self.file_of(0);
+        let dir = match first.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let Some(prefix) = first
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix('0'))
+            .map(str::to_owned)
+        else {
+            return Vec::new();
+        };
+        let mut cpus: Vec<u32> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.ok()?.file_name();
+                let cpu = name.to_str()?.strip_prefix(prefix.as_str())?;
+                // "0" and "17", not "017" (which would open as file 17's name otherwise).
+                let n: u32 = cpu.parse().ok()?;
+                (n.to_string() == cpu && n < super::format::MAX_CPUS).then_some(n)
+            })
+            .collect();
+        cpus.sort_unstable();
+        cpus
+    }
+
     /// The file of one CPU.
     pub fn file_of(&self, cpu: u32) -> PathBuf {
         // Joined as text, as blkparse joins it ("DIR/NAME.blktrace.N"), so names print alike.
@@ -256,7 +286,26 @@ impl MergedTraces {
     /// Opens `NAME.blktrace.0`, `.1`... of every input, up to the first CPU number without a
     /// file, as blkparse does. Empty files are skipped.
     pub fn open(inputs: &[TraceInput], batch: usize) -> Result<MergedTraces, OpenError> {
-        let mut merged = MergedTraces {
+        let mut merged = MergedTraces::empty(batch);
+        for (index, input) in inputs.iter().enumerate() {
+            let cpus: Vec<u32> = (0..)
+                .take_while(|&cpu| input.file_of(cpu).exists())
+                .collect();
+            merged.add_input(index, input, &cpus)?;
+        }
+        Ok(merged)
+    }
+
+    /// Opens every `NAME.blktrace.N` there is, gaps allowed: a trace holding only the CPUs that
+    /// had events (what the views read; blkparse would stop at the first gap).
+    pub fn open_present(input: &TraceInput, batch: usize) -> Result<MergedTraces, OpenError> {
+        let mut merged = MergedTraces::empty(batch);
+        merged.add_input(0, input, &input.cpus_present())?;
+        Ok(merged)
+    }
+
+    fn empty(batch: usize) -> MergedTraces {
+        MergedTraces {
             streams: Vec::new(),
             order: Vec::new(),
             pending_notifies: VecDeque::new(),
@@ -265,33 +314,36 @@ impl MergedTraces {
             batch: batch.max(1),
             files: Vec::new(),
             errors: Vec::new(),
-        };
-        for (index, input) in inputs.iter().enumerate() {
-            let mut cpu = 0;
-            loop {
-                let path = input.file_of(cpu);
-                let Ok(meta) = std::fs::metadata(&path) else {
-                    break;
-                };
-                if meta.len() > 0 {
-                    let file = File::open(&path).map_err(|source| OpenError::Open {
-                        path: path.clone(),
-                        source,
-                    })?;
-                    merged.files.push(path.clone());
-                    merged.add_stream(
-                        index,
-                        cpu,
-                        RecordReader::new(BufReader::with_capacity(1 << 16, file), path),
-                    );
-                }
-                cpu += 1;
-            }
-            if cpu == 0 {
-                return Err(OpenError::NoFiles(input.name.clone()));
-            }
         }
-        Ok(merged)
+    }
+
+    /// Adds the files of these CPUs of one input (empty ones skipped).
+    fn add_input(
+        &mut self,
+        index: usize,
+        input: &TraceInput,
+        cpus: &[u32],
+    ) -> Result<(), OpenError> {
+        if cpus.is_empty() {
+            return Err(OpenError::NoFiles(input.name.clone()));
+        }
+        for &cpu in cpus {
+            let path = input.file_of(cpu);
+            if std::fs::metadata(&path).map_or(true, |m| m.len() == 0) {
+                continue;
+            }
+            let file = File::open(&path).map_err(|source| OpenError::Open {
+                path: path.clone(),
+                source,
+            })?;
+            self.files.push(path.clone());
+            self.add_stream(
+                index,
+                cpu,
+                RecordReader::new(BufReader::with_capacity(1 << 16, file), path),
+            );
+        }
+        Ok(())
     }
 
     fn add_stream(&mut self, input: usize, cpu: u32, reader: RecordReader<BufReader<File>>) {
@@ -495,6 +547,26 @@ mod tests {
         let err = r.next_trace().unwrap_err();
         assert_eq!(err.offset, good);
         assert!(err.to_string().contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn the_cpus_present_may_have_gaps() {
+        let dir = std::env::temp_dir().join(format!("blkscope-cpus-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in [
+            "t.blktrace.1",
+            "t.blktrace.3",
+            "t.blktrace.03",
+            "u.blktrace.0",
+        ] {
+            std::fs::write(dir.join(name), b"").unwrap();
+        }
+        let input = TraceInput {
+            name: "t".into(),
+            dir: Some(dir.clone()),
+        };
+        assert_eq!(input.cpus_present(), vec![1, 3]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Where a tool's records come from, named the way btt names its input: `-` for a stream on
 //! stdin, an existing file for a binary dump (`blkparse -d`, or `blktrace -o -` saved), else
-//! the name of per-CPU trace files `NAME.blktrace.N`, merged in time order.
+//! the name of per-CPU trace files `NAME.blktrace.N` (the CPUs that have one; a CPU without
+//! events may have none), merged in time order.
 
 use std::fs::File;
 use std::io::{self, BufRead};
@@ -42,8 +43,8 @@ impl TraceSource {
             name: input.to_string(),
             dir: None,
         };
-        if !Path::new(input).exists() && per_cpu.file_of(0).exists() {
-            let traces = MergedTraces::open(&[per_cpu], DEFAULT_BATCH)?;
+        if !Path::new(input).exists() && !per_cpu.cpus_present().is_empty() {
+            let traces = MergedTraces::open_present(&per_cpu, DEFAULT_BATCH)?;
             let genesis = traces.first_time().unwrap_or(0);
             return Ok(Some(TraceSource::Merged {
                 traces,
