@@ -83,13 +83,27 @@ fn a_bad_device_names_the_flag_and_the_device() {
 }
 
 #[test]
-fn planned_views_say_so_and_fail() {
-    let out = Command::new(blkscope_binary())
-        .args(["record"])
-        .output()
-        .expect("blkscope");
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("record: this view is planned"));
+fn record_usage_errors_name_the_problem() {
+    let run = |args: &[&str]| {
+        Command::new(blkscope_binary())
+            .args(args)
+            .output()
+            .expect("blkscope")
+    };
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
+    let no_device = run(&["record"]);
+    assert_eq!(no_device.status.code(), Some(1));
+    assert!(stderr(&no_device).contains("You must specify at least one device"));
+    let bad_mask = run(&["record", "-d", "/dev/null", "-a", "sideways"]);
+    assert_eq!(bad_mask.status.code(), Some(1));
+    assert!(stderr(&bad_mask).contains("Invalid action mask sideways"));
+    let unknown = run(&["record", "-d", "/no/such/disk"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("/no/such/disk"),
+        "{}",
+        stderr(&unknown)
+    );
 }
 
 #[test]

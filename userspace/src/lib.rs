@@ -18,5 +18,6 @@ pub mod iostat;
 pub mod kernel;
 pub mod latency;
 pub mod live;
+pub mod record;
 pub mod recording;
 pub mod trace;

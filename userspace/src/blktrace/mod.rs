@@ -7,6 +7,7 @@ pub mod error;
 pub mod format;
 pub mod read_ahead;
 pub mod reader;
+pub mod recorder;
 pub mod source;
 pub mod synthetic;
 pub mod writer;

@@ -1,0 +1,41 @@
+//! Entry point of `blkscope record` / `blktrace`: options in, exit status out.
+
+use super::options::{self, Command, USAGE};
+use super::run::run;
+
+/// Runs a recording with `args` (without the program name); returns the exit status.
+pub fn main(program: &str, args: &[String]) -> u8 {
+    let o = match options::parse(args) {
+        Ok(Command::Record(o)) => o,
+        Ok(Command::Version) => {
+            println!(
+                "{program} version 2.0.0 (blkscope {}, blktrace compatible)",
+                env!("CARGO_PKG_VERSION")
+            );
+            return 0;
+        }
+        Ok(Command::Help) => {
+            eprint!("{USAGE}");
+            return 0;
+        }
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            eprint!("{USAGE}");
+            return 1;
+        }
+    };
+    match run(&o) {
+        Ok((summary, to_stderr)) => {
+            if to_stderr {
+                eprint!("{summary}");
+            } else {
+                print!("{summary}");
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            1
+        }
+    }
+}

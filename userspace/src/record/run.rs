@@ -1,0 +1,300 @@
+//! The recording loop: the probes' events, as the kernel's blktrace would log them, to per-CPU
+//! files (`NAME.blktrace.CPU`, one trace per device unless `-o` names one) or as one stream on
+//! stdout (`-o -`, for `| blkparse -i -`); then blktrace's closing summary and drop count.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::options::RecordOptions;
+use crate::blktrace::format::Endian;
+use crate::blktrace::recorder::{Clocks, CpuCounts, RecordSettings, Recorder};
+use crate::blktrace::writer::BlktraceWriter;
+use crate::cgroup::CgroupResolver;
+use crate::device::{self, DeviceError};
+use crate::event::{BlockIoEvent, DeviceId};
+use crate::kernel::{BlockTraceOptions, CgroupFilter, DropCounts};
+use crate::live::{self, LiveError};
+
+/// The probes' ring buffer when neither `-b` nor `-n` is given (blktrace's default, 4 x 512
+/// KiB per CPU, is sized for per-CPU relay buffers; ours is one buffer for all CPUs).
+const DEFAULT_RING_BYTES: u32 = 16 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("{device}: {source}")]
+    Device { device: String, source: DeviceError },
+    #[error("--cgroup {path}: {message}")]
+    Cgroup { path: String, message: String },
+    #[error(transparent)]
+    Live(#[from] LiveError),
+    #[error("{0}")]
+    Write(io::Error),
+}
+
+/// Where one trace's records go.
+enum Destination {
+    Files(BlktraceWriter),
+    Stdout(BufWriter<io::Stdout>),
+}
+
+/// One trace being written: its name, its records' numbering and notes, its destination.
+struct TraceOut {
+    name: String,
+    recorder: Recorder,
+    destination: Destination,
+}
+
+impl TraceOut {
+    fn write(&mut self, e: &BlockIoEvent) -> io::Result<()> {
+        for t in self.recorder.records(e) {
+            match &mut self.destination {
+                Destination::Files(w) => w.write(&t)?,
+                Destination::Stdout(out) => out.write_all(&t.encode(Endian::NATIVE))?,
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.destination {
+            Destination::Files(_) => Ok(()),
+            Destination::Stdout(out) => out.flush(),
+        }
+    }
+}
+
+/// The traces of one recording, by device (all devices share one when `-o` is given).
+struct Traces {
+    by_device: BTreeMap<DeviceId, usize>,
+    traces: Vec<TraceOut>,
+}
+
+impl Traces {
+    fn open(o: &RecordOptions, devices: &[DeviceId]) -> Traces {
+        let settings = RecordSettings {
+            act_mask: o.act_mask,
+            cgroup_ids: o.cgroup_ids,
+        };
+        let clocks = clocks_now();
+        let dir = o.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+        let trace = |name: String| TraceOut {
+            destination: if name == "-" {
+                Destination::Stdout(BufWriter::with_capacity(1 << 16, io::stdout()))
+            } else {
+                Destination::Files(BlktraceWriter::new(&dir, name.as_str()))
+            },
+            name,
+            recorder: Recorder::new(settings, clocks),
+        };
+        let mut traces = Vec::new();
+        let mut by_device = BTreeMap::new();
+        match &o.output {
+            Some(name) => {
+                traces.push(trace(name.clone()));
+                by_device.extend(devices.iter().map(|d| (*d, 0)));
+            }
+            None => {
+                for d in devices {
+                    let name = device::name(*d).unwrap_or_else(|| d.to_string());
+                    by_device.insert(*d, traces.len());
+                    traces.push(trace(name));
+                }
+            }
+        }
+        Traces { by_device, traces }
+    }
+
+    /// Writes a batch of events, in time order.
+    fn write(&mut self, events: &[BlockIoEvent]) -> io::Result<()> {
+        // The ring buffer keeps reservation order, which an interrupt between a probe's clock
+        // read and its reservation can invert; the files must not go back in time.
+        let mut order: Vec<&BlockIoEvent> = events.iter().collect();
+        order.sort_by_key(|e| e.time_ns);
+        for e in order {
+            if let Some(&i) = self.by_device.get(&e.device) {
+                self.traces[i].write(e)?;
+            }
+        }
+        for t in &mut self.traces {
+            t.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// Records until Ctrl-C, SIGTERM or the stopwatch; returns the summary text and whether it
+/// goes to stderr (when the trace itself went to stdout).
+pub fn run(o: &RecordOptions) -> Result<(String, bool), RecordError> {
+    let devices = resolve_devices(&o.devices)?;
+    let cgroup = o.cgroup.as_ref().map(|p| cgroup_filter(p)).transpose()?;
+    let cpus = online_cpus();
+    let ring_bytes = match (o.buffer_kib, o.buffers) {
+        (None, None) => DEFAULT_RING_BYTES,
+        (kib, n) => kib
+            .unwrap_or(512)
+            .saturating_mul(1024)
+            .saturating_mul(n.unwrap_or(4))
+            .saturating_mul(cpus),
+    };
+    let options = BlockTraceOptions {
+        devices: devices.clone(),
+        ring_bytes,
+        cgroup,
+        ..BlockTraceOptions::default()
+    };
+    let mut traces = Traces::open(o, &devices);
+    let mut failure = None;
+    let mut sink = |events: &[BlockIoEvent]| -> Result<bool, String> {
+        match traces.write(events) {
+            Ok(()) => Ok(true),
+            // A closed pipe (`| head`) ends the recording, as for blktrace.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+            Err(e) => {
+                let text = e.to_string();
+                failure = Some(e);
+                Err(text)
+            }
+        }
+    };
+    let stop_after = o.stopwatch.map(Duration::from_secs_f64);
+    let result = live::run_blocking(&options, stop_after, &mut sink);
+    if let Some(e) = failure {
+        return Err(RecordError::Write(e));
+    }
+    let drops = result?;
+    let mut to_stderr = false;
+    let mut finished = Vec::new();
+    for t in traces.traces {
+        let counts = t.recorder.counts().clone();
+        match t.destination {
+            Destination::Files(w) => {
+                w.finish().map_err(RecordError::Write)?;
+            }
+            Destination::Stdout(mut out) => {
+                to_stderr = true;
+                // A reader that went away is not an error at the end either.
+                let _ = out.flush();
+            }
+        }
+        finished.push((t.name, counts));
+    }
+    Ok((summary(&finished, &drops, cpus), to_stderr))
+}
+
+/// blktrace's closing lines: per trace, events and KiB per CPU and the total; then the
+/// dropped events, if any.
+fn summary(traces: &[(String, BTreeMap<u32, CpuCounts>)], drops: &DropCounts, cpus: u32) -> String {
+    let mut text = String::new();
+    let total_drops = drops.total();
+    let mut total_events = 0;
+    for (name, counts) in traces {
+        text.push_str(&format!("=== {name} ===\n"));
+        let last_cpu = counts.keys().next_back().map_or(0, |c| c + 1).max(cpus);
+        let (mut events, mut bytes) = (0, 0);
+        for cpu in 0..last_cpu {
+            let c = counts.get(&cpu).copied().unwrap_or_default();
+            text.push_str(&format!(
+                "  CPU{cpu:3}: {:20} events, {:8} KiB data\n",
+                c.events,
+                c.bytes.div_ceil(1024)
+            ));
+            events += c.events;
+            bytes += c.bytes;
+        }
+        // The ring buffer is shared: drops belong to the recording, not to one device.
+        let dropped = if traces.len() == 1 { total_drops } else { 0 };
+        text.push_str(&format!(
+            "  Total:  {events:20} events (dropped {dropped}), {:8} KiB data\n",
+            (bytes + 1024) >> 10
+        ));
+        total_events += events;
+    }
+    if total_drops > 0 {
+        let ratio = total_drops as f64 / (total_events + total_drops) as f64;
+        text.push_str(&format!(
+            "\nYou have {total_drops} ({:5.1}%) dropped events\n\
+             Consider using a larger buffer size (-b) and/or more buffers (-n)\n",
+            100.0 * ratio
+        ));
+    }
+    text
+}
+
+fn resolve_devices(given: &[String]) -> Result<Vec<DeviceId>, RecordError> {
+    let mut devices = Vec::new();
+    for d in given {
+        let id = device::resolve(d)
+            .map(device::whole_disk)
+            .map_err(|source| RecordError::Device {
+                device: d.clone(),
+                source,
+            })?;
+        if !devices.contains(&id) {
+            devices.push(id);
+        }
+    }
+    Ok(devices)
+}
+
+fn cgroup_filter(path: &std::path::Path) -> Result<CgroupFilter, RecordError> {
+    let error = |e: &dyn std::fmt::Display| RecordError::Cgroup {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let (id, level) = CgroupResolver::new()
+        .map_err(|e| error(&e))?
+        .locate(path)
+        .map_err(|e| error(&e))?;
+    Ok(CgroupFilter { id, level })
+}
+
+/// Both clocks, read back to back.
+fn clocks_now() -> Clocks {
+    let wall_ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let monotonic = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).map_or(0, |t| {
+        t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
+    });
+    Clocks {
+        wall_ns,
+        monotonic_ns: monotonic,
+    }
+}
+
+fn online_cpus() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_is_blktraces() {
+        let mut counts = BTreeMap::new();
+        counts.insert(
+            1,
+            CpuCounts {
+                events: 10,
+                bytes: 2000,
+            },
+        );
+        let drops = DropCounts {
+            per_cpu: vec![0, 5],
+            undecodable: 0,
+        };
+        let text = summary(&[("loop0".into(), counts)], &drops, 2);
+        assert_eq!(
+            text,
+            "=== loop0 ===\n  \
+             CPU  0:                    0 events,        0 KiB data\n  \
+             CPU  1:                   10 events,        2 KiB data\n  \
+             Total:                    10 events (dropped 5),        2 KiB data\n\n\
+             You have 5 ( 33.3%) dropped events\n\
+             Consider using a larger buffer size (-b) and/or more buffers (-n)\n"
+        );
+    }
+}
