@@ -48,6 +48,11 @@ impl KernelBlkTracer {
             .count()
     }
 
+    /// Stops tracing and returns the tracer's text as it is.
+    pub fn stop_text(self) -> String {
+        self.stop_raw()
+    }
+
     fn stop_raw(self) -> String {
         let trace = Path::new(TRACEFS).join("trace");
         let text = std::fs::read_to_string(trace).expect("reading trace");

@@ -164,6 +164,14 @@ impl RequestTracker {
         }
     }
 
+    /// The issuer of the request an insert, issue, requeue or request merge is about, as
+    /// known after `observe` saw the event (before it, for a request merge).
+    pub fn request_issuer(&self, e: &BlockIoEvent) -> Option<&Issuer> {
+        self.in_flight
+            .get(&(e.device, e.request_id))
+            .and_then(|r| r.issuer.as_ref())
+    }
+
     /// Number of I/Os being followed (for tests and memory bounds).
     pub fn pending(&self) -> usize {
         self.queued.len() + self.in_flight.len() + self.remapped.len()

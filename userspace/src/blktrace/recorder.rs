@@ -69,9 +69,10 @@ impl Recorder {
         }
     }
 
-    /// The records for one event (notes first, when due); none when the mask leaves it out.
-    pub fn records(&mut self, e: &BlockIoEvent) -> Vec<Trace> {
-        let mut event = trace_of(e, self.settings.cgroup_ids);
+    /// The records for one event charged to cgroup `owner` (notes first, when due); none when
+    /// the mask leaves it out.
+    pub fn records(&mut self, e: &BlockIoEvent, owner: u64) -> Vec<Trace> {
+        let mut event = trace_of(e, self.settings.cgroup_ids.then_some(owner));
         if (self.settings.act_mask << category::SHIFT) & event.header.action == 0 {
             return Vec::new();
         }
@@ -85,12 +86,12 @@ impl Recorder {
             let mut payload = Vec::with_capacity(8);
             payload.extend(((wall / 1_000_000_000) as u32).to_ne_bytes());
             payload.extend(((wall % 1_000_000_000) as u32).to_ne_bytes());
-            out.push(self.note(e, notify::TIMESTAMP, payload));
+            out.push(self.note(e, owner, notify::TIMESTAMP, payload));
         }
         if notes && self.named.insert(e.pid) {
             let mut name = e.comm.as_bytes()[..e.comm.len().min(15)].to_vec();
             name.resize(16, 0);
-            out.push(self.note(e, notify::PROCESS, name));
+            out.push(self.note(e, owner, notify::PROCESS, name));
         }
         let sequence = self.sequence.entry(e.cpu).or_insert(0);
         *sequence = sequence.wrapping_add(1);
@@ -110,12 +111,12 @@ impl Recorder {
     }
 
     /// A note (no sequence number, as the kernel writes them) on the event's CPU and device.
-    fn note(&self, e: &BlockIoEvent, action: u32, payload: Vec<u8>) -> Trace {
+    fn note(&self, e: &BlockIoEvent, owner: u64, action: u32, payload: Vec<u8>) -> Trace {
         let mut pdu = Vec::with_capacity(payload.len() + CgroupId::LEN);
         let mut action = action;
         if self.settings.cgroup_ids {
             action |= act::CGROUP;
-            pdu.extend(CgroupId::from_id(owner_cgroup(e)).encode(Endian::NATIVE));
+            pdu.extend(CgroupId::from_id(owner).encode(Endian::NATIVE));
         }
         pdu.extend(payload);
         Trace {
@@ -137,14 +138,15 @@ impl Recorder {
     }
 }
 
-/// The record the kernel's blktrace writes for an event (sequence number left 0).
-pub fn trace_of(e: &BlockIoEvent, cgroup_ids: bool) -> Trace {
+/// The record the kernel's blktrace writes for an event (sequence number left 0), with the
+/// owner's cgroup id when one is given.
+pub fn trace_of(e: &BlockIoEvent, cgroup: Option<u64>) -> Trace {
     let (code, act_category) = action_code(e.action);
     let mut action = code | (act_category << category::SHIFT) | (categories(e) << category::SHIFT);
     let mut pdu = Vec::new();
-    if cgroup_ids {
+    if let Some(id) = cgroup {
         action |= act::CGROUP;
-        pdu.extend(CgroupId::from_id(owner_cgroup(e)).encode(Endian::NATIVE));
+        pdu.extend(CgroupId::from_id(id).encode(Endian::NATIVE));
     }
     match e.action {
         Action::Remap => {
@@ -258,15 +260,6 @@ fn categories(e: &BlockIoEvent) -> u32 {
     c
 }
 
-/// The cgroup an event is charged to: the bio's owner when it has one, else the task's.
-fn owner_cgroup(e: &BlockIoEvent) -> u64 {
-    if e.bio_cgroup_id != 0 {
-        e.bio_cgroup_id
-    } else {
-        e.cgroup_id
-    }
-}
-
 /// `blk_status_to_errno`, as the u16 the record keeps (a negative errno).
 fn errno_of(status: u8) -> u16 {
     let errno: i32 = match status {
@@ -319,24 +312,24 @@ mod tests {
 
     #[test]
     fn actions_and_categories_are_the_kernels() {
-        let q = trace_of(&event(Action::Queue, 0, 1), false);
+        let q = trace_of(&event(Action::Queue, 0, 1), None);
         assert_eq!(
             q.header.action,
             act::QUEUE | ((category::QUEUE | category::WRITE | category::SYNC) << category::SHIFT)
         );
-        let d = trace_of(&event(Action::Issue, 0, 1), false);
+        let d = trace_of(&event(Action::Issue, 0, 1), None);
         assert_eq!(
             d.header.action >> category::SHIFT,
             category::ISSUE | category::WRITE | category::SYNC | category::FS
         );
         let mut unplug = event(Action::UnplugIo, 0, 1);
         unplug.depth = 3;
-        let u = trace_of(&unplug, false);
+        let u = trace_of(&unplug, None);
         assert_eq!((u.header.bytes, u.payload_u64()), (0, 3));
         let mut failed = event(Action::Complete, 0, 0);
         failed.status = 10;
-        assert_eq!(trace_of(&failed, false).header.error as i16, -5);
-        let cg = trace_of(&event(Action::Queue, 0, 1), true);
+        assert_eq!(trace_of(&failed, None).header.error as i16, -5);
+        let cg = trace_of(&event(Action::Queue, 0, 1), Some(5));
         assert_eq!(cg.cgroup(Endian::NATIVE).map(|c| c.id()), Some(5));
     }
 
@@ -352,7 +345,7 @@ mod tests {
                 monotonic_ns: 0,
             },
         );
-        let first = r.records(&event(Action::Queue, 1, 42));
+        let first = r.records(&event(Action::Queue, 1, 42), 5);
         let kinds: Vec<u32> = first.iter().map(|t| t.header.action).collect();
         assert_eq!(kinds[..2], [notify::TIMESTAMP, notify::PROCESS]);
         let stamp = first[0].payload();
@@ -365,10 +358,10 @@ mod tests {
         );
         assert_eq!(first[1].payload_text(), b"dd");
         assert_eq!(first[2].header.sequence, 1);
-        let again = r.records(&event(Action::Issue, 1, 42));
+        let again = r.records(&event(Action::Issue, 1, 42), 5);
         assert_eq!(again.len(), 1, "no second note for the task");
         assert_eq!(again[0].header.sequence, 2);
-        let other_cpu = r.records(&event(Action::Complete, 0, 0));
+        let other_cpu = r.records(&event(Action::Complete, 0, 0), 5);
         assert_eq!(other_cpu.last().unwrap().header.sequence, 1);
         assert_eq!(r.counts()[&1].events, 2);
 
@@ -384,10 +377,10 @@ mod tests {
         );
         assert!(
             only_completions
-                .records(&event(Action::Queue, 0, 1))
+                .records(&event(Action::Queue, 0, 1), 5)
                 .is_empty()
         );
-        let c = only_completions.records(&event(Action::Complete, 0, 1));
+        let c = only_completions.records(&event(Action::Complete, 0, 1), 5);
         assert_eq!(c.len(), 1, "no notes outside the mask: {c:?}");
     }
 }

@@ -25,11 +25,14 @@ pub fn main(program: &str, args: &[String]) -> u8 {
         }
     };
     match run(&o) {
-        Ok((summary, to_stderr)) => {
-            if to_stderr {
-                eprint!("{summary}");
+        Ok(finished) => {
+            if finished.summary_to_stderr {
+                eprint!("{}", finished.summary);
             } else {
-                print!("{summary}");
+                print!("{}", finished.summary);
+            }
+            if let Some(drops) = finished.drops {
+                eprint!("{drops}");
             }
             0
         }

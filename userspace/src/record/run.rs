@@ -2,7 +2,7 @@
 //! files (`NAME.blktrace.CPU`, one trace per device unless `-o` names one) or as one stream on
 //! stdout (`-o -`, for `| blkparse -i -`); then blktrace's closing summary and drop count.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -13,7 +13,8 @@ use crate::blktrace::recorder::{Clocks, CpuCounts, RecordSettings, Recorder};
 use crate::blktrace::writer::BlktraceWriter;
 use crate::cgroup::CgroupResolver;
 use crate::device::{self, DeviceError};
-use crate::event::{BlockIoEvent, DeviceId};
+use crate::event::{Action, BlockIoEvent, DeviceId};
+use crate::inflight::RequestTracker;
 use crate::kernel::{BlockTraceOptions, CgroupFilter, DropCounts};
 use crate::live::{self, LiveError};
 
@@ -39,6 +40,61 @@ enum Destination {
     Stdout(BufWriter<io::Stdout>),
 }
 
+/// Who each event is charged to, and what `--cgroup` keeps. Bio events are the issuing
+/// task's (the kernel filtered them by cgroup already); request events (I, D, C, R) belong to
+/// the task that queued the request's first bio, followed through merges and splits by the
+/// request tracker, since they happen in other contexts; plugs are the running task's.
+struct Owners {
+    tracker: RequestTracker,
+    /// With `--cgroup`: the cgroups whose bios the kernel let through.
+    filtered: Option<HashSet<u64>>,
+}
+
+impl Owners {
+    /// The cgroup id to record the event under; `None` when `--cgroup` leaves it out.
+    fn owner(&mut self, e: &BlockIoEvent) -> Option<u64> {
+        let merged_away = (e.action == Action::RequestMerge)
+            .then(|| self.tracker.request_issuer(e).map(|i| i.cgroup_id));
+        let completed = self.tracker.observe(e);
+        let request_owner = match e.action {
+            Action::Complete => Some(completed.and_then(|c| c.issuer).map(|i| i.cgroup_id)),
+            Action::RequestMerge => merged_away,
+            Action::Insert | Action::Issue | Action::Requeue => {
+                Some(self.tracker.request_issuer(e).map(|i| i.cgroup_id))
+            }
+            _ => None,
+        };
+        match (request_owner, &mut self.filtered) {
+            (Some(Some(owner)), _) => Some(owner),
+            // A request whose first bio was not seen: not the cgroup's, as far as we know.
+            (Some(None), Some(_)) => None,
+            (Some(None), None) => Some(task_or_bio_owner(e)),
+            (None, None) => Some(task_or_bio_owner(e)),
+            (None, Some(seen)) => {
+                if matches!(
+                    e.action,
+                    Action::Plug | Action::UnplugIo | Action::UnplugTimer
+                ) {
+                    seen.contains(&e.cgroup_id).then_some(e.cgroup_id)
+                } else {
+                    seen.insert(e.cgroup_id);
+                    Some(task_or_bio_owner(e))
+                }
+            }
+        }
+    }
+}
+
+/// The bio's own cgroup when it names one below the root (writeback on behalf of a cgroup),
+/// else the running task's.
+fn task_or_bio_owner(e: &BlockIoEvent) -> u64 {
+    if e.bio_cgroup_id > 1 {
+        e.bio_cgroup_id
+    } else {
+        e.cgroup_id
+    }
+}
+
 /// One trace being written: its name, its records' numbering and notes, its destination.
 struct TraceOut {
     name: String,
@@ -47,8 +103,8 @@ struct TraceOut {
 }
 
 impl TraceOut {
-    fn write(&mut self, e: &BlockIoEvent) -> io::Result<()> {
-        for t in self.recorder.records(e) {
+    fn write(&mut self, e: &BlockIoEvent, owner: u64) -> io::Result<()> {
+        for t in self.recorder.records(e, owner) {
             match &mut self.destination {
                 Destination::Files(w) => w.write(&t)?,
                 Destination::Stdout(out) => out.write_all(&t.encode(Endian::NATIVE))?,
@@ -69,6 +125,7 @@ impl TraceOut {
 struct Traces {
     by_device: BTreeMap<DeviceId, usize>,
     traces: Vec<TraceOut>,
+    owners: Owners,
 }
 
 impl Traces {
@@ -103,7 +160,15 @@ impl Traces {
                 }
             }
         }
-        Traces { by_device, traces }
+        let owners = Owners {
+            tracker: RequestTracker::new(),
+            filtered: o.cgroup.as_ref().map(|_| HashSet::new()),
+        };
+        Traces {
+            by_device,
+            traces,
+            owners,
+        }
     }
 
     /// Writes a batch of events, in time order.
@@ -113,8 +178,11 @@ impl Traces {
         let mut order: Vec<&BlockIoEvent> = events.iter().collect();
         order.sort_by_key(|e| e.time_ns);
         for e in order {
+            let Some(owner) = self.owners.owner(e) else {
+                continue;
+            };
             if let Some(&i) = self.by_device.get(&e.device) {
-                self.traces[i].write(e)?;
+                self.traces[i].write(e, owner)?;
             }
         }
         for t in &mut self.traces {
@@ -124,9 +192,18 @@ impl Traces {
     }
 }
 
-/// Records until Ctrl-C, SIGTERM or the stopwatch; returns the summary text and whether it
-/// goes to stderr (when the trace itself went to stdout).
-pub fn run(o: &RecordOptions) -> Result<(String, bool), RecordError> {
+/// What a finished recording reports.
+pub struct Finished {
+    /// blktrace's per-trace summary.
+    pub summary: String,
+    /// The trace went to stdout: the summary goes to stderr.
+    pub summary_to_stderr: bool,
+    /// blktrace's "You have N dropped events" lines (for stderr), when events were lost.
+    pub drops: Option<String>,
+}
+
+/// Records until Ctrl-C, SIGTERM or the stopwatch.
+pub fn run(o: &RecordOptions) -> Result<Finished, RecordError> {
     let devices = resolve_devices(&o.devices)?;
     let cgroup = o.cgroup.as_ref().map(|p| cgroup_filter(p)).transpose()?;
     let cpus = online_cpus();
@@ -180,15 +257,35 @@ pub fn run(o: &RecordOptions) -> Result<(String, bool), RecordError> {
         }
         finished.push((t.name, counts));
     }
-    Ok((summary(&finished, &drops, cpus), to_stderr))
+    let events: u64 = finished
+        .iter()
+        .flat_map(|(_, counts)| counts.values())
+        .map(|c| c.events)
+        .sum();
+    Ok(Finished {
+        summary: summary(&finished, &drops, cpus),
+        summary_to_stderr: to_stderr,
+        drops: drops_lines(drops.total(), events),
+    })
 }
 
-/// blktrace's closing lines: per trace, events and KiB per CPU and the total; then the
-/// dropped events, if any.
+/// blktrace's closing warning when events were lost.
+fn drops_lines(dropped: u64, written: u64) -> Option<String> {
+    if dropped == 0 {
+        return None;
+    }
+    let ratio = dropped as f64 / (dropped + written) as f64;
+    Some(format!(
+        "\nYou have {dropped} ({:5.1}%) dropped events\n\
+         Consider using a larger buffer size (-b) and/or more buffers (-n)\n",
+        100.0 * ratio
+    ))
+}
+
+/// blktrace's closing lines: per trace, events and KiB per CPU and the total.
 fn summary(traces: &[(String, BTreeMap<u32, CpuCounts>)], drops: &DropCounts, cpus: u32) -> String {
     let mut text = String::new();
     let total_drops = drops.total();
-    let mut total_events = 0;
     for (name, counts) in traces {
         text.push_str(&format!("=== {name} ===\n"));
         let last_cpu = counts.keys().next_back().map_or(0, |c| c + 1).max(cpus);
@@ -208,15 +305,6 @@ fn summary(traces: &[(String, BTreeMap<u32, CpuCounts>)], drops: &DropCounts, cp
         text.push_str(&format!(
             "  Total:  {events:20} events (dropped {dropped}), {:8} KiB data\n",
             (bytes + 1024) >> 10
-        ));
-        total_events += events;
-    }
-    if total_drops > 0 {
-        let ratio = total_drops as f64 / (total_events + total_drops) as f64;
-        text.push_str(&format!(
-            "\nYou have {total_drops} ({:5.1}%) dropped events\n\
-             Consider using a larger buffer size (-b) and/or more buffers (-n)\n",
-            100.0 * ratio
         ));
     }
     text
@@ -292,9 +380,13 @@ mod tests {
             "=== loop0 ===\n  \
              CPU  0:                    0 events,        0 KiB data\n  \
              CPU  1:                   10 events,        2 KiB data\n  \
-             Total:                    10 events (dropped 5),        2 KiB data\n\n\
-             You have 5 ( 33.3%) dropped events\n\
+             Total:                    10 events (dropped 5),        2 KiB data\n"
+        );
+        assert_eq!(
+            drops_lines(5, 10).unwrap(),
+            "\nYou have 5 ( 33.3%) dropped events\n\
              Consider using a larger buffer size (-b) and/or more buffers (-n)\n"
         );
+        assert_eq!(drops_lines(0, 10), None);
     }
 }
