@@ -359,3 +359,53 @@ fn a_small_buffer_counts_what_it_drops() {
     let parsed = blkparse(work.path(), &blkscope_binary(), Some("parse"), "t");
     assert!(!parsed.is_empty());
 }
+
+#[test]
+fn devices_from_a_file_into_a_directory_until_the_stopwatch() {
+    require_root();
+    let _serial = serial();
+    let disk = LoopDevice::new(16);
+    let work = Scratch::new("record-stopwatch");
+    let list = work.path().join("devices");
+    std::fs::write(&list, format!("{}\n", disk.path_str())).expect("device list");
+    std::fs::create_dir(work.path().join("out")).expect("output dir");
+    let child = Command::new(blkscope_binary())
+        .current_dir(work.path())
+        .args(["record", "-I", "devices", "-D", "out", "-w", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting blkscope record");
+    std::thread::sleep(Duration::from_millis(1500));
+    workload(&format!(
+        "dd if={} of=/dev/null bs=4k count=10 iflag=direct",
+        disk.path_str()
+    ));
+    // It stops on its own at the stopwatch.
+    let out = child
+        .wait_with_output()
+        .expect("waiting for blkscope record");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains(&format!("=== {} ===", disk.name())),
+        "a trace named after the device: {summary}"
+    );
+    let name = format!("out/{}", disk.name());
+    let text = String::from_utf8_lossy(&blkparse(
+        work.path(),
+        &blkscope_binary(),
+        Some("parse"),
+        &name,
+    ))
+    .into_owned();
+    let completions = text
+        .lines()
+        .filter(|l| l.split_whitespace().nth(6) == Some("C"))
+        .count();
+    assert_eq!(completions, 10, "the 10 reads completed:\n{text}");
+}

@@ -41,7 +41,7 @@ impl BenchPlan {
 
 /// The fio jobs the tracers are measured under.
 #[derive(Clone, Copy)]
-enum Workload {
+pub(crate) enum Workload {
     /// The stress case: ~330k IOPS on these machines.
     RandReadIoUring,
     /// One I/O at a time, the latency-bound case.
@@ -84,19 +84,19 @@ impl Workload {
 }
 
 /// Something attached while fio runs.
-struct Tracer {
-    name: &'static str,
+pub(crate) struct Tracer {
+    pub(crate) name: &'static str,
     /// A command that runs until signalled (`None`: nothing attached, or ftrace).
-    command: Option<Vec<String>>,
+    pub(crate) command: Option<Vec<String>>,
     /// The kernel's own blktrace engine through ftrace.
-    ftrace_blk: bool,
+    pub(crate) ftrace_blk: bool,
 }
 
 /// One measured run.
-struct Run {
-    iops: f64,
+pub(crate) struct Run {
+    pub(crate) iops: f64,
     /// user+sys seconds the tracer process used.
-    tracer_cpu_s: f64,
+    pub(crate) tracer_cpu_s: f64,
 }
 
 pub fn run(root: &Path, plan: &BenchPlan) -> anyhow::Result<String> {
@@ -209,6 +209,10 @@ fn tracers(blkscope: &Path, device: &str) -> Vec<Tracer> {
         ),
         ours("blkscope biosnoop", &["biosnoop", "-d", device]),
         ours("blkscope trace (every event)", &["trace", "-d", device]),
+        ours(
+            "blkscope record (-o - to /dev/null)",
+            &["record", "-d", device, "-o", "-"],
+        ),
         Tracer {
             name: "ftrace blk tracer (kernel blktrace)",
             command: None,
@@ -238,7 +242,7 @@ const BPFTRACE_BIOSNOOP: &str = "tracepoint:block:block_rq_issue { @start[args->
 tracepoint:block:block_rq_complete /@start[args->dev, args->sector]/ { printf(\"%s %d %d %d %d\\n\", @comm[args->dev, args->sector], @pid[args->dev, args->sector], args->sector, args->nr_sector * 512, (nsecs - @start[args->dev, args->sector]) / 1000); delete(@start[args->dev, args->sector]); delete(@comm[args->dev, args->sector]); delete(@pid[args->dev, args->sector]); }";
 
 /// fio on `target` with `tracer` attached (the ftrace blk tracer goes on `device`).
-fn measure(
+pub(crate) fn measure(
     target: &str,
     device: &str,
     workload: Workload,
@@ -269,7 +273,7 @@ fn measure(
     })
 }
 
-fn fio(device: &str, workload: Workload, seconds: u32) -> anyhow::Result<f64> {
+pub(crate) fn fio(device: &str, workload: Workload, seconds: u32) -> anyhow::Result<f64> {
     let out = Command::new("fio")
         .args([
             "--name=bench",
@@ -306,7 +310,7 @@ fn spawn(command: &[String]) -> anyhow::Result<Child> {
 }
 
 /// SIGINT (what a user's Ctrl-C sends), then SIGKILL if it lingers.
-fn stop(mut child: Child) {
+pub(crate) fn stop(mut child: Child) {
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     for _ in 0..50 {
@@ -340,7 +344,7 @@ fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / hz.max(1.0)
 }
 
-fn median(values: &[f64]) -> f64 {
+pub(crate) fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
@@ -384,13 +388,13 @@ Where a row misses its target, that is the figure to improve; see the project no
 ";
 
 /// The bench's device: a loop device on a file of random data in /dev/shm.
-struct Stage {
-    device: String,
+pub(crate) struct Stage {
+    pub(crate) device: String,
     backing: PathBuf,
 }
 
 impl Stage {
-    fn new(mib: u32) -> anyhow::Result<Self> {
+    pub(crate) fn new(mib: u32) -> anyhow::Result<Self> {
         let backing = PathBuf::from(format!(
             "/dev/shm/blkscope-bench-{}.img",
             std::process::id()

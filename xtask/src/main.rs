@@ -10,6 +10,7 @@ use anyhow::{Context as _, bail};
 
 mod bench;
 mod bench_parse;
+mod bench_record;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -52,6 +53,10 @@ enum Task {
         /// docs/PERFORMANCE.md
         #[arg(long)]
         parse_only: bool,
+        /// Only the recorder's cases; with a full run, replaces its section of
+        /// docs/PERFORMANCE.md
+        #[arg(long, conflicts_with = "parse_only")]
+        record_only: bool,
     },
 }
 
@@ -67,7 +72,11 @@ fn main() -> anyhow::Result<()> {
             run(&mut as_root(&binary, &args))
         }
         Task::Test { args } => test(&root, &args),
-        Task::Bench { quick, parse_only } => {
+        Task::Bench {
+            quick,
+            parse_only,
+            record_only,
+        } => {
             if !is_root() {
                 bail!("the bench needs root (loop devices, eBPF, ftrace)");
             }
@@ -78,16 +87,30 @@ fn main() -> anyhow::Result<()> {
                 bench::BenchPlan::full()
             };
             let path = root.join("docs/PERFORMANCE.md");
-            let mut report = if parse_only {
-                // Keep the tracing sections as they are.
-                let old = std::fs::read_to_string(&path).unwrap_or_default();
-                let end = old.find(PARSE_SECTION).unwrap_or(old.len());
-                old[..end].trim_end().to_string() + "\n"
+            let old = std::fs::read_to_string(&path).unwrap_or_default();
+            let (tracing, recording, parsing) = sections(&old);
+            let tracing = if parse_only || record_only {
+                tracing.to_string()
             } else {
                 bench::run(&root, &plan)?
             };
-            let (ios, rounds) = if quick { (20_000, 1) } else { (400_000, 3) };
-            report.push_str(&bench_parse::run(&root, ios, rounds)?);
+            let recording = if parse_only {
+                recording.to_string()
+            } else {
+                bench_record::run(&root, &plan)?
+            };
+            let parsing = if record_only {
+                parsing.to_string()
+            } else {
+                let (ios, rounds) = if quick { (20_000, 1) } else { (400_000, 3) };
+                bench_parse::run(&root, ios, rounds)?
+            };
+            let report = format!(
+                "{}\n{}\n{}",
+                tracing.trim_end(),
+                recording.trim_end(),
+                parsing.trim_end()
+            ) + "\n";
             println!("{report}");
             if !quick {
                 std::fs::write(&path, report).with_context(|| path.display().to_string())?;
@@ -105,6 +128,21 @@ fn main() -> anyhow::Result<()> {
 
 /// Where the parse bench's part of docs/PERFORMANCE.md starts.
 const PARSE_SECTION: &str = "\n## Parsing a recorded trace";
+
+/// docs/PERFORMANCE.md cut into the tracing, recording and parsing sections (each empty when
+/// missing), so that one can be measured again and the others kept.
+fn sections(text: &str) -> (&str, &str, &str) {
+    let parse_at = text.find(PARSE_SECTION).unwrap_or(text.len());
+    let record_at = text
+        .find(bench_record::RECORD_SECTION)
+        .filter(|&at| at < parse_at)
+        .unwrap_or(parse_at);
+    (
+        &text[..record_at],
+        &text[record_at..parse_at],
+        &text[parse_at..],
+    )
+}
 
 fn build(root: &Path, release: bool) -> anyhow::Result<()> {
     let mut cmd = cargo(root);
