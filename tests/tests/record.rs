@@ -409,3 +409,48 @@ fn devices_from_a_file_into_a_directory_until_the_stopwatch() {
         .count();
     assert_eq!(completions, 10, "the 10 reads completed:\n{text}");
 }
+
+#[test]
+fn a_live_pipe_into_blkparse_with_an_action_mask() {
+    require_root();
+    let _serial = serial();
+    let disk = LoopDevice::new(16);
+    let dev = disk.path_str();
+    let binary = blkscope_binary();
+    // blktrace's habit, live: record to stdout, blkparse reading stdin, only completions.
+    let pipeline = Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "{} record -d {dev} -o - -w 4 -a complete --no-cgroup-ids 2>/dev/null | blkparse -i -",
+                binary.display()
+            ),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting the pipeline");
+    std::thread::sleep(Duration::from_millis(1500));
+    workload(&format!(
+        "dd if={dev} of=/dev/null bs=4k count=12 iflag=direct"
+    ));
+    let out = pipeline
+        .wait_with_output()
+        .expect("waiting for the pipeline");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let actions: Vec<&str> = text
+        .lines()
+        .filter(|l| l.split_whitespace().next().is_some_and(|f| f.contains(',')))
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .collect();
+    assert_eq!(actions.len(), 12, "12 completions:\n{text}");
+    assert!(
+        actions.iter().all(|a| *a == "C"),
+        "only completions:\n{text}"
+    );
+    let version = Command::new(&binary)
+        .args(["record", "-V"])
+        .output()
+        .expect("record -V");
+    assert!(String::from_utf8_lossy(&version.stdout).contains("version"));
+}
