@@ -96,6 +96,30 @@ pub struct OpFlags {
     pub idle: bool,
 }
 
+/// The layout of Linux 6.x (include/linux/blk_types.h): what BTF gives on these machines, and
+/// the layout recordings' flags are packed in (`latency::RECORDED_FLAG_BITS`).
+pub const LINUX6_FLAG_BITS: RequestFlagBits = RequestFlagBits {
+    op_bits: 8,
+    op_read: 0,
+    op_write: 1,
+    op_flush: 2,
+    op_discard: 3,
+    op_secure_erase: 5,
+    op_write_zeroes: 9,
+    op_drv_in: 34,
+    op_drv_out: 35,
+    sync: 11,
+    meta: 12,
+    fua: 17,
+    preflush: 18,
+    readahead: 19,
+    background: Some(20),
+    nowait: Some(21),
+    priority: Some(13),
+    idle: Some(15),
+    nomerge: Some(14),
+};
+
 impl RequestFlagBits {
     pub fn operation(&self, opf: u32) -> Operation {
         let op = opf & ((1u32 << self.op_bits.min(31)) - 1);
@@ -337,29 +361,8 @@ impl BlockIoEvent {
 pub(crate) mod tests {
     use super::*;
 
-    /// The values of Linux 6.x (include/linux/blk_types.h).
     pub(crate) fn linux6_bits() -> RequestFlagBits {
-        RequestFlagBits {
-            op_bits: 8,
-            op_read: 0,
-            op_write: 1,
-            op_flush: 2,
-            op_discard: 3,
-            op_secure_erase: 5,
-            op_write_zeroes: 9,
-            op_drv_in: 34,
-            op_drv_out: 35,
-            sync: 11,
-            meta: 12,
-            fua: 17,
-            preflush: 18,
-            readahead: 19,
-            background: Some(20),
-            nowait: Some(21),
-            priority: Some(13),
-            idle: Some(15),
-            nomerge: Some(14),
-        }
+        LINUX6_FLAG_BITS
     }
 
     fn raw(action: BlockAction, opf: u32) -> BlockEvent {

@@ -6,33 +6,13 @@ use std::collections::BTreeMap;
 
 use blkscope_common::biolatency::{FINE_SLOTS, HistogramKey, LATENCY_SLOTS, fine_slot};
 
-use crate::event::{OpFlags, Operation, RequestFlagBits};
+use crate::event::{LINUX6_FLAG_BITS, OpFlags, Operation, RequestFlagBits};
 use crate::inflight::CompletedIo;
 use crate::kernel::biolatency::{FineCounts, LatencyOptions, Slots};
 
-/// How a recording's operation and flags are packed into a `HistogramKey`'s `cmd_flags`
-/// (the kernel's own layout for its current values; only this module packs and unpacks it).
-pub const RECORDED_FLAG_BITS: RequestFlagBits = RequestFlagBits {
-    op_bits: 8,
-    op_read: 0,
-    op_write: 1,
-    op_flush: 2,
-    op_discard: 3,
-    op_secure_erase: 5,
-    op_write_zeroes: 9,
-    op_drv_in: 34,
-    op_drv_out: 35,
-    sync: 11,
-    meta: 12,
-    fua: 17,
-    preflush: 18,
-    readahead: 19,
-    background: Some(20),
-    nowait: Some(21),
-    priority: Some(13),
-    idle: Some(25),
-    nomerge: None,
-};
+/// How a recording's operation and flags are packed into a `HistogramKey`'s `cmd_flags` (only
+/// this module packs them, and the labels unpack them).
+pub const RECORDED_FLAG_BITS: RequestFlagBits = LINUX6_FLAG_BITS;
 
 /// Histograms being filled, by key, as the kernel keeps them.
 #[derive(Debug)]

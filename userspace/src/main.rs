@@ -737,16 +737,7 @@ async fn biolatency_loop(
     layout: &HistogramLayout,
 ) -> anyhow::Result<()> {
     let mut probe = LatencyProbe::start(options)?;
-    let mut resolver = if layout.per_container {
-        Some(CgroupResolver::new().context("--containers")?)
-    } else {
-        None
-    };
-    let mut container_label = |id: u64| {
-        resolver
-            .as_mut()
-            .map_or_else(|| id.to_string(), |r| r.label(id))
-    };
+    let mut container_label = container_labeller(layout.per_container)?;
     let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut terminate =
         signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -781,6 +772,20 @@ async fn biolatency_loop(
         eprintln!("You have {drops} completions not counted (histogram map full)");
     }
     Ok(())
+}
+
+/// Names cgroup ids after their containers (`--containers`), or prints the id.
+fn container_labeller(per_container: bool) -> anyhow::Result<impl FnMut(u64) -> String> {
+    let mut resolver = if per_container {
+        Some(CgroupResolver::new().context("--containers")?)
+    } else {
+        None
+    };
+    Ok(move |id: u64| {
+        resolver
+            .as_mut()
+            .map_or_else(|| id.to_string(), |r| r.label(id))
+    })
 }
 
 /// One interval's histograms, as bcc prints them (or one JSON object each); `times` are the
@@ -819,16 +824,7 @@ fn biolatency_recording(
 ) -> anyhow::Result<()> {
     let mut tracker = RequestTracker::new();
     let mut counts = CompletionHistograms::new(options.clone());
-    let mut resolver = if layout.per_container {
-        Some(CgroupResolver::new().context("--containers")?)
-    } else {
-        None
-    };
-    let mut container_label = |id: u64| {
-        resolver
-            .as_mut()
-            .map_or_else(|| id.to_string(), |r| r.label(id))
-    };
+    let mut container_label = container_labeller(layout.per_container)?;
     let step = args
         .interval
         .map(|s| s.max(1).saturating_mul(1_000_000_000));
