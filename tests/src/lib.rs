@@ -95,3 +95,15 @@ pub fn unique() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
+
+/// ../shared/fixtures/blktrace: real kernel-made traces with stock blkparse and btt output.
+pub fn blktrace_fixtures() -> std::path::PathBuf {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/blktrace");
+    assert!(
+        dir.join("ext4mixed.blktrace.0").is_file(),
+        "missing {}: the shared fixtures sit beside this repository",
+        dir.display()
+    );
+    dir
+}

@@ -26,13 +26,7 @@ fn tools_available() {
 }
 
 fn fixtures() -> std::path::PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/blktrace");
-    assert!(
-        dir.join("ext4mixed.blktrace.0").is_file(),
-        "missing {}",
-        dir.display()
-    );
-    dir
+    blkscope_tests::blktrace_fixtures()
 }
 
 /// `blkparse -i NAME -d OUT -O` in `dir`: the binary dump btt reads.

@@ -118,12 +118,7 @@ const OPTION_SETS: &[&[&str]] = &[
 #[test]
 fn fixtures_print_as_blkparse_does_with_every_option() {
     blkparse_available();
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/blktrace");
-    assert!(
-        fixtures.join("ext4mixed.blktrace.0").is_file(),
-        "missing {}",
-        fixtures.display()
-    );
+    let fixtures = blkscope_tests::blktrace_fixtures();
     for name in ["ext4mixed", "partition"] {
         let name_arg = format!("{}/{name}", fixtures.display());
         for set in OPTION_SETS {
@@ -477,7 +472,7 @@ fn usage_errors_match_blkparse() {
 
 #[test]
 fn fixtures_equal_the_captured_blkparse_output() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/blktrace");
+    let fixtures = blkscope_tests::blktrace_fixtures();
     for name in ["ext4mixed", "partition"] {
         for (args, expected) in [(&[][..], "blkparse"), (&["-s"][..], "blkparse-s")] {
             let mut all = vec!["-i", name];
@@ -496,7 +491,7 @@ fn fixtures_equal_the_captured_blkparse_output() {
 /// docs/parse.md): every mutation either parses or fails with an offset inside the file.
 #[test]
 fn mutated_traces_never_panic_and_errors_point_inside_the_file() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/blktrace");
+    let fixtures = blkscope_tests::blktrace_fixtures();
     let original = std::fs::read(fixtures.join("partition.blktrace.1")).unwrap();
     let dir = Scratch::new("mutated");
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
@@ -547,7 +542,7 @@ fn mutated_traces_never_panic_and_errors_point_inside_the_file() {
 
 #[test]
 fn json_output_has_one_object_per_event_and_a_summary() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/blktrace");
+    let fixtures = blkscope_tests::blktrace_fixtures();
     let text = run(&["blkscope"], &["-i", "ext4mixed", "-q"], &fixtures, None);
     let json = run(
         &["blkscope"],

@@ -7,7 +7,7 @@
 //! offset.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -17,14 +17,8 @@ use blkscope::blktrace::synthetic::{SyntheticSpec, generate};
 use blkscope_tests::{LoopDevice, Scratch, blkscope_binary, require_root, serial};
 use serde_json::Value;
 
-fn fixtures() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/blktrace");
-    assert!(
-        dir.join("ext4mixed.blktrace.0").is_file(),
-        "missing {}",
-        dir.display()
-    );
-    dir
+fn fixtures() -> std::path::PathBuf {
+    blkscope_tests::blktrace_fixtures()
 }
 
 fn run(args: &[&str]) -> Output {
