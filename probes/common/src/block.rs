@@ -135,7 +135,9 @@ pub struct ProbeConfig {
     pub filter_cgroup: u32,
     pub cgroup_id: u64,
     pub cgroup_level: u32,
-    pub _pad: u32,
+    /// Wake the reader only once this many bytes wait in the ring buffer (it collects the rest
+    /// on a timer): a wakeup per event costs more than the event. 0: wake on every event.
+    pub wakeup_bytes: u32,
 }
 
 impl ProbeConfig {
@@ -146,7 +148,7 @@ impl ProbeConfig {
         filter_cgroup: 0,
         cgroup_id: 0,
         cgroup_level: 0,
-        _pad: 0,
+        wakeup_bytes: 0,
     };
 }
 

@@ -5,6 +5,7 @@ use core::ffi::c_void;
 
 use aya_ebpf::{
     Global,
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_comm,
         bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
@@ -260,8 +261,21 @@ fn emit(event: &BlockEvent) {
             return;
         }
     }
-    if BLOCK_EVENTS.output(event, 0).is_err() {
+    if BLOCK_EVENTS.output(event, wakeup_flags()).is_err() {
         count_drop();
+    }
+}
+
+/// Wakes the reader only when enough is waiting (see `ProbeConfig::wakeup_bytes`).
+#[inline(always)]
+fn wakeup_flags() -> u64 {
+    let threshold = BLOCK_CONFIG.load().wakeup_bytes;
+    if threshold == 0 {
+        0
+    } else if BLOCK_EVENTS.query(u64::from(BPF_RB_AVAIL_DATA)) >= u64::from(threshold) {
+        u64::from(BPF_RB_FORCE_WAKEUP)
+    } else {
+        u64::from(BPF_RB_NO_WAKEUP)
     }
 }
 

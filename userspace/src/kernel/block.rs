@@ -98,6 +98,10 @@ pub struct BlockTracer {
     undecodable: u64,
 }
 
+/// How often the ring buffer is read when the probes did not wake the reader: the longest an
+/// event waits before a view sees it.
+const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
+
 impl BlockTracer {
     /// Checks the kernel, loads the probes with the running kernel's layout, and attaches them.
     /// Must be called inside a tokio runtime.
@@ -112,7 +116,8 @@ impl BlockTracer {
             filter_cgroup: u32::from(options.cgroup.is_some()),
             cgroup_id: options.cgroup.map_or(0, |c| c.id),
             cgroup_level: options.cgroup.map_or(0, |c| c.level),
-            _pad: 0,
+            // An eighth of the buffer: the reader has seven eighths of room left to catch up.
+            wakeup_bytes: loader::ring_size(options.ring_bytes) / 8,
         };
         let mut ebpf = loader::load(&ProbeGlobals {
             layout,
@@ -143,10 +148,15 @@ impl BlockTracer {
         })
     }
 
-    /// Waits until the probes have written something, then appends every event in the ring
-    /// buffer to `out`.
+    /// Waits until the probes wake the reader (the buffer filled up to `wakeup_bytes`) or
+    /// `POLL_INTERVAL` passed, then appends every event in the ring buffer to `out` (maybe
+    /// none).
     pub async fn next_batch(&mut self, out: &mut Vec<BlockIoEvent>) -> Result<(), KernelError> {
-        let mut guard = self.ring.readable_mut().await?;
+        let Ok(guard) = tokio::time::timeout(POLL_INTERVAL, self.ring.readable_mut()).await else {
+            self.drain(out);
+            return Ok(());
+        };
+        let mut guard = guard?;
         let ring = guard.get_inner_mut();
         while let Some(item) = ring.next() {
             match self.decoder.decode_bytes(&item) {

@@ -38,10 +38,7 @@ pub(crate) fn load(globals: &ProbeGlobals) -> Result<Ebpf, KernelError> {
         .override_global("TOP_CONFIG", &globals.top, true)
         .override_global("FS_LAYOUT", &globals.fs_layout, true)
         .override_global("FS_CONFIG", &globals.fs, true)
-        .map_max_entries(
-            "BLOCK_EVENTS",
-            globals.ring_bytes.max(4096).next_power_of_two(),
-        )
+        .map_max_entries("BLOCK_EVENTS", ring_size(globals.ring_bytes))
         .load(PROBES)
         .map_err(|e| KernelError::Load(Box::new(e)))
 }
@@ -102,4 +99,9 @@ pub(crate) fn map_error(name: &str, source: aya::maps::MapError) -> KernelError 
         name: name.to_owned(),
         source: Box::new(source),
     }
+}
+
+/// The ring buffer's size for a requested one: a power of two, at least a page.
+pub fn ring_size(ring_bytes: u32) -> u32 {
+    ring_bytes.max(4096).next_power_of_two()
 }
