@@ -32,6 +32,7 @@ pub struct CompletedIo {
     pub status: u8,
     /// `None` when the queueing of the I/O was not seen (it started before the trace).
     pub issuer: Option<Issuer>,
+    /// The blkcg of the bio that started the request (0 when not seen).
     pub bio_cgroup_id: u64,
     /// The partition the I/O was sent to, when it was remapped from one (A record).
     pub partition: Option<DeviceId>,
@@ -45,6 +46,8 @@ pub struct CompletedIo {
 #[derive(Clone, Debug)]
 struct QueuedBio {
     issuer: Issuer,
+    /// The bio's blkcg (the probes read it on bio events only).
+    bio_cgroup_id: u64,
     queued_ns: u64,
     partition: Option<DeviceId>,
 }
@@ -52,6 +55,7 @@ struct QueuedBio {
 #[derive(Clone, Debug)]
 struct InFlight {
     issuer: Option<Issuer>,
+    bio_cgroup_id: u64,
     partition: Option<DeviceId>,
     queued_ns: Option<u64>,
     inserted_ns: Option<u64>,
@@ -108,6 +112,7 @@ impl RequestTracker {
                     (e.device, e.sector),
                     QueuedBio {
                         issuer: issuer_of(e),
+                        bio_cgroup_id: e.bio_cgroup_id,
                         queued_ns: e.time_ns,
                         partition,
                     },
@@ -186,6 +191,7 @@ impl RequestTracker {
                 InFlight {
                     queued_ns: bio.as_ref().map(|b| b.queued_ns),
                     partition: bio.as_ref().and_then(|b| b.partition),
+                    bio_cgroup_id: bio.as_ref().map_or(0, |b| b.bio_cgroup_id),
                     issuer: bio.map(|b| b.issuer),
                     inserted_ns: None,
                     issued_ns: None,
@@ -210,6 +216,7 @@ impl RequestTracker {
             self.queued.remove(&(e.device, e.sector)).map(|b| InFlight {
                 queued_ns: Some(b.queued_ns),
                 partition: b.partition,
+                bio_cgroup_id: b.bio_cgroup_id,
                 issuer: Some(b.issuer),
                 inserted_ns: None,
                 issued_ns: None,
@@ -217,6 +224,7 @@ impl RequestTracker {
         });
         let state = state.unwrap_or(InFlight {
             issuer: None,
+            bio_cgroup_id: e.bio_cgroup_id,
             partition: None,
             queued_ns: None,
             inserted_ns: None,
@@ -230,7 +238,7 @@ impl RequestTracker {
             flags: e.flags,
             status: e.status,
             issuer: state.issuer,
-            bio_cgroup_id: e.bio_cgroup_id,
+            bio_cgroup_id: state.bio_cgroup_id,
             partition: state.partition,
             queued_ns: state.queued_ns,
             inserted_ns: state.inserted_ns,
