@@ -177,6 +177,14 @@ impl RequestTracker {
             .and_then(|r| r.issuer.as_ref())
     }
 
+    /// The blkcg of the queued bio a bio event (G, M, F, X) is about, as its Q gave it; call
+    /// before `observe` sees the event (merges forget the bio).
+    pub fn queued_bio_cgroup(&self, e: &BlockIoEvent) -> Option<u64> {
+        self.queued
+            .get(&(e.device, e.sector))
+            .map(|b| b.bio_cgroup_id)
+    }
+
     /// Number of I/Os being followed (for tests and memory bounds).
     pub fn pending(&self) -> usize {
         self.queued.len() + self.in_flight.len() + self.remapped.len()

@@ -85,8 +85,8 @@ pub struct BlockEvent {
     pub aux_sector: u64,
     /// cgroup v2 id of the task running when the event fired (`bpf_get_current_cgroup_id`).
     pub cgroup_id: u64,
-    /// cgroup id of the bio's own blkcg (the owner cgroup writeback tags), 0 when none. Bio
-    /// events only; 0 on request events.
+    /// cgroup id of the bio's own blkcg (the owner cgroup writeback tags), 0 when none. Queue
+    /// (Q) events only; 0 on the others.
     pub bio_cgroup_id: u64,
     /// Kernel address of the `struct request` (or `struct bio`, see `EVENT_FROM_BIO`): an opaque
     /// identity that lets userspace follow one I/O from insert to completion.

@@ -188,7 +188,11 @@ fn bio_event(action: BlockAction, bio: u64, extra: impl FnOnce(&mut BlockEvent))
     event.sector = read(bio, layout.bio_sector);
     event.bytes = read(bio, layout.bio_size);
     event.op_flags = read(bio, layout.bio_opf);
-    event.bio_cgroup_id = bio_cgroup(&layout, bio);
+    // Five kernel reads: only at Q, where userspace learns the bio's owner for the events
+    // that follow.
+    if action == BlockAction::Queue {
+        event.bio_cgroup_id = bio_cgroup(&layout, bio);
+    }
     extra(&mut event);
     emit(&event);
 }

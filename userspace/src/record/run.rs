@@ -55,6 +55,12 @@ impl Owners {
     fn owner(&mut self, e: &BlockIoEvent) -> Option<u64> {
         let merged_away = (e.action == Action::RequestMerge)
             .then(|| self.tracker.request_issuer(e).map(|i| i.cgroup_id));
+        // The probes read a bio's blkcg at its Q only; the bio's later events get it from there.
+        let bio_cgroup = if e.action == Action::Queue {
+            e.bio_cgroup_id
+        } else {
+            self.tracker.queued_bio_cgroup(e).unwrap_or(0)
+        };
         let completed = self.tracker.observe(e);
         let request_owner = match e.action {
             Action::Complete => Some(completed.and_then(|c| c.issuer).map(|i| i.cgroup_id)),
@@ -68,8 +74,8 @@ impl Owners {
             (Some(Some(owner)), _) => Some(owner),
             // A request whose first bio was not seen: not the cgroup's, as far as we know.
             (Some(None), Some(_)) => None,
-            (Some(None), None) => Some(task_or_bio_owner(e)),
-            (None, None) => Some(task_or_bio_owner(e)),
+            (Some(None), None) => Some(e.cgroup_id),
+            (None, None) => Some(task_or_bio_owner(e.cgroup_id, bio_cgroup)),
             (None, Some(seen)) => {
                 if matches!(
                     e.action,
@@ -78,7 +84,7 @@ impl Owners {
                     seen.contains(&e.cgroup_id).then_some(e.cgroup_id)
                 } else {
                     seen.insert(e.cgroup_id);
-                    Some(task_or_bio_owner(e))
+                    Some(task_or_bio_owner(e.cgroup_id, bio_cgroup))
                 }
             }
         }
@@ -87,12 +93,8 @@ impl Owners {
 
 /// The bio's own cgroup when it names one below the root (writeback on behalf of a cgroup),
 /// else the running task's.
-fn task_or_bio_owner(e: &BlockIoEvent) -> u64 {
-    if e.bio_cgroup_id > 1 {
-        e.bio_cgroup_id
-    } else {
-        e.cgroup_id
-    }
+fn task_or_bio_owner(task: u64, bio: u64) -> u64 {
+    if bio > 1 { bio } else { task }
 }
 
 /// One trace being written: its name, its records' numbering and notes, its destination.
