@@ -218,6 +218,13 @@ fn tracers(blkscope: &Path, device: &str) -> Vec<Tracer> {
             command: None,
             ftrace_blk: true,
         },
+        // The floor of every tracepoint tool: two programs that do nothing.
+        shell(
+            "bpftrace: empty programs on rq_issue and rq_complete",
+            "exec bpftrace -e 'tracepoint:block:block_rq_issue { } \
+             tracepoint:block:block_rq_complete { }'"
+                .to_string(),
+        ),
         shell(
             "bpftrace biolatency one-liner",
             format!("exec bpftrace -e '{}'", BPFTRACE_BIOLATENCY),
