@@ -128,6 +128,7 @@ struct Traces {
     by_device: BTreeMap<DeviceId, usize>,
     traces: Vec<TraceOut>,
     owners: Owners,
+    order: TimeOrder,
 }
 
 impl Traces {
@@ -170,16 +171,26 @@ impl Traces {
             by_device,
             traces,
             owners,
+            order: TimeOrder::default(),
         }
     }
 
-    /// Writes a batch of events, in time order.
-    fn write(&mut self, events: &[BlockIoEvent]) -> io::Result<()> {
-        // The ring buffer keeps reservation order, which an interrupt between a probe's clock
-        // read and its reservation can invert; the files must not go back in time.
-        let mut order: Vec<&BlockIoEvent> = events.iter().collect();
-        order.sort_by_key(|e| e.time_ns);
-        for e in order {
+    /// Writes the events of a read, in time order, up to `cutoff` (ns, the events' clock);
+    /// later ones wait for the next read.
+    fn write(&mut self, events: &[BlockIoEvent], cutoff: u64) -> io::Result<()> {
+        let mut due = Vec::new();
+        self.order.release(events, cutoff, |e| due.push(e));
+        self.write_in_order(&due)
+    }
+
+    /// Writes what is still held back (at the end).
+    fn write_held(&mut self) -> io::Result<()> {
+        let held = self.order.take_all();
+        self.write_in_order(&held)
+    }
+
+    fn write_in_order(&mut self, events: &[BlockIoEvent]) -> io::Result<()> {
+        for e in events {
             let Some(owner) = self.owners.owner(e) else {
                 continue;
             };
@@ -191,6 +202,36 @@ impl Traces {
             t.flush()?;
         }
         Ok(())
+    }
+}
+
+/// How long events are held back before they are written: far longer than the window in which
+/// an interrupt's event can overtake another of its CPU in the ring buffer (a probe reads its
+/// clock, then reserves its slot, with interrupts enabled).
+const HOLD_NS: u64 = 1_000_000;
+
+/// Puts events in time order across reads: each read's events are sorted with those held
+/// from the reads before, and only those older than a cutoff go out.
+#[derive(Debug, Default)]
+struct TimeOrder {
+    held: Vec<BlockIoEvent>,
+}
+
+impl TimeOrder {
+    /// Hands `out` the events up to `cutoff`, oldest first; keeps the rest.
+    fn release(&mut self, events: &[BlockIoEvent], cutoff: u64, mut out: impl FnMut(BlockIoEvent)) {
+        self.held.extend_from_slice(events);
+        // Stable: events with equal times keep their ring-buffer order.
+        self.held.sort_by_key(|e| e.time_ns);
+        let due = self.held.partition_point(|e| e.time_ns <= cutoff);
+        for e in self.held.drain(..due) {
+            out(e);
+        }
+    }
+
+    /// Everything held, oldest first.
+    fn take_all(&mut self) -> Vec<BlockIoEvent> {
+        std::mem::take(&mut self.held)
     }
 }
 
@@ -226,7 +267,8 @@ pub fn run(o: &RecordOptions) -> Result<Finished, RecordError> {
     let mut traces = Traces::open(o, &devices);
     let mut failure = None;
     let mut sink = |events: &[BlockIoEvent]| -> Result<bool, String> {
-        match traces.write(events) {
+        let cutoff = clocks_now().monotonic_ns.saturating_sub(HOLD_NS);
+        match traces.write(events, cutoff) {
             Ok(()) => Ok(true),
             // A closed pipe (`| head`) ends the recording, as for blktrace.
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
@@ -243,6 +285,11 @@ pub fn run(o: &RecordOptions) -> Result<Finished, RecordError> {
         return Err(RecordError::Write(e));
     }
     let drops = result?;
+    match traces.write_held() {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        Err(e) => return Err(RecordError::Write(e)),
+    }
     let mut to_stderr = false;
     let mut finished = Vec::new();
     for t in traces.traces {
@@ -361,6 +408,40 @@ fn online_cpus() -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn events_go_out_in_time_order_across_reads() {
+        let event = |time_ns: u64| BlockIoEvent {
+            time_ns,
+            cpu: 0,
+            action: Action::Queue,
+            device: DeviceId::new(7, 0),
+            sector: time_ns,
+            bytes: 512,
+            op: crate::event::Operation::Read,
+            flags: crate::event::OpFlags::default(),
+            status: 0,
+            pid: 1,
+            tgid: 1,
+            comm: "dd".into(),
+            cgroup_id: 1,
+            bio_cgroup_id: 0,
+            request_id: 0,
+            from_bio: true,
+            remapped_from: None,
+            split_sector: None,
+            depth: 0,
+        };
+        let mut order = TimeOrder::default();
+        let mut out = Vec::new();
+        // An interrupt's event (30) overtook one timed at 20, which comes in the next read.
+        order.release(&[event(10), event(30)], 25, |e| out.push(e.time_ns));
+        assert_eq!(out, vec![10]);
+        order.release(&[event(20)], 100, |e| out.push(e.time_ns));
+        assert_eq!(out, vec![10, 20, 30]);
+        order.release(&[event(200)], 100, |e| out.push(e.time_ns));
+        assert_eq!(order.take_all().len(), 1, "held until the end");
+    }
 
     #[test]
     fn summary_is_blktraces() {
