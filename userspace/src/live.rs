@@ -24,13 +24,14 @@ pub enum LiveError {
 }
 
 /// What a view does with a batch: `Ok(true)` to go on, `Ok(false)` when it is done (its
-/// output closed), `Err` to stop with an error.
+/// output closed), `Err` to stop with an error. The batch is the view's to take (a view that
+/// keeps events moves them out instead of copying); what it leaves is dropped.
 pub trait EventSink {
-    fn consume(&mut self, events: &[BlockIoEvent]) -> Result<bool, String>;
+    fn consume(&mut self, events: &mut Vec<BlockIoEvent>) -> Result<bool, String>;
 }
 
 impl<F: FnMut(&[BlockIoEvent]) -> Result<bool, String>> EventSink for F {
-    fn consume(&mut self, events: &[BlockIoEvent]) -> Result<bool, String> {
+    fn consume(&mut self, events: &mut Vec<BlockIoEvent>) -> Result<bool, String> {
         self(events)
     }
 }
@@ -68,15 +69,15 @@ pub async fn run(
             _ = terminate.recv() => break,
             () = &mut deadline => break,
         }
-        let go_on = sink.consume(&batch).map_err(LiveError::View)?;
+        let go_on = sink.consume(&mut batch).map_err(LiveError::View)?;
         batch.clear();
         if !go_on {
             break;
         }
     }
     // Detach first so nothing new arrives, then hand over what is still buffered.
-    let rest = tracer.stop();
-    sink.consume(&rest).map_err(LiveError::View)?;
+    let mut rest = tracer.stop();
+    sink.consume(&mut rest).map_err(LiveError::View)?;
     Ok(tracer.drops()?)
 }
 

@@ -16,7 +16,7 @@ use crate::device::{self, DeviceError};
 use crate::event::{Action, BlockIoEvent, DeviceId};
 use crate::inflight::RequestTracker;
 use crate::kernel::{BlockTraceOptions, CgroupFilter, DropCounts};
-use crate::live::{self, LiveError};
+use crate::live::{self, EventSink, LiveError};
 
 /// The probes' ring buffer when neither `-b` nor `-n` is given (blktrace's default, 4 x 512
 /// KiB per CPU, is sized for per-CPU relay buffers; ours is one buffer for all CPUs).
@@ -177,7 +177,7 @@ impl Traces {
 
     /// Writes the events of a read, in time order, up to `cutoff` (ns, the events' clock);
     /// later ones wait for the next read.
-    fn write(&mut self, events: &[BlockIoEvent], cutoff: u64) -> io::Result<()> {
+    fn write(&mut self, events: Vec<BlockIoEvent>, cutoff: u64) -> io::Result<()> {
         let mut due = Vec::new();
         self.order.release(events, cutoff, |e| due.push(e));
         self.write_in_order(&due)
@@ -219,8 +219,13 @@ struct TimeOrder {
 
 impl TimeOrder {
     /// Hands `out` the events up to `cutoff`, oldest first; keeps the rest.
-    fn release(&mut self, events: &[BlockIoEvent], cutoff: u64, mut out: impl FnMut(BlockIoEvent)) {
-        self.held.extend_from_slice(events);
+    fn release(
+        &mut self,
+        events: Vec<BlockIoEvent>,
+        cutoff: u64,
+        mut out: impl FnMut(BlockIoEvent),
+    ) {
+        self.held.extend(events);
         // Stable: events with equal times keep their ring-buffer order.
         self.held.sort_by_key(|e| e.time_ns);
         let due = self.held.partition_point(|e| e.time_ns <= cutoff);
@@ -232,6 +237,29 @@ impl TimeOrder {
     /// Everything held, oldest first.
     fn take_all(&mut self) -> Vec<BlockIoEvent> {
         std::mem::take(&mut self.held)
+    }
+}
+
+/// The recording as the live loop's view: each read's events, moved into the traces.
+struct RecordSink<'a> {
+    traces: &'a mut Traces,
+    /// The write error that stopped the recording.
+    failure: Option<io::Error>,
+}
+
+impl EventSink for RecordSink<'_> {
+    fn consume(&mut self, events: &mut Vec<BlockIoEvent>) -> Result<bool, String> {
+        let cutoff = clocks_now().monotonic_ns.saturating_sub(HOLD_NS);
+        match self.traces.write(std::mem::take(events), cutoff) {
+            Ok(()) => Ok(true),
+            // A closed pipe (`| head`) ends the recording, as for blktrace.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+            Err(e) => {
+                let text = e.to_string();
+                self.failure = Some(e);
+                Err(text)
+            }
+        }
     }
 }
 
@@ -265,23 +293,13 @@ pub fn run(o: &RecordOptions) -> Result<Finished, RecordError> {
         ..BlockTraceOptions::default()
     };
     let mut traces = Traces::open(o, &devices);
-    let mut failure = None;
-    let mut sink = |events: &[BlockIoEvent]| -> Result<bool, String> {
-        let cutoff = clocks_now().monotonic_ns.saturating_sub(HOLD_NS);
-        match traces.write(events, cutoff) {
-            Ok(()) => Ok(true),
-            // A closed pipe (`| head`) ends the recording, as for blktrace.
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
-            Err(e) => {
-                let text = e.to_string();
-                failure = Some(e);
-                Err(text)
-            }
-        }
+    let mut sink = RecordSink {
+        traces: &mut traces,
+        failure: None,
     };
     let stop_after = o.stopwatch.map(Duration::from_secs_f64);
     let result = live::run_blocking(&options, stop_after, &mut sink);
-    if let Some(e) = failure {
+    if let Some(e) = sink.failure {
         return Err(RecordError::Write(e));
     }
     let drops = result?;
@@ -435,11 +453,11 @@ mod tests {
         let mut order = TimeOrder::default();
         let mut out = Vec::new();
         // An interrupt's event (30) overtook one timed at 20, which comes in the next read.
-        order.release(&[event(10), event(30)], 25, |e| out.push(e.time_ns));
+        order.release(vec![event(10), event(30)], 25, |e| out.push(e.time_ns));
         assert_eq!(out, vec![10]);
-        order.release(&[event(20)], 100, |e| out.push(e.time_ns));
+        order.release(vec![event(20)], 100, |e| out.push(e.time_ns));
         assert_eq!(out, vec![10, 20, 30]);
-        order.release(&[event(200)], 100, |e| out.push(e.time_ns));
+        order.release(vec![event(200)], 100, |e| out.push(e.time_ns));
         assert_eq!(order.take_all().len(), 1, "held until the end");
     }
 
