@@ -128,7 +128,7 @@ struct Traces {
     by_device: BTreeMap<DeviceId, usize>,
     traces: Vec<TraceOut>,
     owners: Owners,
-    order: TimeOrder,
+    clocks: CpuClocks,
 }
 
 impl Traces {
@@ -171,31 +171,24 @@ impl Traces {
             by_device,
             traces,
             owners,
-            order: TimeOrder::default(),
+            clocks: CpuClocks::default(),
         }
     }
 
-    /// Writes the events of a read, in time order, up to `cutoff` (ns, the events' clock);
-    /// later ones wait for the next read.
-    fn write(&mut self, events: Vec<BlockIoEvent>, cutoff: u64) -> io::Result<()> {
-        let mut due = Vec::new();
-        self.order.release(events, cutoff, |e| due.push(e));
-        self.write_in_order(&due)
-    }
-
-    /// Writes what is still held back (at the end).
-    fn write_held(&mut self) -> io::Result<()> {
-        let held = self.order.take_all();
-        self.write_in_order(&held)
-    }
-
-    fn write_in_order(&mut self, events: &[BlockIoEvent]) -> io::Result<()> {
-        for e in events {
+    /// Writes the events of a read, in time order per CPU.
+    fn write(&mut self, events: &mut [BlockIoEvent]) -> io::Result<()> {
+        // Sorted through indices: the events are large, moving them costs more than the sort.
+        // Stable: equal times keep their ring-buffer order.
+        let mut order: Vec<usize> = (0..events.len()).collect();
+        order.sort_by_key(|&i| events[i].time_ns);
+        for i in order {
+            let e = &mut events[i];
+            self.clocks.keep_monotonic(e);
             let Some(owner) = self.owners.owner(e) else {
                 continue;
             };
-            if let Some(&i) = self.by_device.get(&e.device) {
-                self.traces[i].write(e, owner)?;
+            if let Some(&t) = self.by_device.get(&e.device) {
+                self.traces[t].write(e, owner)?;
             }
         }
         for t in &mut self.traces {
@@ -205,45 +198,25 @@ impl Traces {
     }
 }
 
-/// How long events are held back before they are written: far longer than the window in which
-/// an interrupt's event can overtake another of its CPU in the ring buffer (a probe reads its
-/// clock, then reserves its slot, with interrupts enabled).
-const HOLD_NS: u64 = 1_000_000;
-
-/// Puts events in time order across reads: each read's events are sorted with those held
-/// from the reads before, and only those older than a cutoff go out.
+/// Keeps each CPU's records in time order across reads. A probe reads its clock, then
+/// reserves its ring-buffer slot, with interrupts enabled: an interrupt's event can take a slot
+/// ahead of an event timed just before it, and when a read falls between the two, the later
+/// read holds an event older than one already written. Such an event (rare, and older by no
+/// more than the probe's few hundred nanoseconds) is written at the time of the one before it,
+/// so that readers never see a CPU's time go back.
 #[derive(Debug, Default)]
-struct TimeOrder {
-    held: Vec<BlockIoEvent>,
+struct CpuClocks {
+    last: BTreeMap<u32, u64>,
 }
 
-impl TimeOrder {
-    /// Hands `out` the events up to `cutoff`, oldest first; keeps the rest.
-    fn release(
-        &mut self,
-        events: Vec<BlockIoEvent>,
-        cutoff: u64,
-        mut out: impl FnMut(BlockIoEvent),
-    ) {
-        self.held.extend(events);
-        // Sorted through indices: the events are large, and moving them in a sort costs more
-        // than the sort. Stable: equal times keep their ring-buffer order.
-        let mut order: Vec<usize> = (0..self.held.len()).collect();
-        order.sort_by_key(|&i| self.held[i].time_ns);
-        let mut slots: Vec<Option<BlockIoEvent>> = self.held.drain(..).map(Some).collect();
-        for i in order {
-            let Some(e) = slots[i].take() else { continue };
-            if e.time_ns <= cutoff {
-                out(e);
-            } else {
-                self.held.push(e);
-            }
+impl CpuClocks {
+    fn keep_monotonic(&mut self, e: &mut BlockIoEvent) {
+        let last = self.last.entry(e.cpu).or_insert(0);
+        if e.time_ns < *last {
+            e.time_ns = *last;
+        } else {
+            *last = e.time_ns;
         }
-    }
-
-    /// Everything held, oldest first.
-    fn take_all(&mut self) -> Vec<BlockIoEvent> {
-        std::mem::take(&mut self.held)
     }
 }
 
@@ -256,8 +229,7 @@ struct RecordSink<'a> {
 
 impl EventSink for RecordSink<'_> {
     fn consume(&mut self, events: &mut Vec<BlockIoEvent>) -> Result<bool, String> {
-        let cutoff = clocks_now().monotonic_ns.saturating_sub(HOLD_NS);
-        match self.traces.write(std::mem::take(events), cutoff) {
+        match self.traces.write(events) {
             Ok(()) => Ok(true),
             // A closed pipe (`| head`) ends the recording, as for blktrace.
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
@@ -310,11 +282,6 @@ pub fn run(o: &RecordOptions) -> Result<Finished, RecordError> {
         return Err(RecordError::Write(e));
     }
     let drops = result?;
-    match traces.write_held() {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-        Err(e) => return Err(RecordError::Write(e)),
-    }
     let mut to_stderr = false;
     let mut finished = Vec::new();
     for t in traces.traces {
@@ -435,7 +402,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn events_go_out_in_time_order_across_reads() {
+    fn no_cpu_goes_back_in_time_across_reads() {
         let event = |time_ns: u64| BlockIoEvent {
             time_ns,
             cpu: 0,
@@ -457,15 +424,19 @@ mod tests {
             split_sector: None,
             depth: 0,
         };
-        let mut order = TimeOrder::default();
-        let mut out = Vec::new();
-        // An interrupt's event (30) overtook one timed at 20, which comes in the next read.
-        order.release(vec![event(10), event(30)], 25, |e| out.push(e.time_ns));
-        assert_eq!(out, vec![10]);
-        order.release(vec![event(20)], 100, |e| out.push(e.time_ns));
-        assert_eq!(out, vec![10, 20, 30]);
-        order.release(vec![event(200)], 100, |e| out.push(e.time_ns));
-        assert_eq!(order.take_all().len(), 1, "held until the end");
+        let mut clocks = CpuClocks::default();
+        let mut times = Vec::new();
+        // An interrupt's event (30) was written; one timed at 20 on the same CPU comes later.
+        for t in [10, 30, 20, 40] {
+            let mut e = event(t);
+            clocks.keep_monotonic(&mut e);
+            times.push(e.time_ns);
+        }
+        assert_eq!(times, vec![10, 30, 30, 40]);
+        let mut other_cpu = event(5);
+        other_cpu.cpu = 1;
+        clocks.keep_monotonic(&mut other_cpu);
+        assert_eq!(other_cpu.time_ns, 5, "each CPU on its own");
     }
 
     #[test]
