@@ -157,7 +157,7 @@ fn write_default(out: &mut Vec<u8>, e: &EventLine) {
             out.extend_from_slice(head.as_bytes());
             return;
         }
-        Some(b'D' | b'I' | b'Q' | b'B' | b'M' | b'F' | b'G' | b'S') if !pc => {
+        Some(&letter @ (b'D' | b'I' | b'Q' | b'B' | b'M' | b'F' | b'G' | b'S')) if !pc => {
             if sectors != 0 {
                 head.num(h.sector, 0, false);
                 head.bytes(b" + ");
@@ -165,7 +165,7 @@ fn write_default(out: &mut Vec<u8>, e: &EventLine) {
                 head.byte(b' ');
             }
             if let Some(el) = e.elapsed
-                && matches!(e.act.as_bytes()[0], b'D' | b'I' | b'Q' | b'B')
+                && matches!(letter, b'D' | b'I' | b'Q' | b'B')
             {
                 head.byte(b'(');
                 head.num(el, 8, false);
@@ -233,17 +233,21 @@ fn write_default(out: &mut Vec<u8>, e: &EventLine) {
     }
 }
 
-/// The fixed-width start of a default line, built in a stack buffer: each field is written
+/// A default line up to its process name, built in a stack buffer: each field is written
 /// where it goes (digits from the right), so the line costs one copy into the output.
 struct LineHead {
-    buf: [u8; 128],
+    buf: [u8; LINE_HEAD_LEN],
     len: usize,
 }
+
+/// Room for every field of a line at its widest (about 140 bytes: a u64 sector and `-t`
+/// time, u32 pid and sequence...); the name goes in only when it fits.
+const LINE_HEAD_LEN: usize = 192;
 
 impl Default for LineHead {
     fn default() -> LineHead {
         LineHead {
-            buf: [b' '; 128],
+            buf: [b' '; LINE_HEAD_LEN],
             len: 0,
         }
     }
@@ -585,5 +589,52 @@ mod tests {
         // Longer than the line buffer: the same line, written in two pieces.
         let long = "n".repeat(500);
         assert_eq!(queued(long.as_bytes(), None), format!("{head}[{long}]\n"));
+    }
+
+    #[test]
+    fn the_widest_fields_fit_the_line_buffer() {
+        // Every number at its widest (a damaged or hostile trace), with -t times.
+        let trace = Trace {
+            header: TraceHeader {
+                magic: MAGIC | VERSION,
+                sequence: u32::MAX,
+                time: u64::MAX,
+                sector: u64::MAX,
+                bytes: u32::MAX,
+                action: act::COMPLETE
+                    | ((category::WRITE
+                        | category::FLUSH
+                        | category::FUA
+                        | category::AHEAD
+                        | category::SYNC
+                        | category::META)
+                        << category::SHIFT),
+                pid: u32::MAX,
+                device: u32::MAX,
+                cpu: 65535,
+                error: u16::MAX,
+                ..Default::default()
+            },
+            pdu: Vec::new(),
+        };
+        for act in ["C", "D"] {
+            let line = EventLine {
+                act,
+                cpu: 65535,
+                trace: &trace,
+                elapsed: Some(u64::MAX),
+                pdu: None,
+                name: Some(b"a-fifteen-bytes"),
+                cgroup: None,
+                wall_start: (0, 0),
+            };
+            let mut out = Vec::new();
+            write_event(&mut out, &Formats::default(), &line).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert!(
+                text.contains("18446744073709551615 + 8388607") && text.ends_with("]\n"),
+                "{act}: {text}"
+            );
+        }
     }
 }
