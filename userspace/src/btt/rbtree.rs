@@ -130,23 +130,19 @@ impl<T> RbTree<T> {
 
     /// Values in pre-order (node, left, right).
     pub fn pre_order(&self) -> Vec<&T> {
-        let mut out = Vec::new();
-        let mut stack = vec![self.root];
-        while let Some(at) = stack.pop() {
-            if at == NIL {
-                continue;
-            }
-            let n = self.node(at);
-            out.push(&n.value);
-            stack.push(n.right);
-            stack.push(n.left);
-        }
-        out
+        self.node_first(|n| (n.left, n.right))
     }
 
     /// Values in post-order (left, right, node).
     pub fn post_order(&self) -> Vec<&T> {
         // Node-right-left pre-order, reversed.
+        let mut out = self.node_first(|n| (n.right, n.left));
+        out.reverse();
+        out
+    }
+
+    /// Values node first, then the subtrees in the order `children` gives.
+    fn node_first(&self, children: impl Fn(&Node<T>) -> (u32, u32)) -> Vec<&T> {
         let mut out = Vec::new();
         let mut stack = vec![self.root];
         while let Some(at) = stack.pop() {
@@ -155,10 +151,10 @@ impl<T> RbTree<T> {
             }
             let n = self.node(at);
             out.push(&n.value);
-            stack.push(n.left);
-            stack.push(n.right);
+            let (first, second) = children(n);
+            stack.push(second);
+            stack.push(first);
         }
-        out.reverse();
         out
     }
 
