@@ -365,6 +365,35 @@ pub(crate) mod tests {
         LINUX6_FLAG_BITS
     }
 
+    /// A 4 KiB synchronous write of dd (pid 4242) at sector 2048 of 7,0, on CPU 1: tests
+    /// change the fields they are about.
+    pub(crate) fn sample_event(action: Action, time_ns: u64) -> BlockIoEvent {
+        BlockIoEvent {
+            time_ns,
+            cpu: 1,
+            action,
+            device: DeviceId::new(7, 0),
+            sector: 2048,
+            bytes: 4096,
+            op: Operation::Write,
+            flags: OpFlags {
+                sync: true,
+                ..OpFlags::default()
+            },
+            status: 0,
+            pid: 4242,
+            tgid: 4242,
+            comm: "dd".into(),
+            cgroup_id: 1,
+            bio_cgroup_id: 0,
+            request_id: 1,
+            from_bio: true,
+            remapped_from: None,
+            split_sector: None,
+            depth: 0,
+        }
+    }
+
     fn raw(action: BlockAction, opf: u32) -> BlockEvent {
         let mut comm = [0u8; 16];
         comm[..2].copy_from_slice(b"dd");

@@ -81,34 +81,7 @@ impl TraceFormatter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{OpFlags, Operation};
-
-    fn event(action: Action, time_ns: u64) -> BlockIoEvent {
-        BlockIoEvent {
-            time_ns,
-            cpu: 1,
-            action,
-            device: DeviceId::new(7, 0),
-            sector: 2048,
-            bytes: 4096,
-            op: Operation::Write,
-            flags: OpFlags {
-                sync: true,
-                ..OpFlags::default()
-            },
-            status: 0,
-            pid: 4242,
-            tgid: 4242,
-            comm: "dd".into(),
-            cgroup_id: 1,
-            bio_cgroup_id: 0,
-            request_id: 1,
-            from_bio: true,
-            remapped_from: None,
-            split_sector: None,
-            depth: 0,
-        }
-    }
+    use crate::event::tests::sample_event as event;
 
     #[test]
     fn text_lines_follow_blkparse() {

@@ -281,32 +281,14 @@ fn errno_of(status: u8) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{DeviceId, OpFlags};
+    use crate::event::tests::sample_event;
 
     fn event(action: Action, cpu: u32, pid: u32) -> BlockIoEvent {
         BlockIoEvent {
-            time_ns: 1000,
             cpu,
-            action,
-            device: DeviceId::new(7, 0),
-            sector: 64,
-            bytes: 4096,
-            op: Operation::Write,
-            flags: OpFlags {
-                sync: true,
-                ..OpFlags::default()
-            },
-            status: 0,
             pid,
             tgid: pid,
-            comm: "dd".into(),
-            cgroup_id: 5,
-            bio_cgroup_id: 0,
-            request_id: 1,
-            from_bio: true,
-            remapped_from: None,
-            split_sector: None,
-            depth: 0,
+            ..sample_event(action, 1000)
         }
     }
 

@@ -404,25 +404,8 @@ mod tests {
     #[test]
     fn no_cpu_goes_back_in_time_across_reads() {
         let event = |time_ns: u64| BlockIoEvent {
-            time_ns,
             cpu: 0,
-            action: Action::Queue,
-            device: DeviceId::new(7, 0),
-            sector: time_ns,
-            bytes: 512,
-            op: crate::event::Operation::Read,
-            flags: crate::event::OpFlags::default(),
-            status: 0,
-            pid: 1,
-            tgid: 1,
-            comm: "dd".into(),
-            cgroup_id: 1,
-            bio_cgroup_id: 0,
-            request_id: 0,
-            from_bio: true,
-            remapped_from: None,
-            split_sector: None,
-            depth: 0,
+            ..crate::event::tests::sample_event(Action::Queue, time_ns)
         };
         let mut clocks = CpuClocks::default();
         let mut times = Vec::new();
