@@ -296,11 +296,16 @@ impl MergedTraces {
         Ok(merged)
     }
 
-    /// Opens every `NAME.blktrace.N` there is, gaps allowed: a trace holding only the CPUs that
-    /// had events (what the views read; blkparse would stop at the first gap).
-    pub fn open_present(input: &TraceInput, batch: usize) -> Result<MergedTraces, OpenError> {
+    /// Opens the files of these CPUs of one input, gaps allowed (`TraceInput::cpus_present`: a
+    /// trace holding only the CPUs that had events, which the views read; blkparse would stop
+    /// at the first gap).
+    pub fn open_cpus(
+        input: &TraceInput,
+        cpus: &[u32],
+        batch: usize,
+    ) -> Result<MergedTraces, OpenError> {
         let mut merged = MergedTraces::empty(batch);
-        merged.add_input(0, input, &input.cpus_present())?;
+        merged.add_input(0, input, cpus)?;
         Ok(merged)
     }
 

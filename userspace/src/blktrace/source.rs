@@ -43,8 +43,13 @@ impl TraceSource {
             name: input.to_string(),
             dir: None,
         };
-        if !Path::new(input).exists() && !per_cpu.cpus_present().is_empty() {
-            let traces = MergedTraces::open_present(&per_cpu, DEFAULT_BATCH)?;
+        let cpus = if Path::new(input).exists() {
+            Vec::new()
+        } else {
+            per_cpu.cpus_present()
+        };
+        if !cpus.is_empty() {
+            let traces = MergedTraces::open_cpus(&per_cpu, &cpus, DEFAULT_BATCH)?;
             let genesis = traces.first_time().unwrap_or(0);
             return Ok(Some(TraceSource::Merged {
                 traces,
