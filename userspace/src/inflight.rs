@@ -64,7 +64,7 @@ struct InFlight {
 
 /// Bios queued longer ago than this without being seen again are forgotten (their requests
 /// started or ended outside the trace), so memory stays bounded on an endless stream.
-const STALE_AFTER_NS: u64 = 60_000_000_000;
+pub(crate) const STALE_AFTER_NS: u64 = 60_000_000_000;
 /// How many events between two sweeps for stale entries.
 const SWEEP_EVERY: u64 = 1 << 14;
 

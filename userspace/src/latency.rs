@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use blkscope_common::biolatency::{FINE_SLOTS, HistogramKey, LATENCY_SLOTS, fine_slot};
+use blkscope_common::biolatency::{FINE_SLOTS, HistogramKey, LATENCY_SLOTS, fine_slot, log2_slot};
 
 use crate::event::{LINUX6_FLAG_BITS, OpFlags, Operation, RequestFlagBits};
 use crate::inflight::CompletedIo;
@@ -47,12 +47,8 @@ impl CompletionHistograms {
         };
         let latency_ns = io.completed_ns.saturating_sub(start);
         let key = self.key(io);
-        let unit = if self.options.milliseconds {
-            1_000_000
-        } else {
-            1000
-        };
-        self.slots.entry(key).or_insert([0; LATENCY_SLOTS])[log2_slot(latency_ns / unit)] += 1;
+        let units = latency_ns / u64::from(self.options.unit_ns());
+        self.slots.entry(key).or_insert([0; LATENCY_SLOTS])[log2_slot(units, LATENCY_SLOTS)] += 1;
         if self.options.percentiles {
             let fine = self.fine.entry(key).or_insert_with(|| FineCounts {
                 slots: vec![0; FINE_SLOTS],
@@ -127,11 +123,6 @@ fn pack_flags(op: Operation, flags: OpFlags) -> u32 {
         | bit(flags.nowait, b.nowait)
         | bit(flags.priority, b.priority)
         | bit(flags.idle, b.idle)
-}
-
-/// floor(log2(v)), 0 for 0 and 1, capped to the last slot: the kernel probe's slot.
-fn log2_slot(v: u64) -> usize {
-    ((63 - (v | 1).leading_zeros()) as usize).min(LATENCY_SLOTS - 1)
 }
 
 #[cfg(test)]

@@ -13,12 +13,13 @@ use crate::blktrace::TraceError;
 use crate::blktrace::format::{Trace, TraceHeader, act, category, notify};
 use crate::blktrace::source::{SourceError, TraceSource};
 use crate::event::{Action, BlockIoEvent, DeviceId, OpFlags, Operation};
+// Requests not seen for this long are forgotten (they completed outside the recording), as
+// the request tracker forgets its own.
+use crate::inflight::STALE_AFTER_NS;
 
 /// The kernel's BLK_STS_IOERR: what a failed completion shows as (blktrace keeps an errno).
 const STATUS_IO_ERROR: u8 = 10;
 
-/// Requests not seen for this long are forgotten (they completed outside the recording).
-const STALE_AFTER_NS: u64 = 60_000_000_000;
 /// How many requests may be followed before stale ones are looked for.
 const SWEEP_ABOVE: usize = 1 << 16;
 

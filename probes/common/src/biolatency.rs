@@ -43,6 +43,13 @@ impl FineHistogram {
     };
 }
 
+/// The power-of-two slot of a value, as bcc's log2 histograms count it: floor(log2(v)), 0 for
+/// 0 and 1, capped to the last of `slots`.
+#[inline(always)]
+pub fn log2_slot(v: u64, slots: usize) -> usize {
+    (63 - (v | 1).leading_zeros() as usize).min(slots - 1)
+}
+
 /// The fine slot of a latency in nanoseconds.
 #[inline(always)]
 pub fn fine_slot(ns: u64) -> usize {
@@ -157,6 +164,13 @@ mod pod {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log2_slots_are_bccs() {
+        let slots: [usize; 6] = [0, 1, 2, 3, 1024, 1025].map(|v| log2_slot(v, LATENCY_SLOTS));
+        assert_eq!(slots, [0, 0, 1, 1, 10, 10]);
+        assert_eq!(log2_slot(u64::MAX, LATENCY_SLOTS), LATENCY_SLOTS - 1);
+    }
 
     #[test]
     fn fine_slots_cover_values_without_gaps() {

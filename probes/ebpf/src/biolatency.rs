@@ -11,7 +11,7 @@ use aya_ebpf::{
 };
 use blkscope_common::biolatency::{
     FINE_SLOTS, FineHistogram, Histogram, HistogramKey, LATENCY_SLOTS, LatencyConfig,
-    MAX_HISTOGRAMS, MAX_IN_FLIGHT, TimedRequest, fine_slot,
+    MAX_HISTOGRAMS, MAX_IN_FLIGHT, TimedRequest, fine_slot, log2_slot,
 };
 
 use crate::block::{BLOCK_LAYOUT, arg, queue_dev, read};
@@ -150,7 +150,7 @@ fn count_completion(rq: u64) {
             0
         },
     };
-    add_to_histogram(&key, log2_slot(units));
+    add_to_histogram(&key, log2_slot(units, LATENCY_SLOTS));
     if config.fine != 0 {
         add_to_fine_histogram(&key, latency_ns);
     }
@@ -219,17 +219,6 @@ fn verifier_bounded(slot: usize) -> usize {
     // SAFETY: reading a local through a valid pointer.
     let opaque = unsafe { core::ptr::read_volatile(&slot) };
     opaque & (FINE_SLOTS - 1)
-}
-
-/// floor(log2(v)), with 0 for 0 and 1, capped to the last slot.
-#[inline(always)]
-fn log2_slot(v: u64) -> usize {
-    let bits = 63 - (v | 1).leading_zeros() as usize;
-    if bits >= LATENCY_SLOTS {
-        LATENCY_SLOTS - 1
-    } else {
-        bits
-    }
 }
 
 fn device_wanted(rq: u64) -> bool {

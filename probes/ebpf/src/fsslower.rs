@@ -13,6 +13,7 @@ use aya_ebpf::{
     maps::{HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::TracePointContext,
 };
+use blkscope_common::biolatency::log2_slot;
 use blkscope_common::fsslower::{
     DIST_SLOTS, FsConfig, FsEntry, FsEvent, FsLayout, FsOp, NAME_LEN, PATH_DEPTH,
 };
@@ -233,7 +234,7 @@ fn fill_path(layout: &FsLayout, mut dentry: u64, event: &mut FsEvent) {
 #[inline(always)]
 fn add_to_histogram(op: u8, units: u64) {
     let key = u32::from(op);
-    let slot = (63 - (units | 1).leading_zeros() as usize).min(DIST_SLOTS - 1);
+    let slot = log2_slot(units, DIST_SLOTS);
     if let Some(histogram) = FS_DIST.get_ptr_mut(&key) {
         // SAFETY: a per-CPU value.
         if let Some(count) = unsafe { (*histogram).get_mut(slot) } {

@@ -58,6 +58,13 @@ pub struct LatencyOptions {
     pub cgroup: Option<(u64, u32)>,
 }
 
+impl LatencyOptions {
+    /// The histograms' unit in nanoseconds: microseconds, or milliseconds with `-m`.
+    pub fn unit_ns(&self) -> u32 {
+        if self.milliseconds { 1_000_000 } else { 1000 }
+    }
+}
+
 const INSERT: (&str, &str) = ("biolatency_rq_insert", "block_rq_insert");
 const ISSUE: (&str, &str) = ("biolatency_rq_issue", "block_rq_issue");
 const COMPLETE: (&str, &str) = ("biolatency_rq_complete", "block_rq_complete");
@@ -88,11 +95,7 @@ impl LatencyProbe {
             queued: u32::from(options.queued),
             per_disk: u32::from(options.per_disk),
             per_flag: u32::from(options.per_flag),
-            unit_ns: if options.milliseconds {
-                1_000_000
-            } else {
-                1000
-            },
+            unit_ns: options.unit_ns(),
             filter_dev: u32::from(options.device.is_some()),
             dev: options.device.map_or(0, DeviceId::to_kernel),
             per_cgroup: u32::from(options.per_cgroup),
