@@ -44,6 +44,11 @@ pub fn resolve(arg: &str) -> Result<DeviceId, DeviceError> {
     Ok(DeviceId::from_rdev(meta.rdev()))
 }
 
+/// Resolves `-d` arguments to the whole disks the probes filter on.
+pub fn whole_disks(args: &[String]) -> Result<Vec<DeviceId>, DeviceError> {
+    args.iter().map(|d| resolve(d).map(whole_disk)).collect()
+}
+
 /// The whole disk a device belongs to: itself for a disk, the parent for a partition. The
 /// probes see every I/O against the whole disk, as blktrace does.
 pub fn whole_disk(device: DeviceId) -> DeviceId {

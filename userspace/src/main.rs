@@ -424,7 +424,7 @@ fn run_iostat_cgroups(options: &blkscope::iostat::options::IostatOptions) -> any
     let cgroup = options
         .cgroup
         .as_deref()
-        .map(cgroup_filter)
+        .map(CgroupFilter::of_path)
         .transpose()
         .context("--cgroup")?;
     let mut probe = TopProbe::start(&TopOptions {
@@ -545,7 +545,7 @@ fn view_name(command: &Command) -> String {
 
 fn run_trace(args: TraceArgs) -> anyhow::Result<()> {
     let options = BlockTraceOptions {
-        devices: whole_disks(&args.devices).context("-d")?,
+        devices: device::whole_disks(&args.devices).context("-d")?,
         ring_bytes: args.buffer_mib.saturating_mul(1 << 20),
         ..BlockTraceOptions::default()
     };
@@ -576,7 +576,7 @@ fn run_biosnoop(args: BiosnoopArgs) -> anyhow::Result<()> {
     let cgroup = args
         .cgroup
         .as_deref()
-        .map(cgroup_filter)
+        .map(CgroupFilter::of_path)
         .transpose()
         .context("-c")?;
     let options = BlockTraceOptions {
@@ -695,7 +695,7 @@ fn run_biolatency(args: BiolatencyArgs) -> anyhow::Result<()> {
     let cgroup = args
         .cgroup
         .as_deref()
-        .map(cgroup_filter)
+        .map(CgroupFilter::of_path)
         .transpose()
         .context("-c")?
         .map(|f| (f.id, f.level));
@@ -885,7 +885,7 @@ fn run_biotop(args: BiotopArgs) -> anyhow::Result<()> {
     let cgroup = args
         .cgroup
         .as_deref()
-        .map(cgroup_filter)
+        .map(CgroupFilter::of_path)
         .transpose()
         .context("-c")?;
     let mut probe = TopProbe::start(&TopOptions {
@@ -991,7 +991,7 @@ fn fs_options(scope: &FsScope) -> anyhow::Result<(FileSystem, FsOptions)> {
     let cgroup = scope
         .cgroup
         .as_deref()
-        .map(cgroup_filter)
+        .map(CgroupFilter::of_path)
         .transpose()
         .context("-c")?;
     Ok((
@@ -1122,19 +1122,6 @@ fn run_ext4dist(args: Ext4distArgs) -> anyhow::Result<()> {
 /// The local time, strftime-formatted (iostat and bcc print local time).
 fn local_time(format: &str) -> String {
     blkscope::iostat::system::strftime_now(format)
-}
-
-/// `-c PATH`: the cgroup's id and depth, for the in-kernel filter.
-fn cgroup_filter(path: &std::path::Path) -> anyhow::Result<CgroupFilter> {
-    let (id, level) = CgroupResolver::new()?.locate(path)?;
-    Ok(CgroupFilter { id, level })
-}
-
-/// Resolves `-d` arguments to the whole disks the probes filter on.
-fn whole_disks(args: &[String]) -> Result<Vec<DeviceId>, device::DeviceError> {
-    args.iter()
-        .map(|d| device::resolve(d).map(device::whole_disk))
-        .collect()
 }
 
 struct EventPrinter {

@@ -16,6 +16,7 @@ use blkscope_common::{
 use tokio::io::unix::AsyncFd;
 
 use crate::{
+    cgroup::{CgroupError, CgroupResolver},
     event::{BlockIoEvent, DeviceId, EventDecoder},
     kernel::{
         btf_layout::KernelBtf,
@@ -61,6 +62,14 @@ pub struct BlockTraceOptions {
 pub struct CgroupFilter {
     pub id: u64,
     pub level: u32,
+}
+
+impl CgroupFilter {
+    /// The filter for a cgroup directory (`-c PATH`, absolute or below the unified root).
+    pub fn of_path(path: &std::path::Path) -> Result<CgroupFilter, CgroupError> {
+        let (id, level) = CgroupResolver::new()?.locate(path)?;
+        Ok(CgroupFilter { id, level })
+    }
 }
 
 impl Default for BlockTraceOptions {

@@ -11,7 +11,7 @@ use super::options::RecordOptions;
 use crate::blktrace::format::Endian;
 use crate::blktrace::recorder::{Clocks, CpuCounts, RecordSettings, Recorder};
 use crate::blktrace::writer::BlktraceWriter;
-use crate::cgroup::CgroupResolver;
+use crate::cgroup::CgroupError;
 use crate::device::{self, DeviceError};
 use crate::event::{Action, BlockIoEvent, DeviceId};
 use crate::inflight::RequestTracker;
@@ -24,10 +24,10 @@ const DEFAULT_RING_BYTES: u32 = 16 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
-    #[error("{device}: {source}")]
-    Device { device: String, source: DeviceError },
-    #[error("--cgroup {path}: {message}")]
-    Cgroup { path: String, message: String },
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    #[error("--cgroup: {0}")]
+    Cgroup(#[from] CgroupError),
     #[error(transparent)]
     Live(#[from] LiveError),
     #[error("{0}")]
@@ -254,8 +254,11 @@ pub struct Finished {
 
 /// Records until Ctrl-C, SIGTERM or the stopwatch.
 pub fn run(o: &RecordOptions) -> Result<Finished, RecordError> {
-    let devices = resolve_devices(&o.devices)?;
-    let cgroup = o.cgroup.as_ref().map(|p| cgroup_filter(p)).transpose()?;
+    let mut devices = device::whole_disks(&o.devices)?;
+    // A disk named twice (or a disk and its partition) is traced once.
+    let mut seen = HashSet::new();
+    devices.retain(|d| seen.insert(*d));
+    let cgroup = o.cgroup.as_deref().map(CgroupFilter::of_path).transpose()?;
     let cpus = online_cpus();
     let ring_bytes = match (o.buffer_kib, o.buffers) {
         (None, None) => DEFAULT_RING_BYTES,
@@ -349,34 +352,6 @@ fn summary(traces: &[(String, BTreeMap<u32, CpuCounts>)], drops: &DropCounts, cp
         ));
     }
     text
-}
-
-fn resolve_devices(given: &[String]) -> Result<Vec<DeviceId>, RecordError> {
-    let mut devices = Vec::new();
-    for d in given {
-        let id = device::resolve(d)
-            .map(device::whole_disk)
-            .map_err(|source| RecordError::Device {
-                device: d.clone(),
-                source,
-            })?;
-        if !devices.contains(&id) {
-            devices.push(id);
-        }
-    }
-    Ok(devices)
-}
-
-fn cgroup_filter(path: &std::path::Path) -> Result<CgroupFilter, RecordError> {
-    let error = |e: &dyn std::fmt::Display| RecordError::Cgroup {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    };
-    let (id, level) = CgroupResolver::new()
-        .map_err(|e| error(&e))?
-        .locate(path)
-        .map_err(|e| error(&e))?;
-    Ok(CgroupFilter { id, level })
 }
 
 /// Both clocks, read back to back.
