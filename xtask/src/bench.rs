@@ -281,6 +281,16 @@ pub(crate) fn measure(
 }
 
 pub(crate) fn fio(device: &str, workload: Workload, seconds: u32) -> anyhow::Result<f64> {
+    fio_at_rate(device, workload, seconds, None)
+}
+
+/// fio held at `rate_iops` I/Os per second (`None`: as fast as it goes).
+pub(crate) fn fio_at_rate(
+    device: &str,
+    workload: Workload,
+    seconds: u32,
+    rate_iops: Option<u32>,
+) -> anyhow::Result<f64> {
     let out = Command::new("fio")
         .args([
             "--name=bench",
@@ -289,6 +299,7 @@ pub(crate) fn fio(device: &str, workload: Workload, seconds: u32) -> anyhow::Res
             "--direct=1",
         ])
         .args(workload.fio_args())
+        .args(rate_iops.map(|r| format!("--rate_iops={r}")))
         .args([
             "--time_based",
             &format!("--runtime={seconds}"),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::bench::{BenchPlan, Stage, Tracer, Workload, fio, measure, median, stop};
+use crate::bench::{BenchPlan, Stage, Tracer, Workload, fio_at_rate, measure, median, stop};
 
 /// Where the recorder's part of docs/PERFORMANCE.md starts.
 pub const RECORD_SECTION: &str = "\n## Recording (blkscope record)";
@@ -18,9 +18,10 @@ const RATES: [u32; 6] = [25_000, 50_000, 100_000, 150_000, 200_000, 0];
 pub fn run(root: &Path, plan: &BenchPlan) -> anyhow::Result<String> {
     let blkscope = root.join("target/release/blkscope");
     let stage = Stage::new(plan.image_mib)?;
+    let command = record_command(&blkscope, &stage.device);
     let record = Tracer {
         name: "blkscope record (-o - to /dev/null)",
-        command: Some(record_command(&blkscope, &stage.device)),
+        command: Some(command.clone()),
         ftrace_blk: false,
     };
     let ftrace = Tracer {
@@ -74,7 +75,7 @@ pub fn run(root: &Path, plan: &BenchPlan) -> anyhow::Result<String> {
         row(record.name, median(&ours), Some(median(&cpu))),
         row(ftrace.name, median(&theirs), None),
     ];
-    let rates = rate_rows(&blkscope, &stage.device, plan.seconds)?;
+    let rates = rate_rows(&command, &stage.device, plan.seconds)?;
     Ok(format!(
         "{RECORD_SECTION}\n\n\
          fio 4k random reads, io_uring qd32, on the bench's loop device, {} s per run, median of {} \
@@ -101,39 +102,30 @@ fn record_command(blkscope: &Path, device: &str) -> Vec<String> {
 }
 
 /// Each rate of `RATES` until the first with drops.
-fn rate_rows(blkscope: &Path, device: &str, seconds: u32) -> anyhow::Result<Vec<String>> {
+fn rate_rows(command: &[String], device: &str, seconds: u32) -> anyhow::Result<Vec<String>> {
     let mut rows = Vec::new();
     for rate in RATES {
-        eprintln!(
-            "bench: record at {} IOPS",
-            if rate == 0 {
-                "unlimited".into()
-            } else {
-                rate.to_string()
-            }
-        );
+        let limit = (rate > 0).then_some(rate);
+        let label = limit.map_or("none".to_string(), |r| r.to_string());
+        eprintln!("bench: record at {label} IOPS");
         let log =
             std::env::temp_dir().join(format!("blkscope-bench-record-{}.txt", std::process::id()));
-        let child = Command::new(blkscope)
-            .args(["record", "-d", device, "-o", "-"])
+        let (program, args) = command.split_first().context("empty command")?;
+        let child = Command::new(program)
+            .args(args)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).context("the recorder's log")?)
             .spawn()
             .context("starting blkscope record")?;
         std::thread::sleep(Duration::from_millis(2500));
-        let iops = fio_at_rate(device, rate, seconds);
+        let iops = fio_at_rate(device, Workload::RandReadIoUring, seconds, limit);
         stop(child);
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         let _ = std::fs::remove_file(&log);
         let iops = iops?;
         let (events, dropped) = recorded(&text);
         rows.push(format!(
-            "| {} | {iops:.0} | {:.0} | {dropped} |",
-            if rate == 0 {
-                "none".to_string()
-            } else {
-                rate.to_string()
-            },
+            "| {label} | {iops:.0} | {:.0} | {dropped} |",
             events as f64 / f64::from(seconds)
         ));
         if dropped > 0 {
@@ -141,31 +133,6 @@ fn rate_rows(blkscope: &Path, device: &str, seconds: u32) -> anyhow::Result<Vec<
         }
     }
     Ok(rows)
-}
-
-/// fio's random reads, held at `rate` I/Os per second (0: as fast as it goes).
-fn fio_at_rate(device: &str, rate: u32, seconds: u32) -> anyhow::Result<f64> {
-    if rate == 0 {
-        return fio(device, Workload::RandReadIoUring, seconds);
-    }
-    let out = Command::new("fio")
-        .args([
-            "--name=rate",
-            &format!("--filename={device}"),
-            "--bs=4k",
-            "--direct=1",
-            "--rw=randread",
-            "--ioengine=io_uring",
-            "--iodepth=32",
-            &format!("--rate_iops={rate}"),
-            "--time_based",
-            &format!("--runtime={seconds}"),
-            "--output-format=json",
-        ])
-        .output()
-        .context("running fio")?;
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).context("fio's JSON")?;
-    Ok(report["jobs"][0]["read"]["iops"].as_f64().unwrap_or(0.0))
 }
 
 /// Events written and dropped, from the recorder's summary and closing lines.
