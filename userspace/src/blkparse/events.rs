@@ -307,12 +307,8 @@ impl LineHead {
     /// printf's `%Ns` (right-aligned).
     #[inline(always)]
     fn text(&mut self, s: &[u8], width: usize) {
-        let pad = width.saturating_sub(s.len());
-        let at = self.len + pad;
-        for (i, &b) in s.iter().enumerate() {
-            self.buf[at + i] = b;
-        }
-        self.len = at + s.len();
+        self.len += width.saturating_sub(s.len());
+        self.bytes(s);
     }
 
     /// Writes `v` as exactly `n` digits (leading zeros) at `at`, two digits at a time.
