@@ -365,18 +365,29 @@ fn live_side_by_side_with_iostat_under_a_fio_load() {
     );
 }
 
-/// `count` direct I/Os of `bs` bytes by dd inside `cgroup` (`write`: to the device).
-fn dd_in(cgroup: &blkscope_tests::Cgroup, device: &str, write: bool, bs: u32, count: u32) {
+/// `count` direct I/Os of `bs` bytes by dd inside `cgroup` (`write`: to the device), at `skip`
+/// blocks; `namespaces`: in new mount and pid namespaces, as a container runtime starts it.
+fn dd_in(
+    cgroup: &blkscope_tests::Cgroup,
+    device: &str,
+    write: bool,
+    (bs, count, skip): (u32, u32, u32),
+    namespaces: bool,
+) {
     let io = if write {
-        format!("if=/dev/zero of={device} oflag=direct")
+        format!("if=/dev/zero of={device} oflag=direct seek={skip}")
     } else {
-        format!("if={device} of=/dev/null iflag=direct")
+        format!("if={device} of=/dev/null iflag=direct skip={skip}")
     };
     let script = format!(
         "echo $$ > {} && exec dd {io} bs={bs} count={count}",
         cgroup.path().join("cgroup.procs").display()
     );
-    let status = Command::new("sh")
+    let mut command = Command::new(if namespaces { "unshare" } else { "sh" });
+    if namespaces {
+        command.args(["--mount", "--pid", "--fork", "sh"]);
+    }
+    let status = command
         .args(["-c", &script])
         .stderr(std::process::Stdio::null())
         .status()
@@ -384,59 +395,134 @@ fn dd_in(cgroup: &blkscope_tests::Cgroup, device: &str, write: bool, bs: u32, co
     assert!(status.success());
 }
 
-#[test]
-fn cgroups_report_splits_a_disk_between_two_containers() {
-    const DOCKER_ID: &str = "d0c4e7d0c4e7d0c4e7d0c4e7d0c4e7d0c4e7d0c4e7d0c4e7d0c4e7d0c4e7d0c4";
-    let _serial = serial();
-    let disk = LoopDevice::new(64);
-    let base = format!("blkscope-test-iostat-{}", std::process::id());
-    let docker =
-        blkscope_tests::Cgroup::nested(&format!("{base}/system.slice/docker-{DOCKER_ID}.scope"));
-    let other = blkscope_tests::Cgroup::nested(&format!("{base}/batch.slice"));
-    let before = blkscope_tests::DiskCounters::read(disk.name());
+/// Runs `blkscope iostat ARGS DEVICE 4 1` around `work`; returns its report.
+fn iostat_cgroups_around(args: &[&str], device: &str, work: impl FnOnce()) -> String {
     let child = Command::new(blkscope_binary())
-        .args(["iostat", "--cgroups", disk.path_str(), "4", "1"])
+        .arg("iostat")
+        .args(args)
+        .args([device, "4", "1"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("blkscope iostat --cgroups");
     std::thread::sleep(std::time::Duration::from_millis(1200));
-    dd_in(&docker, disk.path_str(), false, 4096, 400);
-    dd_in(&other, disk.path_str(), true, 8192, 100);
+    work();
     let out = child.wait_with_output().expect("iostat --cgroups");
-    let after = blkscope_tests::DiskCounters::read(disk.name());
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{}\n{stdout}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let row = |label: &str| -> Vec<f64> {
-        let line = stdout
-            .lines()
-            .find(|l| l.starts_with(label))
-            .unwrap_or_else(|| panic!("no row for {label}:\n{stdout}"));
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        assert_eq!(fields[1], disk.name(), "{line}");
-        fields[2..].iter().map(|f| f.parse().unwrap()).collect()
-    };
-    // Columns: r/s rkB/s r_await w/s wkB/s w_await aqu-sz %util, over a 4 s interval.
-    let reader = row("docker:d0c4e7d0c4e7");
-    let writer = row(&format!("/{base}/batch.slice"));
+    stdout
+}
+
+/// The numbers of the report's row that starts with `labels` (then the device).
+fn row_of(report: &str, labels: &[&str], device: &str) -> Vec<f64> {
+    let line = report
+        .lines()
+        .find(|l| {
+            l.split_whitespace()
+                .take(labels.len())
+                .eq(labels.iter().copied())
+        })
+        .unwrap_or_else(|| panic!("no row for {labels:?}:\n{report}"));
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields[labels.len()], device, "{line}");
+    fields[labels.len() + 1..]
+        .iter()
+        .map(|f| f.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn cgroups_report_splits_a_disk_between_containers() {
+    const DOCKER_ID: &str = "d0c4e7d0c4e7d0c4e7d0c4e7d0c4e7d0c4e7d0c4e7d0c4e7d0c4e7d0c4e7d0c4";
+    const CRIO_ID: &str = "c410c410c410c410c410c410c410c410c410c410c410c410c410c410c410c410";
+    const POD_UID: &str = "0e1d2c3b-4a59-6877-8695-a4b3c2d1e0f9";
+    let _serial = serial();
+    let disk = LoopDevice::new(64);
+    let device = disk.path_str();
+    let base = format!("blkscope-test-iostat-{}", std::process::id());
+    // A docker container running systemd: two cgroups of its own.
+    let docker_scope = format!("{base}/system.slice/docker-{DOCKER_ID}.scope");
+    let docker_init = blkscope_tests::Cgroup::nested(&format!("{docker_scope}/init.scope"));
+    let docker_app =
+        blkscope_tests::Cgroup::nested(&format!("{docker_scope}/system.slice/app.service"));
+    let pod = format!("kubepods-besteffort-pod{}.slice", POD_UID.replace('-', "_"));
+    let crio = blkscope_tests::Cgroup::nested(&format!(
+        "{base}/kubepods.slice/kubepods-besteffort.slice/{pod}/crio-{CRIO_ID}.scope"
+    ));
+    let other = blkscope_tests::Cgroup::nested(&format!("{base}/batch.slice"));
     let near = |value: f64, expected: f64| (value - expected).abs() <= expected * 0.03 + 0.02;
-    assert!(near(reader[0] * 4.0, 400.0), "reads/s {reader:?}");
-    assert!(near(reader[1] / reader[0], 4.0), "4 KiB reads {reader:?}");
-    assert_eq!(reader[3], 0.0, "the reader wrote nothing");
+
+    // --containers: one row per container, over 4 s.
+    let before = blkscope_tests::DiskCounters::read(disk.name());
+    let report = iostat_cgroups_around(&["--containers"], device, || {
+        dd_in(&docker_init, device, false, (4096, 250, 0), false);
+        dd_in(&docker_app, device, false, (4096, 150, 1000), true);
+        dd_in(&crio, device, false, (16384, 60, 500), true);
+        dd_in(&other, device, true, (8192, 100, 3000), false);
+    });
+    let after = blkscope_tests::DiskCounters::read(disk.name());
+    assert!(report.contains("\nContainer "), "{report}");
+    // Columns: r/s rkB/s r_await w/s wkB/s w_await aqu-sz %util.
+    let docker = row_of(&report, &["docker:d0c4e7d0c4e7"], disk.name());
+    let pod_row = row_of(
+        &report,
+        &[&format!("pod:{POD_UID}/crio:c410c410c410")],
+        disk.name(),
+    );
+    let writer = row_of(&report, &[&format!("/{base}/batch.slice")], disk.name());
+    assert!(
+        near(docker[0] * 4.0, 400.0),
+        "both cgroups' reads {docker:?}"
+    );
+    assert!(near(docker[1] / docker[0], 4.0), "4 KiB reads {docker:?}");
+    assert_eq!(docker[3], 0.0, "the container wrote nothing");
+    assert!(near(pod_row[0] * 4.0, 60.0), "the pod's reads {pod_row:?}");
+    assert!(
+        near(pod_row[1] / pod_row[0], 16.0),
+        "16 KiB reads {pod_row:?}"
+    );
     assert!(near(writer[3] * 4.0, 100.0), "writes/s {writer:?}");
     assert!(near(writer[4] / writer[3], 8.0), "8 KiB writes {writer:?}");
     assert_eq!(writer[0], 0.0, "the writer read nothing");
-    // Every request the disk completed is in one of the two rows.
+    // Every request the disk completed is in one of the rows.
     let completions = after.completions() - before.completions();
     assert!(
-        near((reader[0] + writer[3]) * 4.0, completions as f64),
-        "{completions} completions"
+        near(
+            (docker[0] + pod_row[0] + writer[3]) * 4.0,
+            completions as f64
+        ),
+        "{completions} completions\n{report}"
     );
-    assert!(reader[2] > 0.0 && writer[5] > 0.0, "await measured");
+    assert!(docker[2] > 0.0 && writer[5] > 0.0, "await measured");
+
+    // --container: a row per cgroup, its container beside its path.
+    let report = iostat_cgroups_around(&["--container"], device, || {
+        dd_in(&docker_init, device, false, (4096, 30, 0), false);
+        dd_in(&docker_app, device, false, (4096, 20, 1000), true);
+    });
+    assert!(report.contains("\nCgroup "), "{report}");
+    let init = row_of(
+        &report,
+        &[
+            &format!("/{docker_scope}/init.scope"),
+            "docker:d0c4e7d0c4e7",
+        ],
+        disk.name(),
+    );
+    let app = row_of(
+        &report,
+        &[
+            &format!("/{docker_scope}/system.slice/app.service"),
+            "docker:d0c4e7d0c4e7",
+        ],
+        disk.name(),
+    );
+    assert!(near(init[0] * 4.0, 30.0), "{report}");
+    assert!(near(app[0] * 4.0, 20.0), "{report}");
 }
 
 /// Writes a made-up counter snapshot: uptime, one CPU line, and these diskstats lines.

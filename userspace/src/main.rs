@@ -479,30 +479,48 @@ fn run_iostat_cgroups(options: &blkscope::iostat::options::IostatOptions) -> any
         for ((_, disk), io) in &sums {
             *disk_busy.entry(*disk).or_default() += io.read_ns + io.write_ns;
         }
-        let mut printed: Vec<cgroups::CgroupRow> = sums
-            .iter()
-            .filter(|((_, disk), _)| wanted.is_empty() || wanted.contains(disk))
-            .map(|((cgroup_id, disk), io)| {
-                let ticks = after
-                    .get(disk)
-                    .zip(before.get(disk))
-                    .map_or(0, |(a, b)| a.wrapping_sub(*b));
-                let disk_util = (f64::from(ticks) / (seconds * 1000.0) * 100.0).min(100.0);
-                cgroups::CgroupRow {
-                    cgroup: resolver
-                        .as_mut()
-                        .map_or_else(|| cgroup_id.to_string(), |r| r.label(*cgroup_id)),
-                    device: device::name(*disk).unwrap_or_else(|| disk.to_string()),
-                    stats: cgroups::stats(io, seconds, disk_util, disk_busy[disk]),
-                }
-            })
-            .collect();
-        printed.sort_by(|a, b| (&a.device, &a.cgroup).cmp(&(&b.device, &b.cgroup)));
+        let mut name = |id: u64| match resolver.as_mut().and_then(|r| r.path(id)) {
+            Some(path) => cgroups::CgroupName {
+                container: blkscope::cgroup::container_of(&path)
+                    .map_or_else(|| path.clone(), |c| c.display_name()),
+                path,
+            },
+            None => cgroups::CgroupName {
+                path: id.to_string(),
+                container: id.to_string(),
+            },
+        };
+        let mut printed: Vec<cgroups::CgroupRow> =
+            cgroups::labelled(&sums, options.cgroup_rows, &mut name)
+                .into_iter()
+                .filter(|((_, disk), _)| wanted.is_empty() || wanted.contains(disk))
+                .map(|((labels, disk), io)| {
+                    let ticks = after
+                        .get(&disk)
+                        .zip(before.get(&disk))
+                        .map_or(0, |(a, b)| a.wrapping_sub(*b));
+                    let disk_util = (f64::from(ticks) / (seconds * 1000.0) * 100.0).min(100.0);
+                    cgroups::CgroupRow {
+                        labels,
+                        device: device::name(disk).unwrap_or_else(|| disk.to_string()),
+                        stats: cgroups::stats(&io, seconds, disk_util, disk_busy[&disk]),
+                    }
+                })
+                .collect();
+        printed.sort_by(|a, b| (&a.device, &a.labels).cmp(&(&b.device, &b.labels)));
         before = after;
         if options.timestamp {
             println!("{}", system::strftime_now("%x %X"));
         }
-        print!("{}", cgroups::render(&printed, &printer, options.human));
+        print!(
+            "{}",
+            cgroups::render(
+                options.cgroup_rows.headers(),
+                &printed,
+                &printer,
+                options.human
+            )
+        );
         let drops = probe.drops()?;
         if drops > 0 {
             eprintln!(

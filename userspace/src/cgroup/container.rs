@@ -61,32 +61,38 @@ impl Container {
 }
 
 /// The container a cgroup path (relative to the cgroup root, `/`-separated) belongs to: the
-/// innermost component that names one. `None` for the root and plain slices.
+/// innermost component that names a container; failing that, the innermost systemd service
+/// or session. A container's own cgroups (systemd inside a container makes
+/// `docker-ID.scope/system.slice/app.service`) belong to the container. `None` for the root
+/// and plain slices.
 pub fn container_of(path: &str) -> Option<Container> {
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let parent_of = |index: usize| index.checked_sub(1).map(|i| parts[i]);
     let pod_uid = parts.iter().find_map(|p| pod_uid(p));
-    for (index, part) in parts.iter().enumerate().rev() {
-        let parent = index.checked_sub(1).map(|i| parts[i]);
-        if let Some((runtime, id)) = oci_container(part, parent) {
-            let runtime = if pod_uid.is_some()
-                && runtime == Runtime::Docker
-                && parent.is_some_and(|p| p.starts_with("pod"))
-            {
-                Runtime::Kubernetes
-            } else {
-                runtime
-            };
-            return Some(Container {
-                runtime,
-                id,
-                pod_uid: pod_uid.clone(),
-            });
-        }
-        if let Some(container) = systemd_unit(part, parent) {
-            return Some(container);
-        }
-    }
-    None
+    let oci = parts.iter().enumerate().rev().find_map(|(index, part)| {
+        let parent = parent_of(index);
+        let (runtime, id) = oci_container(part, parent)?;
+        let runtime = if pod_uid.is_some()
+            && runtime == Runtime::Docker
+            && parent.is_some_and(|p| p.starts_with("pod"))
+        {
+            Runtime::Kubernetes
+        } else {
+            runtime
+        };
+        Some(Container {
+            runtime,
+            id,
+            pod_uid: pod_uid.clone(),
+        })
+    });
+    oci.or_else(|| {
+        parts
+            .iter()
+            .enumerate()
+            .rev()
+            .find_map(|(index, part)| systemd_unit(part, parent_of(index)))
+    })
 }
 
 /// OCI runtimes: `docker-ID.scope`, `docker/ID`, `cri-containerd-ID.scope`, `crio-ID.scope`,
@@ -252,6 +258,25 @@ mod tests {
                 .unwrap()
                 .display_name(),
             "session:user-1000/session-3"
+        );
+    }
+
+    #[test]
+    fn cgroups_inside_a_container_belong_to_the_container() {
+        // systemd running in a container makes services and sessions of its own.
+        assert_eq!(
+            parsed(&format!(
+                "/system.slice/docker-{ID}.scope/system.slice/nginx.service"
+            )),
+            (Runtime::Docker, ID.into(), None)
+        );
+        assert_eq!(
+            parsed("/lxc.payload.web1/user.slice/user-0.slice/session-1.scope"),
+            (Runtime::Lxc, "web1".into(), None)
+        );
+        assert_eq!(
+            parsed(&format!("/machine.slice/libpod-{ID}.scope/init.scope")).0,
+            Runtime::Podman
         );
     }
 

@@ -16,6 +16,37 @@ use blkscope_common::biotop::{TopCounts, TopKey};
 use super::format::{Printer, Unit};
 use crate::event::DeviceId;
 
+/// How the rows are named and grouped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CgroupRows {
+    /// `--cgroups`: a row per cgroup, named by its path.
+    #[default]
+    PerCgroup,
+    /// `--container`: a row per cgroup, its path and its container.
+    PerCgroupWithContainer,
+    /// `--containers`: a row per container, the I/O of its cgroups added up.
+    PerContainer,
+}
+
+impl CgroupRows {
+    /// The label columns' headers.
+    pub fn headers(self) -> &'static [&'static str] {
+        match self {
+            CgroupRows::PerCgroup => &["Cgroup"],
+            CgroupRows::PerCgroupWithContainer => &["Cgroup", "Container"],
+            CgroupRows::PerContainer => &["Container"],
+        }
+    }
+}
+
+/// What a cgroup is called: its path (or raw id when it has none any more) and the label of
+/// its container (the path again when it is in none).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CgroupName {
+    pub path: String,
+    pub container: String,
+}
+
 /// One cgroup's requests on one disk during an interval.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CgroupIo {
@@ -45,6 +76,37 @@ pub fn per_cgroup(rows: &[(TopKey, TopCounts)]) -> BTreeMap<(u64, DeviceId), Cgr
         }
     }
     sums
+}
+
+impl std::ops::AddAssign for CgroupIo {
+    fn add_assign(&mut self, other: CgroupIo) {
+        self.reads += other.reads;
+        self.read_bytes += other.read_bytes;
+        self.read_ns += other.read_ns;
+        self.writes += other.writes;
+        self.write_bytes += other.write_bytes;
+        self.write_ns += other.write_ns;
+    }
+}
+
+/// The per-cgroup sums under the labels `layout` prints: one entry per cgroup, or per
+/// container with its cgroups added up.
+pub fn labelled(
+    sums: &BTreeMap<(u64, DeviceId), CgroupIo>,
+    layout: CgroupRows,
+    name: &mut dyn FnMut(u64) -> CgroupName,
+) -> BTreeMap<(Vec<String>, DeviceId), CgroupIo> {
+    let mut rows: BTreeMap<(Vec<String>, DeviceId), CgroupIo> = BTreeMap::new();
+    for ((cgroup_id, disk), io) in sums {
+        let CgroupName { path, container } = name(*cgroup_id);
+        let labels = match layout {
+            CgroupRows::PerCgroup => vec![path],
+            CgroupRows::PerCgroupWithContainer => vec![path, container],
+            CgroupRows::PerContainer => vec![container],
+        };
+        *rows.entry((labels, *disk)).or_default() += *io;
+    }
+    rows
 }
 
 /// The printed values of one row.
@@ -90,29 +152,45 @@ pub fn stats(io: &CgroupIo, seconds: f64, disk_util: f64, disk_busy_ns: u64) -> 
 
 /// A row ready to print.
 pub struct CgroupRow {
-    pub cgroup: String,
+    /// One per label column (`CgroupRows::headers`).
+    pub labels: Vec<String>,
     pub device: String,
     pub stats: CgroupStats,
 }
 
-/// One report: a header and a line per (cgroup, disk), in iostat's widths.
-pub fn render(rows: &[CgroupRow], printer: &Printer, human: bool) -> String {
-    let width = rows
+/// One report: a header and a line per (labels, disk), in iostat's widths.
+pub fn render(headers: &[&str], rows: &[CgroupRow], printer: &Printer, human: bool) -> String {
+    let widths: Vec<usize> = headers
         .iter()
-        .map(|r| r.cgroup.len())
-        .max()
-        .unwrap_or(0)
-        .max(6);
+        .enumerate()
+        .map(|(column, header)| {
+            rows.iter()
+                .map(|r| r.labels.get(column).map_or(0, String::len))
+                .max()
+                .unwrap_or(0)
+                .max(header.len())
+        })
+        .collect();
+    let padded = |labels: &mut dyn Iterator<Item = &str>| -> String {
+        labels
+            .zip(&widths)
+            .map(|(label, width)| format!("{label:<width$} "))
+            .collect()
+    };
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<width$} Device            r/s     rkB/s r_await     w/s     wkB/s w_await  aqu-sz  %util",
-        "Cgroup"
+        "{}Device            r/s     rkB/s r_await     w/s     wkB/s w_await  aqu-sz  %util",
+        padded(&mut headers.iter().copied())
     );
     for row in rows {
         printer.item(
             &mut out,
-            &format!("{:<width$} {:<13}", row.cgroup, row.device),
+            &format!(
+                "{}{:<13}",
+                padded(&mut row.labels.iter().map(String::as_str)),
+                row.device
+            ),
         );
         let s = &row.stats;
         printer.float(&mut out, Unit::None, 7, 2, s.r_s);
@@ -172,8 +250,9 @@ mod tests {
         assert!((s.aqu_sz - 0.1).abs() < 1e-12);
         assert!((s.util - 32.0).abs() < 1e-9);
         let text = render(
+            CgroupRows::PerContainer.headers(),
             &[CgroupRow {
-                cgroup: "docker:0123456789ab".into(),
+                labels: vec!["docker:0123456789ab".into()],
                 device: "loop0".into(),
                 stats: s,
             }],
@@ -182,8 +261,55 @@ mod tests {
         );
         assert_eq!(
             text,
-            "Cgroup              Device            r/s     rkB/s r_await     w/s     wkB/s w_await  aqu-sz  %util\n\
+            "Container           Device            r/s     rkB/s r_await     w/s     wkB/s w_await  aqu-sz  %util\n\
              docker:0123456789ab loop0          100.00    400.00    0.50   25.00    200.00    2.00    0.10  32.00\n\n"
         );
+    }
+
+    #[test]
+    fn containers_add_up_their_cgroups_and_cgroups_keep_their_paths() {
+        let disk = DeviceId::new(7, 0);
+        let io = |reads| CgroupIo {
+            reads,
+            ..CgroupIo::default()
+        };
+        let sums = BTreeMap::from([((1, disk), io(3)), ((2, disk), io(4)), ((3, disk), io(5))]);
+        let mut name = |id: u64| CgroupName {
+            path: format!("/docker-x.scope/child{id}"),
+            container: if id == 3 {
+                "/other".into()
+            } else {
+                "docker:x".into()
+            },
+        };
+        let per_container = labelled(&sums, CgroupRows::PerContainer, &mut name);
+        assert_eq!(
+            per_container
+                .iter()
+                .map(|((labels, _), io)| (labels.join(" "), io.reads))
+                .collect::<Vec<_>>(),
+            [("/other".to_owned(), 5), ("docker:x".to_owned(), 7)]
+        );
+        let per_cgroup = labelled(&sums, CgroupRows::PerCgroupWithContainer, &mut name);
+        assert_eq!(per_cgroup.len(), 3);
+        assert!(per_cgroup.contains_key(&(
+            vec!["/docker-x.scope/child2".to_owned(), "docker:x".to_owned()],
+            disk
+        )));
+        let text = render(
+            CgroupRows::PerCgroupWithContainer.headers(),
+            &[CgroupRow {
+                labels: vec!["/a".into(), "docker:x".into()],
+                device: "loop0".into(),
+                stats: CgroupStats::default(),
+            }],
+            &Printer::default(),
+            false,
+        );
+        assert!(
+            text.starts_with("Cgroup Container Device            r/s"),
+            "{text}"
+        );
+        assert!(text.contains("\n/a     docker:x  loop0 "), "{text}");
     }
 }

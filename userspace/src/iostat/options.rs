@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use super::cgroups::CgroupRows;
+
 /// What a report shows and how (sysstat's flag word, as named fields).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IostatOptions {
@@ -47,6 +49,8 @@ pub struct IostatOptions {
     pub cgroups: bool,
     /// Beyond sysstat: only this cgroup (and its descendants).
     pub cgroup: Option<PathBuf>,
+    /// Beyond sysstat: how the per-cgroup rows are named and grouped.
+    pub cgroup_rows: CgroupRows,
 }
 
 /// A name given on the command line.
@@ -156,6 +160,14 @@ pub fn parse(args: &[String], names: &dyn ArgNames) -> Result<Invocation, UsageE
             "--pretty" => o.pretty = true,
             "--compact" => o.compact = true,
             "--cgroups" => o.cgroups = true,
+            "--container" => {
+                o.cgroups = true;
+                o.cgroup_rows = one_row_layout(o.cgroup_rows, CgroupRows::PerCgroupWithContainer)?;
+            }
+            "--containers" => {
+                o.cgroups = true;
+                o.cgroup_rows = one_row_layout(o.cgroup_rows, CgroupRows::PerContainer)?;
+            }
             "--cgroup" => {
                 let path = args.get(i).ok_or(UsageError::Usage)?;
                 i += 1;
@@ -359,11 +371,22 @@ Usage: {program} [ options ] [ <device> [...] | ALL ] [ <interval> [ <count> ] ]
   --pretty           device name at the end of the line\n\
   --cgroups          the -x columns per cgroup (container) and device, from the probes\n\
   --cgroup PATH      like --cgroups, only that cgroup and its descendants\n\
+  --container        like --cgroups, with the container of each cgroup in a column\n\
+  --containers       like --cgroups, one row per container (its cgroups added up)\n\
   --help             this text\n\
 \n\
 Environment: POSIXLY_CORRECT (blocks instead of kB), S_TIME_FORMAT=ISO, S_COLORS={{never|always|auto}},\n\
 S_COLORS_SGR (H=, M=, Z=, N=, I= colour codes).\n"
     )
+}
+
+/// `--container` and `--containers` ask for two layouts of the per-cgroup table: one at most.
+fn one_row_layout(current: CgroupRows, wanted: CgroupRows) -> Result<CgroupRows, UsageError> {
+    if current == CgroupRows::default() || current == wanted {
+        Ok(wanted)
+    } else {
+        Err(UsageError::Usage)
+    }
 }
 
 #[cfg(test)]
