@@ -1,13 +1,15 @@
 //! Per-container attribution against the real kernel: workloads in cgroups laid out the way
-//! docker, Kubernetes (containerd) and podman lay them out, some in their own mount and pid
-//! namespaces, are attributed to the right container by biosnoop, and `-c` keeps only one.
+//! docker, Kubernetes (containerd, CRI-O) and podman lay them out, some in their own mount and
+//! pid namespaces, are attributed to the right container by biosnoop, biolatency and
+//! ext4slower, and `-c` keeps only one. (iostat --cgroups, biotop and record have theirs in
+//! their own test files.)
 
 use std::{
     process::{Child, Command, Stdio},
     time::Duration,
 };
 
-use blkscope_tests::{Cgroup, LoopDevice, blkscope_binary, serial};
+use blkscope_tests::{Cgroup, Ext4Mount, LoopDevice, blkscope_binary, serial};
 use serde_json::Value;
 
 const DOCKER_ID: &str = "d0c4e1d0c4e1d0c4e1d0c4e1d0c4e1d0c4e1d0c4e1d0c4e1d0c4e1d0c4e1d0c4";
@@ -16,14 +18,19 @@ const PODMAN_ID: &str = "9d3a4b1c9d3a4b1c9d3a4b1c9d3a4b1c9d3a4b1c9d3a4b1c9d3a4b1
 const POD_UID: &str = "4f6e2a10-8b7c-4d3e-9f21-0a1b2c3d4e5f";
 
 fn start_biosnoop(args: &[&str]) -> Child {
+    start("biosnoop", args)
+}
+
+/// Starts `blkscope VIEW ARGS --json`.
+fn start(view: &str, args: &[&str]) -> Child {
     let child = Command::new(blkscope_binary())
-        .arg("biosnoop")
+        .arg(view)
         .args(args)
         .arg("--json")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("starting blkscope biosnoop");
+        .expect("starting blkscope");
     std::thread::sleep(Duration::from_millis(1500));
     child
 }
@@ -32,10 +39,10 @@ fn stop(child: Child) -> Vec<Value> {
     std::thread::sleep(Duration::from_millis(200));
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let out = child.wait_with_output().expect("waiting for biosnoop");
+    let out = child.wait_with_output().expect("waiting for blkscope");
     assert!(
         out.status.success(),
-        "biosnoop failed: {}",
+        "blkscope failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout)
@@ -47,11 +54,18 @@ fn stop(child: Child) -> Vec<Value> {
 /// Runs `count` 4 KiB direct reads at `skip` (in 4 KiB blocks) inside `cgroup`, optionally in
 /// new mount and pid namespaces (as a container runtime would start it).
 fn read_in(cgroup: &Cgroup, device: &str, skip: u32, count: u32, namespaces: bool) {
-    let procs = cgroup.path().join("cgroup.procs");
-    let script = format!(
-        "echo $$ > {} && exec dd if={device} of=/dev/null bs=4096 count={count} skip={skip} iflag=direct",
-        procs.display()
+    run_in(
+        cgroup,
+        &format!("dd if={device} of=/dev/null bs=4096 count={count} skip={skip} iflag=direct"),
+        namespaces,
     );
+}
+
+/// Runs the shell command `command` inside `cgroup`, optionally in new mount and pid
+/// namespaces.
+fn run_in(cgroup: &Cgroup, command: &str, namespaces: bool) {
+    let procs = cgroup.path().join("cgroup.procs");
+    let script = format!("echo $$ > {} && exec {command}", procs.display());
     let mut cmd = if namespaces {
         let mut c = Command::new("unshare");
         c.args(["--mount", "--pid", "--fork", "sh", "-c", &script]);
@@ -69,11 +83,24 @@ fn read_in(cgroup: &Cgroup, device: &str, skip: u32, count: u32, namespaces: boo
     );
 }
 
+/// The event lines (not the closing summary) attributed to `container`.
 fn lines_of<'a>(lines: &'a [Value], container: &str) -> Vec<&'a Value> {
     lines
         .iter()
-        .filter(|l| l["container"] == container)
+        .filter(|l| l["container"] == container && l.get("summary").is_none())
         .collect()
+}
+
+/// The closing `--containers` summary row of `container`: (events, bytes).
+fn summary_of(lines: &[Value], container: &str) -> (u64, u64) {
+    let row = lines
+        .iter()
+        .find(|l| l["summary"] == "container" && l["container"] == container)
+        .unwrap_or_else(|| panic!("no summary for {container}: {lines:#?}"));
+    (
+        row["events"].as_u64().unwrap(),
+        row["bytes"].as_u64().unwrap(),
+    )
 }
 
 #[test]
@@ -87,7 +114,7 @@ fn biosnoop_names_the_container_of_each_workload() {
         "{base}/kubepods.slice/kubepods-burstable.slice/{pod_slice}/cri-containerd-{K8S_ID}.scope"
     ));
     let podman = Cgroup::nested(&format!("{base}/machine.slice/libpod-{PODMAN_ID}.scope"));
-    let snoop = start_biosnoop(&["-d", disk.path_str(), "--container"]);
+    let snoop = start_biosnoop(&["-d", disk.path_str(), "--containers"]);
     read_in(&docker, disk.path_str(), 0, 3, false);
     read_in(&k8s, disk.path_str(), 100, 5, true);
     read_in(&podman, disk.path_str(), 200, 2, true);
@@ -112,6 +139,13 @@ fn biosnoop_names_the_container_of_each_workload() {
         assert_eq!(line["comm"], "dd");
         assert!(line["sector"].as_u64().unwrap() < 24);
     }
+    // --containers closes with each container's totals.
+    assert_eq!(summary_of(&lines, "docker:d0c4e1d0c4e1"), (3, 3 * 4096));
+    assert_eq!(
+        summary_of(&lines, &format!("pod:{POD_UID}/containerd:c0d7a1e5c0d7")),
+        (5, 5 * 4096)
+    );
+    assert_eq!(summary_of(&lines, "podman:9d3a4b1c9d3a"), (2, 2 * 4096));
 }
 
 #[test]
@@ -252,4 +286,83 @@ fn biolatency_has_a_histogram_per_container_and_filters_by_cgroup() {
         5,
         "{only_docker:#?}"
     );
+}
+
+/// ext4slower's operations (threshold 0) on a file of `fs`, by container; `--containers`
+/// closes with each container's totals; `-c` keeps one pod.
+#[test]
+fn ext4slower_names_and_totals_each_container_and_filters_by_cgroup() {
+    let _serial = serial();
+    let disk = LoopDevice::new(64);
+    let fs = Ext4Mount::new(&disk);
+    let mount = fs.dir().to_str().unwrap().to_owned();
+    let base = format!("blkscope-test-fs-{}", std::process::id());
+    let docker = Cgroup::nested(&format!("{base}/system.slice/docker-{DOCKER_ID}.scope"));
+    let pod_slice = format!("kubepods-pod{}.slice", POD_UID.replace('-', "_"));
+    let crio = Cgroup::nested(&format!(
+        "{base}/kubepods.slice/{pod_slice}/crio-{K8S_ID}.scope"
+    ));
+    let podman = Cgroup::nested(&format!("{base}/machine.slice/libpod-{PODMAN_ID}.scope"));
+    // dd opens its output (on the mount) and writes `count` blocks of 4 KiB.
+    let write = |cgroup: &Cgroup, name: &str, count: u32, namespaces: bool| {
+        run_in(
+            cgroup,
+            &format!("dd if=/dev/zero of={mount}/{name} bs=4096 count={count}"),
+            namespaces,
+        );
+    };
+
+    let snoop = start("ext4slower", &["--containers", "--mount", &mount, "0"]);
+    write(&docker, "docker.bin", 6, false);
+    write(&crio, "crio.bin", 4, true);
+    write(&podman, "podman.bin", 3, true);
+    let lines = stop(snoop);
+    let writes = |lines: &[Value], container: &str| -> usize {
+        lines_of(lines, container)
+            .iter()
+            .filter(|l| l["op"] == "W")
+            .count()
+    };
+    let crio_name = format!("pod:{POD_UID}/crio:c0d7a1e5c0d7");
+    for (container, file, count) in [
+        ("docker:d0c4e1d0c4e1", "docker.bin", 6),
+        (crio_name.as_str(), "crio.bin", 4),
+        ("podman:9d3a4b1c9d3a", "podman.bin", 3),
+    ] {
+        assert_eq!(writes(&lines, container), count, "{container}: {lines:#?}");
+        let ops = lines_of(&lines, container);
+        assert!(
+            ops.iter().all(|o| o["file"] == file && o["comm"] == "dd"),
+            "{container}: {ops:#?}"
+        );
+        // The summary counts every operation shown: the writes and dd's open of its output.
+        let shown = lines_of(&lines, container).len() as u64;
+        assert_eq!(
+            summary_of(&lines, container),
+            (shown, count as u64 * 4096),
+            "{container}"
+        );
+        assert_eq!(shown, count as u64 + 1, "{container}: {lines:#?}");
+    }
+
+    let pod_dir = crio.path().parent().expect("pod dir").to_owned();
+    let snoop = start(
+        "ext4slower",
+        &[
+            "--container",
+            "--mount",
+            &mount,
+            "-c",
+            pod_dir.to_str().unwrap(),
+            "0",
+        ],
+    );
+    write(&docker, "docker2.bin", 5, false);
+    write(&crio, "crio2.bin", 2, true);
+    let lines = stop(snoop);
+    assert!(
+        lines.iter().all(|l| l["container"] == crio_name.as_str()),
+        "only the pod's operations: {lines:#?}"
+    );
+    assert_eq!(writes(&lines, &crio_name), 2, "{lines:#?}");
 }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::{
-    cgroup::CgroupResolver,
+    cgroup::{CgroupResolver, ContainerSummary},
     device,
     event::{DeviceId, Operation, rwbs},
     inflight::CompletedIo,
@@ -41,6 +41,8 @@ pub struct BiosnoopView {
     names: DeviceNames,
     /// `--container`: adds a CONTAINER column named through this resolver.
     containers: Option<CgroupResolver>,
+    /// `--containers`: each container's I/Os in all, printed at the end.
+    summary: Option<ContainerSummary>,
 }
 
 impl BiosnoopView {
@@ -55,6 +57,23 @@ impl BiosnoopView {
     pub fn with_containers(mut self, resolver: CgroupResolver) -> Self {
         self.containers = Some(resolver);
         self
+    }
+
+    /// Also keeps each container's totals, for `summary` (needs `with_containers`).
+    pub fn with_container_summary(mut self) -> Self {
+        self.summary = Some(ContainerSummary::default());
+        self
+    }
+
+    /// With `with_container_summary`: each container's I/Os, bytes and latencies so far (text
+    /// or JSON lines, as the I/Os are printed).
+    pub fn summary(&self) -> Option<String> {
+        let summary = self.summary.as_ref()?;
+        Some(if self.options.json {
+            summary.render_json()
+        } else {
+            summary.render_text("I/Os")
+        })
     }
 
     /// The column header (`None` in JSON mode).
@@ -102,11 +121,15 @@ impl BiosnoopView {
             .to_owned();
         let mut row = Row::new(io, issued_ns, first, &disk);
         if let Some(resolver) = self.containers.as_mut() {
-            row.container = Some(
-                io.issuer
-                    .as_ref()
-                    .map_or_else(|| "?".to_owned(), |i| resolver.label(i.cgroup_id)),
-            );
+            let container = io
+                .issuer
+                .as_ref()
+                .map_or_else(|| "?".to_owned(), |i| resolver.label(i.cgroup_id));
+            if let Some(summary) = self.summary.as_mut() {
+                let latency_ns = io.completed_ns.saturating_sub(issued_ns);
+                summary.add(&container, u64::from(io.bytes), latency_ns);
+            }
+            row.container = Some(container);
         }
         if self.options.json {
             return serde_json::to_string(&row).ok();

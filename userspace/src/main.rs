@@ -25,7 +25,7 @@ use blkscope::{
         model::{Grouping, RowNames, SortKey, TopRow, rows_from},
         tui::TuiState,
     },
-    cgroup::CgroupResolver,
+    cgroup::{CgroupResolver, ContainerSummary},
     device,
     event::{BlockIoEvent, DeviceId},
     fsslower::{
@@ -128,6 +128,9 @@ struct BiosnoopArgs {
     /// Add a CONTAINER column: the issuer's container, pod, service or session
     #[arg(long)]
     container: bool,
+    /// The CONTAINER column, and each container's I/Os, KiB and latencies when tracing ends
+    #[arg(long)]
+    containers: bool,
     /// Read a blktrace recording instead of tracing live: NAME of per-CPU files
     /// NAME.blktrace.N, a binary dump (blkparse -d), or - for a stream on stdin
     #[arg(short = 'i', long = "input", value_name = "TRACE")]
@@ -270,6 +273,9 @@ struct Ext4slowerArgs {
     /// Add a CONTAINER column
     #[arg(long)]
     container: bool,
+    /// The CONTAINER column, and each container's operations, KiB and latencies when tracing ends
+    #[arg(long, conflicts_with = "csv")]
+    containers: bool,
     #[command(flatten)]
     scope: FsScope,
     /// Minimum I/O duration to trace, in ms (default 10; 0 traces everything)
@@ -611,8 +617,11 @@ fn run_biosnoop(args: BiosnoopArgs) -> anyhow::Result<()> {
         require_issuer: cgroup.is_some(),
         recorded: args.input.is_some(),
     });
-    if args.container {
+    if args.container || args.containers {
         view = view.with_containers(CgroupResolver::new().context("--container")?);
+    }
+    if args.containers {
+        view = view.with_container_summary();
     }
     let mut out = BufWriter::new(std::io::stdout());
     if let Some(header) = view.header() {
@@ -630,12 +639,13 @@ fn run_biosnoop(args: BiosnoopArgs) -> anyhow::Result<()> {
             anyhow::bail!("DURATION: a recording is read to its end (no DURATION with -i)");
         }
         let whole_disk = disk.map(device::whole_disk);
-        return for_each_recorded_event(input, |event| {
+        for_each_recorded_event(input, |event| {
             if whole_disk.is_some_and(|d| d != event.device) {
                 return Ok(true);
             }
             printer.print(std::slice::from_ref(event))
-        });
+        })?;
+        return printer.finish();
     }
     let mut sink = |events: &[BlockIoEvent]| printer.print(events).map_err(|e| format!("{e:#}"));
     let stop_after = args.duration.map(Duration::from_secs);
@@ -643,7 +653,7 @@ fn run_biosnoop(args: BiosnoopArgs) -> anyhow::Result<()> {
     if let Some(line) = live::drops_line(&drops) {
         eprintln!("{line}");
     }
-    Ok(())
+    printer.finish()
 }
 
 /// biosnoop's lines from block events, live or recorded.
@@ -672,6 +682,17 @@ impl CompletionPrinter {
             }
         }
         self.out.flush().map(|()| true).or_else(closed_or_error)
+    }
+
+    /// The closing per-container summary (`--containers`).
+    fn finish(mut self) -> anyhow::Result<()> {
+        if let Some(summary) = self.view.summary() {
+            let written = self.out.write_all(summary.as_bytes());
+            if let Err(err) = written.and_then(|()| self.out.flush()) {
+                closed_or_error(err)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -1032,8 +1053,9 @@ fn run_ext4slower(args: Ext4slowerArgs) -> anyhow::Result<()> {
         csv: args.csv,
         json: args.json,
         full_path: args.full_path,
-        container: args.container,
+        container: args.container || args.containers,
     };
+    let mut summary = args.containers.then(ContainerSummary::default);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -1045,7 +1067,7 @@ fn run_ext4slower(args: Ext4slowerArgs) -> anyhow::Result<()> {
         let mut terminate =
             signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
         let mounts = MountTable::read();
-        let mut resolver = if args.container || args.json {
+        let mut resolver = if layout.container || args.json {
             CgroupResolver::new().ok()
         } else {
             None
@@ -1072,6 +1094,9 @@ fn run_ext4slower(args: Ext4slowerArgs) -> anyhow::Result<()> {
                 if let Some(resolver) = resolver.as_mut() {
                     op.container = Some(resolver.label(op.cgroup_id));
                 }
+                if let (Some(summary), Some(container)) = (summary.as_mut(), &op.container) {
+                    summary.add(container, op.bytes, op.latency_us.saturating_mul(1000));
+                }
                 if let Err(err) = writeln!(
                     out,
                     "{}",
@@ -1085,6 +1110,16 @@ fn run_ext4slower(args: Ext4slowerArgs) -> anyhow::Result<()> {
             }
             if stopped {
                 break;
+            }
+        }
+        if let Some(summary) = &summary {
+            let text = if args.json {
+                summary.render_json()
+            } else {
+                summary.render_text("OPS")
+            };
+            if let Err(err) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                return closed_or_error(err).map(|_| ());
             }
         }
         let drops = probe.drops()?;

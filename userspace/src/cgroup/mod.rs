@@ -3,6 +3,8 @@
 
 pub mod container;
 pub mod resolver;
+pub mod summary;
 
 pub use container::{Container, Runtime, container_of};
 pub use resolver::{CgroupError, CgroupResolver};
+pub use summary::{ContainerSummary, ContainerTotals};
