@@ -454,3 +454,118 @@ fn a_live_pipe_into_blkparse_with_an_action_mask() {
         .expect("record -V");
     assert!(String::from_utf8_lossy(&version.stdout).contains("version"));
 }
+
+/// Runs `blkscope VIEW -i t ARGS --json` in `dir`; its JSON lines.
+fn view_of_recording(dir: &Path, view: &str, args: &[&str]) -> Vec<serde_json::Value> {
+    let out = Command::new(blkscope_binary())
+        .current_dir(dir)
+        .args([view, "-i", "t"])
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("blkscope on the recording");
+    assert!(
+        out.status.success(),
+        "{view}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// The recording names each cgroup it charges events to (`cgroup ID PATH` notes), so the views
+/// that read it name the containers even once those cgroups are gone (or on another machine).
+#[test]
+fn a_recording_names_its_containers_for_the_views_that_read_it() {
+    const DOCKER_ID: &str = "5ec0d5ec0d5ec0d5ec0d5ec0d5ec0d5ec0d5ec0d5ec0d5ec0d5ec0d5ec0d5ec0";
+    const CONTAINERD_ID: &str = "ab5e17ab5e17ab5e17ab5e17ab5e17ab5e17ab5e17ab5e17ab5e17ab5e17ab5e";
+    const PODMAN_ID: &str = "0dd0dd0dd0dd0dd0dd0dd0dd0dd0dd0dd0dd0dd0dd0dd0dd0dd0dd0dd0dd0dd0";
+    const POD_UID: &str = "77e1a2b3-c4d5-4e6f-8a9b-0c1d2e3f4a5b";
+    require_root();
+    let _serial = serial();
+    let disk = LoopDevice::new(32);
+    let work = Scratch::new("record-containers");
+    let base = format!("blkscope-test-rec-{}", std::process::id());
+    let pod = format!("kubepods-burstable-pod{}.slice", POD_UID.replace('-', "_"));
+    let layouts = [
+        (
+            format!("{base}/system.slice/docker-{DOCKER_ID}.scope"),
+            "docker:5ec0d5ec0d5e".to_owned(),
+            3,
+        ),
+        (
+            format!(
+                "{base}/kubepods.slice/kubepods-burstable.slice/{pod}/cri-containerd-{CONTAINERD_ID}.scope"
+            ),
+            format!("pod:{POD_UID}/containerd:ab5e17ab5e17"),
+            5,
+        ),
+        (
+            format!("{base}/machine.slice/libpod-{PODMAN_ID}.scope"),
+            "podman:0dd0dd0dd0dd".to_owned(),
+            2,
+        ),
+    ];
+    let record = start_record(work.path(), &["-d", disk.path_str(), "-o", "t"]);
+    let dev = disk.path_str();
+    let cgroups: Vec<Cgroup> = layouts
+        .iter()
+        .map(|(path, _, _)| Cgroup::nested(path))
+        .collect();
+    for (index, (cgroup, (_, _, reads))) in cgroups.iter().zip(&layouts).enumerate() {
+        let skip = 100 * (index + 1);
+        // In new mount and pid namespaces, as a runtime starts a container.
+        workload(&format!(
+            "echo $$ > {} && exec unshare --mount --pid --fork \
+             dd if={dev} of=/dev/null bs=4k count={reads} skip={skip} iflag=direct",
+            cgroup.procs_path()
+        ));
+    }
+    stop(record);
+    // The cgroups are gone before the recording is read: the names are the recording's.
+    drop(cgroups);
+
+    let snooped = view_of_recording(work.path(), "biosnoop", &["--containers"]);
+    let latencies = view_of_recording(work.path(), "biolatency", &["--containers"]);
+    for (_, name, reads) in &layouts {
+        let lines: Vec<_> = snooped
+            .iter()
+            .filter(|l| l["container"] == name.as_str() && l.get("summary").is_none())
+            .collect();
+        assert_eq!(lines.len(), *reads, "{name}: {snooped:#?}");
+        assert!(
+            lines
+                .iter()
+                .all(|l| l["comm"] == "dd" && l["bytes"] == 4096)
+        );
+        let summary = snooped
+            .iter()
+            .find(|l| l["summary"] == "container" && l["container"] == name.as_str())
+            .unwrap_or_else(|| panic!("no summary for {name}: {snooped:#?}"));
+        assert_eq!(summary["events"], *reads as u64);
+        let counted: u64 = latencies
+            .iter()
+            .filter(|h| h["container"] == name.as_str())
+            .flat_map(|h| h["data"].as_array().unwrap().iter())
+            .map(|b| b["count"].as_u64().unwrap())
+            .sum();
+        assert_eq!(counted, *reads as u64, "{name}: {latencies:#?}");
+    }
+    // blkparse shows the names as message notes.
+    let text = String::from_utf8_lossy(&blkparse(
+        work.path(),
+        &blkscope_binary(),
+        Some("parse"),
+        "t",
+    ))
+    .into_owned();
+    for (path, _, _) in &layouts {
+        assert!(
+            text.lines()
+                .any(|l| l.contains(" m   N cgroup ") && l.ends_with(&format!(" /{path}"))),
+            "a note names /{path}:\n{text}"
+        );
+    }
+}

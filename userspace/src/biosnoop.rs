@@ -59,6 +59,13 @@ impl BiosnoopView {
         self
     }
 
+    /// A recording's name for a cgroup (with `--container`).
+    pub fn remember_cgroup(&mut self, id: u64, path: &str) {
+        if let Some(resolver) = self.containers.as_mut() {
+            resolver.remember(id, path);
+        }
+    }
+
     /// Also keeps each container's totals, for `summary` (needs `with_containers`).
     pub fn with_container_summary(mut self) -> Self {
         self.summary = Some(ContainerSummary::default());

@@ -40,7 +40,7 @@ use blkscope::{
     },
     latency::{CompletionHistograms, RECORDED_FLAG_BITS},
     live,
-    recording::RecordedEvents,
+    recording::{RecordedEvents, RecordedItem},
     trace::TraceFormatter,
 };
 use clap::{Args, Parser, Subcommand};
@@ -639,11 +639,13 @@ fn run_biosnoop(args: BiosnoopArgs) -> anyhow::Result<()> {
             anyhow::bail!("DURATION: a recording is read to its end (no DURATION with -i)");
         }
         let whole_disk = disk.map(device::whole_disk);
-        for_each_recorded_event(input, |event| {
-            if whole_disk.is_some_and(|d| d != event.device) {
-                return Ok(true);
+        for_each_recorded_item(input, |item| match item {
+            RecordedItem::CgroupPath { id, path } => {
+                printer.view.remember_cgroup(*id, path);
+                Ok(true)
             }
-            printer.print(std::slice::from_ref(event))
+            RecordedItem::Event(event) if whole_disk.is_some_and(|d| d != event.device) => Ok(true),
+            RecordedItem::Event(event) => printer.print(std::slice::from_ref(event)),
         })?;
         return printer.finish();
     }
@@ -696,15 +698,15 @@ impl CompletionPrinter {
     }
 }
 
-/// Feeds every event of a recording to `sink` (until it returns false), then reports where
+/// Feeds every event and cgroup name of a recording to `sink` (until it returns false), then reports where
 /// the recording was damaged, if it was: after everything valid before was shown.
-fn for_each_recorded_event(
+fn for_each_recorded_item(
     input: &str,
-    mut sink: impl FnMut(&BlockIoEvent) -> anyhow::Result<bool>,
+    mut sink: impl FnMut(&RecordedItem) -> anyhow::Result<bool>,
 ) -> anyhow::Result<()> {
     let mut events = RecordedEvents::open(input).with_context(|| format!("-i {input}"))?;
-    while let Some(event) = events.next_event() {
-        if !sink(&event)? {
+    while let Some(item) = events.next_item() {
+        if !sink(&item)? {
             return Ok(());
         }
     }
@@ -776,7 +778,7 @@ async fn biolatency_loop(
     layout: &HistogramLayout,
 ) -> anyhow::Result<()> {
     let mut probe = LatencyProbe::start(options)?;
-    let mut container_label = container_labeller(layout.per_container)?;
+    let mut containers = ContainerLabels::new(layout.per_container)?;
     let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut terminate =
         signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -796,7 +798,7 @@ async fn biolatency_loop(
         let mut names = SectionNames {
             flag_bits: Some(probe.flag_bits()),
             disk: &mut disk_name,
-            container: &mut container_label,
+            container: &mut |id| containers.label(id),
         };
         let labelled = label_histograms(&histograms, &fine, layout, &mut names);
         let times = (local_time("%H:%M:%S"), local_time("%Y-%m-%d %H:%M:%S"));
@@ -814,17 +816,32 @@ async fn biolatency_loop(
 }
 
 /// Names cgroup ids after their containers (`--containers`), or prints the id.
-fn container_labeller(per_container: bool) -> anyhow::Result<impl FnMut(u64) -> String> {
-    let mut resolver = if per_container {
-        Some(CgroupResolver::new().context("--containers")?)
-    } else {
-        None
-    };
-    Ok(move |id: u64| {
-        resolver
+struct ContainerLabels {
+    resolver: Option<CgroupResolver>,
+}
+
+impl ContainerLabels {
+    fn new(per_container: bool) -> anyhow::Result<ContainerLabels> {
+        let resolver = if per_container {
+            Some(CgroupResolver::new().context("--containers")?)
+        } else {
+            None
+        };
+        Ok(ContainerLabels { resolver })
+    }
+
+    fn label(&mut self, id: u64) -> String {
+        self.resolver
             .as_mut()
             .map_or_else(|| id.to_string(), |r| r.label(id))
-    })
+    }
+
+    /// A recording's name for a cgroup.
+    fn remember(&mut self, id: u64, path: &str) {
+        if let Some(resolver) = self.resolver.as_mut() {
+            resolver.remember(id, path);
+        }
+    }
 }
 
 /// One interval's histograms, as bcc prints them (or one JSON object each); `times` are the
@@ -863,19 +880,22 @@ fn biolatency_recording(
 ) -> anyhow::Result<()> {
     let mut tracker = RequestTracker::new();
     let mut counts = CompletionHistograms::new(options.clone());
-    let mut container_label = container_labeller(layout.per_container)?;
+    let mut containers = ContainerLabels::new(layout.per_container)?;
     let step = args
         .interval
         .map(|s| s.max(1).saturating_mul(1_000_000_000));
     let mut remaining = args.count.unwrap_or(u64::MAX);
     let mut start = None;
     let mut interval_end = None;
-    let mut print = |counts: &mut CompletionHistograms, at: u64| -> anyhow::Result<()> {
+    let print = |counts: &mut CompletionHistograms,
+                 containers: &mut ContainerLabels,
+                 at: u64|
+     -> anyhow::Result<()> {
         let (histograms, fine) = counts.take();
         let mut names = SectionNames {
             flag_bits: Some(&RECORDED_FLAG_BITS),
             disk: &mut disk_name,
-            container: &mut container_label,
+            container: &mut |id| containers.label(id),
         };
         let labelled = label_histograms(&histograms, &fine, layout, &mut names);
         let secs = at / 1_000_000_000;
@@ -883,13 +903,20 @@ fn biolatency_recording(
         print_histograms(args, layout, &labelled, &(stamp.clone(), stamp))
     };
     let mut last = 0;
-    for_each_recorded_event(input, |event| {
+    for_each_recorded_item(input, |item| {
+        let event = match item {
+            RecordedItem::CgroupPath { id, path } => {
+                containers.remember(*id, path);
+                return Ok(true);
+            }
+            RecordedItem::Event(event) => event,
+        };
         let first = *start.get_or_insert(event.time_ns);
         last = event.time_ns;
         if let Some(step) = step {
             let end = interval_end.get_or_insert(first.saturating_add(step));
             while event.time_ns >= *end {
-                print(&mut counts, *end - first)?;
+                print(&mut counts, &mut containers, *end - first)?;
                 remaining = remaining.saturating_sub(1);
                 if remaining == 0 {
                     return Ok(false);
@@ -903,7 +930,11 @@ fn biolatency_recording(
         Ok(true)
     })?;
     if remaining > 0 {
-        print(&mut counts, last.saturating_sub(start.unwrap_or(last)))?;
+        print(
+            &mut counts,
+            &mut containers,
+            last.saturating_sub(start.unwrap_or(last)),
+        )?;
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use crate::blktrace::TraceError;
 use crate::blktrace::format::{Trace, TraceHeader, act, category, notify};
+use crate::blktrace::recorder::parse_cgroup_note;
 use crate::blktrace::source::{SourceError, TraceSource};
 use crate::event::{Action, BlockIoEvent, DeviceId, OpFlags, Operation};
 // Requests not seen for this long are forgotten (they completed outside the recording), as
@@ -22,6 +23,18 @@ const STATUS_IO_ERROR: u8 = 10;
 
 /// How many requests may be followed before stale ones are looked for.
 const SWEEP_ABOVE: usize = 1 << 16;
+
+/// What a recording holds for the event views.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RecordedItem {
+    Event(BlockIoEvent),
+    /// A cgroup named by the recording (`blkscope record`'s `cgroup ID PATH` note), before
+    /// the first event charged to it.
+    CgroupPath {
+        id: u64,
+        path: String,
+    },
+}
 
 /// A recording, read as block events.
 pub struct RecordedEvents {
@@ -47,9 +60,9 @@ impl RecordedEvents {
         })
     }
 
-    /// The next block event; `None` at the end of the recording or at a damaged record (then
-    /// `take_errors` says where).
-    pub fn next_event(&mut self) -> Option<BlockIoEvent> {
+    /// The next block event or cgroup name; `None` at the end of the recording or at a
+    /// damaged record (then `take_errors` says where).
+    pub fn next_item(&mut self) -> Option<RecordedItem> {
         loop {
             let source = self.source.as_mut()?;
             match source.next(&mut self.record) {
@@ -70,6 +83,10 @@ impl RecordedEvents {
                     let text = self.record.payload_text();
                     let name = String::from_utf8_lossy(&text[..text.len().min(15)]).into_owned();
                     self.names.entry(h.pid).or_insert(name);
+                } else if h.is_message()
+                    && let Some((id, path)) = parse_cgroup_note(self.record.payload_text())
+                {
+                    return Some(RecordedItem::CgroupPath { id, path });
                 }
                 continue;
             }
@@ -80,12 +97,11 @@ impl RecordedEvents {
                 continue;
             };
             let cgroup_id = self.record.cgroup(endian).map_or(0, |c| c.id());
-            let event = self.event(action, cgroup_id);
-            return Some(event);
+            return Some(RecordedItem::Event(self.event(action, cgroup_id)));
         }
     }
 
-    /// Where the recording was damaged, once `next_event` stopped.
+    /// Where the recording was damaged, once `next_item` stopped.
     pub fn take_errors(&mut self) -> Vec<TraceError> {
         std::mem::take(&mut self.errors)
     }

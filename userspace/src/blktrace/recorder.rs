@@ -2,6 +2,10 @@
 //! and category bits `__blk_add_trace` computes, the payloads (remap, split, unplug depth, the
 //! cgroup id), per-CPU sequence numbers, a process-name note before each task's first event
 //! and a wall-clock note at the start. What `blkscope record` writes.
+//!
+//! Beyond the kernel's: before the first event charged to a cgroup, a message note
+//! `cgroup ID PATH` names it, so a recording read on another machine (or after the cgroup is
+//! gone) still names its containers (`cgroup_note`).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -53,6 +57,8 @@ pub struct Recorder {
     sequence: BTreeMap<u32, u32>,
     /// Tasks whose name was noted already.
     named: HashSet<u32>,
+    /// Cgroups whose path was noted already (or looked for in vain).
+    named_cgroups: HashSet<u64>,
     /// The clocks at the start, until the wall-clock note is written (before the first event).
     clocks: Option<Clocks>,
     counts: BTreeMap<u32, CpuCounts>,
@@ -64,14 +70,21 @@ impl Recorder {
             settings,
             sequence: BTreeMap::new(),
             named: HashSet::new(),
+            named_cgroups: HashSet::new(),
             clocks: Some(clocks),
             counts: BTreeMap::new(),
         }
     }
 
     /// The records for one event charged to cgroup `owner` (notes first, when due); none when
-    /// the mask leaves it out.
-    pub fn records(&mut self, e: &BlockIoEvent, owner: u64) -> Vec<Trace> {
+    /// the mask leaves it out. `cgroup_path` names a cgroup id (relative to the cgroup root),
+    /// asked once per cgroup.
+    pub fn records(
+        &mut self,
+        e: &BlockIoEvent,
+        owner: u64,
+        cgroup_path: &mut dyn FnMut(u64) -> Option<String>,
+    ) -> Vec<Trace> {
         let mut event = trace_of(e, self.settings.cgroup_ids.then_some(owner));
         if (self.settings.act_mask << category::SHIFT) & event.header.action == 0 {
             return Vec::new();
@@ -92,6 +105,14 @@ impl Recorder {
             let mut name = e.comm.as_bytes()[..e.comm.len().min(15)].to_vec();
             name.resize(16, 0);
             out.push(self.note(e, owner, notify::PROCESS, name));
+        }
+        if notes
+            && self.settings.cgroup_ids
+            && owner != 0
+            && self.named_cgroups.insert(owner)
+            && let Some(path) = cgroup_path(owner)
+        {
+            out.push(self.note(e, owner, notify::MESSAGE, cgroup_note(owner, &path)));
         }
         let sequence = self.sequence.entry(e.cpu).or_insert(0);
         *sequence = sequence.wrapping_add(1);
@@ -278,6 +299,20 @@ fn errno_of(status: u8) -> u16 {
     (-errno) as u16
 }
 
+/// The message a recording names a cgroup with: `cgroup ID PATH`.
+pub fn cgroup_note(id: u64, path: &str) -> Vec<u8> {
+    format!("{CGROUP_NOTE_PREFIX}{id} {path}").into_bytes()
+}
+
+/// The cgroup id and path a message note names, if it is a `cgroup_note`.
+pub fn parse_cgroup_note(message: &[u8]) -> Option<(u64, String)> {
+    let text = std::str::from_utf8(message).ok()?;
+    let (id, path) = text.strip_prefix(CGROUP_NOTE_PREFIX)?.split_once(' ')?;
+    Some((id.parse().ok()?, path.to_owned()))
+}
+
+const CGROUP_NOTE_PREFIX: &str = "cgroup ";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,7 +362,7 @@ mod tests {
                 monotonic_ns: 0,
             },
         );
-        let first = r.records(&event(Action::Queue, 1, 42), 5);
+        let first = r.records(&event(Action::Queue, 1, 42), 5, &mut |_| None);
         let kinds: Vec<u32> = first.iter().map(|t| t.header.action).collect();
         assert_eq!(kinds[..2], [notify::TIMESTAMP, notify::PROCESS]);
         let stamp = first[0].payload();
@@ -340,10 +375,10 @@ mod tests {
         );
         assert_eq!(first[1].payload_text(), b"dd");
         assert_eq!(first[2].header.sequence, 1);
-        let again = r.records(&event(Action::Issue, 1, 42), 5);
+        let again = r.records(&event(Action::Issue, 1, 42), 5, &mut |_| None);
         assert_eq!(again.len(), 1, "no second note for the task");
         assert_eq!(again[0].header.sequence, 2);
-        let other_cpu = r.records(&event(Action::Complete, 0, 0), 5);
+        let other_cpu = r.records(&event(Action::Complete, 0, 0), 5, &mut |_| None);
         assert_eq!(other_cpu.last().unwrap().header.sequence, 1);
         assert_eq!(r.counts()[&1].events, 2);
 
@@ -359,10 +394,47 @@ mod tests {
         );
         assert!(
             only_completions
-                .records(&event(Action::Queue, 0, 1), 5)
+                .records(&event(Action::Queue, 0, 1), 5, &mut |_| None)
                 .is_empty()
         );
-        let c = only_completions.records(&event(Action::Complete, 0, 1), 5);
+        let c = only_completions.records(&event(Action::Complete, 0, 1), 5, &mut |_| None);
         assert_eq!(c.len(), 1, "no notes outside the mask: {c:?}");
+    }
+
+    #[test]
+    fn a_cgroup_is_named_once_before_its_first_event() {
+        let mut r = Recorder::new(
+            RecordSettings::default(),
+            Clocks {
+                wall_ns: 0,
+                monotonic_ns: 0,
+            },
+        );
+        let mut asked = Vec::new();
+        let mut path_of = |id: u64| {
+            asked.push(id);
+            (id == 5).then(|| "/system.slice/docker-ab.scope".to_owned())
+        };
+        let first = r.records(&event(Action::Queue, 0, 1), 5, &mut path_of);
+        let note = first
+            .iter()
+            .find(|t| t.header.action & !act::CGROUP == notify::MESSAGE)
+            .expect("a cgroup note");
+        assert_eq!(note.cgroup(Endian::NATIVE).map(|c| c.id()), Some(5));
+        assert_eq!(
+            parse_cgroup_note(note.payload_text()),
+            Some((5, "/system.slice/docker-ab.scope".to_owned()))
+        );
+        let again = r.records(&event(Action::Issue, 0, 1), 5, &mut path_of);
+        assert_eq!(again.len(), 1, "named once");
+        let unknown = r.records(&event(Action::Queue, 0, 2), 7, &mut path_of);
+        assert!(
+            unknown
+                .iter()
+                .all(|t| t.header.action & !act::CGROUP != notify::MESSAGE)
+        );
+        r.records(&event(Action::Queue, 0, 3), 7, &mut path_of);
+        assert_eq!(asked, [5, 7], "each cgroup asked once");
+        assert_eq!(parse_cgroup_note(b"something else"), None);
     }
 }

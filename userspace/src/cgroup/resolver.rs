@@ -35,6 +35,9 @@ pub struct CgroupResolver {
     root: PathBuf,
     by_id: HashMap<u64, String>,
     misses: HashMap<u64, Instant>,
+    /// Paths a recording named its cgroups with: the truth when and where it was made, so
+    /// they win over this machine's hierarchy (whose ids may be other cgroups).
+    recorded: HashMap<u64, String>,
 }
 
 impl CgroupResolver {
@@ -49,6 +52,7 @@ impl CgroupResolver {
             root,
             by_id: HashMap::new(),
             misses: HashMap::new(),
+            recorded: HashMap::new(),
         }
     }
 
@@ -59,6 +63,9 @@ impl CgroupResolver {
     /// The path of cgroup `id` relative to the root (`/docker/0123...`), `None` when no cgroup
     /// has that id (any more).
     pub fn path(&mut self, id: u64) -> Option<String> {
+        if let Some(path) = self.recorded.get(&id) {
+            return Some(path.clone());
+        }
         if let Some(path) = self.by_id.get(&id)
             && self.still_there(path, id)
         {
@@ -75,6 +82,11 @@ impl CgroupResolver {
                 None
             }
         }
+    }
+
+    /// Takes a recording's word for what cgroup `id` was (its `cgroup ID PATH` note).
+    pub fn remember(&mut self, id: u64, path: &str) {
+        self.recorded.insert(id, path.to_owned());
     }
 
     /// The container cgroup `id` belongs to, if its path names one.
@@ -213,6 +225,9 @@ mod tests {
             "a removed cgroup is not reported under its old path"
         );
         assert_eq!(resolver.label(ino), ino.to_string());
+        // A recording's names win: they were true where and when it was made.
+        resolver.remember(ino, &format!("/machine.slice/libpod-{id}.scope"));
+        assert_eq!(resolver.label(ino), "podman:0123456789ab");
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

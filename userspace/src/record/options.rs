@@ -10,8 +10,9 @@ const fn opt(short: char, long: &'static str, arg: Arg) -> OptSpec {
     OptSpec { short, long, arg }
 }
 
+/// blktrace has no -c: the other views' short form of --cgroup.
+const CGROUP: char = 'c';
 /// Codes for the long options without a short form.
-const CGROUP: char = '\u{1}';
 const NO_CGROUP_IDS: char = '\u{2}';
 
 const SPECS: &[OptSpec] = &[
@@ -44,7 +45,7 @@ pub const USAGE: &str = "Usage: blktrace [OPTIONS] -d DEV [-d DEV ...]
 [ -I <devs file>     | --input-devs=<devs file>]
 [ -v <version>       | --version]
 [ -V <version>       | --version]
-[ --cgroup=<path> ]
+[ -c <path>          | --cgroup=<path> ]
 [ --no-cgroup-ids ]
 
 	-d Use specified device. May also be given last after options
@@ -59,7 +60,7 @@ pub const USAGE: &str = "Usage: blktrace [OPTIONS] -d DEV [-d DEV ...]
 	-I Add devices found in <devs file>
 	-v Print program version info
 	-V Print program version info
-	--cgroup Only record I/O issued by tasks in this cgroup (v2 path) or below it
+	-c Only record I/O issued by tasks in this cgroup (v2 path) or below it
 	--no-cgroup-ids Leave the cgroup id off the records (blkparse 1.2 reads only those)
 ";
 
@@ -232,12 +233,19 @@ mod tests {
         assert_eq!(o.stopwatch, Some(2.0));
         assert_eq!(o.act_mask, category::QUEUE | category::COMPLETE);
         assert!(o.cgroup_ids);
-        let Command::Record(o) =
-            parse(&args(&["-A", "80", "--no-cgroup-ids", "/dev/sda"])).unwrap()
-        else {
+        let Command::Record(o) = parse(&args(&[
+            "-A",
+            "80",
+            "--no-cgroup-ids",
+            "-c",
+            "/x",
+            "/dev/sda",
+        ]))
+        .unwrap() else {
             panic!("not a recording");
         };
         assert_eq!((o.act_mask, o.cgroup_ids), (0x80, false));
+        assert_eq!(o.cgroup, Some(PathBuf::from("/x")));
         assert_eq!(o.devices, vec!["/dev/sda"]);
         assert!(matches!(
             parse(&args(&["-a", "bogus", "-d", "x"])),

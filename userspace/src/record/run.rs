@@ -11,7 +11,7 @@ use super::options::RecordOptions;
 use crate::blktrace::format::Endian;
 use crate::blktrace::recorder::{Clocks, CpuCounts, RecordSettings, Recorder};
 use crate::blktrace::writer::BlktraceWriter;
-use crate::cgroup::CgroupError;
+use crate::cgroup::{CgroupError, CgroupResolver};
 use crate::device::{self, DeviceError};
 use crate::event::{Action, BlockIoEvent, DeviceId};
 use crate::inflight::RequestTracker;
@@ -105,8 +105,13 @@ struct TraceOut {
 }
 
 impl TraceOut {
-    fn write(&mut self, e: &BlockIoEvent, owner: u64) -> io::Result<()> {
-        for t in self.recorder.records(e, owner) {
+    fn write(
+        &mut self,
+        e: &BlockIoEvent,
+        owner: u64,
+        cgroup_path: &mut dyn FnMut(u64) -> Option<String>,
+    ) -> io::Result<()> {
+        for t in self.recorder.records(e, owner, cgroup_path) {
             match &mut self.destination {
                 Destination::Files(w) => w.write(&t)?,
                 Destination::Stdout(out) => out.write_all(&t.encode(Endian::NATIVE))?,
@@ -129,6 +134,8 @@ struct Traces {
     traces: Vec<TraceOut>,
     owners: Owners,
     clocks: CpuClocks,
+    /// Names the cgroups in the recording's notes (none when the hierarchy is not found).
+    cgroups: Option<CgroupResolver>,
 }
 
 impl Traces {
@@ -172,6 +179,7 @@ impl Traces {
             traces,
             owners,
             clocks: CpuClocks::default(),
+            cgroups: CgroupResolver::new().ok(),
         }
     }
 
@@ -188,7 +196,9 @@ impl Traces {
                 continue;
             };
             if let Some(&t) = self.by_device.get(&e.device) {
-                self.traces[t].write(e, owner)?;
+                let cgroups = &mut self.cgroups;
+                let mut path_of = |id| cgroups.as_mut().and_then(|r| r.path(id));
+                self.traces[t].write(e, owner, &mut path_of)?;
             }
         }
         for t in &mut self.traces {
