@@ -553,6 +553,29 @@ fn a_recording_names_its_containers_for_the_views_that_read_it() {
             .sum();
         assert_eq!(counted, *reads as u64, "{name}: {latencies:#?}");
     }
+    // -c over a recording: the subtree by the recording's paths (as this machine's absolute
+    // path of the pod's slice, or relative to the cgroup root).
+    let unified = blkscope_tests::cgroup::unified_root();
+    let pod_slice = unified.join(format!("{base}/kubepods.slice"));
+    let in_pod = view_of_recording(
+        work.path(),
+        "biosnoop",
+        &["--container", "-c", pod_slice.to_str().unwrap()],
+    );
+    assert_eq!(in_pod.len(), layouts[1].2, "{in_pod:#?}");
+    assert!(
+        in_pod
+            .iter()
+            .all(|l| l["container"] == layouts[1].1.as_str())
+    );
+    let in_docker = view_of_recording(work.path(), "biolatency", &["-c", &layouts[0].0]);
+    let counted: u64 = in_docker
+        .iter()
+        .flat_map(|h| h["data"].as_array().unwrap().iter())
+        .map(|b| b["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, layouts[0].2 as u64, "{in_docker:#?}");
+
     // blkparse shows the names as message notes.
     let text = String::from_utf8_lossy(&blkparse(
         work.path(),

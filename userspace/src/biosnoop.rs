@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::{
-    cgroup::{CgroupResolver, ContainerSummary},
+    cgroup::{CgroupResolver, CgroupSubtree, ContainerSummary},
     device,
     event::{DeviceId, Operation, rwbs},
     inflight::CompletedIo,
@@ -39,8 +39,12 @@ pub struct BiosnoopView {
     options: BiosnoopOptions,
     first_completion_ns: Option<u64>,
     names: DeviceNames,
-    /// `--container`: adds a CONTAINER column named through this resolver.
-    containers: Option<CgroupResolver>,
+    /// Names cgroups, for the CONTAINER column and for `subtree`.
+    cgroups: Option<CgroupResolver>,
+    /// `--container`: a CONTAINER column.
+    container_column: bool,
+    /// `-c PATH` over a recording: only I/O whose issuer's cgroup is in this subtree.
+    subtree: Option<CgroupSubtree>,
     /// `--containers`: each container's I/Os in all, printed at the end.
     summary: Option<ContainerSummary>,
 }
@@ -55,13 +59,22 @@ impl BiosnoopView {
 
     /// Adds the CONTAINER column (last, so the bcc columns keep their places).
     pub fn with_containers(mut self, resolver: CgroupResolver) -> Self {
-        self.containers = Some(resolver);
+        self.cgroups = Some(resolver);
+        self.container_column = true;
         self
     }
 
-    /// A recording's name for a cgroup (with `--container`).
+    /// Only I/O issued from this cgroup subtree, told by the cgroups' paths (over a recording;
+    /// live, the kernel filters).
+    pub fn with_cgroup_subtree(mut self, subtree: CgroupSubtree, resolver: CgroupResolver) -> Self {
+        self.cgroups.get_or_insert(resolver);
+        self.subtree = Some(subtree);
+        self
+    }
+
+    /// A recording's name for a cgroup.
     pub fn remember_cgroup(&mut self, id: u64, path: &str) {
-        if let Some(resolver) = self.containers.as_mut() {
+        if let Some(resolver) = self.cgroups.as_mut() {
             resolver.remember(id, path);
         }
     }
@@ -103,7 +116,7 @@ impl BiosnoopView {
             line.push_str(&format!("{:>7} ", "QUE(ms)"));
         }
         line.push_str(&format!("{:>7}", "LAT(ms)"));
-        if self.containers.is_some() {
+        if self.container_column {
             line.push_str(" CONTAINER");
         }
         Some(line)
@@ -121,13 +134,24 @@ impl BiosnoopView {
         if self.options.require_issuer && io.issuer.is_none() {
             return None;
         }
+        if let Some(subtree) = &self.subtree {
+            let path = io
+                .issuer
+                .as_ref()
+                .and_then(|i| self.cgroups.as_mut()?.path(i.cgroup_id));
+            if !path.is_some_and(|p| subtree.contains(&p)) {
+                return None;
+            }
+        }
         let first = *self.first_completion_ns.get_or_insert(io.completed_ns);
         let disk = self
             .names
             .name(io.partition.unwrap_or(io.device), self.options.recorded)
             .to_owned();
         let mut row = Row::new(io, issued_ns, first, &disk);
-        if let Some(resolver) = self.containers.as_mut() {
+        if self.container_column
+            && let Some(resolver) = self.cgroups.as_mut()
+        {
             let container = io
                 .issuer
                 .as_ref()

@@ -25,7 +25,7 @@ use blkscope::{
         model::{Grouping, RowNames, SortKey, TopRow, rows_from},
         tui::TuiState,
     },
-    cgroup::{CgroupResolver, ContainerSummary},
+    cgroup::{CgroupResolver, CgroupSubtree, ContainerSummary},
     device,
     event::{BlockIoEvent, DeviceId},
     fsslower::{
@@ -122,7 +122,8 @@ struct BiosnoopArgs {
     /// One JSON object per I/O
     #[arg(long)]
     json: bool,
-    /// Only I/O issued by tasks in this cgroup (v2 path, absolute or relative to its root) or below
+    /// Only I/O issued by tasks in this cgroup (v2 path, absolute or relative to its root) or
+    /// below; with -i, by the recording's cgroup paths
     #[arg(short = 'c', long = "cgroup", value_name = "PATH")]
     cgroup: Option<std::path::PathBuf>,
     /// Add a CONTAINER column: the issuer's container, pod, service or session
@@ -174,7 +175,8 @@ struct BiolatencyArgs {
     /// Add p50, p90, p99, p99.9 and max under each histogram (from finer in-kernel buckets)
     #[arg(long)]
     percentiles: bool,
-    /// Only I/O issued by tasks in this cgroup (v2 path) or below
+    /// Only I/O issued by tasks in this cgroup (v2 path) or below; with -i, by the
+    /// recording's cgroup paths
     #[arg(short = 'c', long = "cgroup", value_name = "PATH")]
     cgroup: Option<std::path::PathBuf>,
     /// One JSON object per histogram
@@ -585,21 +587,17 @@ fn run_trace(args: TraceArgs) -> anyhow::Result<()> {
 }
 
 fn run_biosnoop(args: BiosnoopArgs) -> anyhow::Result<()> {
-    if args.input.is_some() && args.cgroup.is_some() {
-        anyhow::bail!(
-            "-c: not available with -i (a recording's cgroup ids are not matched to cgroup \
-             subtrees); --container labels them"
-        );
-    }
     let disk = args
         .disk
         .as_deref()
         .map(device::resolve)
         .transpose()
         .context("-d")?;
+    // Live, the kernel filters by cgroup; a recording is filtered by its cgroups' paths.
     let cgroup = args
         .cgroup
         .as_deref()
+        .filter(|_| args.input.is_none())
         .map(CgroupFilter::of_path)
         .transpose()
         .context("-c")?;
@@ -622,6 +620,11 @@ fn run_biosnoop(args: BiosnoopArgs) -> anyhow::Result<()> {
     }
     if args.containers {
         view = view.with_container_summary();
+    }
+    if let (Some(path), Some(_)) = (&args.cgroup, &args.input) {
+        let resolver = recording_resolver();
+        let subtree = CgroupSubtree::new(path, Some(resolver.root()));
+        view = view.with_cgroup_subtree(subtree, resolver);
     }
     let mut out = BufWriter::new(std::io::stdout());
     if let Some(header) = view.header() {
@@ -719,12 +722,6 @@ fn for_each_recorded_item(
 }
 
 fn run_biolatency(args: BiolatencyArgs) -> anyhow::Result<()> {
-    if args.input.is_some() && args.cgroup.is_some() {
-        anyhow::bail!(
-            "-c: not available with -i (a recording's cgroup ids are not matched to cgroup \
-             subtrees); --containers labels them"
-        );
-    }
     if [args.disks, args.flags, args.containers]
         .iter()
         .filter(|&&on| on)
@@ -736,6 +733,7 @@ fn run_biolatency(args: BiolatencyArgs) -> anyhow::Result<()> {
     let cgroup = args
         .cgroup
         .as_deref()
+        .filter(|_| args.input.is_none())
         .map(CgroupFilter::of_path)
         .transpose()
         .context("-c")?
@@ -835,13 +833,51 @@ impl ContainerLabels {
             .as_mut()
             .map_or_else(|| id.to_string(), |r| r.label(id))
     }
+}
 
-    /// A recording's name for a cgroup.
-    fn remember(&mut self, id: u64, path: &str) {
-        if let Some(resolver) = self.resolver.as_mut() {
-            resolver.remember(id, path);
+/// The cgroups of a recording: its own names (its notes) first, this machine's second.
+struct RecordedCgroups {
+    resolver: CgroupResolver,
+    /// `-c PATH`: only cgroups in this subtree.
+    subtree: Option<CgroupSubtree>,
+    /// `--containers`: histograms by container name instead of cgroup id.
+    per_container: bool,
+}
+
+impl RecordedCgroups {
+    fn new(subtree: Option<&Path>, per_container: bool) -> RecordedCgroups {
+        let resolver = recording_resolver();
+        let subtree = subtree.map(|p| CgroupSubtree::new(p, Some(resolver.root())));
+        RecordedCgroups {
+            resolver,
+            subtree,
+            per_container,
         }
     }
+
+    fn label(&mut self, id: u64) -> String {
+        if self.per_container {
+            self.resolver.label(id)
+        } else {
+            id.to_string()
+        }
+    }
+
+    fn keeps(&mut self, id: u64) -> bool {
+        match &self.subtree {
+            None => true,
+            Some(subtree) => self
+                .resolver
+                .path(id)
+                .is_some_and(|path| subtree.contains(&path)),
+        }
+    }
+}
+
+/// Names a recording's cgroups: by its notes, and this machine's hierarchy where there is one
+/// (a recording is read fine on a machine without cgroup v2).
+fn recording_resolver() -> CgroupResolver {
+    CgroupResolver::new().unwrap_or_else(|_| CgroupResolver::with_root(std::path::PathBuf::new()))
 }
 
 /// One interval's histograms, as bcc prints them (or one JSON object each); `times` are the
@@ -880,7 +916,7 @@ fn biolatency_recording(
 ) -> anyhow::Result<()> {
     let mut tracker = RequestTracker::new();
     let mut counts = CompletionHistograms::new(options.clone());
-    let mut containers = ContainerLabels::new(layout.per_container)?;
+    let mut cgroups = RecordedCgroups::new(args.cgroup.as_deref(), layout.per_container);
     let step = args
         .interval
         .map(|s| s.max(1).saturating_mul(1_000_000_000));
@@ -888,14 +924,14 @@ fn biolatency_recording(
     let mut start = None;
     let mut interval_end = None;
     let print = |counts: &mut CompletionHistograms,
-                 containers: &mut ContainerLabels,
+                 cgroups: &mut RecordedCgroups,
                  at: u64|
      -> anyhow::Result<()> {
         let (histograms, fine) = counts.take();
         let mut names = SectionNames {
             flag_bits: Some(&RECORDED_FLAG_BITS),
             disk: &mut disk_name,
-            container: &mut |id| containers.label(id),
+            container: &mut |id| cgroups.label(id),
         };
         let labelled = label_histograms(&histograms, &fine, layout, &mut names);
         let secs = at / 1_000_000_000;
@@ -906,7 +942,7 @@ fn biolatency_recording(
     for_each_recorded_item(input, |item| {
         let event = match item {
             RecordedItem::CgroupPath { id, path } => {
-                containers.remember(*id, path);
+                cgroups.resolver.remember(*id, path);
                 return Ok(true);
             }
             RecordedItem::Event(event) => event,
@@ -916,7 +952,7 @@ fn biolatency_recording(
         if let Some(step) = step {
             let end = interval_end.get_or_insert(first.saturating_add(step));
             while event.time_ns >= *end {
-                print(&mut counts, &mut containers, *end - first)?;
+                print(&mut counts, &mut cgroups, *end - first)?;
                 remaining = remaining.saturating_sub(1);
                 if remaining == 0 {
                     return Ok(false);
@@ -924,7 +960,9 @@ fn biolatency_recording(
                 *end = end.saturating_add(step);
             }
         }
-        if let Some(io) = tracker.observe(event) {
+        if let Some(io) = tracker.observe(event)
+            && cgroups.keeps(io.issuer.as_ref().map_or(0, |i| i.cgroup_id))
+        {
             counts.add(&io);
         }
         Ok(true)
@@ -932,7 +970,7 @@ fn biolatency_recording(
     if remaining > 0 {
         print(
             &mut counts,
-            &mut containers,
+            &mut cgroups,
             last.saturating_sub(start.unwrap_or(last)),
         )?;
     }

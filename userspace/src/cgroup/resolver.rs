@@ -164,6 +164,38 @@ impl CgroupResolver {
     }
 }
 
+/// `-c PATH` over a recording, where the kernel cannot filter: the cgroups at PATH or below
+/// it, told by their paths (the recording's names, or this machine's).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CgroupSubtree {
+    /// Relative to the cgroup root, with a leading `/` and none trailing (`/` for the root).
+    prefix: String,
+}
+
+impl CgroupSubtree {
+    /// PATH as given: a directory of this machine's unified hierarchy (`root`), or a path
+    /// below the cgroup root as the recording names it (`/system.slice/docker-ID.scope`).
+    pub fn new(path: &Path, root: Option<&Path>) -> CgroupSubtree {
+        let relative = root
+            .and_then(|r| path.strip_prefix(r).ok())
+            .unwrap_or(path)
+            .to_string_lossy()
+            .trim_matches('/')
+            .to_owned();
+        CgroupSubtree {
+            prefix: format!("/{relative}"),
+        }
+    }
+
+    /// Whether the cgroup at `path` (relative to the root) is this one or below it.
+    pub fn contains(&self, path: &str) -> bool {
+        self.prefix == "/"
+            || path
+                .strip_prefix(&self.prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+}
+
 /// The mount point of the cgroup2 file system.
 pub fn unified_root() -> Result<PathBuf, CgroupError> {
     let mountinfo =
@@ -201,6 +233,24 @@ mod tests {
             cgroup2_mount_point("24 30 0:22 / /sys rw - sysfs sysfs rw\n"),
             None
         );
+    }
+
+    #[test]
+    fn a_subtree_holds_its_cgroup_and_those_below() {
+        let root = Path::new("/sys/fs/cgroup/unified");
+        let pod = CgroupSubtree::new(
+            Path::new("/sys/fs/cgroup/unified/kubepods.slice/pod1.slice/"),
+            Some(root),
+        );
+        assert_eq!(
+            pod,
+            CgroupSubtree::new(Path::new("kubepods.slice/pod1.slice"), None)
+        );
+        assert!(pod.contains("/kubepods.slice/pod1.slice"));
+        assert!(pod.contains("/kubepods.slice/pod1.slice/crio-1.scope"));
+        assert!(!pod.contains("/kubepods.slice/pod1.slice2"));
+        assert!(!pod.contains("/kubepods.slice"));
+        assert!(CgroupSubtree::new(root, Some(root)).contains("/anything"));
     }
 
     #[test]
