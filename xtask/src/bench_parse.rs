@@ -80,6 +80,7 @@ fn run_in(root: &Path, dir: &Path, ios: u32, rounds: u32) -> anyhow::Result<Stri
     let blkscope = root.join("target/release/blkscope");
     let mut rows = Vec::new();
     let mut rates = Vec::new();
+    let mut rss_mib = 0;
     for (name, program, first) in [
         ("stock blkparse 1.2", Path::new("blkparse"), None),
         ("blkscope parse", blkscope.as_path(), Some("parse")),
@@ -91,6 +92,7 @@ fn run_in(root: &Path, dir: &Path, ios: u32, rounds: u32) -> anyhow::Result<Stri
         })?;
         let rate = events / mid.seconds;
         rates.push(rate);
+        rss_mib = mid.max_rss_kib / 1024;
         rows.push(format!(
             "| {name} | {:.0} | {:.2} s | {:.2} s | {:.2} M/s | {} MiB |",
             events,
@@ -101,6 +103,8 @@ fn run_in(root: &Path, dir: &Path, ios: u32, rounds: u32) -> anyhow::Result<Stri
         ));
     }
     let speedup = rates.get(1).copied().unwrap_or(0.0) / rates.first().copied().unwrap_or(1.0);
+    let (small_mib, big_mib) = memory_on_two_sizes(root, dir, &blkscope, ios, rss_mib)?;
+    let flat = big_mib <= small_mib * 3 / 2 + 2;
     let btt = btt_rows(dir, &blkscope, events, rounds)?;
     Ok(format!(
         "\n## Parsing a recorded trace\n\n\
@@ -110,10 +114,41 @@ fn run_in(root: &Path, dir: &Path, ios: u32, rounds: u32) -> anyhow::Result<Stri
          memory flat in the trace's size. blkscope reads and merges the per-CPU files on a \
          second thread while the first prints (CPU = user + system time of all threads).\n\n\
          | parser | events | time | CPU | events/s | peak RSS |\n|---|---|---|---|---|---|\n{}\n\n\
-         blkscope parses {speedup:.1}x as many events per second as blkparse.\n{btt}",
+         blkscope parses {speedup:.1}x as many events per second as blkparse: target {}. \
+         Memory: {big_mib} MiB on this trace, {small_mib} MiB on one a tenth its size: flat \
+         memory {}.\n{btt}",
         bytes as f64 / (1024.0 * 1024.0),
-        rows.join("\n")
+        rows.join("\n"),
+        crate::bench::verdict(speedup >= 10.0),
+        crate::bench::verdict(flat),
     ))
+}
+
+/// blkscope parse's peak RSS on a trace a tenth the size, next to `big_mib` on the full one.
+fn memory_on_two_sizes(
+    root: &Path,
+    dir: &Path,
+    blkscope: &Path,
+    ios: u32,
+    big_mib: i64,
+) -> anyhow::Result<(i64, i64)> {
+    let small = dir.join("small");
+    std::fs::create_dir_all(&small)?;
+    let made = Command::new(root.join("target/release/examples/make_trace"))
+        .args([
+            small.to_str().unwrap_or("."),
+            "bench",
+            &(ios / 10).to_string(),
+            "4",
+        ])
+        .output()?;
+    anyhow::ensure!(made.status.success(), "make_trace failed");
+    let mid = median_run(1, "parse, a tenth of the trace", || {
+        let mut cmd = Command::new(blkscope);
+        cmd.current_dir(&small).args(["parse", "-i", "bench"]);
+        cmd
+    })?;
+    Ok((mid.max_rss_kib / 1024, big_mib))
 }
 
 /// The median run of `rounds`.

@@ -9,7 +9,9 @@ use std::{
 use anyhow::{Context as _, bail};
 
 mod bench;
+mod bench_iostat;
 mod bench_parse;
+mod bench_rates;
 mod bench_record;
 use clap::{Parser, Subcommand};
 
@@ -49,15 +51,24 @@ enum Task {
         /// A few seconds per case (what CI runs); prints the table, writes nothing
         #[arg(long)]
         quick: bool,
-        /// Only the parse and btt cases; with a full run, replaces their sections of
-        /// docs/PERFORMANCE.md
-        #[arg(long)]
-        parse_only: bool,
-        /// Only the recorder's cases; with a full run, replaces its section of
-        /// docs/PERFORMANCE.md
-        #[arg(long, conflicts_with = "parse_only")]
-        record_only: bool,
+        /// Only one section (tracing, record, iostat or parse); with a full run, replaces that
+        /// section of docs/PERFORMANCE.md and keeps the others
+        #[arg(long, value_enum)]
+        only: Option<Section>,
     },
+}
+
+/// The sections of docs/PERFORMANCE.md, in order.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Section {
+    /// fio's IOPS with each tracer attached
+    Tracing,
+    /// record next to the ftrace blk tracer; event rates without drops; the collector's CPU
+    Record,
+    /// CPU per report of blkscope iostat and sysstat's
+    Iostat,
+    /// parse and btt next to blkparse and btt
+    Parse,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -72,11 +83,7 @@ fn main() -> anyhow::Result<()> {
             run(&mut as_root(&binary, &args))
         }
         Task::Test { args } => test(&root, &args),
-        Task::Bench {
-            quick,
-            parse_only,
-            record_only,
-        } => {
+        Task::Bench { quick, only } => {
             if !is_root() {
                 bail!("the bench needs root (loop devices, eBPF, ftrace)");
             }
@@ -88,32 +95,23 @@ fn main() -> anyhow::Result<()> {
             };
             let path = root.join("docs/PERFORMANCE.md");
             let old = std::fs::read_to_string(&path).unwrap_or_default();
-            let (tracing, recording, parsing) = sections(&old);
-            let tracing = if parse_only || record_only {
-                tracing.to_string()
-            } else {
-                bench::run(&root, &plan)?
-            };
-            let recording = if parse_only {
-                recording.to_string()
-            } else {
-                bench_record::run(&root, &plan)?
-            };
-            let parsing = if record_only {
-                parsing.to_string()
-            } else {
-                let (ios, rounds) = if quick { (20_000, 1) } else { (400_000, 3) };
-                bench_parse::run(&root, ios, rounds)?
-            };
-            let report = format!(
-                "{}\n{}\n{}",
-                tracing.trim_end(),
-                recording.trim_end(),
-                parsing.trim_end()
-            ) + "\n";
+            let kept = sections(&old);
+            let wanted = |section| only.is_none_or(|o| o == section);
+            let mut report = String::new();
+            for (section, kept) in SECTIONS.iter().zip(kept) {
+                let text = if wanted(*section) {
+                    measure_section(&root, &plan, *section)?
+                } else {
+                    kept.to_string()
+                };
+                if !text.trim().is_empty() {
+                    report.push_str(text.trim_end());
+                    report.push('\n');
+                }
+            }
             println!("{report}");
             if !quick {
-                std::fs::write(&path, report).with_context(|| path.display().to_string())?;
+                std::fs::write(&path, &report).with_context(|| path.display().to_string())?;
                 eprintln!("written to {}", path.display());
             }
             Ok(())
@@ -129,19 +127,57 @@ fn main() -> anyhow::Result<()> {
 /// Where the parse bench's part of docs/PERFORMANCE.md starts.
 const PARSE_SECTION: &str = "\n## Parsing a recorded trace";
 
-/// docs/PERFORMANCE.md cut into the tracing, recording and parsing sections (each empty when
-/// missing), so that one can be measured again and the others kept.
-fn sections(text: &str) -> (&str, &str, &str) {
-    let parse_at = text.find(PARSE_SECTION).unwrap_or(text.len());
-    let record_at = text
-        .find(bench_record::RECORD_SECTION)
-        .filter(|&at| at < parse_at)
-        .unwrap_or(parse_at);
-    (
-        &text[..record_at],
-        &text[record_at..parse_at],
-        &text[parse_at..],
-    )
+const SECTIONS: [Section; 4] = [
+    Section::Tracing,
+    Section::Record,
+    Section::Iostat,
+    Section::Parse,
+];
+
+fn measure_section(
+    root: &Path,
+    plan: &bench::BenchPlan,
+    section: Section,
+) -> anyhow::Result<String> {
+    match section {
+        Section::Tracing => bench::run(root, plan),
+        Section::Record => bench_record::run(root, plan),
+        Section::Iostat => {
+            let (devices, reports, rounds) = if plan.quick { (8, 2, 1) } else { (200, 10, 3) };
+            bench_iostat::run(root, devices, reports, rounds)
+        }
+        Section::Parse => {
+            let (ios, rounds) = if plan.quick {
+                (20_000, 1)
+            } else {
+                (400_000, 3)
+            };
+            bench_parse::run(root, ios, rounds)
+        }
+    }
+}
+
+/// docs/PERFORMANCE.md cut into its sections (in `SECTIONS` order, each empty when missing),
+/// so that one can be measured again and the others kept.
+fn sections(text: &str) -> [&str; 4] {
+    let starts = [
+        bench_record::RECORD_SECTION,
+        bench_iostat::IOSTAT_SECTION,
+        PARSE_SECTION,
+    ];
+    // Each section ends where the next present one starts.
+    let mut bounds = vec![0];
+    for heading in starts {
+        let at = text.find(heading).unwrap_or(usize::MAX);
+        bounds.push(at);
+    }
+    bounds.push(text.len());
+    let mut cuts = [0usize; 5];
+    cuts[4] = text.len();
+    for i in (1..4).rev() {
+        cuts[i] = bounds[i].min(cuts[i + 1]);
+    }
+    std::array::from_fn(|i| &text[cuts[i]..cuts[i + 1]])
 }
 
 fn build(root: &Path, release: bool) -> anyhow::Result<()> {
@@ -212,4 +248,21 @@ fn workspace_root() -> anyhow::Result<PathBuf> {
         .parent()
         .map(Path::to_owned)
         .context("xtask has no parent directory")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_are_cut_at_their_headings_even_when_some_are_missing() {
+        let text =
+            "# t\nrows\n\n## Recording (blkscope record)\nr\n\n## Parsing a recorded trace\np\n";
+        let [tracing, record, iostat, parse] = sections(text);
+        assert_eq!(tracing, "# t\nrows\n");
+        assert!(record.starts_with("\n## Recording") && record.ends_with("r\n"));
+        assert_eq!(iostat, "");
+        assert!(parse.starts_with("\n## Parsing"));
+        assert_eq!(sections("# only\n"), ["# only\n", "", "", ""]);
+    }
 }
