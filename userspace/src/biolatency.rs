@@ -329,6 +329,7 @@ mod tests {
                 dev: 7 << 20,
                 cmd_flags: 0,
                 cgroup_id: 40,
+                ..HistogramKey::default()
             },
             slots(&[(0, 2)]),
         );
@@ -337,6 +338,7 @@ mod tests {
                 dev: 8 << 20,
                 cmd_flags: 0,
                 cgroup_id: 41,
+                ..HistogramKey::default()
             },
             slots(&[(0, 3)]),
         );

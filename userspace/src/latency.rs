@@ -91,6 +91,7 @@ impl CompletionHistograms {
             } else {
                 0
             },
+            ..HistogramKey::default()
         }
     }
 }

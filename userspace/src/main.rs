@@ -753,6 +753,7 @@ fn run_biolatency(args: BiolatencyArgs) -> anyhow::Result<()> {
         per_cgroup: args.containers,
         cgroup,
         percentiles: args.percentiles,
+        split_stages: false,
     };
     let layout = HistogramLayout {
         per_disk: args.disks,

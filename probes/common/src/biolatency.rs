@@ -3,8 +3,8 @@
 /// Number of power-of-two slots: slot `i` counts latencies in `[2^i, 2^(i+1))` units (slot 0
 /// also holds 0), so 32 slots reach past an hour in microseconds.
 pub const LATENCY_SLOTS: usize = 32;
-/// Distinct histogram keys (disks x flag sets) the kernel keeps.
-pub const MAX_HISTOGRAMS: u32 = 1024;
+/// Distinct histogram keys (disks x flag sets x cgroups x stages) the kernel keeps.
+pub const MAX_HISTOGRAMS: u32 = 4096;
 /// Requests being timed at once; least recently used entries are reclaimed when it is full
 /// (requests that never complete, e.g. on a removed device).
 pub const MAX_IN_FLIGHT: u32 = 16384;
@@ -19,7 +19,15 @@ pub struct HistogramKey {
     pub cmd_flags: u32,
     /// cgroup v2 id of the task that queued the request's first bio (`--containers`).
     pub cgroup_id: u64,
+    /// With `LatencyConfig::split_stages`: `STAGE_QUEUE` or `STAGE_DEVICE`; else 0.
+    pub stage: u32,
+    pub _pad: u32,
 }
+
+/// The queue stage: from insertion into the queue to issue to the driver.
+pub const STAGE_QUEUE: u32 = 1;
+/// The device stage: from issue to completion.
+pub const STAGE_DEVICE: u32 = 2;
 
 /// Sub-buckets per power of two in the fine histogram (`--percentiles`): 2^3, 12.5% wide.
 pub const FINE_SUB_BITS: u32 = 3;
@@ -124,6 +132,10 @@ pub struct LatencyConfig {
     pub cgroup_level: u32,
     /// Non-zero: also keep the fine histograms (`--percentiles`).
     pub fine: u32,
+    /// Non-zero: time the queue stage (insert to issue) and the device stage (issue to
+    /// completion) separately, each in its own histograms (`HistogramKey::stage`).
+    pub split_stages: u32,
+    pub _pad: u32,
 }
 
 impl LatencyConfig {
@@ -139,6 +151,8 @@ impl LatencyConfig {
         cgroup_id: 0,
         cgroup_level: 0,
         fine: 0,
+        split_stages: 0,
+        _pad: 0,
     };
 
     /// Whether the owner of each request must be captured when its bio is queued.

@@ -1,5 +1,7 @@
 //! biolatency probes: time each request from issue (or, with -Q, insertion) to completion and
-//! count it in a per-CPU log2 histogram. Nothing is streamed: userspace reads the histograms.
+//! count it in a per-CPU log2 histogram; or (the exporter) time its queue stage (insertion to
+//! issue) and its device stage (issue to completion) into separate histograms. Nothing is
+//! streamed: userspace reads the histograms.
 
 use aya_ebpf::{
     Global,
@@ -11,7 +13,7 @@ use aya_ebpf::{
 };
 use blkscope_common::biolatency::{
     FINE_SLOTS, FineHistogram, Histogram, HistogramKey, LATENCY_SLOTS, LatencyConfig,
-    MAX_HISTOGRAMS, MAX_IN_FLIGHT, TimedRequest, fine_slot, log2_slot,
+    MAX_HISTOGRAMS, MAX_IN_FLIGHT, STAGE_DEVICE, STAGE_QUEUE, TimedRequest, fine_slot, log2_slot,
 };
 
 use crate::block::{BLOCK_LAYOUT, arg, queue_dev, read};
@@ -68,7 +70,8 @@ static LATENCY_DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 #[btf_tracepoint(function = "block_rq_insert")]
 pub fn biolatency_rq_insert(ctx: BtfTracePointContext) -> i32 {
-    if LATENCY_CONFIG.load().queued != 0 {
+    let config = LATENCY_CONFIG.load();
+    if config.queued != 0 || config.split_stages != 0 {
         start_timing(arg(&ctx, 0), 0);
     }
     0
@@ -76,19 +79,31 @@ pub fn biolatency_rq_insert(ctx: BtfTracePointContext) -> i32 {
 
 #[btf_tracepoint(function = "block_rq_issue")]
 pub fn biolatency_rq_issue(ctx: BtfTracePointContext) -> i32 {
+    let rq = arg(&ctx, 0);
+    if LATENCY_CONFIG.load().split_stages != 0 {
+        // The queue stage ends (for requests that were inserted), the device stage starts.
+        count_stage(rq, STAGE_QUEUE);
+        start_timing(rq, 0);
+        return 0;
+    }
     // With -Q the clock started at insertion; requests issued directly were never inserted.
     let flags = if LATENCY_CONFIG.load().queued != 0 {
         u64::from(BPF_NOEXIST)
     } else {
         0
     };
-    start_timing(arg(&ctx, 0), flags);
+    start_timing(rq, flags);
     0
 }
 
 #[btf_tracepoint(function = "block_rq_complete")]
 pub fn biolatency_rq_complete(ctx: BtfTracePointContext) -> i32 {
-    count_completion(arg(&ctx, 0));
+    let stage = if LATENCY_CONFIG.load().split_stages != 0 {
+        STAGE_DEVICE
+    } else {
+        0
+    };
+    count_stage(arg(&ctx, 0), stage);
     0
 }
 
@@ -120,8 +135,10 @@ fn start_timing(rq: u64, flags: u64) {
     let _ = LATENCY_START.insert(&rq, &timed, flags);
 }
 
+/// Counts the time since the request's clock started into its `stage` histogram and stops the
+/// clock.
 #[inline(always)]
-fn count_completion(rq: u64) {
+fn count_stage(rq: u64, stage: u32) {
     // SAFETY: the value is copied out before the entry is removed.
     let Some(timed) = (unsafe { LATENCY_START.get(&rq) }).copied() else {
         return; // issued before the probes were attached
@@ -149,6 +166,8 @@ fn count_completion(rq: u64) {
         } else {
             0
         },
+        stage,
+        _pad: 0,
     };
     add_to_histogram(&key, log2_slot(units, LATENCY_SLOTS));
     if config.fine != 0 {

@@ -56,6 +56,9 @@ pub struct LatencyOptions {
     pub per_cgroup: bool,
     /// Only I/O queued in this cgroup or below: (id, depth) (`-c`).
     pub cgroup: Option<(u64, u32)>,
+    /// Queue (insert to issue) and device (issue to completion) times in separate histograms
+    /// (`HistogramKey::stage`), for the exporter.
+    pub split_stages: bool,
 }
 
 impl LatencyOptions {
@@ -103,6 +106,8 @@ impl LatencyProbe {
             cgroup_id: options.cgroup.map_or(0, |(id, _)| id),
             cgroup_level: options.cgroup.map_or(0, |(_, level)| level),
             fine: u32::from(options.percentiles),
+            split_stages: u32::from(options.split_stages),
+            _pad: 0,
         };
         let mut ebpf = loader::load(&ProbeGlobals {
             layout: kernel_btf.block_layout()?,
