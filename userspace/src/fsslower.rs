@@ -56,7 +56,8 @@ pub fn op_letter(op: FsOp) -> char {
     }
 }
 
-fn op_name(op: FsOp) -> &'static str {
+/// The operation's name as ext4dist prints it (`operation = read`).
+pub fn op_name(op: FsOp) -> &'static str {
     match op {
         FsOp::Read => "read",
         FsOp::Write => "write",

@@ -12,6 +12,7 @@ pub mod btt;
 pub mod cgroup;
 pub mod device;
 pub mod event;
+pub mod exporter;
 pub mod fsslower;
 pub mod inflight;
 pub mod iostat;

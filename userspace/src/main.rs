@@ -82,6 +82,28 @@ enum Command {
     Ext4slower(Ext4slowerArgs),
     /// bcc ext4dist: latency histograms of ext4 (or --fs xfs, btrfs) operations
     Ext4dist(Ext4distArgs),
+    /// Prometheus metrics: node_exporter's diskstats, per-cgroup I/O, latency histograms
+    Exporter(ExporterArgs),
+}
+
+#[derive(Args, Debug)]
+struct ExporterArgs {
+    /// Address and port to serve /metrics and /healthz on
+    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:9438")]
+    listen: std::net::SocketAddr,
+    /// Read the probes' in-kernel counts every SECONDS
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    interval: f64,
+    /// Cgroups with series of their own; the I/O of any further cgroup goes to one
+    /// cgroup="overflow" series
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    max_cgroups: usize,
+    /// A removed cgroup's series is dropped once unchanged for SECONDS
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    forget_after: f64,
+    /// The file system whose operation latencies are exported: ext4, xfs, btrfs or none
+    #[arg(long = "fs", value_name = "FS", default_value = "ext4")]
+    fs: String,
 }
 
 #[derive(Args, Debug, Default)]
@@ -345,6 +367,7 @@ fn main() -> ExitCode {
         Command::Biotop(args) => run_biotop(args),
         Command::Ext4slower(args) => run_ext4slower(args),
         Command::Ext4dist(args) => run_ext4dist(args),
+        Command::Exporter(args) => run_exporter(&args),
         // These parse their own command lines (the tools' getopt grammar) before clap runs.
         other => Err(anyhow::anyhow!(
             "{}: expected to be dispatched before clap",
@@ -567,6 +590,45 @@ fn view_name(command: &Command) -> String {
         .next()
         .unwrap_or_default()
         .to_lowercase()
+}
+
+fn run_exporter(args: &ExporterArgs) -> anyhow::Result<()> {
+    use blkscope::exporter::{collect::CollectOptions, run::ExporterOptions};
+    let seconds = |flag: &str, value: f64| {
+        if value.is_finite() && value > 0.0 {
+            Ok(Duration::from_secs_f64(value))
+        } else {
+            Err(anyhow::anyhow!(
+                "{flag} {value}: a number of seconds above 0"
+            ))
+        }
+    };
+    let fs = match args.fs.as_str() {
+        "none" => None,
+        name => Some(
+            FileSystem::parse(name)
+                .with_context(|| format!("--fs {name}: expected ext4, xfs, btrfs or none"))?,
+        ),
+    };
+    let options = ExporterOptions {
+        listen: args.listen,
+        collect: CollectOptions {
+            interval: seconds("--interval", args.interval)?,
+            max_cgroups: args.max_cgroups,
+            forget_after: seconds("--forget-after", args.forget_after)?,
+            fs: fs.map(|fs| FsOptions {
+                magic: fs.magic(),
+                min_latency_ns: 0,
+                dev: None,
+                pid: None,
+                cgroup: None,
+                histogram_unit_ns: Some(1000),
+            }),
+        },
+        fs_name: fs.map(FileSystem::name),
+    };
+    blkscope::exporter::run::run(&options)?;
+    Ok(())
 }
 
 fn run_trace(args: TraceArgs) -> anyhow::Result<()> {

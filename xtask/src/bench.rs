@@ -350,6 +350,41 @@ pub(crate) fn measure(
     })
 }
 
+/// fio's IOPS (4k random reads, io_uring qd32) on the stage with nothing attached and with
+/// each tracer, alternating, `plan.rounds` times: the median IOPS with nothing attached, and
+/// each tracer's median IOPS and CPU (in CPUs).
+pub(crate) fn alternating(
+    stage: &Stage,
+    plan: &BenchPlan,
+    label: &str,
+    tracers: &[&Tracer],
+) -> anyhow::Result<(f64, Vec<(f64, f64)>)> {
+    let workload = Workload::RandReadIoUring;
+    let mut base = Vec::new();
+    let mut runs: Vec<(Vec<f64>, Vec<f64>)> = tracers.iter().map(|_| Default::default()).collect();
+    for round in 0..plan.rounds {
+        eprintln!("bench: {label}, round {}/{}", round + 1, plan.rounds);
+        base.push(measure(&stage.device, &stage.device, workload, plan.seconds, None)?.iops);
+        for (tracer, (iops, cpu)) in tracers.iter().zip(runs.iter_mut()) {
+            let run = measure(
+                &stage.device,
+                &stage.device,
+                workload,
+                plan.seconds,
+                Some(tracer),
+            )?;
+            iops.push(run.iops);
+            cpu.push(run.tracer_cpu_s / f64::from(plan.seconds));
+        }
+    }
+    Ok((
+        median(&base),
+        runs.iter()
+            .map(|(iops, cpu)| (median(iops), median(cpu)))
+            .collect(),
+    ))
+}
+
 pub(crate) fn fio(device: &str, workload: Workload, seconds: u32) -> anyhow::Result<f64> {
     fio_at_rate(device, workload, seconds, None)
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::bench::{BenchPlan, Stage, Tracer, Workload, measure, median, verdict};
+use crate::bench::{BenchPlan, Stage, Tracer, alternating, verdict};
 use crate::bench_rates::{Counted, Sweep, highest_clean_rate, sweep, table, view_command};
 
 /// Where the recorder's part of docs/PERFORMANCE.md starts.
@@ -23,55 +23,23 @@ pub fn run(root: &Path, plan: &BenchPlan) -> anyhow::Result<String> {
         command: None,
         ftrace_blk: true,
     };
-    let workload = Workload::RandReadIoUring;
-    let (mut base, mut ours, mut theirs, mut cpu) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for round in 0..plan.rounds {
-        eprintln!(
-            "bench: record overhead, round {}/{}",
-            round + 1,
-            plan.rounds
-        );
-        base.push(measure(&stage.device, &stage.device, workload, plan.seconds, None)?.iops);
-        let run = measure(
-            &stage.device,
-            &stage.device,
-            workload,
-            plan.seconds,
-            Some(&record),
-        )?;
-        ours.push(run.iops);
-        cpu.push(run.tracer_cpu_s);
-        theirs.push(
-            measure(
-                &stage.device,
-                &stage.device,
-                workload,
-                plan.seconds,
-                Some(&ftrace),
-            )?
-            .iops,
-        );
-    }
-    let base = median(&base);
+    let (base, with) = alternating(&stage, plan, "record overhead", &[&record, &ftrace])?;
+    let [(ours, cpu), (theirs, _)] = [with[0], with[1]];
     let row = |name: &str, iops: f64, cpu: Option<f64>| {
         format!(
             "| {name} | {iops:.0} | {:.1}% | {} |",
             100.0 * iops / base,
-            cpu.map_or("-".to_string(), |c| format!(
-                "{:.2}",
-                c / f64::from(plan.seconds)
-            ))
+            cpu.map_or("-".to_string(), |c| format!("{c:.2}"))
         )
     };
     let overhead = [
         row("nothing attached", base, None),
-        row(record.name, median(&ours), Some(median(&cpu))),
-        row(ftrace.name, median(&theirs), None),
+        row(record.name, ours, Some(cpu)),
+        row(ftrace.name, theirs, None),
     ];
     let rates = rate_section(&blkscope, &stage.device, plan.seconds)?;
     let loss = |iops: f64| 100.0 - 100.0 * iops / base;
-    let (ours_loss, theirs_loss) = (loss(median(&ours)), loss(median(&theirs)));
+    let (ours_loss, theirs_loss) = (loss(ours), loss(theirs));
     Ok(format!(
         "{RECORD_SECTION}\n\n\
          fio 4k random reads, io_uring qd32, on the bench's loop device, {} s per run, median of {} \

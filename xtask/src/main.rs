@@ -9,6 +9,7 @@ use std::{
 use anyhow::{Context as _, bail};
 
 mod bench;
+mod bench_exporter;
 mod bench_iostat;
 mod bench_parse;
 mod bench_rates;
@@ -67,6 +68,8 @@ enum Section {
     Record,
     /// CPU per report of blkscope iostat and sysstat's
     Iostat,
+    /// the exporter's IOPS cost and scrape time with 1,000 cgroups
+    Exporter,
     /// parse and btt next to blkparse and btt
     Parse,
 }
@@ -127,10 +130,11 @@ fn main() -> anyhow::Result<()> {
 /// Where the parse bench's part of docs/PERFORMANCE.md starts.
 const PARSE_SECTION: &str = "\n## Parsing a recorded trace";
 
-const SECTIONS: [Section; 4] = [
+const SECTIONS: [Section; 5] = [
     Section::Tracing,
     Section::Record,
     Section::Iostat,
+    Section::Exporter,
     Section::Parse,
 ];
 
@@ -146,6 +150,10 @@ fn measure_section(
             let (devices, reports, rounds) = if plan.quick { (8, 2, 1) } else { (200, 10, 3) };
             bench_iostat::run(root, devices, reports, rounds)
         }
+        Section::Exporter => {
+            let (cgroups, scrapes) = if plan.quick { (100, 5) } else { (1000, 50) };
+            bench_exporter::run(root, plan, cgroups, scrapes)
+        }
         Section::Parse => {
             let (ios, rounds) = if plan.quick {
                 (20_000, 1)
@@ -159,23 +167,19 @@ fn measure_section(
 
 /// docs/PERFORMANCE.md cut into its sections (in `SECTIONS` order, each empty when missing),
 /// so that one can be measured again and the others kept.
-fn sections(text: &str) -> [&str; 4] {
+fn sections(text: &str) -> [&str; 5] {
+    // Each section ends where the next present one starts.
     let starts = [
         bench_record::RECORD_SECTION,
         bench_iostat::IOSTAT_SECTION,
+        bench_exporter::EXPORTER_SECTION,
         PARSE_SECTION,
-    ];
-    // Each section ends where the next present one starts.
-    let mut bounds = vec![0];
-    for heading in starts {
-        let at = text.find(heading).unwrap_or(usize::MAX);
-        bounds.push(at);
-    }
-    bounds.push(text.len());
-    let mut cuts = [0usize; 5];
-    cuts[4] = text.len();
-    for i in (1..4).rev() {
-        cuts[i] = bounds[i].min(cuts[i + 1]);
+    ]
+    .map(|heading| text.find(heading).unwrap_or(usize::MAX));
+    let mut cuts = [0usize; 6];
+    cuts[5] = text.len();
+    for i in (1..5).rev() {
+        cuts[i] = starts[i - 1].min(cuts[i + 1]);
     }
     std::array::from_fn(|i| &text[cuts[i]..cuts[i + 1]])
 }
@@ -258,11 +262,11 @@ mod tests {
     fn sections_are_cut_at_their_headings_even_when_some_are_missing() {
         let text =
             "# t\nrows\n\n## Recording (blkscope record)\nr\n\n## Parsing a recorded trace\np\n";
-        let [tracing, record, iostat, parse] = sections(text);
+        let [tracing, record, iostat, exporter, parse] = sections(text);
         assert_eq!(tracing, "# t\nrows\n");
         assert!(record.starts_with("\n## Recording") && record.ends_with("r\n"));
-        assert_eq!(iostat, "");
+        assert_eq!((iostat, exporter), ("", ""));
         assert!(parse.starts_with("\n## Parsing"));
-        assert_eq!(sections("# only\n"), ["# only\n", "", "", ""]);
+        assert_eq!(sections("# only\n"), ["# only\n", "", "", "", ""]);
     }
 }

@@ -96,16 +96,19 @@ pub struct TimedRequest {
     pub cgroup_id: u64,
 }
 
-/// One histogram: counts per power-of-two slot.
+/// One histogram: counts per power-of-two slot, and the exact sum of what was counted.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Histogram {
     pub slots: [u64; LATENCY_SLOTS],
+    /// The latencies counted, in nanoseconds, summed (a Prometheus histogram's `_sum`).
+    pub sum_ns: u64,
 }
 
 impl Histogram {
     pub const ZERO: Histogram = Histogram {
         slots: [0; LATENCY_SLOTS],
+        sum_ns: 0,
     };
 }
 

@@ -169,7 +169,7 @@ fn count_stage(rq: u64, stage: u32) {
         stage,
         _pad: 0,
     };
-    add_to_histogram(&key, log2_slot(units, LATENCY_SLOTS));
+    add_to_histogram(&key, log2_slot(units, LATENCY_SLOTS), latency_ns);
     if config.fine != 0 {
         add_to_fine_histogram(&key, latency_ns);
     }
@@ -213,11 +213,14 @@ fn count_drop() {
 }
 
 #[inline(always)]
-fn add_to_histogram(key: &HistogramKey, slot: usize) {
+fn add_to_histogram(key: &HistogramKey, slot: usize, latency_ns: u64) {
     if let Some(histogram) = LATENCY_HISTOGRAMS.get_ptr_mut(key) {
         // SAFETY: a per-CPU value: no other program writes this CPU's copy concurrently.
-        if let Some(count) = unsafe { (*histogram).slots.get_mut(slot) } {
-            *count += 1;
+        unsafe {
+            if let Some(count) = (*histogram).slots.get_mut(slot) {
+                *count += 1;
+            }
+            (*histogram).sum_ns += latency_ns;
         }
         return;
     }
@@ -225,6 +228,7 @@ fn add_to_histogram(key: &HistogramKey, slot: usize) {
     if let Some(count) = first.slots.get_mut(slot) {
         *count = 1;
     }
+    first.sum_ns = latency_ns;
     if LATENCY_HISTOGRAMS.insert(key, &first, 0).is_err() {
         count_drop();
     }

@@ -84,6 +84,12 @@ impl CgroupResolver {
         }
     }
 
+    /// The ids of every cgroup that exists now (one walk of the hierarchy).
+    pub fn live_ids(&mut self) -> std::collections::HashSet<u64> {
+        self.rescan();
+        self.by_id.keys().copied().collect()
+    }
+
     /// Takes a recording's word for what cgroup `id` was (its `cgroup ID PATH` note).
     pub fn remember(&mut self, id: u64, path: &str) {
         self.recorded.insert(id, path.to_owned());
@@ -145,6 +151,9 @@ impl CgroupResolver {
 
     fn rescan(&mut self) {
         self.by_id.clear();
+        // Ids looked for in vain long ago may exist by now; forgetting them also keeps the
+        // table bounded when cgroups come and go for days.
+        self.misses.retain(|_, when| when.elapsed() < MISS_TTL);
         let mut pending = vec![(self.root.clone(), String::from("/"))];
         while let Some((dir, relative)) = pending.pop() {
             if let Ok(meta) = std::fs::metadata(&dir) {

@@ -80,7 +80,7 @@ pub struct LatencyProbe {
     histograms: PerCpuHashMap<MapData, HistogramKey, Histogram>,
     fine: PerCpuHashMap<MapData, HistogramKey, FineHistogram>,
     drops: PerCpuArray<MapData, u64>,
-    previous: BTreeMap<HistogramKey, Slots>,
+    previous: BTreeMap<HistogramKey, (Slots, u64)>,
     previous_fine: BTreeMap<HistogramKey, (Vec<u64>, u64)>,
     flag_bits: RequestFlagBits,
 }
@@ -147,10 +147,42 @@ impl LatencyProbe {
     /// The completions counted since the previous call (the first call: since start), per
     /// histogram, in key order; histograms without new counts are left out.
     pub fn take_interval(&mut self) -> Result<BTreeMap<HistogramKey, Slots>, KernelError> {
+        Ok(self
+            .take_interval_with_sums()?
+            .into_iter()
+            .map(|(key, (slots, _))| (key, slots))
+            .collect())
+    }
+
+    /// As `take_interval`, with each histogram's summed latency (ns) in the interval.
+    pub fn take_interval_with_sums(
+        &mut self,
+    ) -> Result<BTreeMap<HistogramKey, (Slots, u64)>, KernelError> {
         let totals = self.totals()?;
-        let interval = interval_counts(&self.previous, &totals);
+        let slots: BTreeMap<HistogramKey, Slots> =
+            totals.iter().map(|(k, (s, _))| (*k, *s)).collect();
+        let previous: BTreeMap<HistogramKey, Slots> =
+            self.previous.iter().map(|(k, (s, _))| (*k, *s)).collect();
+        let interval = interval_counts(&previous, &slots)
+            .into_iter()
+            .map(|(key, counts)| {
+                let before = self.previous.get(&key).map_or(0, |(_, sum)| *sum);
+                let sum = totals.get(&key).map_or(0, |(_, sum)| *sum);
+                (key, (counts, sum.saturating_sub(before)))
+            })
+            .collect();
         self.previous = totals;
         Ok(interval)
+    }
+
+    /// Removes the histograms `gone` says are of the past (their cgroup was removed), in the
+    /// kernel and here, so that the kernel's table keeps room for new ones.
+    pub fn forget(&mut self, gone: impl Fn(&HistogramKey) -> bool) {
+        let keys: Vec<HistogramKey> = self.previous.keys().filter(|k| gone(k)).copied().collect();
+        for key in keys {
+            let _ = self.histograms.remove(&key);
+            self.previous.remove(&key);
+        }
     }
 
     /// The fine histograms' counts since the previous call, per key (empty without
@@ -205,18 +237,20 @@ impl LatencyProbe {
         Ok(values.iter().sum())
     }
 
-    /// Counts since the start, summed over CPUs.
-    fn totals(&self) -> Result<BTreeMap<HistogramKey, Slots>, KernelError> {
+    /// Counts and summed latencies since the start, summed over CPUs.
+    fn totals(&self) -> Result<BTreeMap<HistogramKey, (Slots, u64)>, KernelError> {
         let mut totals = BTreeMap::new();
         for entry in self.histograms.iter() {
             let (key, per_cpu) = entry.map_err(|e| map_error("LATENCY_HISTOGRAMS", e))?;
             let mut sum = [0u64; LATENCY_SLOTS];
+            let mut sum_ns = 0u64;
             for histogram in per_cpu.iter() {
                 for (total, count) in sum.iter_mut().zip(histogram.slots) {
                     *total += count;
                 }
+                sum_ns += histogram.sum_ns;
             }
-            totals.insert(key, sum);
+            totals.insert(key, (sum, sum_ns));
         }
         Ok(totals)
     }

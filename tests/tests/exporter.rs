@@ -1,0 +1,381 @@
+//! `blkscope exporter` against the real kernel: it serves /metrics and /healthz on 127.0.0.1,
+//! counts the I/O of workloads in two containers' cgroups on a guarded loop device exactly,
+//! agrees with /proc/diskstats, parses with a Prometheus text-format parser, refuses a taken
+//! port, stops cleanly; and its memory stays bounded while thousands of cgroups come and go.
+
+use std::{
+    collections::HashMap,
+    io::{Read as _, Write as _},
+    net::{SocketAddr, TcpListener, TcpStream},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use blkscope_tests::{Cgroup, DiskCounters, LoopDevice, blkscope_binary, serial};
+
+const DOCKER_ID: &str = "e4907e4907e4907e4907e4907e4907e4907e4907e4907e4907e4907e4907e490";
+const CRIO_ID: &str = "c4105c4105c4105c4105c4105c4105c4105c4105c4105c4105c4105c4105c410";
+const POD_UID: &str = "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d";
+
+/// A port nobody listens on now.
+fn free_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address")
+}
+
+/// An exporter process, stopped (SIGTERM) and waited for on drop.
+struct Exporter {
+    child: Option<Child>,
+    addr: SocketAddr,
+}
+
+impl Exporter {
+    fn start(args: &[&str]) -> Exporter {
+        let addr = free_port();
+        let child = Command::new(blkscope_binary())
+            .args(["exporter", "--listen", &addr.to_string()])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting blkscope exporter");
+        let exporter = Exporter {
+            child: Some(child),
+            addr,
+        };
+        exporter.wait_healthy();
+        exporter
+    }
+
+    fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok((200, _)) = get(self.addr, "/healthz") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the exporter never became healthy"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn scrape(&self) -> prometheus_parse::Scrape {
+        let (status, body) = get(self.addr, "/metrics").expect("scraping /metrics");
+        assert_eq!(status, 200, "{body}");
+        let lines = body.lines().map(|l| Ok(l.to_owned()));
+        prometheus_parse::Scrape::parse(lines).unwrap_or_else(|e| panic!("{e}:\n{body}"))
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// SIGTERM; its exit status and stderr.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let child = self.child.take().expect("running");
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let out = child.wait_with_output().expect("waiting for the exporter");
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// An HTTP/1.0 GET: status and body.
+fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Ok((status, body.to_owned()))
+}
+
+/// The value of the sample `name` whose labels include all of `labels`.
+fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(k).is_some_and(|l| l == *v))
+        })
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+}
+
+/// `dd ARGS` inside `cgroup`, in new mount and pid namespaces as a runtime starts a container.
+fn dd_in(cgroup: &Cgroup, args: &str) {
+    let script = format!("echo $$ > {} && exec dd {args}", cgroup.procs_path());
+    let status = Command::new("unshare")
+        .args(["--mount", "--pid", "--fork", "sh", "-c", &script])
+        .stderr(Stdio::null())
+        .status()
+        .expect("unshare");
+    assert!(status.success(), "dd {args}");
+}
+
+#[test]
+fn counts_two_containers_io_agrees_with_diskstats_and_parses() {
+    let _serial = serial();
+    let disk = LoopDevice::new(64);
+    let dev = disk.path_str();
+    let base = format!("blkscope-test-exporter-{}", std::process::id());
+    let docker = Cgroup::nested(&format!("{base}/system.slice/docker-{DOCKER_ID}.scope"));
+    let pod = format!("kubepods-burstable-pod{}.slice", POD_UID.replace('-', "_"));
+    let crio = Cgroup::nested(&format!(
+        "{base}/kubepods.slice/kubepods-burstable.slice/{pod}/crio-{CRIO_ID}.scope"
+    ));
+    let exporter = Exporter::start(&["--interval", "0.5"]);
+    let before = DiskCounters::read(disk.name());
+    dd_in(
+        &docker,
+        &format!("if={dev} of=/dev/null bs=4096 count=300 iflag=direct"),
+    );
+    dd_in(
+        &crio,
+        &format!("if=/dev/zero of={dev} bs=8192 count=100 seek=1000 oflag=direct"),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let scrape = exporter.scrape();
+    let after = DiskCounters::read(disk.name());
+
+    let docker_name = "docker:e4907e4907e4";
+    let crio_name = format!("pod:{POD_UID}/crio:c4105c4105c4");
+    let io = |metric: &str, container: &str, direction: &str| {
+        value(
+            &scrape,
+            metric,
+            &[
+                ("container", container),
+                ("device", disk.name()),
+                ("direction", direction),
+            ],
+        )
+        .unwrap_or(0.0)
+    };
+    assert_eq!(io("blkscope_cgroup_ios_total", docker_name, "read"), 300.0);
+    assert_eq!(
+        io("blkscope_cgroup_bytes_total", docker_name, "read"),
+        300.0 * 4096.0
+    );
+    assert_eq!(io("blkscope_cgroup_ios_total", &crio_name, "write"), 100.0);
+    assert_eq!(
+        io("blkscope_cgroup_bytes_total", &crio_name, "write"),
+        100.0 * 8192.0
+    );
+    assert_eq!(io("blkscope_cgroup_ios_total", docker_name, "write"), 0.0);
+    assert!(io("blkscope_cgroup_io_time_seconds_total", docker_name, "read") > 0.0);
+    let pod_label = value(
+        &scrape,
+        "blkscope_cgroup_ios_total",
+        &[("pod_uid", POD_UID), ("device", disk.name())],
+    );
+    assert_eq!(pod_label, Some(100.0), "the pod uid is a label");
+
+    // node_exporter's names, the kernel's numbers.
+    let node = |metric: &str| value(&scrape, metric, &[("device", disk.name())]).unwrap_or(-1.0);
+    assert_eq!(node("node_disk_reads_completed_total"), after.reads as f64);
+    assert_eq!(
+        node("node_disk_writes_completed_total"),
+        after.writes as f64
+    );
+    assert_eq!(
+        node("node_disk_read_bytes_total"),
+        diskstats_field(disk.name(), 2) * 512.0
+    );
+    assert_eq!(
+        node("node_disk_written_bytes_total"),
+        diskstats_field(disk.name(), 6) * 512.0
+    );
+    assert_eq!(
+        after.writes - before.writes,
+        100,
+        "the pod's writes, no others"
+    );
+    // Every completion on the disk while the exporter ran is in its device-stage histogram.
+    let completions = (after.completions() - before.completions()) as f64;
+    let counted = value(
+        &scrape,
+        "blkscope_disk_device_latency_seconds_count",
+        &[("device", disk.name())],
+    );
+    assert_eq!(counted, Some(completions), "device-stage histogram count");
+    for family in [
+        "blkscope_cgroup_device_latency_seconds_bucket",
+        "blkscope_probe_drops_total",
+        "blkscope_cgroups_tracked",
+        "node_disk_io_time_seconds_total",
+    ] {
+        assert!(
+            scrape.samples.iter().any(|s| s.metric == family),
+            "{family} missing"
+        );
+    }
+
+    // The dashboard shipped in docs/ asks only for metrics the exporter serves.
+    let dashboard = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../docs/exporter/grafana-dashboard.json"),
+    )
+    .expect("docs/exporter/grafana-dashboard.json");
+    let dashboard: serde_json::Value = serde_json::from_str(&dashboard).expect("dashboard JSON");
+    let mut asked = 0;
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            for name in expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| w.starts_with("node_disk_") || w.starts_with("blkscope_"))
+            {
+                let family = ["_total", "_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|suffix| name.strip_suffix(suffix))
+                    .unwrap_or(name);
+                assert!(
+                    scrape.docs.contains_key(family),
+                    "the dashboard asks for {name}, which the exporter does not serve"
+                );
+                asked += 1;
+            }
+        }
+    }
+    assert!(asked >= 10, "{asked} metrics in the dashboard");
+
+    // A second exporter on the same port says so, and fails.
+    let taken = Command::new(blkscope_binary())
+        .args(["exporter", "--listen", &exporter.addr.to_string()])
+        .output()
+        .expect("a second exporter");
+    let stderr = String::from_utf8_lossy(&taken.stderr);
+    assert_eq!(taken.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--listen") && stderr.contains("in use"),
+        "{stderr}"
+    );
+
+    let (status, stderr) = exporter.stop();
+    assert!(status.success(), "clean shutdown on SIGTERM: {stderr}");
+}
+
+/// Field `index` of `name`'s /proc/diskstats line, counted from the first after the name.
+fn diskstats_field(name: &str, index: usize) -> f64 {
+    let text = std::fs::read_to_string("/proc/diskstats").expect("diskstats");
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.get(2) == Some(&name))
+        .and_then(|f| f.get(3 + index).and_then(|v| v.parse().ok()))
+        .unwrap_or(f64::NAN)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn memory_stays_bounded_while_thousands_of_cgroups_come_and_go() {
+    let _serial = serial();
+    let disk = LoopDevice::new(16);
+    let dev = disk.path_str().to_owned();
+    let exporter = Exporter::start(&[
+        "--interval",
+        "0.2",
+        "--max-cgroups",
+        "50",
+        "--forget-after",
+        "0.5",
+        "--fs",
+        "none",
+    ]);
+    let base = format!("blkscope-test-soak-{}", std::process::id());
+    let mut rss = Vec::new();
+    let mut most_tracked = 0.0f64;
+    for batch in 0..20 {
+        let cgroups: Vec<Cgroup> = (0..100)
+            .map(|i| Cgroup::nested(&format!("{base}/batch{batch}/docker-{i:064x}.scope")))
+            .collect();
+        // One read in each.
+        let mut children: Vec<Child> = cgroups
+            .iter()
+            .enumerate()
+            .map(|(i, cgroup)| {
+                let script = format!(
+                    "echo $$ > {} && exec dd if={dev} of=/dev/null bs=4096 count=1 skip={i} iflag=direct",
+                    cgroup.procs_path()
+                );
+                Command::new("sh")
+                    .args(["-c", &script])
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("dd")
+            })
+            .collect();
+        for child in &mut children {
+            let _ = child.wait();
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let scrape = exporter.scrape();
+        let tracked = value(&scrape, "blkscope_cgroups_tracked", &[]).unwrap_or(f64::NAN);
+        most_tracked = most_tracked.max(tracked);
+        drop(cgroups); // removed: their series go once idle
+        rss.push(rss_kib(exporter.pid()));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let scrape = exporter.scrape();
+    assert!(
+        most_tracked <= 50.0,
+        "at most --max-cgroups series: {most_tracked}"
+    );
+    let overflowed = value(&scrape, "blkscope_cgroups_overflowed_total", &[]).unwrap_or(0.0);
+    assert!(overflowed > 0.0, "100 cgroups a batch overflow 50 series");
+    let series: HashMap<String, ()> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "blkscope_cgroup_ios_total")
+        .map(|s| (s.labels.get("cgroup").unwrap_or_default().to_owned(), ()))
+        .collect();
+    assert!(
+        series.len() <= 51,
+        "gone cgroups are forgotten: {} series left",
+        series.len()
+    );
+    // Memory: flat after the first batches (not growing with the 2000 cgroups).
+    let early = rss[2];
+    let late = *rss.last().unwrap();
+    assert!(
+        late <= early + early / 4 + 2048,
+        "RSS grew from {early} KiB to {late} KiB: {rss:?}"
+    );
+    let (status, stderr) = exporter.stop();
+    assert!(status.success(), "{stderr}");
+}

@@ -1,0 +1,270 @@
+//! The exporter's collector: a thread that owns the probes and, every interval, adds what the
+//! kernel counted since the last read to the running totals the scrapes read. Nothing is done
+//! per event in userspace, and a scrape only takes the totals' lock (never the probes').
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use blkscope_common::{
+    biolatency::{HistogramKey, LATENCY_SLOTS, STAGE_QUEUE},
+    fsslower::FsOp,
+};
+
+use super::series::{CgroupLabels, CgroupTable, Log2Histogram, StageHistograms};
+use crate::{
+    cgroup::{CgroupResolver, container_of},
+    event::DeviceId,
+    kernel::{
+        KernelError, Preflight,
+        biolatency::{LatencyOptions, LatencyProbe},
+        biotop::{TopOptions, TopProbe},
+        fsslower::{FsOptions, FsProbe},
+    },
+};
+
+/// What the exporter collects.
+#[derive(Clone, Debug)]
+pub struct CollectOptions {
+    pub interval: Duration,
+    pub max_cgroups: usize,
+    /// A removed cgroup's series is dropped after it stayed unchanged this long.
+    pub forget_after: Duration,
+    /// ext4 (or another file system's) operation latency histograms; `None`: not collected.
+    pub fs: Option<FsOptions>,
+}
+
+/// Probe health, for `/healthz` and the `blkscope_*` health metrics.
+#[derive(Clone, Debug, Default)]
+pub struct Health {
+    /// Completions the kernel could not count, per probe (cumulative).
+    pub drops: BTreeMap<&'static str, u64>,
+    pub updates: u64,
+    pub last_update: Option<Instant>,
+    /// The last read that failed, if the last one did.
+    pub error: Option<String>,
+}
+
+/// What the scrapes read.
+#[derive(Debug)]
+pub struct Totals {
+    pub cgroups: CgroupTable,
+    /// Per disk, over every cgroup.
+    pub disks: BTreeMap<DeviceId, StageHistograms>,
+    /// File-system operation latencies, per operation.
+    pub fs: BTreeMap<FsOp, Log2Histogram>,
+    pub fs_type: Option<&'static str>,
+    pub health: Health,
+}
+
+impl Totals {
+    pub fn new(max_cgroups: usize) -> Totals {
+        Totals {
+            cgroups: CgroupTable::new(max_cgroups),
+            disks: BTreeMap::new(),
+            fs: BTreeMap::new(),
+            fs_type: None,
+            health: Health::default(),
+        }
+    }
+}
+
+/// The probes the collector owns.
+pub struct Probes {
+    top: TopProbe,
+    latency: LatencyProbe,
+    fs: Option<FsProbe>,
+}
+
+impl Probes {
+    /// Loads and attaches every probe; fails as the views fail (missing capability, kernel).
+    pub fn start(options: &CollectOptions) -> Result<Probes, KernelError> {
+        Preflight::check(&["block_rq_insert", "block_rq_issue", "block_rq_complete"])?;
+        let top = TopProbe::start(&TopOptions::default())?;
+        let latency = LatencyProbe::start(&LatencyOptions {
+            per_disk: true,
+            per_cgroup: true,
+            split_stages: true,
+            ..LatencyOptions::default()
+        })?;
+        let fs = options.fs.as_ref().map(FsProbe::start).transpose()?;
+        Ok(Probes { top, latency, fs })
+    }
+}
+
+/// Reads the probes every `interval` into `totals` until `stop`.
+pub fn run(
+    mut probes: Probes,
+    options: &CollectOptions,
+    totals: &Arc<Mutex<Totals>>,
+    stop: &AtomicBool,
+) {
+    let mut names = CgroupNames::new();
+    let idle_updates =
+        (options.forget_after.as_secs_f64() / options.interval.as_secs_f64()).ceil() as u64;
+    let mut next = Instant::now() + options.interval;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50).min(options.interval));
+        if Instant::now() < next {
+            continue;
+        }
+        next += options.interval;
+        let result = update(&mut probes, &mut names, totals);
+        let mut locked = lock(totals);
+        locked.health.error = result.err().map(|e| e.to_string());
+        if locked.health.updates.is_multiple_of(10) {
+            // Cgroups removed since: their series (and kernel histograms) go once idle.
+            let live = names.live_ids();
+            locked.cgroups.forget_gone(&live, idle_updates);
+            drop(locked);
+            probes
+                .latency
+                .forget(|key| key.cgroup_id > 1 && !live.contains(&key.cgroup_id));
+        }
+    }
+}
+
+fn lock(totals: &Arc<Mutex<Totals>>) -> std::sync::MutexGuard<'_, Totals> {
+    // A panic while holding the lock leaves totals that are still counts: keep serving them.
+    totals
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One read of every probe, added to the totals.
+fn update(
+    probes: &mut Probes,
+    names: &mut CgroupNames,
+    totals: &Arc<Mutex<Totals>>,
+) -> Result<(), KernelError> {
+    let rows = probes.top.take_interval()?;
+    let histograms = probes.latency.take_interval_with_sums()?;
+    let fs = match probes.fs.as_mut() {
+        Some(fs) => Some(fs.take_histograms()?),
+        None => None,
+    };
+    let drops = [
+        ("biotop", probes.top.drops()?),
+        ("biolatency", probes.latency.drops()?),
+        (
+            "fs",
+            probes
+                .fs
+                .as_ref()
+                .map(FsProbe::drops)
+                .transpose()?
+                .unwrap_or(0),
+        ),
+    ];
+    let mut t = lock(totals);
+    t.cgroups.begin_update();
+    for (key, counts) in rows {
+        let series = t.cgroups.series_for(key.cgroup_id, |id| names.labels(id));
+        let io = series
+            .io
+            .entry((DeviceId::from_kernel(key.dev), key.write != 0))
+            .or_default();
+        io.ios += counts.ios;
+        io.bytes += counts.bytes;
+        io.time_ns += counts.latency_ns;
+    }
+    for (key, (slots, sum_ns)) in &histograms {
+        add_latency(&mut t, names, key, slots, *sum_ns);
+    }
+    for (op, slots) in fs.into_iter().flatten() {
+        t.fs.entry(op)
+            .or_default()
+            .add(&slots, estimated_sum_ns(&slots));
+    }
+    t.health.drops.extend(drops);
+    t.health.updates += 1;
+    t.health.last_update = Some(Instant::now());
+    Ok(())
+}
+
+fn add_latency(
+    t: &mut Totals,
+    names: &mut CgroupNames,
+    key: &HistogramKey,
+    slots: &[u64; LATENCY_SLOTS],
+    sum_ns: u64,
+) {
+    let queue = key.stage == STAGE_QUEUE;
+    t.disks
+        .entry(DeviceId::from_kernel(key.dev))
+        .or_default()
+        .add(queue, slots, sum_ns);
+    t.cgroups
+        .series_for(key.cgroup_id, |id| names.labels(id))
+        .latency
+        .add(queue, slots, sum_ns);
+}
+
+/// A log2 histogram's sum when only its slots are known (the file-system probes keep no
+/// sum): each count at its slot's middle, 1.5 x 2^i µs.
+pub fn estimated_sum_ns(slots: &[u64; LATENCY_SLOTS]) -> u64 {
+    slots
+        .iter()
+        .enumerate()
+        .map(|(i, n)| n.saturating_mul(1500u64 << i.min(40)))
+        .fold(0u64, u64::saturating_add)
+}
+
+/// Cgroup ids to labels, through the resolver.
+struct CgroupNames {
+    resolver: Option<CgroupResolver>,
+}
+
+impl CgroupNames {
+    fn new() -> CgroupNames {
+        CgroupNames {
+            resolver: CgroupResolver::new().ok(),
+        }
+    }
+
+    fn labels(&mut self, id: u64) -> CgroupLabels {
+        let path = self.resolver.as_mut().and_then(|r| r.path(id));
+        match path {
+            Some(path) => {
+                let container = container_of(&path);
+                CgroupLabels {
+                    container: container
+                        .as_ref()
+                        .map_or_else(String::new, |c| c.display_name()),
+                    pod_uid: container.and_then(|c| c.pod_uid).unwrap_or_default(),
+                    cgroup: path,
+                }
+            }
+            None => CgroupLabels {
+                cgroup: id.to_string(),
+                ..CgroupLabels::default()
+            },
+        }
+    }
+
+    /// The ids of the cgroups that exist now.
+    fn live_ids(&mut self) -> HashSet<u64> {
+        self.resolver
+            .as_mut()
+            .map(CgroupResolver::live_ids)
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_estimated_sum_puts_counts_at_their_slots_middle() {
+        let mut slots = [0u64; LATENCY_SLOTS];
+        slots[0] = 2; // [1, 2) µs
+        slots[3] = 1; // [8, 16) µs
+        assert_eq!(estimated_sum_ns(&slots), 2 * 1500 + 12_000);
+    }
+}

@@ -1,0 +1,111 @@
+//! `blkscope exporter` from start to clean shutdown: bind the port, start the collector thread
+//! (it loads the probes; their errors come back before anything is served), serve until
+//! SIGINT or SIGTERM, then stop the collector and detach the probes.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
+    time::Duration,
+};
+
+use super::{
+    collect::{self, CollectOptions, Probes, Totals},
+    server::{self, Shared},
+};
+
+/// What `blkscope exporter` was asked for.
+#[derive(Clone, Debug)]
+pub struct ExporterOptions {
+    pub listen: SocketAddr,
+    pub collect: CollectOptions,
+    /// The file system's name (for the `fs` label), with `collect.fs`.
+    pub fs_name: Option<&'static str>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExporterError {
+    #[error("--listen {0}: {1}")]
+    Listen(SocketAddr, std::io::Error),
+    #[error("{0}")]
+    Probes(String),
+    #[error("the collector stopped before it started")]
+    CollectorGone,
+    #[error("serving HTTP: {0}")]
+    Serve(std::io::Error),
+    #[error("starting the tokio runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+pub fn run(options: &ExporterOptions) -> Result<(), ExporterError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ExporterError::Runtime)?;
+    let listener = runtime
+        .block_on(server::bind(options.listen))
+        .map_err(|e| ExporterError::Listen(options.listen, e))?;
+    let mut totals = Totals::new(options.collect.max_cgroups);
+    totals.fs_type = options.fs_name;
+    let totals = Arc::new(Mutex::new(totals));
+    let stop = Arc::new(AtomicBool::new(false));
+    let collector = start_collector(&options.collect, &totals, &stop)?;
+    eprintln!(
+        "blkscope exporter: serving http://{}/metrics and /healthz",
+        options.listen
+    );
+    let shared = Shared {
+        totals,
+        stale_after: options.collect.interval * 3 + Duration::from_secs(1),
+    };
+    let served = runtime.block_on(async {
+        axum::serve(listener, server::router(shared))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    });
+    stop.store(true, Ordering::Relaxed);
+    let _ = collector.join();
+    served.map_err(ExporterError::Serve)
+}
+
+/// The collector thread, once its probes are attached.
+fn start_collector(
+    options: &CollectOptions,
+    totals: &Arc<Mutex<Totals>>,
+    stop: &Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>, ExporterError> {
+    let (started, result) = mpsc::channel();
+    let (options, totals, stop) = (options.clone(), Arc::clone(totals), Arc::clone(stop));
+    let handle = std::thread::spawn(move || match Probes::start(&options) {
+        Ok(probes) => {
+            let _ = started.send(Ok(()));
+            collect::run(probes, &options, &totals, &stop);
+        }
+        Err(e) => {
+            let _ = started.send(Err(e.to_string()));
+        }
+    });
+    match result.recv() {
+        Ok(Ok(())) => Ok(handle),
+        Ok(Err(e)) => Err(ExporterError::Probes(e)),
+        Err(_) => Err(ExporterError::CollectorGone),
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        // Without handlers the default action (exit) still stops the exporter.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+}
