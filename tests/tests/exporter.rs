@@ -227,7 +227,8 @@ fn counts_two_containers_io_agrees_with_diskstats_and_parses() {
     );
     assert_eq!(counted, Some(completions), "device-stage histogram count");
     for family in [
-        "blkscope_cgroup_device_latency_seconds_bucket",
+        "blkscope_cgroup_device_latency_seconds_count",
+        "blkscope_cgroup_device_latency_seconds",
         "blkscope_probe_drops_total",
         "blkscope_cgroups_tracked",
         "node_disk_io_time_seconds_total",

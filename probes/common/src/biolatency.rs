@@ -3,8 +3,10 @@
 /// Number of power-of-two slots: slot `i` counts latencies in `[2^i, 2^(i+1))` units (slot 0
 /// also holds 0), so 32 slots reach past an hour in microseconds.
 pub const LATENCY_SLOTS: usize = 32;
-/// Distinct histogram keys (disks x flag sets x cgroups x stages) the kernel keeps.
-pub const MAX_HISTOGRAMS: u32 = 4096;
+/// Distinct histogram keys (disks x flag sets x cgroups) the kernel keeps for the views.
+pub const MAX_HISTOGRAMS: u32 = 1024;
+/// The exporter's histogram table: cgroups x disks x two stages (set at load time).
+pub const EXPORTER_HISTOGRAMS: u32 = 4096;
 /// Requests being timed at once; least recently used entries are reclaimed when it is full
 /// (requests that never complete, e.g. on a removed device).
 pub const MAX_IN_FLIGHT: u32 = 16384;

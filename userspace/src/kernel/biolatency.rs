@@ -11,7 +11,8 @@ use aya::{
 use blkscope_common::{
     ProbeConfig,
     biolatency::{
-        FINE_SLOTS, FineHistogram, Histogram, HistogramKey, LATENCY_SLOTS, LatencyConfig,
+        EXPORTER_HISTOGRAMS, FINE_SLOTS, FineHistogram, Histogram, HistogramKey, LATENCY_SLOTS,
+        LatencyConfig, MAX_HISTOGRAMS,
     },
     biotop::TopConfig,
     fsslower::{FsConfig, FsLayout},
@@ -118,6 +119,12 @@ impl LatencyProbe {
             fs_layout: FsLayout::EMPTY,
             fs: FsConfig::DEFAULT,
             ring_bytes: 4096,
+            // The exporter keeps a histogram per cgroup, disk and stage.
+            latency_histograms: if options.split_stages {
+                EXPORTER_HISTOGRAMS
+            } else {
+                MAX_HISTOGRAMS
+            },
         })?;
         let histograms = PerCpuHashMap::try_from(take_map(&mut ebpf, "LATENCY_HISTOGRAMS")?)
             .map_err(|e| map_error("LATENCY_HISTOGRAMS", e))?;

@@ -75,6 +75,8 @@ impl TopProbe {
             fs_layout: FsLayout::EMPTY,
             fs: FsConfig::DEFAULT,
             ring_bytes: 4096,
+            // The biolatency programs stay detached here: their table needs no room.
+            latency_histograms: 1,
         })?;
         let counts = PerCpuHashMap::try_from(take_map(&mut ebpf, "TOP_COUNTS")?)
             .map_err(|e| map_error("TOP_COUNTS", e))?;

@@ -136,6 +136,8 @@ impl BlockTracer {
             fs_layout: FsLayout::EMPTY,
             fs: FsConfig::DEFAULT,
             ring_bytes: options.ring_bytes,
+            // The biolatency programs stay detached here: their table needs no room.
+            latency_histograms: 1,
         })?;
         set_traced_devices(&mut ebpf, &options.devices)?;
         let ring = RingBuf::try_from(take_map(&mut ebpf, "BLOCK_EVENTS")?)

@@ -97,6 +97,8 @@ impl FsProbe {
             fs_layout: kernel_btf.fs_layout()?,
             fs,
             ring_bytes: 4096,
+            // The biolatency programs stay detached here: their table needs no room.
+            latency_histograms: 1,
         })?;
         let ring = RingBuf::try_from(take_map(&mut ebpf, "FS_EVENTS")?)
             .map_err(|e| map_error("FS_EVENTS", e))?;

@@ -28,6 +28,8 @@ pub(crate) struct ProbeGlobals {
     pub fs: FsConfig,
     /// Size of the block event ring buffer (a power of two, at least a page).
     pub ring_bytes: u32,
+    /// Room in the biolatency histogram table (per-CPU values: memory is this times CPUs).
+    pub latency_histograms: u32,
 }
 
 pub(crate) fn load(globals: &ProbeGlobals) -> Result<Ebpf, KernelError> {
@@ -39,6 +41,7 @@ pub(crate) fn load(globals: &ProbeGlobals) -> Result<Ebpf, KernelError> {
         .override_global("FS_LAYOUT", &globals.fs_layout, true)
         .override_global("FS_CONFIG", &globals.fs, true)
         .map_max_entries("BLOCK_EVENTS", ring_size(globals.ring_bytes))
+        .map_max_entries("LATENCY_HISTOGRAMS", globals.latency_histograms.max(1))
         .load(PROBES)
         .map_err(|e| KernelError::Load(Box::new(e)))
 }
