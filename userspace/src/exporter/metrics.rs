@@ -7,7 +7,7 @@
 use blkscope_common::fsslower::FsOp;
 use prometheus_client::{
     collector::Collector,
-    encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet},
+    encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet},
     metrics::{MetricType, counter::ConstCounter, gauge::ConstGauge},
     registry::Registry,
 };
@@ -97,13 +97,20 @@ fn family(
 ) -> std::fmt::Result {
     let mut family = encoder.encode_descriptor(name, help, None, kind)?;
     for (labels, value) in values {
-        let metric = family.encode_family(&labels)?;
-        match kind {
-            MetricType::Counter => ConstCounter::new(value).encode(metric)?,
-            _ => ConstGauge::new(value).encode(metric)?,
+        // A family without labels is one value, written without `{}`.
+        if labels.is_empty() {
+            return encode_value(kind, value, family);
         }
+        encode_value(kind, value, family.encode_family(&labels)?)?;
     }
     Ok(())
+}
+
+fn encode_value(kind: MetricType, value: f64, metric: MetricEncoder) -> std::fmt::Result {
+    match kind {
+        MetricType::Counter => ConstCounter::new(value).encode(metric),
+        _ => ConstGauge::new(value).encode(metric),
+    }
 }
 
 /// Prometheus buckets of a log2 histogram in microseconds: `le` = 2^(i+1) µs in seconds, and

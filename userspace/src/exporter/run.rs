@@ -52,7 +52,7 @@ pub fn run(options: &ExporterOptions) -> Result<(), ExporterError> {
     totals.fs_type = options.fs_name;
     let totals = Arc::new(Mutex::new(totals));
     let stop = Arc::new(AtomicBool::new(false));
-    let collector = start_collector(&options.collect, &totals, &stop)?;
+    let collector = start_collector(&options.collect, &totals, &stop, runtime.handle())?;
     eprintln!(
         "blkscope exporter: serving http://{}/metrics and /healthz",
         options.listen
@@ -76,22 +76,39 @@ fn start_collector(
     options: &CollectOptions,
     totals: &Arc<Mutex<Totals>>,
     stop: &Arc<AtomicBool>,
+    runtime: &tokio::runtime::Handle,
 ) -> Result<std::thread::JoinHandle<()>, ExporterError> {
     let (started, result) = mpsc::channel();
     let (options, totals, stop) = (options.clone(), Arc::clone(totals), Arc::clone(stop));
-    let handle = std::thread::spawn(move || match Probes::start(&options) {
-        Ok(probes) => {
-            let _ = started.send(Ok(()));
-            collect::run(probes, &options, &totals, &stop);
-        }
-        Err(e) => {
-            let _ = started.send(Err(e.to_string()));
-        }
+    let runtime = runtime.clone();
+    let handle = std::thread::spawn(move || {
+        // The file-system probe registers its ring buffer with the runtime's reactor (it is
+        // never polled here: the exporter reads only its histograms).
+        let _reactor = runtime.enter();
+        collect_from_start(&options, &totals, &stop, &started);
     });
     match result.recv() {
         Ok(Ok(())) => Ok(handle),
         Ok(Err(e)) => Err(ExporterError::Probes(e)),
         Err(_) => Err(ExporterError::CollectorGone),
+    }
+}
+
+/// Starts the probes (saying how on `started`), then collects until `stop`.
+fn collect_from_start(
+    options: &CollectOptions,
+    totals: &Arc<Mutex<Totals>>,
+    stop: &AtomicBool,
+    started: &mpsc::Sender<Result<(), String>>,
+) {
+    match Probes::start(options) {
+        Ok(probes) => {
+            let _ = started.send(Ok(()));
+            collect::run(probes, options, totals, stop);
+        }
+        Err(e) => {
+            let _ = started.send(Err(e.to_string()));
+        }
     }
 }
 
