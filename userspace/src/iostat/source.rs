@@ -163,8 +163,27 @@ impl StatFiles {
     }
 }
 
+/// A /proc or /sys file's text. These files are small and their size is not known ahead
+/// (stat says 4096 or 0), so they are read straight into a buffer: one read for most, instead
+/// of `read_to_string`'s stat and extra read per file (iostat reads one per device per
+/// report; with hundreds of devices that is most of its cost).
 fn read(path: &Path) -> Option<String> {
-    std::fs::read_to_string(path).ok()
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut buffer = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        let n = file.read(&mut buffer[len..]).ok()?;
+        len += n;
+        // A short read of a small file is the whole of it (sysfs and procfs fill what they
+        // can in one call); a full buffer may have more.
+        if n == 0 || len < buffer.len() {
+            break;
+        }
+        buffer.resize(buffer.len() * 2, 0);
+    }
+    buffer.truncate(len);
+    String::from_utf8(buffer).ok()
 }
 
 fn dir_names(dir: &Path) -> Vec<String> {
