@@ -816,6 +816,7 @@ fn run_biolatency(args: BiolatencyArgs) -> anyhow::Result<()> {
         cgroup,
         percentiles: args.percentiles,
         split_stages: false,
+        per_direction: false,
     };
     let layout = HistogramLayout {
         per_disk: args.disks,

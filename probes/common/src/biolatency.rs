@@ -23,7 +23,8 @@ pub struct HistogramKey {
     pub cgroup_id: u64,
     /// With `LatencyConfig::split_stages`: `STAGE_QUEUE` or `STAGE_DEVICE`; else 0.
     pub stage: u32,
-    pub _pad: u32,
+    /// With `LatencyConfig::per_direction`: 1 for writes (device stage only); else 0.
+    pub write: u32,
 }
 
 /// The queue stage: from insertion into the queue to issue to the driver.
@@ -105,12 +106,15 @@ pub struct Histogram {
     pub slots: [u64; LATENCY_SLOTS],
     /// The latencies counted, in nanoseconds, summed (a Prometheus histogram's `_sum`).
     pub sum_ns: u64,
+    /// With `LatencyConfig::per_direction`, device stage: the requests' bytes, summed.
+    pub sum_bytes: u64,
 }
 
 impl Histogram {
     pub const ZERO: Histogram = Histogram {
         slots: [0; LATENCY_SLOTS],
         sum_ns: 0,
+        sum_bytes: 0,
     };
 }
 
@@ -140,7 +144,11 @@ pub struct LatencyConfig {
     /// Non-zero: time the queue stage (insert to issue) and the device stage (issue to
     /// completion) separately, each in its own histograms (`HistogramKey::stage`).
     pub split_stages: u32,
-    pub _pad: u32,
+    /// Non-zero: device-stage histograms per direction (`HistogramKey::write`: the operation,
+    /// `cmd_flags & op_mask`, is `op_write`), with the requests' bytes summed.
+    pub per_direction: u32,
+    pub op_write: u32,
+    pub op_mask: u32,
 }
 
 impl LatencyConfig {
@@ -157,7 +165,9 @@ impl LatencyConfig {
         cgroup_level: 0,
         fine: 0,
         split_stages: 0,
-        _pad: 0,
+        per_direction: 0,
+        op_write: 0,
+        op_mask: 0,
     };
 
     /// Whether the owner of each request must be captured when its bio is queued.

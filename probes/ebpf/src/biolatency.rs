@@ -150,6 +150,14 @@ fn count_stage(rq: u64, stage: u32) {
     let latency_ns = now.saturating_sub(timed.start_ns);
     let units = latency_ns / u64::from(config.unit_ns.max(1));
     let layout = BLOCK_LAYOUT.load();
+    // The exporter's counts: direction and bytes of each completed request.
+    let (write, bytes) = if config.per_direction != 0 && stage != STAGE_QUEUE {
+        let cmd_flags: u32 = read(rq, layout.request_cmd_flags);
+        let write = u32::from(cmd_flags & config.op_mask == config.op_write);
+        (write, u64::from(read::<u32>(rq, layout.request_data_len)))
+    } else {
+        (0, 0)
+    };
     let key = HistogramKey {
         dev: if config.per_disk != 0 {
             queue_dev(&layout, read(rq, layout.request_q))
@@ -167,9 +175,9 @@ fn count_stage(rq: u64, stage: u32) {
             0
         },
         stage,
-        _pad: 0,
+        write,
     };
-    add_to_histogram(&key, log2_slot(units, LATENCY_SLOTS), latency_ns);
+    add_to_histogram(&key, log2_slot(units, LATENCY_SLOTS), latency_ns, bytes);
     if config.fine != 0 {
         add_to_fine_histogram(&key, latency_ns);
     }
@@ -213,7 +221,7 @@ fn count_drop() {
 }
 
 #[inline(always)]
-fn add_to_histogram(key: &HistogramKey, slot: usize, latency_ns: u64) {
+fn add_to_histogram(key: &HistogramKey, slot: usize, latency_ns: u64, bytes: u64) {
     if let Some(histogram) = LATENCY_HISTOGRAMS.get_ptr_mut(key) {
         // SAFETY: a per-CPU value: no other program writes this CPU's copy concurrently.
         unsafe {
@@ -221,6 +229,7 @@ fn add_to_histogram(key: &HistogramKey, slot: usize, latency_ns: u64) {
                 *count += 1;
             }
             (*histogram).sum_ns += latency_ns;
+            (*histogram).sum_bytes += bytes;
         }
         return;
     }
@@ -229,6 +238,7 @@ fn add_to_histogram(key: &HistogramKey, slot: usize, latency_ns: u64) {
         *count = 1;
     }
     first.sum_ns = latency_ns;
+    first.sum_bytes = bytes;
     if LATENCY_HISTOGRAMS.insert(key, &first, 0).is_err() {
         count_drop();
     }

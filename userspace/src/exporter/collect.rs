@@ -22,8 +22,7 @@ use crate::{
     event::DeviceId,
     kernel::{
         KernelError, Preflight,
-        biolatency::{LatencyOptions, LatencyProbe},
-        biotop::{TopOptions, TopProbe},
+        biolatency::{HistogramSums, LatencyOptions, LatencyProbe},
         fsslower::{FsOptions, FsProbe},
     },
 };
@@ -74,9 +73,10 @@ impl Totals {
     }
 }
 
-/// The probes the collector owns.
+/// The probes the collector owns: the biolatency probes (per disk, cgroup, stage and
+/// direction, with counts, time and bytes: everything per cgroup comes from them) and the
+/// file-system probes.
 pub struct Probes {
-    top: TopProbe,
     latency: LatencyProbe,
     fs: Option<FsProbe>,
 }
@@ -85,15 +85,15 @@ impl Probes {
     /// Loads and attaches every probe; fails as the views fail (missing capability, kernel).
     pub fn start(options: &CollectOptions) -> Result<Probes, KernelError> {
         Preflight::check(&["block_rq_insert", "block_rq_issue", "block_rq_complete"])?;
-        let top = TopProbe::start(&TopOptions::default())?;
         let latency = LatencyProbe::start(&LatencyOptions {
             per_disk: true,
             per_cgroup: true,
             split_stages: true,
+            per_direction: true,
             ..LatencyOptions::default()
         })?;
         let fs = options.fs.as_ref().map(FsProbe::start).transpose()?;
-        Ok(Probes { top, latency, fs })
+        Ok(Probes { latency, fs })
     }
 }
 
@@ -142,14 +142,12 @@ fn update(
     names: &mut CgroupNames,
     totals: &Arc<Mutex<Totals>>,
 ) -> Result<(), KernelError> {
-    let rows = probes.top.take_interval()?;
     let histograms = probes.latency.take_interval_with_sums()?;
     let fs = match probes.fs.as_mut() {
         Some(fs) => Some(fs.take_histograms()?),
         None => None,
     };
     let drops = [
-        ("biotop", probes.top.drops()?),
         ("biolatency", probes.latency.drops()?),
         (
             "fs",
@@ -163,18 +161,8 @@ fn update(
     ];
     let mut t = lock(totals);
     t.cgroups.begin_update();
-    for (key, counts) in rows {
-        let series = t.cgroups.series_for(key.cgroup_id, |id| names.labels(id));
-        let io = series
-            .io
-            .entry((DeviceId::from_kernel(key.dev), key.write != 0))
-            .or_default();
-        io.ios += counts.ios;
-        io.bytes += counts.bytes;
-        io.time_ns += counts.latency_ns;
-    }
-    for (key, (slots, sum_ns)) in &histograms {
-        add_latency(&mut t, names, key, slots, *sum_ns);
+    for (key, sums) in &histograms {
+        add_histogram(&mut t, names, key, sums);
     }
     for (op, slots) in fs.into_iter().flatten() {
         t.fs.entry(op)
@@ -187,22 +175,28 @@ fn update(
     Ok(())
 }
 
-fn add_latency(
+/// One interval of one kernel histogram: into its disk's and its cgroup's latencies, and a
+/// device-stage one also into the cgroup's I/O counts (its count, time and bytes).
+fn add_histogram(
     t: &mut Totals,
     names: &mut CgroupNames,
     key: &HistogramKey,
-    slots: &[u64; LATENCY_SLOTS],
-    sum_ns: u64,
+    sums: &HistogramSums,
 ) {
     let queue = key.stage == STAGE_QUEUE;
+    let disk = DeviceId::from_kernel(key.dev);
     t.disks
-        .entry(DeviceId::from_kernel(key.dev))
+        .entry(disk)
         .or_default()
-        .add(queue, slots, sum_ns);
-    t.cgroups
-        .series_for(key.cgroup_id, |id| names.labels(id))
-        .latency
-        .add(queue, slots, sum_ns);
+        .add(queue, &sums.slots, sums.sum_ns);
+    let series = t.cgroups.series_for(key.cgroup_id, |id| names.labels(id));
+    series.latency.add(queue, &sums.slots, sums.sum_ns);
+    if !queue {
+        let io = series.io.entry((disk, key.write != 0)).or_default();
+        io.ios += sums.slots.iter().sum::<u64>();
+        io.bytes += sums.sum_bytes;
+        io.time_ns += sums.sum_ns;
+    }
 }
 
 /// A log2 histogram's sum when only its slots are known (the file-system probes keep no

@@ -60,6 +60,8 @@ pub struct LatencyOptions {
     /// Queue (insert to issue) and device (issue to completion) times in separate histograms
     /// (`HistogramKey::stage`), for the exporter.
     pub split_stages: bool,
+    /// Device-stage histograms per direction with bytes summed, for the exporter.
+    pub per_direction: bool,
 }
 
 impl LatencyOptions {
@@ -74,6 +76,14 @@ const ISSUE: (&str, &str) = ("biolatency_rq_issue", "block_rq_issue");
 const COMPLETE: (&str, &str) = ("biolatency_rq_complete", "block_rq_complete");
 const QUEUE: (&str, &str) = ("biolatency_bio_queue", "block_bio_queue");
 
+/// One histogram's counts and sums (latency in ns; bytes with `per_direction`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HistogramSums {
+    pub slots: Slots,
+    pub sum_ns: u64,
+    pub sum_bytes: u64,
+}
+
 /// The attached biolatency probes.
 pub struct LatencyProbe {
     /// Owns the programs and their links.
@@ -81,7 +91,7 @@ pub struct LatencyProbe {
     histograms: PerCpuHashMap<MapData, HistogramKey, Histogram>,
     fine: PerCpuHashMap<MapData, HistogramKey, FineHistogram>,
     drops: PerCpuArray<MapData, u64>,
-    previous: BTreeMap<HistogramKey, (Slots, u64)>,
+    previous: BTreeMap<HistogramKey, HistogramSums>,
     previous_fine: BTreeMap<HistogramKey, (Vec<u64>, u64)>,
     flag_bits: RequestFlagBits,
 }
@@ -95,6 +105,7 @@ impl LatencyProbe {
             "block_rq_complete",
         ])?;
         let kernel_btf = KernelBtf::from_sys_fs()?;
+        let flag_bits = kernel_btf.request_flag_bits()?;
         let latency = LatencyConfig {
             queued: u32::from(options.queued),
             per_disk: u32::from(options.per_disk),
@@ -108,7 +119,9 @@ impl LatencyProbe {
             cgroup_level: options.cgroup.map_or(0, |(_, level)| level),
             fine: u32::from(options.percentiles),
             split_stages: u32::from(options.split_stages),
-            _pad: 0,
+            per_direction: u32::from(options.per_direction),
+            op_write: flag_bits.op_write,
+            op_mask: (1u32 << flag_bits.op_bits.min(31)) - 1,
         };
         let mut ebpf = loader::load(&ProbeGlobals {
             layout: kernel_btf.block_layout()?,
@@ -147,7 +160,7 @@ impl LatencyProbe {
             drops,
             previous: BTreeMap::new(),
             previous_fine: BTreeMap::new(),
-            flag_bits: kernel_btf.request_flag_bits()?,
+            flag_bits,
         })
     }
 
@@ -157,25 +170,30 @@ impl LatencyProbe {
         Ok(self
             .take_interval_with_sums()?
             .into_iter()
-            .map(|(key, (slots, _))| (key, slots))
+            .map(|(key, sums)| (key, sums.slots))
             .collect())
     }
 
-    /// As `take_interval`, with each histogram's summed latency (ns) in the interval.
+    /// As `take_interval`, with each histogram's summed latency and bytes in the interval.
     pub fn take_interval_with_sums(
         &mut self,
-    ) -> Result<BTreeMap<HistogramKey, (Slots, u64)>, KernelError> {
+    ) -> Result<BTreeMap<HistogramKey, HistogramSums>, KernelError> {
         let totals = self.totals()?;
         let slots: BTreeMap<HistogramKey, Slots> =
-            totals.iter().map(|(k, (s, _))| (*k, *s)).collect();
+            totals.iter().map(|(k, t)| (*k, t.slots)).collect();
         let previous: BTreeMap<HistogramKey, Slots> =
-            self.previous.iter().map(|(k, (s, _))| (*k, *s)).collect();
+            self.previous.iter().map(|(k, t)| (*k, t.slots)).collect();
         let interval = interval_counts(&previous, &slots)
             .into_iter()
             .map(|(key, counts)| {
-                let before = self.previous.get(&key).map_or(0, |(_, sum)| *sum);
-                let sum = totals.get(&key).map_or(0, |(_, sum)| *sum);
-                (key, (counts, sum.saturating_sub(before)))
+                let before = self.previous.get(&key).copied().unwrap_or_default();
+                let now = totals.get(&key).copied().unwrap_or_default();
+                let sums = HistogramSums {
+                    slots: counts,
+                    sum_ns: now.sum_ns.saturating_sub(before.sum_ns),
+                    sum_bytes: now.sum_bytes.saturating_sub(before.sum_bytes),
+                };
+                (key, sums)
             })
             .collect();
         self.previous = totals;
@@ -244,20 +262,20 @@ impl LatencyProbe {
         Ok(values.iter().sum())
     }
 
-    /// Counts and summed latencies since the start, summed over CPUs.
-    fn totals(&self) -> Result<BTreeMap<HistogramKey, (Slots, u64)>, KernelError> {
+    /// Counts and sums since the start, summed over CPUs.
+    fn totals(&self) -> Result<BTreeMap<HistogramKey, HistogramSums>, KernelError> {
         let mut totals = BTreeMap::new();
         for entry in self.histograms.iter() {
             let (key, per_cpu) = entry.map_err(|e| map_error("LATENCY_HISTOGRAMS", e))?;
-            let mut sum = [0u64; LATENCY_SLOTS];
-            let mut sum_ns = 0u64;
+            let mut sums = HistogramSums::default();
             for histogram in per_cpu.iter() {
-                for (total, count) in sum.iter_mut().zip(histogram.slots) {
+                for (total, count) in sums.slots.iter_mut().zip(histogram.slots) {
                     *total += count;
                 }
-                sum_ns += histogram.sum_ns;
+                sums.sum_ns += histogram.sum_ns;
+                sums.sum_bytes += histogram.sum_bytes;
             }
-            totals.insert(key, (sum, sum_ns));
+            totals.insert(key, sums);
         }
         Ok(totals)
     }
