@@ -81,9 +81,18 @@ pub fn biolatency_rq_insert(ctx: BtfTracePointContext) -> i32 {
 pub fn biolatency_rq_issue(ctx: BtfTracePointContext) -> i32 {
     let rq = arg(&ctx, 0);
     if LATENCY_CONFIG.load().split_stages != 0 {
-        // The queue stage ends (for requests that were inserted), the device stage starts.
-        count_stage(rq, STAGE_QUEUE);
-        start_timing(rq, 0);
+        // The queue stage ends (for requests that were inserted) and the device stage starts:
+        // in place, keeping the owner (no second map update, no second owner lookup).
+        match LATENCY_START.get_ptr_mut(&rq) {
+            Some(timed) => {
+                // SAFETY: a valid map value; copied out, then its start moved to now.
+                let queued = unsafe { *timed };
+                let now = count(rq, &queued, STAGE_QUEUE);
+                // SAFETY: as above; the entry is this request's alone.
+                unsafe { (*timed).start_ns = now };
+            }
+            None => start_timing(rq, 0),
+        }
         return 0;
     }
     // With -Q the clock started at insertion; requests issued directly were never inserted.
@@ -144,8 +153,14 @@ fn count_stage(rq: u64, stage: u32) {
         return; // issued before the probes were attached
     };
     let _ = LATENCY_START.remove(&rq);
+    count(rq, &timed, stage);
+}
+
+/// Counts the time since `timed` started into the request's `stage` histogram; returns now.
+#[inline(always)]
+fn count(rq: u64, timed: &TimedRequest, stage: u32) -> u64 {
     let config = LATENCY_CONFIG.load();
-    // SAFETY: as above.
+    // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
     let latency_ns = now.saturating_sub(timed.start_ns);
     let units = latency_ns / u64::from(config.unit_ns.max(1));
@@ -181,6 +196,7 @@ fn count_stage(rq: u64, stage: u32) {
     if config.fine != 0 {
         add_to_fine_histogram(&key, latency_ns);
     }
+    now
 }
 
 #[inline(always)]
@@ -215,8 +231,7 @@ fn add_to_fine_histogram(key: &HistogramKey, latency_ns: u64) {
 #[inline(always)]
 fn count_drop() {
     if let Some(drops) = LATENCY_DROPS.get_ptr_mut(0) {
-        // SAFETY: per-CPU slot.
-        unsafe { *drops += 1 };
+        crate::counter::increment(drops);
     }
 }
 

@@ -119,8 +119,7 @@ fn add(key: &TopKey, bytes: u64, latency_ns: u64) {
     if TOP_COUNTS.insert(key, &first, 0).is_err()
         && let Some(drops) = TOP_DROPS.get_ptr_mut(0)
     {
-        // SAFETY: per-CPU slot.
-        unsafe { *drops += 1 };
+        crate::counter::increment(drops);
     }
 }
 

@@ -287,8 +287,7 @@ fn wakeup_flags() -> u64 {
 #[inline(always)]
 fn count_drop() {
     if let Some(drops) = BLOCK_DROPS.get_ptr_mut(0) {
-        // SAFETY: a per-CPU slot: no other program writes it concurrently.
-        unsafe { *drops += 1 };
+        crate::counter::increment(drops);
     }
 }
 

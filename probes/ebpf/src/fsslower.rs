@@ -254,8 +254,7 @@ fn add_to_histogram(op: u8, units: u64) {
 #[inline(always)]
 fn count_drop() {
     if let Some(drops) = FS_DROPS.get_ptr_mut(0) {
-        // SAFETY: per-CPU slot.
-        unsafe { *drops += 1 };
+        crate::counter::increment(drops);
     }
 }
 

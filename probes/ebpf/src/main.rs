@@ -3,10 +3,13 @@
 //! naming, matching and formatting happen in userspace.
 #![no_std]
 #![no_main]
+// Inline assembly for the BPF atomic add (counter.rs).
+#![feature(asm_experimental_arch)]
 
 mod biolatency;
 mod biotop;
 mod block;
+mod counter;
 mod fsslower;
 
 /// GPL-compatible, as `bpf_probe_read_kernel` requires.
