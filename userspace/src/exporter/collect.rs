@@ -3,7 +3,7 @@
 //! per event in userspace, and a scrape only takes the totals' lock (never the probes').
 
 use std::{
-    collections::{BTreeMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -115,13 +115,16 @@ pub fn run(
         }
         next += options.interval;
         let result = update(&mut probes, &mut names, totals);
-        let mut locked = lock(totals);
-        locked.health.error = result.err().map(|e| e.to_string());
-        if locked.health.updates.is_multiple_of(10) {
-            // Cgroups removed since: their series (and kernel histograms) go once idle.
+        let forget_round = {
+            let mut locked = lock(totals);
+            locked.health.error = result.err().map(|e| e.to_string());
+            locked.health.updates.is_multiple_of(10)
+        };
+        if forget_round {
+            // Cgroups removed since: their series (and kernel histograms) go once idle. The
+            // hierarchy is walked without the lock, so scrapes do not wait for it.
             let live = names.live_ids();
-            locked.cgroups.forget_gone(&live, idle_updates);
-            drop(locked);
+            lock(totals).cgroups.forget_gone(&live, idle_updates);
             probes
                 .latency
                 .forget(|key| key.cgroup_id > 1 && !live.contains(&key.cgroup_id));
@@ -159,10 +162,33 @@ fn update(
                 .unwrap_or(0),
         ),
     ];
+    // Cgroups seen for the first time are named before the lock is taken (naming one may walk
+    // the cgroup hierarchy).
+    let unknown: Vec<u64> = {
+        let t = lock(totals);
+        histograms
+            .keys()
+            .map(|key| key.cgroup_id)
+            .filter(|id| !t.cgroups.knows(*id))
+            .collect()
+    };
+    let new_labels: HashMap<u64, CgroupLabels> = unknown
+        .into_iter()
+        .map(|id| (id, names.labels(id)))
+        .collect();
+    let label = |id: u64| {
+        new_labels
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| CgroupLabels {
+                cgroup: id.to_string(),
+                ..CgroupLabels::default()
+            })
+    };
     let mut t = lock(totals);
     t.cgroups.begin_update();
     for (key, sums) in &histograms {
-        add_histogram(&mut t, names, key, sums);
+        add_histogram(&mut t, &label, key, sums);
     }
     for (op, slots) in fs.into_iter().flatten() {
         t.fs.entry(op)
@@ -179,7 +205,7 @@ fn update(
 /// device-stage one also into the cgroup's I/O counts (its count, time and bytes).
 fn add_histogram(
     t: &mut Totals,
-    names: &mut CgroupNames,
+    label: &dyn Fn(u64) -> CgroupLabels,
     key: &HistogramKey,
     sums: &HistogramSums,
 ) {
@@ -189,7 +215,7 @@ fn add_histogram(
         .entry(disk)
         .or_default()
         .add(queue, &sums.slots, sums.sum_ns);
-    let series = t.cgroups.series_for(key.cgroup_id, |id| names.labels(id));
+    let series = t.cgroups.series_for(key.cgroup_id, label);
     series.latency.add(queue, &sums.slots, sums.sum_ns);
     if !queue {
         let io = series.io.entry((disk, key.write != 0)).or_default();

@@ -189,6 +189,11 @@ impl CgroupTable {
             .chain(overflow_used.then_some(&self.overflow))
     }
 
+    /// Whether cgroup `id` has a series or goes to the overflow's (no labels needed).
+    pub fn knows(&self, id: u64) -> bool {
+        self.series.contains_key(&id) || self.overflowed.contains(&id)
+    }
+
     pub fn tracked(&self) -> usize {
         self.series.len()
     }
