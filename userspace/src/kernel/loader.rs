@@ -8,7 +8,7 @@ use aya::{
 };
 use blkscope_common::{
     KernelLayout, ProbeConfig,
-    biolatency::LatencyConfig,
+    biolatency::{LatencyConfig, MAX_HISTOGRAMS},
     biotop::TopConfig,
     fsslower::{FsConfig, FsLayout},
 };
@@ -42,6 +42,15 @@ pub(crate) fn load(globals: &ProbeGlobals) -> Result<Ebpf, KernelError> {
         .override_global("FS_CONFIG", &globals.fs, true)
         .map_max_entries("BLOCK_EVENTS", ring_size(globals.ring_bytes))
         .map_max_entries("LATENCY_HISTOGRAMS", globals.latency_histograms.max(1))
+        // 4 KiB per entry per CPU: room only when --percentiles asks for these histograms.
+        .map_max_entries(
+            "LATENCY_FINE",
+            if globals.latency.fine != 0 {
+                MAX_HISTOGRAMS
+            } else {
+                1
+            },
+        )
         .load(PROBES)
         .map_err(|e| KernelError::Load(Box::new(e)))
 }
