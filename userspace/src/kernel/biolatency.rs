@@ -179,23 +179,7 @@ impl LatencyProbe {
         &mut self,
     ) -> Result<BTreeMap<HistogramKey, HistogramSums>, KernelError> {
         let totals = self.totals()?;
-        let slots: BTreeMap<HistogramKey, Slots> =
-            totals.iter().map(|(k, t)| (*k, t.slots)).collect();
-        let previous: BTreeMap<HistogramKey, Slots> =
-            self.previous.iter().map(|(k, t)| (*k, t.slots)).collect();
-        let interval = interval_counts(&previous, &slots)
-            .into_iter()
-            .map(|(key, counts)| {
-                let before = self.previous.get(&key).copied().unwrap_or_default();
-                let now = totals.get(&key).copied().unwrap_or_default();
-                let sums = HistogramSums {
-                    slots: counts,
-                    sum_ns: now.sum_ns.saturating_sub(before.sum_ns),
-                    sum_bytes: now.sum_bytes.saturating_sub(before.sum_bytes),
-                };
-                (key, sums)
-            })
-            .collect();
+        let interval = interval_counts(&self.previous, &totals);
         self.previous = totals;
         Ok(interval)
     }
@@ -281,19 +265,23 @@ impl LatencyProbe {
     }
 }
 
-/// `now - before` per key and slot; keys with no new counts are dropped.
+/// `now - before` per key, slot and sum; keys with no new counts are dropped.
 pub fn interval_counts(
-    before: &BTreeMap<HistogramKey, Slots>,
-    now: &BTreeMap<HistogramKey, Slots>,
-) -> BTreeMap<HistogramKey, Slots> {
+    before: &BTreeMap<HistogramKey, HistogramSums>,
+    now: &BTreeMap<HistogramKey, HistogramSums>,
+) -> BTreeMap<HistogramKey, HistogramSums> {
     let mut interval = BTreeMap::new();
-    for (key, slots) in now {
-        let old = before.get(key).copied().unwrap_or([0; LATENCY_SLOTS]);
-        let mut diff = [0u64; LATENCY_SLOTS];
-        for ((d, n), o) in diff.iter_mut().zip(slots).zip(old) {
+    for (key, sums) in now {
+        let old = before.get(key).copied().unwrap_or_default();
+        let mut diff = HistogramSums {
+            sum_ns: sums.sum_ns.saturating_sub(old.sum_ns),
+            sum_bytes: sums.sum_bytes.saturating_sub(old.sum_bytes),
+            ..HistogramSums::default()
+        };
+        for ((d, n), o) in diff.slots.iter_mut().zip(sums.slots).zip(old.slots) {
             *d = n.saturating_sub(o);
         }
-        if diff.iter().any(|&c| c > 0) {
+        if diff.slots.iter().any(|&c| c > 0) {
             interval.insert(*key, diff);
         }
     }
@@ -316,16 +304,20 @@ mod tests {
         };
         let mut before = BTreeMap::new();
         before.insert(key_a, {
-            let mut s = [0; LATENCY_SLOTS];
-            s[3] = 5;
+            let mut s = HistogramSums::default();
+            s.slots[3] = 5;
+            s.sum_ns = 100;
             s
         });
         let mut now = before.clone();
-        now.get_mut(&key_a).unwrap()[3] = 7;
-        now.insert(key_b, [0; LATENCY_SLOTS]);
+        let a = now.get_mut(&key_a).unwrap();
+        a.slots[3] = 7;
+        a.sum_ns = 130;
+        now.insert(key_b, HistogramSums::default());
         let interval = interval_counts(&before, &now);
         assert_eq!(interval.len(), 1);
-        assert_eq!(interval[&key_a][3], 2);
+        assert_eq!(interval[&key_a].slots[3], 2);
+        assert_eq!(interval[&key_a].sum_ns, 30);
         let idle = interval_counts(&now, &now);
         assert!(idle.is_empty());
     }
