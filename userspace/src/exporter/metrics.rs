@@ -4,6 +4,8 @@
 //! histograms per disk and per cgroup (queue and device stages), file-system operation
 //! latencies and probe health (from the collector's totals).
 
+use std::collections::HashMap;
+
 use blkscope_common::fsslower::FsOp;
 use prometheus_client::{
     collector::Collector,
@@ -17,7 +19,7 @@ use super::{
     series::{CgroupSeries, Log2Histogram, StageHistograms},
 };
 use crate::{
-    device,
+    event::DeviceId,
     fsslower::op_name,
     iostat::{counters::DiskstatsLine, source::StatFiles},
 };
@@ -26,6 +28,8 @@ use crate::{
 #[derive(Debug)]
 pub struct Snapshot {
     pub diskstats: Vec<DiskstatsLine>,
+    /// Every block device's kernel name, from the same read of /proc/diskstats.
+    pub disk_names: HashMap<DeviceId, String>,
     pub cgroups: Vec<CgroupSeries>,
     pub disks: Vec<(String, StageHistograms)>,
     pub fs: Vec<(FsOp, Log2Histogram)>,
@@ -42,20 +46,23 @@ impl Snapshot {
     /// totals (the lock is held for the copy only).
     pub fn take(totals: &Totals) -> Snapshot {
         let files = StatFiles::default();
-        let diskstats = files
+        let (diskstats, hidden): (Vec<DiskstatsLine>, Vec<DiskstatsLine>) = files
             .diskstats()
             .into_iter()
-            .filter(|l| shown_like_node_exporter(&files, &l.name))
+            .partition(|l| shown_like_node_exporter(&files, &l.name));
+        // Names for the probes' disks come from this read, not from a sysfs read per series.
+        let disk_names: HashMap<DeviceId, String> = diskstats
+            .iter()
+            .chain(&hidden)
+            .map(|l| (DeviceId::new(l.major, l.minor), l.name.clone()))
             .collect();
+        let name = |disk: &DeviceId| disk_name(&disk_names, *disk);
         Snapshot {
+            disks: totals.disks.iter().map(|(d, h)| (name(d), *h)).collect(),
             diskstats,
             cgroups: totals.cgroups.all().cloned().collect(),
-            disks: totals
-                .disks
-                .iter()
-                .map(|(d, h)| (device::name(*d).unwrap_or_else(|| d.to_string()), *h))
-                .collect(),
             fs: totals.fs.iter().map(|(op, h)| (*op, *h)).collect(),
+            disk_names,
             fs_type: totals.fs_type,
             drops: totals.health.drops.iter().map(|(p, n)| (*p, *n)).collect(),
             cgroups_tracked: totals.cgroups.tracked(),
@@ -73,6 +80,14 @@ impl Snapshot {
         prometheus_client::encoding::text::encode(&mut text, &registry)?;
         Ok(text)
     }
+}
+
+/// A disk's kernel name, or MAJ:MIN when it is gone from /proc/diskstats.
+fn disk_name(names: &HashMap<DeviceId, String>, disk: DeviceId) -> String {
+    names
+        .get(&disk)
+        .cloned()
+        .unwrap_or_else(|| disk.to_string())
 }
 
 /// node_exporter's default: no RAM disks, no floppies, no partitions. Loop devices are shown
@@ -306,10 +321,7 @@ impl Snapshot {
                 self.cgroups.iter().flat_map(|series| {
                     series.io.iter().map(move |((disk, write), totals)| {
                         let mut labels = cgroup_labels(series);
-                        labels.push((
-                            "device",
-                            device::name(*disk).unwrap_or_else(|| disk.to_string()),
-                        ));
+                        labels.push(("device", disk_name(&self.disk_names, *disk)));
                         labels.push(("direction", if *write { "write" } else { "read" }.into()));
                         (labels, field(totals))
                     })
@@ -476,6 +488,7 @@ mod tests {
         series.latency.device.slots[3] = 2;
         series.latency.device.sum_ns = 30_000;
         let text = Snapshot {
+            disk_names: HashMap::from([(crate::event::DeviceId::new(7, 0), "loop0".to_owned())]),
             diskstats: vec![line],
             cgroups: vec![series],
             disks: Vec::new(),
