@@ -89,11 +89,7 @@ impl BiosnoopView {
     /// or JSON lines, as the I/Os are printed).
     pub fn summary(&self) -> Option<String> {
         let summary = self.summary.as_ref()?;
-        Some(if self.options.json {
-            summary.render_json()
-        } else {
-            summary.render_text("I/Os")
-        })
+        Some(summary.render(self.options.json, "I/Os"))
     }
 
     /// The column header (`None` in JSON mode).

@@ -512,8 +512,7 @@ fn run_iostat_cgroups(options: &blkscope::iostat::options::IostatOptions) -> any
         }
         let mut name = |id: u64| match resolver.as_mut().and_then(|r| r.path(id)) {
             Some(path) => cgroups::CgroupName {
-                container: blkscope::cgroup::container_of(&path)
-                    .map_or_else(|| path.clone(), |c| c.display_name()),
+                container: blkscope::cgroup::container_label(&path),
                 path,
             },
             None => cgroups::CgroupName {
@@ -840,7 +839,7 @@ async fn biolatency_loop(
     layout: &HistogramLayout,
 ) -> anyhow::Result<()> {
     let mut probe = LatencyProbe::start(options)?;
-    let mut containers = ContainerLabels::new(layout.per_container)?;
+    let mut container_label = container_labeller(layout.per_container)?;
     let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut terminate =
         signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -860,7 +859,7 @@ async fn biolatency_loop(
         let mut names = SectionNames {
             flag_bits: Some(probe.flag_bits()),
             disk: &mut disk_name,
-            container: &mut |id| containers.label(id),
+            container: &mut container_label,
         };
         let labelled = label_histograms(&histograms, &fine, layout, &mut names);
         let times = (local_time("%H:%M:%S"), local_time("%Y-%m-%d %H:%M:%S"));
@@ -878,25 +877,17 @@ async fn biolatency_loop(
 }
 
 /// Names cgroup ids after their containers (`--containers`), or prints the id.
-struct ContainerLabels {
-    resolver: Option<CgroupResolver>,
-}
-
-impl ContainerLabels {
-    fn new(per_container: bool) -> anyhow::Result<ContainerLabels> {
-        let resolver = if per_container {
-            Some(CgroupResolver::new().context("--containers")?)
-        } else {
-            None
-        };
-        Ok(ContainerLabels { resolver })
-    }
-
-    fn label(&mut self, id: u64) -> String {
-        self.resolver
+fn container_labeller(per_container: bool) -> anyhow::Result<impl FnMut(u64) -> String> {
+    let mut resolver = if per_container {
+        Some(CgroupResolver::new().context("--containers")?)
+    } else {
+        None
+    };
+    Ok(move |id: u64| {
+        resolver
             .as_mut()
             .map_or_else(|| id.to_string(), |r| r.label(id))
-    }
+    })
 }
 
 /// The cgroups of a recording: its own names (its notes) first, this machine's second.
@@ -1246,11 +1237,7 @@ fn run_ext4slower(args: Ext4slowerArgs) -> anyhow::Result<()> {
             }
         }
         if let Some(summary) = &summary {
-            let text = if args.json {
-                summary.render_json()
-            } else {
-                summary.render_text("OPS")
-            };
+            let text = summary.render(args.json, "OPS");
             if let Err(err) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
                 return closed_or_error(err).map(|_| ());
             }

@@ -95,6 +95,11 @@ pub fn container_of(path: &str) -> Option<Container> {
     })
 }
 
+/// What a view shows for the cgroup at `path`: its container's name, else the path itself.
+pub fn container_label(path: &str) -> String {
+    container_of(path).map_or_else(|| path.to_owned(), |c| c.display_name())
+}
+
 /// OCI runtimes: `docker-ID.scope`, `docker/ID`, `cri-containerd-ID.scope`, `crio-ID.scope`,
 /// `libpod-ID.scope`, `libpod_parent/libpod-ID`, kubepods `pod<uid>/ID`, LXC.
 fn oci_container(part: &str, parent: Option<&str>) -> Option<(Runtime, String)> {

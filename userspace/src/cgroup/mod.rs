@@ -5,6 +5,6 @@ pub mod container;
 pub mod resolver;
 pub mod summary;
 
-pub use container::{Container, Runtime, container_of};
+pub use container::{Container, Runtime, container_label, container_of};
 pub use resolver::{CgroupError, CgroupResolver, CgroupSubtree};
 pub use summary::{ContainerSummary, ContainerTotals};

@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::cgroup::container::{Container, container_of};
+use crate::cgroup::container::{Container, container_label, container_of};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
@@ -104,7 +104,7 @@ impl CgroupResolver {
     /// raw id (names wherever a name can be found).
     pub fn label(&mut self, id: u64) -> String {
         match self.path(id) {
-            Some(path) => container_of(&path).map_or(path, |c| c.display_name()),
+            Some(path) => container_label(&path),
             None => id.to_string(),
         }
     }

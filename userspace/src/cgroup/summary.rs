@@ -60,6 +60,16 @@ impl ContainerSummary {
         rows
     }
 
+    /// The summary in the view's output form: JSON lines (`json`) or the text table, whose
+    /// count column is headed `events` (`I/Os`, `OPS`).
+    pub fn render(&self, json: bool, events: &str) -> String {
+        if json {
+            self.render_json()
+        } else {
+            self.render_text(events)
+        }
+    }
+
     /// The text table, after a blank line; `events` names what is counted (`I/Os`, `OPS`).
     pub fn render_text(&self, events: &str) -> String {
         let width = self
