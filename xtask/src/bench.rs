@@ -524,25 +524,37 @@ impl Stage {
         if !status.success() {
             bail!("filling {} failed", backing.display());
         }
-        let out = Command::new("losetup")
-            .args(["--show", "-f"])
-            .arg(&backing)
-            .output()
-            .context("losetup")?;
-        let device = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        if !out.status.success() || device.is_empty() {
+        let device = attach_loop(&backing).inspect_err(|_| {
             let _ = std::fs::remove_file(&backing);
-            bail!("losetup failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
+        })?;
         Ok(Self { device, backing })
     }
 }
 
 impl Drop for Stage {
     fn drop(&mut self) {
-        let _ = Command::new("losetup").args(["-d", &self.device]).status();
+        detach_loop(&self.device);
         let _ = std::fs::remove_file(&self.backing);
     }
+}
+
+/// Attaches `file` to a free loop device; the device's path.
+pub(crate) fn attach_loop(file: &Path) -> anyhow::Result<String> {
+    let out = Command::new("losetup")
+        .args(["--show", "-f"])
+        .arg(file)
+        .output()
+        .context("losetup")?;
+    let device = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if !out.status.success() || device.is_empty() {
+        bail!("losetup failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(device)
+}
+
+/// Detaches a loop device the bench attached (on drop: a failure has nowhere to go).
+pub(crate) fn detach_loop(device: &str) {
+    let _ = Command::new("losetup").args(["-d", device]).status();
 }
 
 /// An ext4 file system on a second loop device (in /dev/shm), with fio's file on it.
@@ -560,11 +572,9 @@ impl Ext4Stage {
             std::process::id()
         ));
         std::fs::File::create(&backing)?.set_len(256 << 20)?;
-        let out = Command::new("losetup")
-            .args(["--show", "-f"])
-            .arg(&backing)
-            .output()?;
-        let device = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let device = attach_loop(&backing).inspect_err(|_| {
+            let _ = std::fs::remove_file(&backing);
+        })?;
         let mount =
             std::env::temp_dir().join(format!("blkscope-bench-ext4-{}", std::process::id()));
         let stage = Self {
@@ -573,9 +583,6 @@ impl Ext4Stage {
             mount: mount.clone(),
             file: mount.join("fio.dat"),
         };
-        if !out.status.success() || stage.device.is_empty() {
-            bail!("losetup failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
         std::fs::create_dir_all(&mount)?;
         for (program, args) in [
             ("mkfs.ext4", vec!["-q", "-F", stage.device.as_str()]),
@@ -596,7 +603,7 @@ impl Drop for Ext4Stage {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.mount).status();
         let _ = std::fs::remove_dir(&self.mount);
-        let _ = Command::new("losetup").args(["-d", &self.device]).status();
+        detach_loop(&self.device);
         let _ = std::fs::remove_file(&self.backing);
     }
 }

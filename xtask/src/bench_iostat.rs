@@ -2,12 +2,12 @@
 //! machine with many block devices (loop devices on small files in /dev/shm, made for the run).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 
-use crate::bench::median;
-use crate::bench_rates::children_cpu_seconds;
+use crate::bench::{attach_loop, detach_loop, median};
+use crate::bench_parse::measure;
 
 /// Where iostat's part of docs/PERFORMANCE.md starts.
 pub const IOSTAT_SECTION: &str = "\n## iostat: CPU per report";
@@ -33,16 +33,7 @@ impl ManyDevices {
                 .and_then(|f| f.set_len(1 << 20))
                 .with_context(|| file.display().to_string())?;
             made.backing.push(file.clone());
-            let out = Command::new("losetup")
-                .args(["--show", "-f"])
-                .arg(&file)
-                .output()
-                .context("losetup")?;
-            let device = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            if !out.status.success() || device.is_empty() {
-                bail!("losetup failed: {}", String::from_utf8_lossy(&out.stderr));
-            }
-            made.devices.push(device);
+            made.devices.push(attach_loop(&file)?);
         }
         Ok(made)
     }
@@ -51,7 +42,7 @@ impl ManyDevices {
 impl Drop for ManyDevices {
     fn drop(&mut self) {
         for device in &self.devices {
-            let _ = Command::new("losetup").args(["-d", device]).status();
+            detach_loop(device);
         }
         for file in &self.backing {
             let _ = std::fs::remove_file(file);
@@ -62,17 +53,7 @@ impl Drop for ManyDevices {
 /// user+sys seconds of one run of `command` (to /dev/null).
 fn cpu_of(command: &[String]) -> anyhow::Result<f64> {
     let (program, args) = command.split_first().context("empty command")?;
-    let before = children_cpu_seconds();
-    let status = Command::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .with_context(|| format!("running {program}"))?;
-    if !status.success() {
-        bail!("{command:?} failed");
-    }
-    Ok(children_cpu_seconds() - before)
+    Ok(measure(Command::new(program).args(args))?.cpu_seconds)
 }
 
 fn block_devices() -> usize {

@@ -9,15 +9,15 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 
 /// Wall time and peak resident memory of one run.
-struct Measured {
-    seconds: f64,
+pub(crate) struct Measured {
+    pub(crate) seconds: f64,
     /// User plus system time, all threads.
-    cpu_seconds: f64,
-    max_rss_kib: i64,
+    pub(crate) cpu_seconds: f64,
+    pub(crate) max_rss_kib: i64,
 }
 
 /// Runs `cmd` with stdout to /dev/null; its time and peak RSS (from wait4's rusage).
-fn measure(cmd: &mut Command) -> anyhow::Result<Measured> {
+pub(crate) fn measure(cmd: &mut Command) -> anyhow::Result<Measured> {
     let start = Instant::now();
     let child = cmd
         .stdout(Stdio::null())
