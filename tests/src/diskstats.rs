@@ -1,12 +1,15 @@
 //! The kernel's own I/O counters for one device, from /proc/diskstats.
 
-/// Completed I/Os of one device (fields 4, 8, 15 and 19 of /proc/diskstats).
+/// Completed I/Os of one device (fields 4, 8, 15 and 19 of /proc/diskstats), and the sectors
+/// read and written (fields 6 and 10).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DiskCounters {
     pub reads: u64,
     pub writes: u64,
     pub discards: u64,
     pub flushes: u64,
+    pub read_sectors: u64,
+    pub written_sectors: u64,
 }
 
 impl DiskCounters {
@@ -27,6 +30,8 @@ impl DiskCounters {
             writes: at(4),
             discards: at(11),
             flushes: at(15),
+            read_sectors: at(2),
+            written_sectors: at(6),
         }
     }
 
