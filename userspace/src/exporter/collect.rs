@@ -132,7 +132,8 @@ pub fn run(
     }
 }
 
-fn lock(totals: &Arc<Mutex<Totals>>) -> std::sync::MutexGuard<'_, Totals> {
+/// The totals, also after a panic elsewhere left their lock poisoned.
+pub(crate) fn lock(totals: &Arc<Mutex<Totals>>) -> std::sync::MutexGuard<'_, Totals> {
     // A panic while holding the lock leaves totals that are still counts: keep serving them.
     totals
         .lock()

@@ -46,7 +46,7 @@ pub fn run(options: &ExporterOptions) -> Result<(), ExporterError> {
         .build()
         .map_err(ExporterError::Runtime)?;
     let listener = runtime
-        .block_on(server::bind(options.listen))
+        .block_on(tokio::net::TcpListener::bind(options.listen))
         .map_err(|e| ExporterError::Listen(options.listen, e))?;
     let mut totals = Totals::new(options.collect.max_cgroups);
     totals.fs_type = options.fs_name;

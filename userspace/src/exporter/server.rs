@@ -3,7 +3,6 @@
 //! never hold up the collector, and the collector never waits on the kernel for a scrape.
 
 use std::{
-    net::SocketAddr,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -16,7 +15,10 @@ use axum::{
     routing::get,
 };
 
-use super::{collect::Totals, metrics::Snapshot};
+use super::{
+    collect::{Totals, lock},
+    metrics::Snapshot,
+};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -75,15 +77,4 @@ async fn healthz(State(shared): State<Shared>) -> impl IntoResponse {
             "starting: the probes were not read yet\n".to_owned(),
         ),
     }
-}
-
-fn lock(totals: &Arc<Mutex<Totals>>) -> std::sync::MutexGuard<'_, Totals> {
-    totals
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Binds `addr`; a taken port or a bad address is named in the error.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr).await
 }
