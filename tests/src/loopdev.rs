@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use blkscope::event::DeviceId;
+use blkscope::model::event::DeviceId;
 
 use crate::sh;
 
@@ -63,7 +63,7 @@ impl LoopDevice {
     }
 
     pub fn device_id(&self) -> DeviceId {
-        blkscope::device::resolve(self.path_str()).expect("loop device number")
+        blkscope::host::device::resolve(self.path_str()).expect("loop device number")
     }
 }
 

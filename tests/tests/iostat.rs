@@ -627,8 +627,8 @@ fn real_world_counters_appearing_devices_wraps_and_old_formats_like_iostat() {
 /// dm-N its link points at).
 #[test]
 fn device_mapper_names_with_n() {
-    use blkscope::iostat::{
-        counters::IoCounters,
+    use blkscope::host::counters::IoCounters;
+    use blkscope::tools::iostat::{
         devices::{DeviceEntry, DeviceKind},
         naming::Naming,
         options::IostatOptions,

@@ -5,9 +5,9 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use blkscope::{
-    event::{Action, BlockIoEvent, Operation},
-    inflight::RequestTracker,
     kernel::{BlockTraceOptions, BlockTracer, DropCounts},
+    model::event::{Action, BlockIoEvent, Operation},
+    model::inflight::RequestTracker,
 };
 use blkscope_tests::{
     Cgroup, DiskCounters, KernelBlkTracer, LoopDevice, serial, workload::DirectIo,

@@ -4,13 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-use blkscope::iostat::{
+use blkscope::host::stat_files::StatFiles;
+use blkscope::tools::iostat::{
     format::Printer,
     naming::Naming,
     options::{ArgNames, Invocation, parse},
     report::{Host, IostatReport},
     run::{Replay, run_reports},
-    source::StatFiles,
 };
 
 fn fixtures() -> PathBuf {
@@ -113,7 +113,15 @@ fn replay(case_dir: &Path, command: &str, expected: &str) -> String {
         position: 0,
     };
     let mut out = Vec::new();
-    run_reports(&mut report, &host, &date, &mut clock, &mut out).unwrap();
+    run_reports(
+        &mut report,
+        &host,
+        &date,
+        &mut clock,
+        &mut blkscope::run::interval::ReplayClock,
+        &mut out,
+    )
+    .unwrap();
     String::from_utf8(out).unwrap()
 }
 

@@ -1,15 +1,17 @@
 //! Types shared by the eBPF probes and userspace. Everything here is `#[repr(C)]` plain data:
 //! the probes write it into maps and the ring buffer, userspace reads the same bytes back.
 //!
-//! One module per view, named like the view's probe and userspace modules (`block` here,
-//! `probes/ebpf/src/block.rs`, `userspace/src/kernel/block.rs`), so one grep finds all of it.
+//! One module per probe set, named after what it measures, the same in the three places
+//! (`block_latency` here, `probes/ebpf/src/block_latency.rs`,
+//! `userspace/src/kernel/block_latency.rs`), so one grep finds all of it. The names of the
+//! programs, maps and globals both sides use are constants in `names`, next to the types.
 #![no_std]
 
-pub mod biolatency;
-pub mod biotop;
-pub mod block;
-pub mod fsslower;
+pub mod block_events;
+pub mod block_latency;
+pub mod fs_latency;
 pub mod layout;
+pub mod task_io;
 
-pub use block::{BlockAction, BlockEvent, ProbeConfig};
+pub use block_events::{BlockAction, BlockEvent, ProbeConfig};
 pub use layout::KernelLayout;

@@ -1,16 +1,16 @@
-//! blkscope's eBPF programs. Each view has one module here, named like its userspace module
-//! and its shared types in `blkscope-common`. The programs only copy fields and timestamps;
+//! blkscope's eBPF programs. Each probe set has one module here, named after what it measures,
+//! like its userspace module (`userspace/src/kernel/`) and its shared types in `blkscope-common`. The programs only copy fields and timestamps;
 //! naming, matching and formatting happen in userspace.
 #![no_std]
 #![no_main]
 // Inline assembly for the BPF atomic add (counter.rs).
 #![feature(asm_experimental_arch)]
 
-mod biolatency;
-mod biotop;
-mod block;
+mod block_events;
+mod block_latency;
 mod counter;
-mod fsslower;
+mod fs_latency;
+mod task_io;
 
 /// GPL-compatible, as `bpf_probe_read_kernel` requires.
 #[unsafe(link_section = "license")]

@@ -47,6 +47,12 @@ impl CgroupResolver {
         Ok(Self::with_root(unified_root()?))
     }
 
+    /// Names a recording's cgroups: by its notes (`remember`), and this machine's hierarchy
+    /// where there is one (a recording is read fine on a machine without cgroup v2).
+    pub fn for_recording() -> Self {
+        Self::new().unwrap_or_else(|_| Self::with_root(PathBuf::new()))
+    }
+
     pub fn with_root(root: PathBuf) -> Self {
         Self {
             root,

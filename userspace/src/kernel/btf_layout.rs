@@ -5,10 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use blkscope_common::{KernelLayout, fsslower::FsLayout};
+use blkscope_common::{KernelLayout, fs_latency::FsLayout};
 use btf_rs::{Btf, BtfType, Type};
 
-use crate::event::RequestFlagBits;
+use crate::model::event::RequestFlagBits;
 
 /// Where the kernel exposes its own BTF.
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";

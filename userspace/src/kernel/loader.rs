@@ -8,9 +8,9 @@ use aya::{
 };
 use blkscope_common::{
     KernelLayout, ProbeConfig,
-    biolatency::{LatencyConfig, MAX_HISTOGRAMS},
-    biotop::TopConfig,
-    fsslower::{FsConfig, FsLayout},
+    block_latency::{LatencyConfig, MAX_HISTOGRAMS},
+    fs_latency::{FsConfig, FsLayout},
+    task_io::TopConfig,
 };
 
 use crate::kernel::checks::KernelError;

@@ -1,14 +1,24 @@
 //! The kernel side of blkscope: checks that the kernel can run the probes, reads the kernel's
-//! layout from BTF, loads and attaches the probes and reads their ring buffer.
+//! layout from BTF, loads the probe object with each tool's settings and attaches its programs.
+//!
+//! One module per probe set, named like its eBPF module (probes/ebpf/src) and its shared types
+//! (probes/common/src), after what it measures:
+//! - `block_events`: every block-layer event, streamed through a ring buffer (trace, record,
+//!   biosnoop).
+//! - `block_latency`: block I/O latency histograms counted in the kernel (biolatency, the
+//!   exporter).
+//! - `task_io`: I/Os, bytes and time per task, disk and cgroup (biotop, iostat --cgroups).
+//! - `fs_latency`: timed file-system operations: slow ones streamed, all in histograms
+//!   (ext4slower, ext4dist, the exporter).
 
-pub mod biolatency;
-pub mod biotop;
-pub mod block;
+pub mod block_events;
+pub mod block_latency;
 pub mod btf_layout;
 pub mod checks;
-pub mod fsslower;
-pub(crate) mod loader;
+pub mod fs_latency;
+pub mod loader;
+pub mod task_io;
 pub mod tracefs;
 
-pub use block::{BlockTraceOptions, BlockTracer, CgroupFilter, DropCounts};
+pub use block_events::{BlockTraceOptions, BlockTracer, CgroupFilter, DropCounts};
 pub use checks::{KernelError, Preflight};

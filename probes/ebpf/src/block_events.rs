@@ -1,0 +1,340 @@
+//! Block-layer probes: one BTF tracepoint program per blktrace action, all writing
+//! `BlockEvent`s into the `BLOCK_EVENTS` ring buffer.
+
+use core::ffi::c_void;
+
+use aya_ebpf::{
+    Global,
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
+    helpers::{
+        bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_comm,
+        bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
+        bpf_probe_read_kernel,
+    },
+    macros::{btf_tracepoint, map},
+    maps::{HashMap, PerCpuArray, RingBuf},
+    programs::BtfTracePointContext,
+};
+use blkscope_common::{
+    BlockAction, BlockEvent, KernelLayout, ProbeConfig,
+    block_events::{DEFAULT_RING_BYTES, EVENT_FROM_BIO, MAX_TRACED_DEVICES},
+};
+
+#[unsafe(no_mangle)]
+pub(crate) static BLOCK_LAYOUT: Global<KernelLayout> = Global::new(KernelLayout::EMPTY);
+
+#[unsafe(no_mangle)]
+static BLOCK_CONFIG: Global<ProbeConfig> = Global::new(ProbeConfig::ALL);
+
+#[map]
+static BLOCK_EVENTS: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
+
+/// Events that did not fit in the ring buffer, per CPU.
+#[map]
+static BLOCK_DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// Whole-disk devices to trace when `ProbeConfig::filter_devices` is set.
+#[map]
+static TRACED_DEVICES: HashMap<u32, u8> = HashMap::with_max_entries(MAX_TRACED_DEVICES, 0);
+
+// ---- entry points: one small function per tracepoint ----
+
+#[btf_tracepoint(function = "block_bio_queue")]
+pub fn block_bio_queue(ctx: BtfTracePointContext) -> i32 {
+    bio_event(BlockAction::Queue, arg(&ctx, 0), |_| {});
+    0
+}
+
+#[btf_tracepoint(function = "block_bio_backmerge")]
+pub fn block_bio_backmerge(ctx: BtfTracePointContext) -> i32 {
+    bio_event(BlockAction::BackMerge, arg(&ctx, 0), |_| {});
+    0
+}
+
+#[btf_tracepoint(function = "block_bio_frontmerge")]
+pub fn block_bio_frontmerge(ctx: BtfTracePointContext) -> i32 {
+    bio_event(BlockAction::FrontMerge, arg(&ctx, 0), |_| {});
+    0
+}
+
+#[btf_tracepoint(function = "block_getrq")]
+pub fn block_getrq(ctx: BtfTracePointContext) -> i32 {
+    bio_event(BlockAction::GetRequest, arg(&ctx, 0), |_| {});
+    0
+}
+
+#[btf_tracepoint(function = "block_split")]
+pub fn block_split(ctx: BtfTracePointContext) -> i32 {
+    let new_sector = arg(&ctx, 1) & 0xffff_ffff;
+    bio_event(BlockAction::Split, arg(&ctx, 0), |e| {
+        e.aux_sector = new_sector
+    });
+    0
+}
+
+#[btf_tracepoint(function = "block_bio_remap")]
+pub fn block_bio_remap(ctx: BtfTracePointContext) -> i32 {
+    let (from_dev, from_sector) = (arg(&ctx, 1) as u32, arg(&ctx, 2));
+    bio_event(BlockAction::Remap, arg(&ctx, 0), |e| {
+        e.aux_dev = from_dev;
+        e.aux_sector = from_sector;
+    });
+    0
+}
+
+#[btf_tracepoint(function = "block_bio_complete")]
+pub fn block_bio_complete(ctx: BtfTracePointContext) -> i32 {
+    bio_event(BlockAction::Complete, arg(&ctx, 1), |_| {});
+    0
+}
+
+#[btf_tracepoint(function = "block_rq_insert")]
+pub fn block_rq_insert(ctx: BtfTracePointContext) -> i32 {
+    request_event(BlockAction::Insert, arg(&ctx, 0), |_| {});
+    0
+}
+
+#[btf_tracepoint(function = "block_rq_issue")]
+pub fn block_rq_issue(ctx: BtfTracePointContext) -> i32 {
+    request_event(BlockAction::Issue, arg(&ctx, 0), |_| {});
+    0
+}
+
+#[btf_tracepoint(function = "block_rq_merge")]
+pub fn block_rq_merge(ctx: BtfTracePointContext) -> i32 {
+    request_event(BlockAction::RequestMerge, arg(&ctx, 0), |_| {});
+    0
+}
+
+#[btf_tracepoint(function = "block_rq_requeue")]
+pub fn block_rq_requeue(ctx: BtfTracePointContext) -> i32 {
+    request_event(BlockAction::Requeue, arg(&ctx, 0), |_| {});
+    0
+}
+
+#[btf_tracepoint(function = "block_rq_complete")]
+pub fn block_rq_complete(ctx: BtfTracePointContext) -> i32 {
+    let (status, nr_bytes) = (arg(&ctx, 1) as u8, arg(&ctx, 2) as u32);
+    request_event(BlockAction::Complete, arg(&ctx, 0), |e| {
+        e.status = status;
+        e.bytes = nr_bytes;
+    });
+    0
+}
+
+#[btf_tracepoint(function = "block_rq_remap")]
+pub fn block_rq_remap(ctx: BtfTracePointContext) -> i32 {
+    let (from_dev, from_sector) = (arg(&ctx, 1) as u32, arg(&ctx, 2));
+    request_event(BlockAction::Remap, arg(&ctx, 0), |e| {
+        e.aux_dev = from_dev;
+        e.aux_sector = from_sector;
+    });
+    0
+}
+
+#[btf_tracepoint(function = "block_plug")]
+pub fn block_plug(ctx: BtfTracePointContext) -> i32 {
+    queue_event(BlockAction::Plug, arg(&ctx, 0), 0);
+    0
+}
+
+#[btf_tracepoint(function = "block_unplug")]
+pub fn block_unplug(ctx: BtfTracePointContext) -> i32 {
+    let depth = arg(&ctx, 1) as u32;
+    let action = if arg(&ctx, 2) & 0xff != 0 {
+        BlockAction::UnplugIo
+    } else {
+        BlockAction::UnplugTimer
+    };
+    queue_event(action, arg(&ctx, 0), depth);
+    0
+}
+
+// ---- event building ----
+
+/// Argument `n` of a BTF tracepoint, as the raw 64-bit register value.
+#[inline(always)]
+pub(crate) fn arg(ctx: &BtfTracePointContext, n: usize) -> u64 {
+    ctx.arg::<*const c_void>(n) as u64
+}
+
+#[inline(always)]
+fn wanted(action: BlockAction) -> bool {
+    BLOCK_CONFIG.load().action_mask & action.mask_bit() != 0
+}
+
+/// The cgroup filter (`-c`): bio events run in the task that submits the I/O, so its cgroup
+/// (or the ancestor at the filter's depth) says whether the I/O is wanted.
+#[inline(always)]
+fn submitter_wanted() -> bool {
+    let config = BLOCK_CONFIG.load();
+    if config.filter_cgroup == 0 {
+        return true;
+    }
+    // SAFETY: a helper that only reads the current task's cgroup.
+    let ancestor = unsafe { bpf_get_current_ancestor_cgroup_id(config.cgroup_level as i32) };
+    ancestor == config.cgroup_id
+}
+
+#[inline(always)]
+fn bio_event(action: BlockAction, bio: u64, extra: impl FnOnce(&mut BlockEvent)) {
+    if !wanted(action) || bio == 0 || !submitter_wanted() {
+        return;
+    }
+    let layout = BLOCK_LAYOUT.load();
+    let mut event = new_event(action, bio_dev(&layout, bio));
+    event.request_id = bio;
+    event.flags = EVENT_FROM_BIO;
+    event.sector = read(bio, layout.bio_sector);
+    event.bytes = read(bio, layout.bio_size);
+    event.op_flags = read(bio, layout.bio_opf);
+    // Five kernel reads: only at Q, where userspace learns the bio's owner for the events
+    // that follow.
+    if action == BlockAction::Queue {
+        event.bio_cgroup_id = bio_cgroup(&layout, bio);
+    }
+    extra(&mut event);
+    emit(&event);
+}
+
+#[inline(always)]
+fn request_event(action: BlockAction, rq: u64, extra: impl FnOnce(&mut BlockEvent)) {
+    if !wanted(action) || rq == 0 {
+        return;
+    }
+    let layout = BLOCK_LAYOUT.load();
+    let queue: u64 = read(rq, layout.request_q);
+    let mut event = new_event(action, queue_dev(&layout, queue));
+    event.request_id = rq;
+    event.sector = read(rq, layout.request_sector);
+    event.bytes = read(rq, layout.request_data_len);
+    event.op_flags = read(rq, layout.request_cmd_flags);
+    // No bio cgroup here: five kernel reads per event, and the request's owner is known from
+    // its first bio's Q (userspace follows requests from their bios).
+    extra(&mut event);
+    emit(&event);
+}
+
+#[inline(always)]
+fn queue_event(action: BlockAction, queue: u64, depth: u32) {
+    if !wanted(action) || queue == 0 {
+        return;
+    }
+    let layout = BLOCK_LAYOUT.load();
+    let mut event = new_event(action, queue_dev(&layout, queue));
+    event.depth = depth;
+    emit(&event);
+}
+
+/// An event with the task context filled in and the I/O fields zeroed.
+#[inline(always)]
+fn new_event(action: BlockAction, dev: u32) -> BlockEvent {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    BlockEvent {
+        // SAFETY: helpers without arguments that are valid in every tracing program.
+        timestamp_ns: unsafe { bpf_ktime_get_ns() },
+        sector: 0,
+        aux_sector: 0,
+        // SAFETY: as above.
+        cgroup_id: unsafe { bpf_get_current_cgroup_id() },
+        bio_cgroup_id: 0,
+        request_id: 0,
+        bytes: 0,
+        dev,
+        aux_dev: 0,
+        op_flags: 0,
+        pid: pid_tgid as u32,
+        tgid: (pid_tgid >> 32) as u32,
+        // SAFETY: as above.
+        cpu: unsafe { bpf_get_smp_processor_id() },
+        depth: 0,
+        action: action as u8,
+        status: 0,
+        flags: 0,
+        _pad: [0; 5],
+        comm: bpf_get_current_comm().unwrap_or([0; 16]),
+    }
+}
+
+/// Writes the event to the ring buffer if its device is traced; counts it as dropped if the
+/// buffer is full.
+#[inline(always)]
+fn emit(event: &BlockEvent) {
+    if BLOCK_CONFIG.load().filter_devices != 0 {
+        // SAFETY: the value is only tested for presence.
+        if unsafe { TRACED_DEVICES.get(&event.dev) }.is_none() {
+            return;
+        }
+    }
+    if BLOCK_EVENTS.output(event, wakeup_flags()).is_err() {
+        count_drop();
+    }
+}
+
+/// Wakes the reader only when enough is waiting (see `ProbeConfig::wakeup_bytes`).
+#[inline(always)]
+fn wakeup_flags() -> u64 {
+    let threshold = BLOCK_CONFIG.load().wakeup_bytes;
+    if threshold == 0 {
+        0
+    } else if BLOCK_EVENTS.query(u64::from(BPF_RB_AVAIL_DATA)) >= u64::from(threshold) {
+        u64::from(BPF_RB_FORCE_WAKEUP)
+    } else {
+        u64::from(BPF_RB_NO_WAKEUP)
+    }
+}
+
+#[inline(always)]
+fn count_drop() {
+    if let Some(drops) = BLOCK_DROPS.get_ptr_mut(0) {
+        crate::counter::increment(drops);
+    }
+}
+
+// ---- reading kernel structs at the offsets the layout gives ----
+
+/// Reads a `T` at `base + offset` in kernel memory; zero when the read faults (a NULL
+/// pointer along the way), so a missing link shows as 0 rather than losing the event.
+#[inline(always)]
+pub(crate) fn read<T: Copy + Default>(base: u64, offset: u32) -> T {
+    if base == 0 {
+        return T::default();
+    }
+    let address = base.wrapping_add(u64::from(offset)) as *const T;
+    // SAFETY: bpf_probe_read_kernel checks the address and fails cleanly on a bad one.
+    unsafe { bpf_probe_read_kernel(address) }.unwrap_or_default()
+}
+
+/// `disk_devt(disk)`: the kernel's `dev_t` of a whole disk.
+#[inline(always)]
+fn disk_dev(layout: &KernelLayout, disk: u64) -> u32 {
+    let major: i32 = read(disk, layout.gendisk_major);
+    let minor: i32 = read(disk, layout.gendisk_first_minor);
+    ((major as u32) << 20) | (minor as u32 & 0xf_ffff)
+}
+
+#[inline(always)]
+pub(crate) fn queue_dev(layout: &KernelLayout, queue: u64) -> u32 {
+    disk_dev(layout, read(queue, layout.request_queue_disk))
+}
+
+/// The whole disk a bio is on: `bio->bi_bdev->bd_disk`. blktrace records every action
+/// against the whole disk (partitions appear only in remap records).
+#[inline(always)]
+fn bio_dev(layout: &KernelLayout, bio: u64) -> u32 {
+    let bdev: u64 = read(bio, layout.bio_bdev);
+    disk_dev(layout, read(bdev, layout.block_device_disk))
+}
+
+/// `bio->bi_blkg->blkcg->css.cgroup->kn->id`: the cgroup that owns the bio.
+#[inline(always)]
+fn bio_cgroup(layout: &KernelLayout, bio: u64) -> u64 {
+    if layout.has_blkcg == 0 {
+        return 0;
+    }
+    let blkg: u64 = read(bio, layout.bio_blkg);
+    let blkcg: u64 = read(blkg, layout.blkg_blkcg);
+    let cgroup: u64 = read(blkcg, layout.blkcg_css_cgroup);
+    let kn: u64 = read(cgroup, layout.cgroup_kn);
+    read(kn, layout.kernfs_node_id)
+}

@@ -1,0 +1,279 @@
+//! biolatency probes: time each request from issue (or, with -Q, insertion) to completion and
+//! count it in a per-CPU log2 histogram; or (the exporter) time its queue stage (insertion to
+//! issue) and its device stage (issue to completion) into separate histograms. Nothing is
+//! streamed: userspace reads the histograms.
+
+use aya_ebpf::{
+    Global,
+    bindings::BPF_NOEXIST,
+    helpers::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_ktime_get_ns},
+    macros::{btf_tracepoint, map},
+    maps::{LruHashMap, PerCpuArray, PerCpuHashMap},
+    programs::BtfTracePointContext,
+};
+use blkscope_common::block_latency::{
+    FINE_SLOTS, FineHistogram, Histogram, HistogramKey, LATENCY_SLOTS, LatencyConfig,
+    MAX_HISTOGRAMS, MAX_IN_FLIGHT, STAGE_DEVICE, STAGE_QUEUE, TimedRequest, fine_slot, log2_slot,
+};
+
+use crate::block_events::{BLOCK_LAYOUT, arg, queue_dev, read};
+
+#[unsafe(no_mangle)]
+static LATENCY_CONFIG: Global<LatencyConfig> = Global::new(LatencyConfig::DEFAULT);
+
+/// Start time (and owner) of each request being timed, by request address.
+#[map]
+static LATENCY_START: LruHashMap<u64, TimedRequest> =
+    LruHashMap::with_max_entries(MAX_IN_FLIGHT, 0);
+
+/// The cgroup of the task that queued each bio, by bio address (for --containers and -c):
+/// requests are often issued and always completed in other contexts.
+#[map]
+static BIO_OWNER: LruHashMap<u64, u64> = LruHashMap::with_max_entries(MAX_IN_FLIGHT, 0);
+
+#[btf_tracepoint(function = "block_bio_queue")]
+pub fn biolatency_bio_queue(ctx: BtfTracePointContext) -> i32 {
+    let config = LATENCY_CONFIG.load();
+    if !config.tracks_owner() {
+        return 0;
+    }
+    if config.filter_cgroup != 0 {
+        // SAFETY: reads the current task's cgroup only.
+        let ancestor = unsafe { bpf_get_current_ancestor_cgroup_id(config.cgroup_level as i32) };
+        if ancestor != config.cgroup_id {
+            // A bio address is reused: forget whoever queued the last bio that had it.
+            let _ = BIO_OWNER.remove(&arg(&ctx, 0));
+            return 0;
+        }
+    }
+    // SAFETY: as above.
+    let owner = unsafe { bpf_get_current_cgroup_id() };
+    let _ = BIO_OWNER.insert(&arg(&ctx, 0), &owner, 0);
+    0
+}
+
+#[map]
+static LATENCY_HISTOGRAMS: PerCpuHashMap<HistogramKey, Histogram> =
+    PerCpuHashMap::with_max_entries(MAX_HISTOGRAMS, 0);
+
+/// Log-linear histograms in nanoseconds, only with `--percentiles`.
+#[map]
+static LATENCY_FINE: PerCpuHashMap<HistogramKey, FineHistogram> =
+    PerCpuHashMap::with_max_entries(MAX_HISTOGRAMS, 0);
+
+/// Zeroes to create fine histograms from: 3 KiB do not fit on the BPF stack.
+static FINE_ZERO: FineHistogram = FineHistogram::ZERO;
+
+/// Completions that could not be counted (the histogram map was full), per CPU.
+#[map]
+static LATENCY_DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+#[btf_tracepoint(function = "block_rq_insert")]
+pub fn biolatency_rq_insert(ctx: BtfTracePointContext) -> i32 {
+    let config = LATENCY_CONFIG.load();
+    if config.queued != 0 || config.split_stages != 0 {
+        start_timing(arg(&ctx, 0), 0);
+    }
+    0
+}
+
+#[btf_tracepoint(function = "block_rq_issue")]
+pub fn biolatency_rq_issue(ctx: BtfTracePointContext) -> i32 {
+    let rq = arg(&ctx, 0);
+    if LATENCY_CONFIG.load().split_stages != 0 {
+        // The queue stage ends (for requests that were inserted) and the device stage starts:
+        // in place, keeping the owner (no second map update, no second owner lookup).
+        match LATENCY_START.get_ptr_mut(&rq) {
+            Some(timed) => {
+                // SAFETY: a valid map value; copied out, then its start moved to now.
+                let queued = unsafe { *timed };
+                let now = count(rq, &queued, STAGE_QUEUE);
+                // SAFETY: as above; the entry is this request's alone.
+                unsafe { (*timed).start_ns = now };
+            }
+            None => start_timing(rq, 0),
+        }
+        return 0;
+    }
+    // With -Q the clock started at insertion; requests issued directly were never inserted.
+    let flags = if LATENCY_CONFIG.load().queued != 0 {
+        u64::from(BPF_NOEXIST)
+    } else {
+        0
+    };
+    start_timing(rq, flags);
+    0
+}
+
+#[btf_tracepoint(function = "block_rq_complete")]
+pub fn biolatency_rq_complete(ctx: BtfTracePointContext) -> i32 {
+    let stage = if LATENCY_CONFIG.load().split_stages != 0 {
+        STAGE_DEVICE
+    } else {
+        0
+    };
+    count_stage(arg(&ctx, 0), stage);
+    0
+}
+
+#[inline(always)]
+fn start_timing(rq: u64, flags: u64) {
+    if rq == 0 || !device_wanted(rq) {
+        return;
+    }
+    let config = LATENCY_CONFIG.load();
+    let mut cgroup_id = 0;
+    if config.tracks_owner() {
+        let layout = BLOCK_LAYOUT.load();
+        let bio: u64 = read(rq, layout.request_bio);
+        // SAFETY: the value is copied out.
+        match unsafe { BIO_OWNER.get(&bio) } {
+            Some(owner) => cgroup_id = *owner,
+            // Queued outside the -c cgroup (or before the probes): not ours to time.
+            None if config.filter_cgroup != 0 => return,
+            None => {}
+        }
+    }
+    // SAFETY: a helper without arguments.
+    let start_ns = unsafe { bpf_ktime_get_ns() };
+    let timed = TimedRequest {
+        start_ns,
+        cgroup_id,
+    };
+    // A full LRU map evicts its oldest entry: it cannot fail for lack of room.
+    let _ = LATENCY_START.insert(&rq, &timed, flags);
+}
+
+/// Counts the time since the request's clock started into its `stage` histogram and stops the
+/// clock.
+#[inline(always)]
+fn count_stage(rq: u64, stage: u32) {
+    // SAFETY: the value is copied out before the entry is removed.
+    let Some(timed) = (unsafe { LATENCY_START.get(&rq) }).copied() else {
+        return; // issued before the probes were attached
+    };
+    let _ = LATENCY_START.remove(&rq);
+    count(rq, &timed, stage);
+}
+
+/// Counts the time since `timed` started into the request's `stage` histogram; returns now.
+#[inline(always)]
+fn count(rq: u64, timed: &TimedRequest, stage: u32) -> u64 {
+    let config = LATENCY_CONFIG.load();
+    // SAFETY: a helper without arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let latency_ns = now.saturating_sub(timed.start_ns);
+    let units = latency_ns / u64::from(config.unit_ns.max(1));
+    let layout = BLOCK_LAYOUT.load();
+    // The exporter's counts: direction and bytes of each completed request.
+    let (write, bytes) = if config.per_direction != 0 && stage != STAGE_QUEUE {
+        let cmd_flags: u32 = read(rq, layout.request_cmd_flags);
+        let write = u32::from(cmd_flags & config.op_mask == config.op_write);
+        (write, u64::from(read::<u32>(rq, layout.request_data_len)))
+    } else {
+        (0, 0)
+    };
+    let key = HistogramKey {
+        dev: if config.per_disk != 0 {
+            queue_dev(&layout, read(rq, layout.request_q))
+        } else {
+            0
+        },
+        cmd_flags: if config.per_flag != 0 {
+            read(rq, layout.request_cmd_flags)
+        } else {
+            0
+        },
+        cgroup_id: if config.per_cgroup != 0 {
+            timed.cgroup_id
+        } else {
+            0
+        },
+        stage,
+        write,
+    };
+    add_to_histogram(&key, log2_slot(units, LATENCY_SLOTS), latency_ns, bytes);
+    if config.fine != 0 {
+        add_to_fine_histogram(&key, latency_ns);
+    }
+    now
+}
+
+#[inline(always)]
+fn add_to_fine_histogram(key: &HistogramKey, latency_ns: u64) {
+    let mut histogram = LATENCY_FINE.get_ptr_mut(key);
+    if histogram.is_none() {
+        if LATENCY_FINE
+            .insert(key, &FINE_ZERO, u64::from(BPF_NOEXIST))
+            .is_err()
+            && LATENCY_FINE.get_ptr_mut(key).is_none()
+        {
+            count_drop();
+            return;
+        }
+        histogram = LATENCY_FINE.get_ptr_mut(key);
+    }
+    let Some(histogram) = histogram else { return };
+    // SAFETY: a per-CPU value: no other program writes this CPU's copy concurrently.
+    unsafe {
+        if let Some(count) = (*histogram)
+            .slots
+            .get_mut(verifier_bounded(fine_slot(latency_ns)))
+        {
+            *count += 1;
+        }
+        if latency_ns > (*histogram).max_ns {
+            (*histogram).max_ns = latency_ns;
+        }
+    }
+}
+
+#[inline(always)]
+fn count_drop() {
+    if let Some(drops) = LATENCY_DROPS.get_ptr_mut(0) {
+        crate::counter::increment(drops);
+    }
+}
+
+#[inline(always)]
+fn add_to_histogram(key: &HistogramKey, slot: usize, latency_ns: u64, bytes: u64) {
+    if let Some(histogram) = LATENCY_HISTOGRAMS.get_ptr_mut(key) {
+        // SAFETY: a per-CPU value: no other program writes this CPU's copy concurrently.
+        unsafe {
+            if let Some(count) = (*histogram).slots.get_mut(slot) {
+                *count += 1;
+            }
+            (*histogram).sum_ns += latency_ns;
+            (*histogram).sum_bytes += bytes;
+        }
+        return;
+    }
+    let mut first = Histogram::ZERO;
+    if let Some(count) = first.slots.get_mut(slot) {
+        *count = 1;
+    }
+    first.sum_ns = latency_ns;
+    first.sum_bytes = bytes;
+    if LATENCY_HISTOGRAMS.insert(key, &first, 0).is_err() {
+        count_drop();
+    }
+}
+
+/// `slot` masked to the fine histogram's size in a way LLVM cannot drop. LLVM proves the slot
+/// in bounds from the bit arithmetic and removes masks and checks, but the verifier cannot
+/// follow that arithmetic (ctlz becomes a popcount sequence) and would reject the indexing.
+#[inline(always)]
+fn verifier_bounded(slot: usize) -> usize {
+    // SAFETY: reading a local through a valid pointer.
+    let opaque = unsafe { core::ptr::read_volatile(&slot) };
+    opaque & (FINE_SLOTS - 1)
+}
+
+fn device_wanted(rq: u64) -> bool {
+    let config = LATENCY_CONFIG.load();
+    if config.filter_dev == 0 {
+        return true;
+    }
+    let layout = BLOCK_LAYOUT.load();
+    queue_dev(&layout, read(rq, layout.request_q)) == config.dev
+}

@@ -1,0 +1,148 @@
+//! biotop probes: who queued each bio (taken in the submitting task), carried to its request
+//! at issue, and summed per (process, cgroup, disk, direction) at completion in a per-CPU
+//! table. Nothing is streamed: userspace reads the table once per interval.
+
+use aya_ebpf::{
+    Global,
+    helpers::{
+        bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_comm,
+        bpf_get_current_pid_tgid, bpf_ktime_get_ns,
+    },
+    macros::{btf_tracepoint, map},
+    maps::{LruHashMap, PerCpuArray, PerCpuHashMap},
+    programs::BtfTracePointContext,
+};
+use blkscope_common::task_io::{
+    MAX_TOP_IN_FLIGHT, MAX_TOP_ROWS, TopConfig, TopCounts, TopKey, TopStart, Who,
+};
+
+use crate::block_events::{BLOCK_LAYOUT, arg, queue_dev, read};
+
+#[unsafe(no_mangle)]
+static TOP_CONFIG: Global<TopConfig> = Global::new(TopConfig::DEFAULT);
+
+/// Who queued each bio, by bio address.
+#[map]
+static TOP_BIO_WHO: LruHashMap<u64, Who> = LruHashMap::with_max_entries(MAX_TOP_IN_FLIGHT, 0);
+
+/// Requests issued and not yet completed, by request address.
+#[map]
+static TOP_START: LruHashMap<u64, TopStart> = LruHashMap::with_max_entries(MAX_TOP_IN_FLIGHT, 0);
+
+#[map]
+static TOP_COUNTS: PerCpuHashMap<TopKey, TopCounts> =
+    PerCpuHashMap::with_max_entries(MAX_TOP_ROWS, 0);
+
+/// Completions that found no room in `TOP_COUNTS`, per CPU.
+#[map]
+static TOP_DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+#[btf_tracepoint(function = "block_bio_queue")]
+pub fn biotop_bio_queue(ctx: BtfTracePointContext) -> i32 {
+    let bio = arg(&ctx, 0);
+    match current_who() {
+        Some(who) => {
+            let _ = TOP_BIO_WHO.insert(&bio, &who, 0);
+        }
+        // Filtered out: forget whoever queued an earlier bio at this address.
+        None => {
+            let _ = TOP_BIO_WHO.remove(&bio);
+        }
+    }
+    0
+}
+
+#[btf_tracepoint(function = "block_rq_issue")]
+pub fn biotop_rq_issue(ctx: BtfTracePointContext) -> i32 {
+    let rq = arg(&ctx, 0);
+    let config = TOP_CONFIG.load();
+    let layout = BLOCK_LAYOUT.load();
+    if config.filter_dev != 0 && queue_dev(&layout, read(rq, layout.request_q)) != config.dev {
+        return 0;
+    }
+    let bio: u64 = read(rq, layout.request_bio);
+    // SAFETY: the value is copied out.
+    let who = match unsafe { TOP_BIO_WHO.get(&bio) } {
+        Some(who) => *who,
+        // Queued before the probes (or filtered out): unknown owner, unless nothing filters.
+        None if config.filter_pid != 0 || config.filter_cgroup != 0 => return 0,
+        None => Who::default(),
+    };
+    // SAFETY: a helper without arguments.
+    let start_ns = unsafe { bpf_ktime_get_ns() };
+    let _ = TOP_START.insert(&rq, &TopStart { start_ns, who }, 0);
+    0
+}
+
+#[btf_tracepoint(function = "block_rq_complete")]
+pub fn biotop_rq_complete(ctx: BtfTracePointContext) -> i32 {
+    let rq = arg(&ctx, 0);
+    // SAFETY: the value is copied out before the entry is removed.
+    let Some(start) = (unsafe { TOP_START.get(&rq) }).copied() else {
+        return 0;
+    };
+    let _ = TOP_START.remove(&rq);
+    let config = TOP_CONFIG.load();
+    let layout = BLOCK_LAYOUT.load();
+    let cmd_flags: u32 = read(rq, layout.request_cmd_flags);
+    let key = TopKey {
+        tgid: start.who.tgid,
+        dev: queue_dev(&layout, read(rq, layout.request_q)),
+        write: u32::from(cmd_flags & config.op_mask == config.op_write),
+        _pad: 0,
+        cgroup_id: start.who.cgroup_id,
+        comm: start.who.comm,
+    };
+    // SAFETY: as above.
+    let latency_ns = unsafe { bpf_ktime_get_ns() }.saturating_sub(start.start_ns);
+    let bytes = u64::from(read::<u32>(rq, layout.request_data_len));
+    add(&key, bytes, latency_ns);
+    0
+}
+
+#[inline(always)]
+fn add(key: &TopKey, bytes: u64, latency_ns: u64) {
+    if let Some(counts) = TOP_COUNTS.get_ptr_mut(key) {
+        // SAFETY: a per-CPU value: no other program writes this CPU's copy concurrently.
+        unsafe {
+            (*counts).ios += 1;
+            (*counts).bytes += bytes;
+            (*counts).latency_ns += latency_ns;
+        }
+        return;
+    }
+    let first = TopCounts {
+        ios: 1,
+        bytes,
+        latency_ns,
+    };
+    if TOP_COUNTS.insert(key, &first, 0).is_err()
+        && let Some(drops) = TOP_DROPS.get_ptr_mut(0)
+    {
+        crate::counter::increment(drops);
+    }
+}
+
+/// The current task as an owner, or `None` when the pid or cgroup filter excludes it.
+#[inline(always)]
+fn current_who() -> Option<Who> {
+    let config = TOP_CONFIG.load();
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    if config.filter_pid != 0 && tgid != config.tgid {
+        return None;
+    }
+    if config.filter_cgroup != 0 {
+        // SAFETY: reads the current task's cgroup only.
+        let ancestor = unsafe { bpf_get_current_ancestor_cgroup_id(config.cgroup_level as i32) };
+        if ancestor != config.cgroup_id {
+            return None;
+        }
+    }
+    Some(Who {
+        tgid,
+        _pad: 0,
+        // SAFETY: as above.
+        cgroup_id: unsafe { bpf_get_current_cgroup_id() },
+        comm: bpf_get_current_comm().unwrap_or([0; 16]),
+    })
+}

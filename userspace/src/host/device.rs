@@ -1,0 +1,105 @@
+//! Block device names and numbers, through sysfs (`/sys/dev/block/MAJ:MIN`).
+
+use std::{os::unix::fs::FileTypeExt, path::Path};
+
+use crate::model::event::DeviceId;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error("{0}: no such block device")]
+    NotFound(String),
+    #[error("{0}: not a block device")]
+    NotBlock(String),
+    #[error("{name}: {source}")]
+    Io {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Resolves what a user typed (`/dev/loop0`, `loop0`, `7:0`) to a device number.
+pub fn resolve(arg: &str) -> Result<DeviceId, DeviceError> {
+    if let Some((major, minor)) = arg.split_once(':')
+        && let (Ok(major), Ok(minor)) = (major.parse(), minor.parse())
+    {
+        return Ok(DeviceId::new(major, minor));
+    }
+    let path = if arg.contains('/') {
+        Path::new(arg).to_owned()
+    } else {
+        Path::new("/dev").join(arg)
+    };
+    let meta = std::fs::metadata(&path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => DeviceError::NotFound(arg.to_owned()),
+        _ => DeviceError::Io {
+            name: arg.to_owned(),
+            source,
+        },
+    })?;
+    if !meta.file_type().is_block_device() {
+        return Err(DeviceError::NotBlock(arg.to_owned()));
+    }
+    use std::os::unix::fs::MetadataExt;
+    Ok(DeviceId::from_rdev(meta.rdev()))
+}
+
+/// Resolves `-d` arguments to the whole disks the probes filter on.
+pub fn whole_disks(args: &[String]) -> Result<Vec<DeviceId>, DeviceError> {
+    args.iter().map(|d| resolve(d).map(whole_disk)).collect()
+}
+
+/// The whole disk a device belongs to: itself for a disk, the parent for a partition. The
+/// probes see every I/O against the whole disk, as blktrace does.
+pub fn whole_disk(device: DeviceId) -> DeviceId {
+    let sys = sys_dir(device);
+    if !sys.join("partition").exists() {
+        return device;
+    }
+    std::fs::read_to_string(sys.join("../dev"))
+        .ok()
+        .and_then(|text| parse_dev(text.trim()))
+        .unwrap_or(device)
+}
+
+/// The kernel's name of a device (`loop0`, `vda1`, `dm-0`), from its uevent file.
+pub fn name(device: DeviceId) -> Option<String> {
+    let uevent = std::fs::read_to_string(sys_dir(device).join("uevent")).ok()?;
+    uevent
+        .lines()
+        .find_map(|l| l.strip_prefix("DEVNAME="))
+        .map(str::to_owned)
+}
+
+fn sys_dir(device: DeviceId) -> std::path::PathBuf {
+    Path::new("/sys/dev/block").join(format!("{}:{}", device.major, device.minor))
+}
+
+fn parse_dev(text: &str) -> Option<DeviceId> {
+    let (major, minor) = text.split_once(':')?;
+    Some(DeviceId::new(major.parse().ok()?, minor.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_resolve_without_sysfs() {
+        assert_eq!(resolve("7:3").unwrap(), DeviceId::new(7, 3));
+    }
+
+    #[test]
+    fn bad_names_say_what_is_wrong() {
+        let err = resolve("no-such-disk-xyz").unwrap_err();
+        assert_eq!(err.to_string(), "no-such-disk-xyz: no such block device");
+        let err = resolve("/dev/null").unwrap_err();
+        assert_eq!(err.to_string(), "/dev/null: not a block device");
+    }
+
+    #[test]
+    fn parses_sysfs_dev_files() {
+        assert_eq!(parse_dev("259:1"), Some(DeviceId::new(259, 1)));
+        assert_eq!(parse_dev("junk"), None);
+    }
+}

@@ -1,0 +1,234 @@
+//! Loads the block probes, attaches them to the `block:*` tracepoints, and reads their ring
+//! buffer on tokio. Stopping detaches the probes first, then drains what is left, so that no
+//! event already in the buffer is lost; drops (buffer full) are counted per CPU in the kernel.
+
+use aya::{
+    Ebpf,
+    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+};
+use blkscope_common::{
+    BlockAction, ProbeConfig,
+    block_events::DEFAULT_RING_BYTES,
+    block_latency::LatencyConfig,
+    fs_latency::{FsConfig, FsLayout},
+    task_io::TopConfig,
+};
+use tokio::io::unix::AsyncFd;
+
+use crate::{
+    cgroup::{CgroupError, CgroupResolver},
+    kernel::{
+        btf_layout::KernelBtf,
+        checks::{KernelError, Preflight},
+        loader::{self, ProbeGlobals, map_error, take_map},
+    },
+    model::event::{BlockIoEvent, DeviceId, EventDecoder},
+};
+
+/// Each block tracepoint and the program (same name) attached to it.
+pub const BLOCK_TRACEPOINTS: [&str; 15] = [
+    "block_bio_queue",
+    "block_bio_backmerge",
+    "block_bio_frontmerge",
+    "block_getrq",
+    "block_split",
+    "block_bio_remap",
+    "block_bio_complete",
+    "block_rq_insert",
+    "block_rq_issue",
+    "block_rq_merge",
+    "block_rq_requeue",
+    "block_rq_complete",
+    "block_rq_remap",
+    "block_plug",
+    "block_unplug",
+];
+
+/// What to trace.
+#[derive(Clone, Debug)]
+pub struct BlockTraceOptions {
+    /// Whole disks to trace; empty traces every device.
+    pub devices: Vec<DeviceId>,
+    /// Actions to emit.
+    pub actions: Vec<BlockAction>,
+    /// Ring buffer size in bytes (rounded up to a power of two).
+    pub ring_bytes: u32,
+    /// Only I/O submitted by tasks in this cgroup or below it (bio events; see ProbeConfig).
+    pub cgroup: Option<CgroupFilter>,
+}
+
+/// A cgroup of the unified hierarchy: its id and its depth below the root (root = 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CgroupFilter {
+    pub id: u64,
+    pub level: u32,
+}
+
+impl CgroupFilter {
+    /// The filter for a cgroup directory (`-c PATH`, absolute or below the unified root).
+    pub fn of_path(path: &std::path::Path) -> Result<CgroupFilter, CgroupError> {
+        let (id, level) = CgroupResolver::new()?.locate(path)?;
+        Ok(CgroupFilter { id, level })
+    }
+}
+
+impl Default for BlockTraceOptions {
+    fn default() -> Self {
+        Self {
+            devices: Vec::new(),
+            actions: BlockAction::ALL.to_vec(),
+            ring_bytes: DEFAULT_RING_BYTES,
+            cgroup: None,
+        }
+    }
+}
+
+/// Events lost because the ring buffer was full, per CPU.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DropCounts {
+    pub per_cpu: Vec<u64>,
+    /// Records that came through but could not be decoded (a probe/userspace mismatch).
+    pub undecodable: u64,
+}
+
+impl DropCounts {
+    pub fn total(&self) -> u64 {
+        self.per_cpu.iter().sum::<u64>() + self.undecodable
+    }
+}
+
+/// A running block trace.
+pub struct BlockTracer {
+    /// Owns the loaded programs and their links; `None` once detached.
+    ebpf: Option<Ebpf>,
+    ring: AsyncFd<RingBuf<MapData>>,
+    drops: PerCpuArray<MapData, u64>,
+    decoder: EventDecoder,
+    undecodable: u64,
+}
+
+/// How often the ring buffer is read when the probes did not wake the reader: the longest an
+/// event waits before a view sees it.
+const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
+
+impl BlockTracer {
+    /// Checks the kernel, loads the probes with the running kernel's layout, and attaches them.
+    /// Must be called inside a tokio runtime.
+    pub fn start(options: &BlockTraceOptions) -> Result<Self, KernelError> {
+        Preflight::check(&BLOCK_TRACEPOINTS)?;
+        let kernel_btf = KernelBtf::from_sys_fs()?;
+        let layout = kernel_btf.block_layout()?;
+        let decoder = EventDecoder::new(kernel_btf.request_flag_bits()?);
+        let config = ProbeConfig {
+            action_mask: options.actions.iter().fold(0, |m, a| m | a.mask_bit()),
+            filter_devices: u32::from(!options.devices.is_empty()),
+            filter_cgroup: u32::from(options.cgroup.is_some()),
+            cgroup_id: options.cgroup.map_or(0, |c| c.id),
+            cgroup_level: options.cgroup.map_or(0, |c| c.level),
+            // An eighth of the buffer: the reader has seven eighths of room left to catch up.
+            wakeup_bytes: loader::ring_size(options.ring_bytes) / 8,
+        };
+        let mut ebpf = loader::load(&ProbeGlobals {
+            layout,
+            block: config,
+            latency: LatencyConfig::DEFAULT,
+            top: TopConfig::DEFAULT,
+            fs_layout: FsLayout::EMPTY,
+            fs: FsConfig::DEFAULT,
+            ring_bytes: options.ring_bytes,
+            // The biolatency programs stay detached here: their table needs no room.
+            latency_histograms: 1,
+        })?;
+        set_traced_devices(&mut ebpf, &options.devices)?;
+        let ring = RingBuf::try_from(take_map(&mut ebpf, "BLOCK_EVENTS")?)
+            .map_err(|e| map_error("BLOCK_EVENTS", e))?;
+        let drops = PerCpuArray::try_from(take_map(&mut ebpf, "BLOCK_DROPS")?)
+            .map_err(|e| map_error("BLOCK_DROPS", e))?;
+        let programs: Vec<(&str, &str)> = BLOCK_TRACEPOINTS.iter().map(|t| (*t, *t)).collect();
+        loader::attach(&mut ebpf, &programs)?;
+        // SAFETY: the RingBuf owns its map fd, which stays open (and is the same fd) until the
+        // AsyncFd that owns the RingBuf is dropped.
+        let ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
+            .map_err(|e| KernelError::Io(e.into()))?;
+        Ok(Self {
+            ebpf: Some(ebpf),
+            ring,
+            drops,
+            decoder,
+            undecodable: 0,
+        })
+    }
+
+    /// Waits until the probes wake the reader (the buffer filled up to `wakeup_bytes`) or
+    /// `POLL_INTERVAL` passed, then appends every event in the ring buffer to `out` (maybe
+    /// none).
+    pub async fn next_batch(&mut self, out: &mut Vec<BlockIoEvent>) -> Result<(), KernelError> {
+        let Ok(guard) = tokio::time::timeout(POLL_INTERVAL, self.ring.readable_mut()).await else {
+            self.drain(out);
+            return Ok(());
+        };
+        let mut guard = guard?;
+        let ring = guard.get_inner_mut();
+        while let Some(item) = ring.next() {
+            match self.decoder.decode_bytes(&item) {
+                Ok(event) => out.push(event),
+                Err(err) => {
+                    self.undecodable += 1;
+                    log::warn!("skipping a ring buffer record: {err}");
+                }
+            }
+        }
+        guard.clear_ready();
+        Ok(())
+    }
+
+    /// Appends what is in the ring buffer now, without waiting.
+    pub fn drain(&mut self, out: &mut Vec<BlockIoEvent>) {
+        let ring = self.ring.get_mut();
+        while let Some(item) = ring.next() {
+            match self.decoder.decode_bytes(&item) {
+                Ok(event) => out.push(event),
+                Err(_) => self.undecodable += 1,
+            }
+        }
+    }
+
+    /// Detaches and unloads the probes: no event is produced after this returns, and what is
+    /// already in the ring buffer stays there for [`BlockTracer::drain`].
+    pub fn detach(&mut self) {
+        self.ebpf = None;
+    }
+
+    /// Stops tracing and returns every event still buffered.
+    pub fn stop(&mut self) -> Vec<BlockIoEvent> {
+        self.detach();
+        let mut rest = Vec::new();
+        self.drain(&mut rest);
+        rest
+    }
+
+    pub fn drops(&self) -> Result<DropCounts, KernelError> {
+        let values = self
+            .drops
+            .get(&0, 0)
+            .map_err(|e| map_error("BLOCK_DROPS", e))?;
+        Ok(DropCounts {
+            per_cpu: values.iter().copied().collect(),
+            undecodable: self.undecodable,
+        })
+    }
+}
+
+fn set_traced_devices(ebpf: &mut Ebpf, devices: &[DeviceId]) -> Result<(), KernelError> {
+    const MAP: &str = "TRACED_DEVICES";
+    let map = ebpf
+        .map_mut(MAP)
+        .ok_or_else(|| KernelError::MissingMap(MAP.to_owned()))?;
+    let mut traced: HashMap<_, u32, u8> = HashMap::try_from(map).map_err(|e| map_error(MAP, e))?;
+    for device in devices {
+        traced
+            .insert(&device.to_kernel(), &1, 0)
+            .map_err(|e| map_error(MAP, e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,404 @@
+//! Follows each I/O through the block layer, from the bio that queued it (Q, in the context of
+//! the task that issued it) to the completion of its request (C, usually in an interrupt or a
+//! kworker), so that a completion can be attributed to the task and cgroup that caused it.
+//!
+//! This runs over the event stream, not in the kernel, so that a live trace and a recording
+//! give the same attribution (btt matches events the same way).
+
+use std::collections::HashMap;
+
+use blkscope_common::BlockAction;
+use serde::Serialize;
+
+use crate::model::event::{Action, BlockIoEvent, DeviceId, OpFlags, Operation};
+
+/// Who issued an I/O: the task running when its bio was queued.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Issuer {
+    pub pid: u32,
+    pub tgid: u32,
+    pub comm: String,
+    pub cgroup_id: u64,
+}
+
+/// One finished I/O with its issuer and the times of its stages (CLOCK_MONOTONIC ns).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CompletedIo {
+    pub device: DeviceId,
+    pub sector: u64,
+    pub bytes: u32,
+    pub op: Operation,
+    pub flags: OpFlags,
+    pub status: u8,
+    /// `None` when the queueing of the I/O was not seen (it started before the trace).
+    pub issuer: Option<Issuer>,
+    /// The blkcg of the bio that started the request (0 when not seen).
+    pub bio_cgroup_id: u64,
+    /// The partition the I/O was sent to, when it was remapped from one (A record).
+    pub partition: Option<DeviceId>,
+    pub queued_ns: Option<u64>,
+    /// When the request went into the I/O scheduler (biolatency -Q starts there).
+    pub inserted_ns: Option<u64>,
+    pub issued_ns: Option<u64>,
+    pub completed_ns: u64,
+}
+
+#[derive(Clone, Debug)]
+struct QueuedBio {
+    issuer: Issuer,
+    /// The bio's blkcg (the probes read it on bio events only).
+    bio_cgroup_id: u64,
+    queued_ns: u64,
+    partition: Option<DeviceId>,
+}
+
+#[derive(Clone, Debug)]
+struct InFlight {
+    issuer: Option<Issuer>,
+    bio_cgroup_id: u64,
+    partition: Option<DeviceId>,
+    queued_ns: Option<u64>,
+    inserted_ns: Option<u64>,
+    issued_ns: Option<u64>,
+}
+
+/// Bios queued longer ago than this without being seen again are forgotten (their requests
+/// started or ended outside the trace), so memory stays bounded on an endless stream.
+pub(crate) const STALE_AFTER_NS: u64 = 60_000_000_000;
+/// How many events between two sweeps for stale entries.
+const SWEEP_EVERY: u64 = 1 << 14;
+
+/// Matches completions to the bios and requests that caused them.
+#[derive(Debug, Default)]
+pub struct RequestTracker {
+    /// Bios queued but not yet part of a request, by (device, first sector).
+    queued: HashMap<(DeviceId, u64), QueuedBio>,
+    /// Bios remapped from a partition and not yet queued: (device, sector) -> (partition, time).
+    remapped: HashMap<(DeviceId, u64), (DeviceId, u64)>,
+    /// Requests (and bios on bio-based devices) in flight, by kernel address.
+    in_flight: HashMap<(DeviceId, u64), InFlight>,
+    events_seen: u64,
+}
+
+impl RequestTracker {
+    /// The probe actions the tracker needs; views built on it enable only these.
+    pub const ACTIONS: [BlockAction; 10] = [
+        BlockAction::Split,
+        BlockAction::Queue,
+        BlockAction::BackMerge,
+        BlockAction::FrontMerge,
+        BlockAction::Insert,
+        BlockAction::Issue,
+        BlockAction::Requeue,
+        BlockAction::Complete,
+        BlockAction::RequestMerge,
+        BlockAction::Remap,
+    ];
+
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds one event; returns the finished I/O when the event completes one.
+    pub fn observe(&mut self, e: &BlockIoEvent) -> Option<CompletedIo> {
+        self.events_seen += 1;
+        if self.events_seen.is_multiple_of(SWEEP_EVERY) {
+            self.forget_stale(e.time_ns);
+        }
+        match e.action {
+            Action::Queue => {
+                let partition = self.remapped.remove(&(e.device, e.sector)).map(|(p, _)| p);
+                self.queued.insert(
+                    (e.device, e.sector),
+                    QueuedBio {
+                        issuer: issuer_of(e),
+                        bio_cgroup_id: e.bio_cgroup_id,
+                        queued_ns: e.time_ns,
+                        partition,
+                    },
+                );
+                None
+            }
+            // The tail of a split bio is not queued again: it inherits the bio's issuer.
+            Action::Split => {
+                if let Some(tail) = e.split_sector
+                    && let Some(bio) = self.queued.get(&(e.device, e.sector)).cloned()
+                {
+                    self.queued.insert((e.device, tail), bio);
+                }
+                None
+            }
+            // A partition's bio is remapped to the whole disk just before it is queued.
+            Action::Remap => {
+                if let Some((from, _)) = e.remapped_from
+                    && from != e.device
+                {
+                    self.remapped
+                        .insert((e.device, e.sector), (from, e.time_ns));
+                }
+                None
+            }
+            // The bio joined a waiting request, whose first bio names its issuer.
+            Action::BackMerge => {
+                self.queued.remove(&(e.device, e.sector));
+                None
+            }
+            // In front of a request not followed yet (still plugged), the bio is its new first
+            // bio and names it when it is inserted or issued; the old first bio no longer
+            // does. A request already followed has its issuer.
+            Action::FrontMerge => {
+                let old_head = e.sector.wrapping_add(u64::from(e.bytes >> 9));
+                if self.queued.remove(&(e.device, old_head)).is_none() {
+                    self.queued.remove(&(e.device, e.sector));
+                }
+                None
+            }
+            // G still carries the bio (its address is not the request's): the request is first
+            // seen, by its own address, at insert or issue.
+            Action::Insert | Action::Issue | Action::Requeue => {
+                self.track_request(e);
+                None
+            }
+            // Absorbed into another request: it will not complete on its own.
+            Action::RequestMerge => {
+                self.in_flight.remove(&(e.device, e.request_id));
+                None
+            }
+            Action::Complete => Some(self.complete(e)),
+            _ => None,
+        }
+    }
+
+    /// The issuer of the request an insert, issue, requeue or request merge is about, as
+    /// known after `observe` saw the event (before it, for a request merge).
+    pub fn request_issuer(&self, e: &BlockIoEvent) -> Option<&Issuer> {
+        self.in_flight
+            .get(&(e.device, e.request_id))
+            .and_then(|r| r.issuer.as_ref())
+    }
+
+    /// The blkcg of the queued bio a bio event (G, M, F, X) is about, as its Q gave it; call
+    /// before `observe` sees the event (merges forget the bio).
+    pub fn queued_bio_cgroup(&self, e: &BlockIoEvent) -> Option<u64> {
+        self.queued
+            .get(&(e.device, e.sector))
+            .map(|b| b.bio_cgroup_id)
+    }
+
+    /// Number of I/Os being followed (for tests and memory bounds).
+    pub fn pending(&self) -> usize {
+        self.queued.len() + self.in_flight.len() + self.remapped.len()
+    }
+
+    fn track_request(&mut self, e: &BlockIoEvent) {
+        let key = (e.device, e.request_id);
+        if !self.in_flight.contains_key(&key) {
+            let bio = self.queued.remove(&(e.device, e.sector));
+            self.in_flight.insert(
+                key,
+                InFlight {
+                    queued_ns: bio.as_ref().map(|b| b.queued_ns),
+                    partition: bio.as_ref().and_then(|b| b.partition),
+                    bio_cgroup_id: bio.as_ref().map_or(0, |b| b.bio_cgroup_id),
+                    issuer: bio.map(|b| b.issuer),
+                    inserted_ns: None,
+                    issued_ns: None,
+                },
+            );
+        }
+        if let Some(state) = self.in_flight.get_mut(&key) {
+            match e.action {
+                Action::Issue => state.issued_ns = Some(e.time_ns),
+                Action::Insert => {
+                    state.inserted_ns.get_or_insert(e.time_ns);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn complete(&mut self, e: &BlockIoEvent) -> CompletedIo {
+        let key = (e.device, e.request_id);
+        let state = self.in_flight.remove(&key).or_else(|| {
+            // Bio-based devices complete bios that were never part of a request.
+            self.queued.remove(&(e.device, e.sector)).map(|b| InFlight {
+                queued_ns: Some(b.queued_ns),
+                partition: b.partition,
+                bio_cgroup_id: b.bio_cgroup_id,
+                issuer: Some(b.issuer),
+                inserted_ns: None,
+                issued_ns: None,
+            })
+        });
+        let state = state.unwrap_or(InFlight {
+            issuer: None,
+            bio_cgroup_id: e.bio_cgroup_id,
+            partition: None,
+            queued_ns: None,
+            inserted_ns: None,
+            issued_ns: None,
+        });
+        CompletedIo {
+            device: e.device,
+            sector: e.sector,
+            bytes: e.bytes,
+            op: e.op,
+            flags: e.flags,
+            status: e.status,
+            issuer: state.issuer,
+            bio_cgroup_id: state.bio_cgroup_id,
+            partition: state.partition,
+            queued_ns: state.queued_ns,
+            inserted_ns: state.inserted_ns,
+            issued_ns: state.issued_ns,
+            completed_ns: e.time_ns,
+        }
+    }
+
+    fn forget_stale(&mut self, now_ns: u64) {
+        let fresh = |t: u64| now_ns.saturating_sub(t) < STALE_AFTER_NS;
+        self.queued.retain(|_, b| fresh(b.queued_ns));
+        self.remapped.retain(|_, (_, t)| fresh(*t));
+        self.in_flight
+            .retain(|_, r| r.issued_ns.or(r.queued_ns).is_none_or(fresh));
+    }
+}
+
+fn issuer_of(e: &BlockIoEvent) -> Issuer {
+    Issuer {
+        pid: e.pid,
+        tgid: e.tgid,
+        comm: e.comm.clone(),
+        cgroup_id: e.cgroup_id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(
+        action: Action,
+        t: u64,
+        sector: u64,
+        request_id: u64,
+        pid: u32,
+        comm: &str,
+    ) -> BlockIoEvent {
+        BlockIoEvent {
+            time_ns: t,
+            cpu: 0,
+            action,
+            device: DeviceId::new(7, 0),
+            sector,
+            bytes: 4096,
+            op: Operation::Read,
+            flags: OpFlags::default(),
+            status: 0,
+            pid,
+            tgid: pid,
+            comm: comm.into(),
+            cgroup_id: 99,
+            bio_cgroup_id: 0,
+            request_id,
+            from_bio: matches!(
+                action,
+                Action::Queue | Action::BackMerge | Action::FrontMerge
+            ),
+            remapped_from: None,
+            split_sector: None,
+            depth: 0,
+        }
+    }
+
+    #[test]
+    fn completion_in_irq_context_is_attributed_to_the_queueing_task() {
+        let mut t = RequestTracker::new();
+        assert!(
+            t.observe(&ev(Action::Queue, 1, 80, 0xb10, 4242, "dd"))
+                .is_none()
+        );
+        t.observe(&ev(Action::GetRequest, 2, 80, 0xb10, 4242, "dd"));
+        t.observe(&ev(Action::Insert, 2, 80, 0x5e0, 4242, "dd"));
+        t.observe(&ev(Action::Issue, 3, 80, 0x5e0, 4242, "dd"));
+        let done = t
+            .observe(&ev(Action::Complete, 9, 80, 0x5e0, 0, "swapper/0"))
+            .unwrap();
+        let issuer = done.issuer.unwrap();
+        assert_eq!(
+            (issuer.pid, issuer.comm.as_str(), issuer.cgroup_id),
+            (4242, "dd", 99)
+        );
+        assert_eq!(
+            (
+                done.queued_ns,
+                done.inserted_ns,
+                done.issued_ns,
+                done.completed_ns
+            ),
+            (Some(1), Some(2), Some(3), 9)
+        );
+        assert_eq!(t.pending(), 0);
+    }
+
+    #[test]
+    fn merged_bios_do_not_leak_and_unknown_completions_have_no_issuer() {
+        let mut t = RequestTracker::new();
+        t.observe(&ev(Action::Queue, 1, 80, 1, 10, "a"));
+        t.observe(&ev(Action::Issue, 2, 80, 0x100, 10, "a"));
+        t.observe(&ev(Action::Queue, 3, 88, 2, 11, "b"));
+        t.observe(&ev(Action::BackMerge, 3, 88, 2, 11, "b"));
+        assert_eq!(t.pending(), 1);
+        let done = t
+            .observe(&ev(Action::Complete, 5, 80, 0x100, 0, "irq"))
+            .unwrap();
+        assert_eq!(done.issuer.unwrap().pid, 10);
+        let unknown = t
+            .observe(&ev(Action::Complete, 6, 500, 0x200, 0, "irq"))
+            .unwrap();
+        assert_eq!(unknown.issuer, None);
+        assert_eq!(t.pending(), 0);
+    }
+
+    #[test]
+    fn both_parts_of_a_split_bio_belong_to_its_issuer() {
+        let mut t = RequestTracker::new();
+        t.observe(&ev(Action::Queue, 1, 0, 1, 10, "dd"));
+        let mut split = ev(Action::Split, 2, 0, 1, 10, "dd");
+        split.split_sector = Some(1024);
+        t.observe(&split);
+        t.observe(&ev(Action::Issue, 3, 0, 0x100, 10, "dd"));
+        t.observe(&ev(Action::Issue, 4, 1024, 0x200, 10, "dd"));
+        for (sector, rq) in [(0, 0x100), (1024, 0x200)] {
+            let done = t
+                .observe(&ev(Action::Complete, 9, sector, rq, 0, "irq"))
+                .unwrap();
+            assert_eq!(done.issuer.map(|i| i.pid), Some(10), "part at {sector}");
+        }
+        assert_eq!(t.pending(), 0);
+    }
+
+    #[test]
+    fn a_front_merged_bio_names_the_request_it_now_starts() {
+        let mut t = RequestTracker::new();
+        t.observe(&ev(Action::Queue, 1, 88, 1, 10, "a"));
+        t.observe(&ev(Action::Queue, 2, 80, 2, 11, "b"));
+        // 8 sectors (4096 bytes) at 80 go in front of the plugged request at 88.
+        t.observe(&ev(Action::FrontMerge, 2, 80, 2, 11, "b"));
+        t.observe(&ev(Action::Issue, 3, 80, 0x100, 11, "b"));
+        assert_eq!(t.pending(), 1, "nothing left behind but the request");
+        let done = t
+            .observe(&ev(Action::Complete, 4, 80, 0x100, 0, "irq"))
+            .unwrap();
+        assert_eq!(done.issuer.map(|i| i.pid), Some(11));
+        assert_eq!(t.pending(), 0);
+    }
+
+    #[test]
+    fn stale_entries_are_forgotten() {
+        let mut t = RequestTracker::new();
+        t.observe(&ev(Action::Queue, 1, 80, 1, 10, "a"));
+        t.forget_stale(STALE_AFTER_NS + 10);
+        assert_eq!(t.pending(), 0);
+    }
+}

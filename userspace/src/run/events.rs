@@ -1,0 +1,192 @@
+//! The one event driver: block events from the probes' ring buffer (live) or from a
+//! blktrace recording (`-i TRACE`) pushed through the same `EventSink`, so an event view is
+//! written once for both. Live: start the probes, hand each batch to the sink, stop on the
+//! `Stop` (Ctrl-C, SIGTERM, a deadline) or when the sink is done (its reader went away), then
+//! detach, hand over what was still buffered, and return the drop counts. Recorded: the
+//! recording's events in batches, its cgroup names as they come, and where it was damaged
+//! after everything valid before it.
+
+use crate::{
+    blktrace::{
+        event_decoder::{RecordedEvents, RecordedItem},
+        source::SourceError,
+    },
+    kernel::{BlockTraceOptions, BlockTracer, DropCounts, KernelError},
+    model::event::{BlockIoEvent, DeviceId},
+    run::stop::{Stop, StopError, runtime},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+    #[error(transparent)]
+    Stop(#[from] StopError),
+    #[error("-i {input}: {reason}")]
+    Open { input: String, reason: SourceError },
+    /// Where a recording was damaged, one line each, after its valid part was fed.
+    #[error("{0}")]
+    Damaged(String),
+    #[error("{0}")]
+    View(String),
+}
+
+/// What a view does with events: `Ok(true)` to go on, `Ok(false)` when it is done (its
+/// output closed, its count reached), `Err` to stop with an error. The batch is the view's to
+/// take (a view that keeps events moves them out instead of copying); what it leaves is
+/// dropped.
+pub trait EventSink {
+    fn consume(&mut self, events: &mut Vec<BlockIoEvent>) -> Result<bool, String>;
+
+    /// A recording names cgroup `id` (before the first event charged to it). Live views name
+    /// cgroups from the running system instead.
+    fn cgroup_named(&mut self, _id: u64, _path: &str) {}
+}
+
+impl<F: FnMut(&[BlockIoEvent]) -> Result<bool, String>> EventSink for F {
+    fn consume(&mut self, events: &mut Vec<BlockIoEvent>) -> Result<bool, String> {
+        self(events)
+    }
+}
+
+/// Where the events come from.
+pub enum EventSource<'a> {
+    /// The probes, with their settings (devices, cgroup, ring size).
+    Live(&'a BlockTraceOptions),
+    /// A recording (`-`, a dump, or per-CPU files NAME.blktrace.N), its events kept only for
+    /// `devices` (all when empty), as the kernel keeps them live.
+    Recording {
+        input: &'a str,
+        devices: &'a [DeviceId],
+    },
+}
+
+/// Feeds `sink` until the source ends, the run is stopped or the sink is done; returns the
+/// probes' drop counts (live only).
+pub fn feed(
+    source: &EventSource<'_>,
+    stop: &Stop,
+    sink: &mut dyn EventSink,
+) -> Result<Option<DropCounts>, FeedError> {
+    match source {
+        EventSource::Live(options) => {
+            let drops = runtime()?.block_on(feed_live(options, stop, sink))?;
+            Ok(Some(drops))
+        }
+        EventSource::Recording { input, devices } => {
+            feed_recording(input, devices, stop, sink)?;
+            Ok(None)
+        }
+    }
+}
+
+/// Runs the probes until stopped (on the caller's runtime); returns the drop counts.
+pub async fn feed_live(
+    options: &BlockTraceOptions,
+    stop: &Stop,
+    sink: &mut dyn EventSink,
+) -> Result<DropCounts, FeedError> {
+    let mut tracer = BlockTracer::start(options)?;
+    let mut batch = Vec::new();
+    loop {
+        tokio::select! {
+            read = tracer.next_batch(&mut batch) => read?,
+            () = stop.stopped() => break,
+        }
+        let go_on = sink.consume(&mut batch).map_err(FeedError::View)?;
+        batch.clear();
+        if !go_on {
+            break;
+        }
+    }
+    // Detach first so nothing new arrives, then hand over what is still buffered.
+    let mut rest = tracer.stop();
+    sink.consume(&mut rest).map_err(FeedError::View)?;
+    Ok(tracer.drops()?)
+}
+
+/// Events per call of the sink when reading a recording.
+const RECORDED_BATCH: usize = 1024;
+
+fn feed_recording(
+    input: &str,
+    devices: &[DeviceId],
+    stop: &Stop,
+    sink: &mut dyn EventSink,
+) -> Result<(), FeedError> {
+    let mut recording = RecordedEvents::open(input).map_err(|reason| FeedError::Open {
+        input: input.to_owned(),
+        reason,
+    })?;
+    let mut batch = Vec::with_capacity(RECORDED_BATCH);
+    let mut go_on = true;
+    while go_on && !stop.is_set() {
+        let Some(item) = recording.next_item() else {
+            break;
+        };
+        match item {
+            RecordedItem::Event(event) => {
+                if devices.is_empty() || devices.contains(&event.device) {
+                    batch.push(event);
+                }
+                if batch.len() == RECORDED_BATCH {
+                    go_on = sink.consume(&mut batch).map_err(FeedError::View)?;
+                    batch.clear();
+                }
+            }
+            // Events before the name go first: the name belongs to the ones after it.
+            RecordedItem::CgroupPath { id, path } => {
+                go_on = batch.is_empty() || sink.consume(&mut batch).map_err(FeedError::View)?;
+                batch.clear();
+                sink.cgroup_named(id, &path);
+            }
+        }
+    }
+    if go_on && !batch.is_empty() {
+        sink.consume(&mut batch).map_err(FeedError::View)?;
+    }
+    let errors = recording.take_errors();
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    Err(FeedError::Damaged(text.join("\n")))
+}
+
+/// blktrace's closing line when events were lost, `None` when none were.
+pub fn drops_line(drops: &DropCounts) -> Option<String> {
+    if drops.total() == 0 {
+        return None;
+    }
+    let per_cpu: Vec<String> = drops
+        .per_cpu
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(cpu, n)| format!("CPU{cpu}: {n}"))
+        .collect();
+    Some(format!(
+        "You have {} dropped events ({}; {} undecodable); consider a bigger buffer (-b)",
+        drops.total(),
+        per_cpu.join(", "),
+        drops.undecodable
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_line_only_when_something_was_lost() {
+        assert_eq!(drops_line(&DropCounts::default()), None);
+        let drops = DropCounts {
+            per_cpu: vec![0, 7],
+            undecodable: 0,
+        };
+        assert_eq!(
+            drops_line(&drops).unwrap(),
+            "You have 7 dropped events (CPU1: 7; 0 undecodable); consider a bigger buffer (-b)"
+        );
+    }
+}

@@ -1,0 +1,75 @@
+//! Where a tool's lines go: buffered stdout, flushed per batch so that a reader sees lines as
+//! they happen. A reader that goes away (`| head`) ends the run quietly: every write says
+//! whether to go on, and only a real write error is an error.
+
+use std::io::{BufWriter, Stdout, Write};
+
+#[derive(Debug, thiserror::Error)]
+#[error("writing to stdout: {0}")]
+pub struct OutputError(#[from] std::io::Error);
+
+/// Buffered stdout that knows when its reader has gone.
+pub struct Output {
+    out: BufWriter<Stdout>,
+}
+
+impl Default for Output {
+    fn default() -> Self {
+        Output::stdout()
+    }
+}
+
+impl Output {
+    pub fn stdout() -> Output {
+        Output {
+            out: BufWriter::new(std::io::stdout()),
+        }
+    }
+
+    /// Writes `line` and a newline; false once the reader has gone.
+    pub fn line(&mut self, line: &str) -> Result<bool, OutputError> {
+        let written = self
+            .out
+            .write_all(line.as_bytes())
+            .and_then(|()| self.out.write_all(b"\n"));
+        still_read(written)
+    }
+
+    /// Writes `text` as it is; false once the reader has gone.
+    pub fn text(&mut self, text: &str) -> Result<bool, OutputError> {
+        still_read(self.out.write_all(text.as_bytes()))
+    }
+
+    /// Hands what is buffered to the reader; false once the reader has gone.
+    pub fn flush(&mut self) -> Result<bool, OutputError> {
+        still_read(self.out.flush())
+    }
+
+    /// Writes `text` and flushes: a report printed whole.
+    pub fn report(&mut self, text: &str) -> Result<bool, OutputError> {
+        Ok(self.text(text)? && self.flush()?)
+    }
+}
+
+/// `Ok(false)` for a closed pipe, the error for anything else.
+pub fn still_read(written: std::io::Result<()>) -> Result<bool, OutputError> {
+    match written {
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(err) => Err(OutputError(err)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_pipe_is_the_end_not_an_error() {
+        let closed = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert!(!still_read(Err(closed)).unwrap());
+        assert!(still_read(Ok(())).unwrap());
+        let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        assert!(still_read(Err(full)).is_err());
+    }
+}

@@ -1,0 +1,253 @@
+//! btt's command line (GNU getopt_long, as btt 2.09 parses it).
+
+use crate::tools::parse::options::{Arg, OptError, OptSpec, Parsed, getopt_long};
+
+const fn opt(short: char, long: &'static str, arg: Arg) -> OptSpec {
+    OptSpec { short, long, arg }
+}
+
+/// btt 2.09's options, in its order.
+pub const SPECS: &[OptSpec] = &[
+    opt('a', "seek-absolute", Arg::None),
+    opt('A', "all-data", Arg::None),
+    opt('B', "dump-blocknos", Arg::Required),
+    opt('d', "range-delta", Arg::Required),
+    opt('D', "devices", Arg::Required),
+    opt('e', "exes", Arg::Required),
+    opt('h', "help", Arg::None),
+    opt('i', "input-file", Arg::Required),
+    opt('I', "iostat", Arg::Required),
+    opt('l', "d2c-latencies", Arg::Required),
+    opt('L', "periodic-latencies", Arg::Required),
+    opt('m', "seeks-per-second", Arg::Required),
+    opt('M', "dev-maps", Arg::Required),
+    opt('o', "output-file", Arg::Required),
+    opt('p', "per-io-dump", Arg::Required),
+    opt('P', "per-io-trees", Arg::Required),
+    opt('q', "q2c-latencies", Arg::Required),
+    opt('Q', "active-queue-depth", Arg::Required),
+    opt('r', "no-remaps", Arg::None),
+    opt('s', "seeks", Arg::Required),
+    opt('S', "iostat-interval", Arg::Required),
+    opt('t', "time-start", Arg::Required),
+    opt('T', "time-end", Arg::Required),
+    opt('u', "unplug-hist", Arg::Required),
+    opt('V', "version", Arg::None),
+    opt('v', "verbose", Arg::None),
+    opt('Z', "do-active", Arg::None),
+    opt('X', "easy-parse-avgs", Arg::None),
+    opt('z', "q2d-latencies", Arg::Required),
+];
+
+pub const USAGE: &str = "\n[ -a               | --seek-absolute ]
+[ -A               | --all-data ]
+[ -d <seconds>     | --range-delta=<seconds> ]
+[ -D <dev;...>     | --devices=<dev;...> ]
+[ -e <exe,...>     | --exes=<exe,...>  ]
+[ -h               | --help ]
+[ -i <input name>  | --input-file=<input name> ]
+[ -I <output name> | --iostat=<output name> ]
+[ -M <dev map>     | --dev-maps=<dev map>
+[ -o <output name> | --output-file=<output name> ]
+[ -p <output name> | --per-io-dump=<output name> ]
+[ -r               | --no-remaps ]
+[ -S <interval>    | --iostat-interval=<interval> ]
+[ -t <sec>         | --time-start=<sec> ]
+[ -T <sec>         | --time-end=<sec> ]
+[ -V               | --version ]
+[ -v               | --verbose ]
+[ -X               | --easy-parse-avgs ]
+
+";
+
+/// The data files of btt's that blkscope does not write (yet), with their long names.
+const NOT_WRITTEN: &[(char, &str)] = &[
+    ('B', "dump-blocknos"),
+    ('l', "d2c-latencies"),
+    ('L', "periodic-latencies"),
+    ('m', "seeks-per-second"),
+    ('q', "q2c-latencies"),
+    ('Q', "active-queue-depth"),
+    ('s', "seeks"),
+    ('u', "unplug-hist"),
+    ('z', "q2d-latencies"),
+    ('Z', "do-active"),
+];
+
+/// What the command line asks for.
+#[derive(Debug, Clone, Default)]
+pub struct BttOptions {
+    /// `-i`: a binary dump (`blkparse -d`), `-` for stdin, or the name of per-CPU trace files.
+    pub input: String,
+    pub seek_absolute: bool,
+    pub all_data: bool,
+    pub range_delta: Option<f64>,
+    /// `-D`: devices as `MAJ,MIN` separated by ';'.
+    pub devices: Vec<u32>,
+    pub exes: Option<String>,
+    pub iostat: Option<String>,
+    pub iostat_interval: Option<u32>,
+    pub device_map: Option<String>,
+    pub output: Option<String>,
+    pub per_io: Option<String>,
+    /// `-P`: the per-device `_pit.dat` files (btt ignores the name given).
+    pub per_io_trees: bool,
+    pub ignore_remaps: bool,
+    pub time_start: Option<f64>,
+    pub time_end: Option<f64>,
+    pub verbose: bool,
+    pub easy_parse: bool,
+}
+
+/// What to do.
+#[derive(Debug)]
+pub enum Command {
+    Run(Box<BttOptions>),
+    Version,
+    Help,
+}
+
+/// A command-line problem.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error("{0}")]
+    Getopt(OptError),
+    #[error("no input given (-i NAME)")]
+    NoInput,
+    #[error("option -{0} (--{1}) asks for a data file that blkscope btt does not write")]
+    NotWritten(char, &'static str),
+    #[error("option -{0}: '{1}' is not {2}")]
+    BadValue(char, String, &'static str),
+}
+
+impl UsageError {
+    /// Whether btt's usage text follows the message.
+    pub fn shows_usage(&self) -> bool {
+        matches!(self, UsageError::Getopt(_) | UsageError::NoInput)
+    }
+}
+
+pub fn parse(args: &[String]) -> Result<Command, UsageError> {
+    let mut o = BttOptions::default();
+    let mut input = None;
+    for p in getopt_long(args, SPECS).map_err(UsageError::Getopt)? {
+        // btt ignores operands.
+        let Parsed::Opt(c, v) = p else { continue };
+        let v = v.unwrap_or_default();
+        match c {
+            'a' => o.seek_absolute = true,
+            'A' => o.all_data = true,
+            'd' => o.range_delta = Some(number(c, &v)?),
+            'D' => o.devices = device_list(&v),
+            'e' => o.exes = Some(v),
+            'h' => return Ok(Command::Help),
+            'i' => input = Some(v),
+            'I' => o.iostat = Some(v),
+            'M' => o.device_map = Some(v),
+            'o' => o.output = Some(v),
+            'p' => o.per_io = Some(v),
+            'P' => o.per_io_trees = true,
+            'r' => o.ignore_remaps = true,
+            'S' => {
+                let n = v
+                    .trim()
+                    .parse::<u32>()
+                    .map_err(|_| UsageError::BadValue(c, v.clone(), "a whole number of seconds"))?;
+                o.iostat_interval = Some(n);
+            }
+            't' => o.time_start = Some(number(c, &v)?),
+            'T' => o.time_end = Some(number(c, &v)?),
+            'V' => return Ok(Command::Version),
+            'v' => o.verbose = true,
+            'X' => o.easy_parse = true,
+            _ => {
+                let &(c, long) = NOT_WRITTEN
+                    .iter()
+                    .find(|(s, _)| *s == c)
+                    .unwrap_or(&('?', "unknown"));
+                return Err(UsageError::NotWritten(c, long));
+            }
+        }
+    }
+    o.input = input.ok_or(UsageError::NoInput)?;
+    Ok(Command::Run(Box::new(o)))
+}
+
+fn number(c: char, v: &str) -> Result<f64, UsageError> {
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite())
+        .ok_or_else(|| UsageError::BadValue(c, v.to_string(), "a number of seconds"))
+}
+
+/// `-D 8,0;8,16`: devices by major and minor (entries that do not scan end the list, as in
+/// btt).
+fn device_list(v: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for item in v.split(';') {
+        let Some((maj, min)) = item.split_once(',') else {
+            break;
+        };
+        let (Ok(maj), Ok(min)) = (maj.trim().parse::<u32>(), min.trim().parse::<u32>()) else {
+            break;
+        };
+        out.push(crate::blktrace::format::make_dev(maj, min));
+    }
+    out
+}
+
+/// A `-M` device map: lines of `NAME MAJ,MIN`; reading stops at a line that mentions
+/// "Device" or does not have two words, as in btt.
+pub fn read_device_map(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.contains("Device") {
+            break;
+        }
+        let mut words = line.split_whitespace();
+        let (Some(name), Some(devno)) = (words.next(), words.next()) else {
+            break;
+        };
+        out.push((name.to_string(), devno.to_string()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn parses_btt_options() {
+        let Ok(Command::Run(o)) = parse(&args("-i x.bin -A -D 8,0;7,1 -S 2 --range-delta=0.5"))
+        else {
+            panic!("should parse");
+        };
+        assert_eq!(o.input, "x.bin");
+        assert!(o.all_data);
+        assert_eq!(o.devices, [8 << 20, 7 << 20 | 1]);
+        assert_eq!(o.iostat_interval, Some(2));
+        assert_eq!(o.range_delta, Some(0.5));
+    }
+
+    #[test]
+    fn unwritten_files_and_bad_values_are_named() {
+        let e = parse(&args("-i x -B blk")).unwrap_err();
+        assert!(e.to_string().contains("-B (--dump-blocknos)"), "{e}");
+        let e = parse(&args("-i x -S often")).unwrap_err();
+        assert!(e.to_string().contains("-S: 'often'"), "{e}");
+        assert!(matches!(parse(&args("-A")), Err(UsageError::NoInput)));
+    }
+
+    #[test]
+    fn device_map_stops_at_a_header() {
+        let m = read_device_map("sda 8,0\nvdb 254,16\nDevice x\nsdc 8,32\n");
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[1], ("vdb".to_string(), "254,16".to_string()));
+    }
+}

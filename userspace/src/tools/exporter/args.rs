@@ -1,0 +1,68 @@
+//! `blkscope exporter`'s command line.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use super::{collect::CollectOptions, run::ExporterOptions};
+use crate::{kernel::fs_latency::FsOptions, model::fs_op::FileSystem};
+
+#[derive(Args, Debug)]
+pub struct ExporterArgs {
+    /// Address and port to serve /metrics and /healthz on
+    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:9438")]
+    pub listen: std::net::SocketAddr,
+    /// Read the probes' in-kernel counts every SECONDS
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub interval: f64,
+    /// Cgroups with series of their own; the I/O of any further cgroup goes to one
+    /// cgroup="overflow" series
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub max_cgroups: usize,
+    /// A removed cgroup's series is dropped once unchanged for SECONDS
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    pub forget_after: f64,
+    /// The file system whose operation latencies are exported: ext4, xfs, btrfs or none
+    #[arg(long = "fs", value_name = "FS", default_value = "ext4")]
+    pub fs: String,
+}
+
+impl ExporterArgs {
+    /// The exporter's settings, each value checked.
+    pub fn options(&self) -> anyhow::Result<ExporterOptions> {
+        let seconds = |flag: &str, value: f64| {
+            if value.is_finite() && value > 0.0 {
+                Ok(Duration::from_secs_f64(value))
+            } else {
+                Err(anyhow::anyhow!(
+                    "{flag} {value}: a number of seconds above 0"
+                ))
+            }
+        };
+        let fs = match self.fs.as_str() {
+            "none" => None,
+            name => Some(
+                FileSystem::parse(name)
+                    .with_context(|| format!("--fs {name}: expected ext4, xfs, btrfs or none"))?,
+            ),
+        };
+        Ok(ExporterOptions {
+            listen: self.listen,
+            collect: CollectOptions {
+                interval: seconds("--interval", self.interval)?,
+                max_cgroups: self.max_cgroups,
+                forget_after: seconds("--forget-after", self.forget_after)?,
+                fs: fs.map(|fs| FsOptions {
+                    magic: fs.magic(),
+                    min_latency_ns: 0,
+                    dev: None,
+                    pid: None,
+                    cgroup: None,
+                    histogram_unit_ns: Some(1000),
+                }),
+            },
+            fs_name: fs.map(FileSystem::name),
+        })
+    }
+}

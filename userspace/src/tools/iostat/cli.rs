@@ -1,0 +1,131 @@
+//! `blkscope iostat ARGS` / `iostat ARGS`: parses iostat's command line and runs the reports on
+//! the live system. Returns the process exit code (iostat's: 1 for usage errors).
+
+use std::{
+    io::{IsTerminal as _, Write as _},
+    path::Path,
+    time::Duration,
+};
+
+use super::{
+    cgroup_report,
+    format::{Colors, Printer},
+    naming::Naming,
+    options::{ArgNames, Invocation, UsageError, help_text, parse, usage_text},
+    report::IostatReport,
+    run::{LiveSamples, RunError, run_reports},
+};
+use crate::{
+    host::{
+        stat_files::StatFiles,
+        system::host,
+        time::{iso_dates, strftime_now},
+    },
+    run::{
+        interval::WallClock,
+        stop::{INTERRUPT, Stop},
+    },
+};
+
+/// Device arguments as sysstat resolves them against the live /dev.
+struct SystemNames(Naming);
+
+impl ArgNames for SystemNames {
+    fn device_name(&self, arg: &str) -> String {
+        // realpath(3); a name that is not a path (sda) is kept as given.
+        let Ok(resolved) = std::fs::canonicalize(arg) else {
+            return arg.to_owned();
+        };
+        let resolved = resolved.to_string_lossy();
+        resolved
+            .strip_prefix("/dev/")
+            .unwrap_or(&resolved)
+            .replace('/', "!")
+    }
+    fn persistent_type_exists(&self, kind: &str) -> bool {
+        self.0.persistent_type_exists(kind)
+    }
+    fn device_of_persistent(&self, kind: &str, name: &str) -> Option<String> {
+        self.0.device_of_persistent(kind, name)
+    }
+}
+
+/// Runs iostat; returns its exit code (1 for usage errors, 2 when the counters cannot be read
+/// or the report cannot be written).
+pub fn main(program: &str, args: &[String]) -> u8 {
+    let names = SystemNames(Naming::default());
+    let options = match parse(args, &names) {
+        Ok(Invocation::Report(options)) => options,
+        Ok(Invocation::Version) => {
+            println!(
+                "blkscope {} (iostat of sysstat 12.6.1)",
+                env!("CARGO_PKG_VERSION")
+            );
+            return 0;
+        }
+        Ok(Invocation::Help) => {
+            print!("{}", help_text(program));
+            return 0;
+        }
+        Err(UsageError::Usage) => {
+            eprint!("{}", usage_text(program));
+            return 1;
+        }
+        Err(err @ UsageError::PersistentType) => {
+            eprintln!("{err}");
+            return 1;
+        }
+    };
+    if options.cgroups {
+        return match cgroup_report::run(&options) {
+            Ok(()) => 0,
+            Err(err) => {
+                eprintln!("blkscope: {err:#}");
+                1
+            }
+        };
+    }
+    let files = StatFiles {
+        alternate: options.alternate_dir.clone(),
+        ..StatFiles::default()
+    };
+    let printer = Printer {
+        colors: Colors::from_env(
+            std::env::var("S_COLORS").ok().as_deref(),
+            std::env::var("S_COLORS_SGR").ok().as_deref(),
+            std::io::stdout().is_terminal(),
+        ),
+        decimals: options.decimals,
+    };
+    let stop = match Stop::on_signals(INTERRUPT) {
+        Ok(stop) => stop,
+        Err(err) => {
+            eprintln!("{program}: {err}");
+            return 2;
+        }
+    };
+    let interval = Duration::from_secs(options.interval.max(1));
+    let date = strftime_now(if iso_dates() { "%Y-%m-%d" } else { "%x" });
+    let host = host(Path::new("/sys"));
+    let mut report = IostatReport::new(*options, printer, names.0, &files);
+    let mut samples = LiveSamples::new(files);
+    let mut clock = WallClock::new(Some(interval), stop);
+    let mut stdout = std::io::stdout().lock();
+    match run_reports(
+        &mut report,
+        &host,
+        &date,
+        &mut samples,
+        &mut clock,
+        &mut stdout,
+    ) {
+        Ok(()) => 0,
+        // A closed pipe (iostat | head) ends the reports quietly, as it does for iostat.
+        Err(RunError::Output(err)) if err.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(err) => {
+            let _ = stdout.flush();
+            eprintln!("{err}");
+            2
+        }
+    }
+}

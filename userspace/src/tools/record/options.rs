@@ -1,0 +1,264 @@
+//! blktrace's command line (GNU getopt_long, as blktrace parses it), plus `--cgroup PATH`
+//! and `--no-cgroup-ids`.
+
+use std::path::PathBuf;
+
+use crate::blktrace::format::category;
+use crate::tools::parse::options::{Arg, OptError, OptSpec, Parsed, getopt_long};
+
+const fn opt(short: char, long: &'static str, arg: Arg) -> OptSpec {
+    OptSpec { short, long, arg }
+}
+
+/// blktrace has no -c: the other views' short form of --cgroup.
+const CGROUP: char = 'c';
+/// Codes for the long options without a short form.
+const NO_CGROUP_IDS: char = '\u{2}';
+
+const SPECS: &[OptSpec] = &[
+    opt('d', "dev", Arg::Required),
+    opt('o', "output", Arg::Required),
+    opt('D', "output-dir", Arg::Required),
+    opt('w', "stopwatch", Arg::Required),
+    opt('a', "act-mask", Arg::Required),
+    opt('A', "set-mask", Arg::Required),
+    opt('b', "buffer-size", Arg::Required),
+    opt('n', "num-sub-buffers", Arg::Required),
+    opt('I', "input-devs", Arg::Required),
+    opt('v', "version", Arg::None),
+    opt('V', "version", Arg::None),
+    opt('h', "help", Arg::None),
+    opt(CGROUP, "cgroup", Arg::Required),
+    opt(NO_CGROUP_IDS, "no-cgroup-ids", Arg::None),
+];
+
+pub const USAGE: &str = "Usage: blktrace [OPTIONS] -d DEV [-d DEV ...]
+
+-d <dev>             | --dev=<dev>
+[ -o <file>          | --output=<file>]
+[ -D <dir>           | --output-dir=<dir>
+[ -w <time>          | --stopwatch=<time>]
+[ -a <action field>  | --act-mask=<action field>]
+[ -A <action mask>   | --set-mask=<action mask>]
+[ -b <size>          | --buffer-size]
+[ -n <number>        | --num-sub-buffers=<number>]
+[ -I <devs file>     | --input-devs=<devs file>]
+[ -v <version>       | --version]
+[ -V <version>       | --version]
+[ -c <path>          | --cgroup=<path> ]
+[ --no-cgroup-ids ]
+
+	-d Use specified device. May also be given last after options
+	-o File(s) to send output to (- for a stream on stdout)
+	-D Directory to prepend to output file names
+	-w Stop after defined time, in seconds
+	-a Only trace specified actions (READ WRITE FLUSH SYNC QUEUE REQUEUE ISSUE COMPLETE FS PC
+	   NOTIFY AHEAD META DISCARD DRV_DATA FUA)
+	-A Give trace mask as a single value (hex)
+	-b Sub buffer size in KiB (default 512)
+	-n Number of sub buffers (default 4)
+	-I Add devices found in <devs file>
+	-v Print program version info
+	-V Print program version info
+	-c Only record I/O issued by tasks in this cgroup (v2 path) or below it
+	--no-cgroup-ids Leave the cgroup id off the records (blkparse 1.2 reads only those)
+";
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordOptions {
+    /// Devices as given (`-d`, `-I`), resolved when recording starts.
+    pub devices: Vec<String>,
+    /// `-o`: the trace's name; `-` for stdout. None: one trace per device, named after it.
+    pub output: Option<String>,
+    pub dir: Option<PathBuf>,
+    pub stopwatch: Option<f64>,
+    /// Categories to record (`category::*` bits).
+    pub act_mask: u32,
+    pub buffer_kib: Option<u32>,
+    pub buffers: Option<u32>,
+    pub cgroup: Option<PathBuf>,
+    pub cgroup_ids: bool,
+}
+
+/// What to do.
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    Record(RecordOptions),
+    Version,
+    Help,
+}
+
+/// A command-line problem.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error("{0}")]
+    Getopt(#[from] OptError),
+    #[error("Invalid action mask {0}")]
+    BadMask(String),
+    #[error("Invalid {what} {value}")]
+    BadValue { what: &'static str, value: String },
+    #[error("{path}: {source}")]
+    DeviceList {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("You must specify at least one device")]
+    NoDevice,
+}
+
+pub fn parse(args: &[String]) -> Result<Command, UsageError> {
+    let mut o = RecordOptions {
+        devices: Vec::new(),
+        output: None,
+        dir: None,
+        stopwatch: None,
+        act_mask: 0,
+        buffer_kib: None,
+        buffers: None,
+        cgroup: None,
+        cgroup_ids: true,
+    };
+    for p in getopt_long(args, SPECS)? {
+        match p {
+            // blktrace takes a last operand as the device too.
+            Parsed::Operand(dev) => o.devices.push(dev),
+            Parsed::Opt(c, v) => {
+                let v = v.unwrap_or_default();
+                match c {
+                    'd' => o.devices.push(v),
+                    'o' => o.output = Some(v),
+                    'D' => o.dir = Some(PathBuf::from(v)),
+                    'w' => o.stopwatch = Some(positive(&v, "stopwatch time")?),
+                    'a' => o.act_mask |= mask_of(&v)?,
+                    'A' => {
+                        o.act_mask = u32::from_str_radix(v.trim_start_matches("0x"), 16)
+                            .map_err(|_| UsageError::BadMask(v.clone()))?
+                    }
+                    'b' => o.buffer_kib = Some(count(&v, "buffer size")?),
+                    'n' => o.buffers = Some(count(&v, "number of sub buffers")?),
+                    'I' => o.devices.extend(device_list(&v)?),
+                    'v' | 'V' => return Ok(Command::Version),
+                    'h' => return Ok(Command::Help),
+                    CGROUP => o.cgroup = Some(PathBuf::from(v)),
+                    NO_CGROUP_IDS => o.cgroup_ids = false,
+                    _ => return Ok(Command::Help),
+                }
+            }
+        }
+    }
+    if o.devices.is_empty() {
+        return Err(UsageError::NoDevice);
+    }
+    if o.act_mask == 0 {
+        o.act_mask = 0xffff;
+    }
+    Ok(Command::Record(o))
+}
+
+/// A category name (`-a`), with or without blkparse's `BLK_TC_` prefix, any case.
+fn mask_of(name: &str) -> Result<u32, UsageError> {
+    let upper = name.to_ascii_uppercase();
+    let bare = upper.strip_prefix("BLK_TC_").unwrap_or(&upper);
+    category::NAMES
+        .iter()
+        .find(|(n, _)| *n == bare)
+        .map(|(_, bit)| *bit)
+        .ok_or_else(|| UsageError::BadMask(name.to_string()))
+}
+
+fn positive(v: &str, what: &'static str) -> Result<f64, UsageError> {
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && *x > 0.0)
+        .ok_or_else(|| UsageError::BadValue {
+            what,
+            value: v.to_string(),
+        })
+}
+
+fn count(v: &str, what: &'static str) -> Result<u32, UsageError> {
+    v.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| UsageError::BadValue {
+            what,
+            value: v.to_string(),
+        })
+}
+
+/// `-I FILE`: one device per line (blank lines skipped).
+fn device_list(path: &str) -> Result<Vec<String>, UsageError> {
+    let text = std::fs::read_to_string(path).map_err(|source| UsageError::DeviceList {
+        path: path.to_string(),
+        source,
+    })?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn blktrace_command_lines() {
+        let Command::Record(o) = parse(&args(&[
+            "-d",
+            "/dev/loop0",
+            "-o",
+            "-",
+            "-w",
+            "2",
+            "-a",
+            "queue",
+            "-a",
+            "COMPLETE",
+        ]))
+        .unwrap() else {
+            panic!("not a recording");
+        };
+        assert_eq!(o.devices, vec!["/dev/loop0"]);
+        assert_eq!(o.output.as_deref(), Some("-"));
+        assert_eq!(o.stopwatch, Some(2.0));
+        assert_eq!(o.act_mask, category::QUEUE | category::COMPLETE);
+        assert!(o.cgroup_ids);
+        let Command::Record(o) = parse(&args(&[
+            "-A",
+            "80",
+            "--no-cgroup-ids",
+            "-c",
+            "/x",
+            "/dev/sda",
+        ]))
+        .unwrap() else {
+            panic!("not a recording");
+        };
+        assert_eq!((o.act_mask, o.cgroup_ids), (0x80, false));
+        assert_eq!(o.cgroup, Some(PathBuf::from("/x")));
+        assert_eq!(o.devices, vec!["/dev/sda"]);
+        assert!(matches!(
+            parse(&args(&["-a", "bogus", "-d", "x"])),
+            Err(UsageError::BadMask(_))
+        ));
+        assert!(matches!(
+            parse(&args(&["-o", "t"])),
+            Err(UsageError::NoDevice)
+        ));
+        assert!(matches!(
+            parse(&args(&["-d", "x", "-w", "soon"])),
+            Err(UsageError::BadValue { .. })
+        ));
+        assert_eq!(parse(&args(&["-V"])).unwrap(), Command::Version);
+    }
+}

@@ -1,0 +1,442 @@
+//! The recording loop: the probes' events, as the kernel's blktrace would log them, to per-CPU
+//! files (`NAME.blktrace.CPU`, one trace per device unless `-o` names one) or as one stream on
+//! stdout (`-o -`, for `| blkparse -i -`); then blktrace's closing summary and drop count.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::options::RecordOptions;
+use crate::blktrace::event_encoder::{Clocks, CpuCounts, RecordSettings, Recorder};
+use crate::blktrace::format::Endian;
+use crate::blktrace::writer::BlktraceWriter;
+use crate::cgroup::{CgroupError, CgroupResolver};
+use crate::host::device::{self, DeviceError};
+use crate::kernel::{BlockTraceOptions, CgroupFilter, DropCounts};
+use crate::model::event::{Action, BlockIoEvent, DeviceId};
+use crate::model::inflight::RequestTracker;
+use crate::run::events::{EventSink, EventSource, FeedError, feed};
+use crate::run::stop::{INTERRUPT, Stop, StopError};
+
+/// The probes' ring buffer when neither `-b` nor `-n` is given (blktrace's default, 4 x 512
+/// KiB per CPU, is sized for per-CPU relay buffers; ours is one buffer for all CPUs).
+const DEFAULT_RING_BYTES: u32 = 16 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    #[error("--cgroup: {0}")]
+    Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Feed(#[from] FeedError),
+    #[error(transparent)]
+    Stop(#[from] StopError),
+    #[error("{0}")]
+    Write(io::Error),
+}
+
+/// Where one trace's records go.
+enum Destination {
+    Files(BlktraceWriter),
+    Stdout(BufWriter<io::Stdout>),
+}
+
+/// Who each event is charged to, and what `--cgroup` keeps. Bio events are the issuing
+/// task's (the kernel filtered them by cgroup already); request events (I, D, C, R) belong to
+/// the task that queued the request's first bio, followed through merges and splits by the
+/// request tracker, since they happen in other contexts; plugs are the running task's.
+struct Owners {
+    tracker: RequestTracker,
+    /// With `--cgroup`: the cgroups whose bios the kernel let through.
+    filtered: Option<HashSet<u64>>,
+}
+
+impl Owners {
+    /// The cgroup id to record the event under; `None` when `--cgroup` leaves it out.
+    fn owner(&mut self, e: &BlockIoEvent) -> Option<u64> {
+        let merged_away = (e.action == Action::RequestMerge)
+            .then(|| self.tracker.request_issuer(e).map(|i| i.cgroup_id));
+        // The probes read a bio's blkcg at its Q only; the bio's later events get it from there.
+        let bio_cgroup = if e.action == Action::Queue {
+            e.bio_cgroup_id
+        } else {
+            self.tracker.queued_bio_cgroup(e).unwrap_or(0)
+        };
+        let completed = self.tracker.observe(e);
+        let request_owner = match e.action {
+            Action::Complete => Some(completed.and_then(|c| c.issuer).map(|i| i.cgroup_id)),
+            Action::RequestMerge => merged_away,
+            Action::Insert | Action::Issue | Action::Requeue => {
+                Some(self.tracker.request_issuer(e).map(|i| i.cgroup_id))
+            }
+            _ => None,
+        };
+        match (request_owner, &mut self.filtered) {
+            (Some(Some(owner)), _) => Some(owner),
+            // A request whose first bio was not seen: not the cgroup's, as far as we know.
+            (Some(None), Some(_)) => None,
+            (Some(None), None) => Some(e.cgroup_id),
+            (None, None) => Some(task_or_bio_owner(e.cgroup_id, bio_cgroup)),
+            (None, Some(seen)) => {
+                if matches!(
+                    e.action,
+                    Action::Plug | Action::UnplugIo | Action::UnplugTimer
+                ) {
+                    seen.contains(&e.cgroup_id).then_some(e.cgroup_id)
+                } else {
+                    seen.insert(e.cgroup_id);
+                    Some(task_or_bio_owner(e.cgroup_id, bio_cgroup))
+                }
+            }
+        }
+    }
+}
+
+/// The bio's own cgroup when it names one below the root (writeback on behalf of a cgroup),
+/// else the running task's.
+fn task_or_bio_owner(task: u64, bio: u64) -> u64 {
+    if bio > 1 { bio } else { task }
+}
+
+/// One trace being written: its name, its records' numbering and notes, its destination.
+struct TraceOut {
+    name: String,
+    recorder: Recorder,
+    destination: Destination,
+}
+
+impl TraceOut {
+    fn write(
+        &mut self,
+        e: &BlockIoEvent,
+        owner: u64,
+        cgroup_path: &mut dyn FnMut(u64) -> Option<String>,
+    ) -> io::Result<()> {
+        for t in self.recorder.records(e, owner, cgroup_path) {
+            match &mut self.destination {
+                Destination::Files(w) => w.write(&t)?,
+                Destination::Stdout(out) => out.write_all(&t.encode(Endian::NATIVE))?,
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.destination {
+            Destination::Files(_) => Ok(()),
+            Destination::Stdout(out) => out.flush(),
+        }
+    }
+}
+
+/// The traces of one recording, by device (all devices share one when `-o` is given).
+struct Traces {
+    by_device: BTreeMap<DeviceId, usize>,
+    traces: Vec<TraceOut>,
+    owners: Owners,
+    clocks: CpuClocks,
+    /// Names the cgroups in the recording's notes (none when the hierarchy is not found).
+    cgroups: Option<CgroupResolver>,
+}
+
+impl Traces {
+    fn open(o: &RecordOptions, devices: &[DeviceId]) -> Traces {
+        let settings = RecordSettings {
+            act_mask: o.act_mask,
+            cgroup_ids: o.cgroup_ids,
+        };
+        let clocks = clocks_now();
+        let dir = o.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+        let trace = |name: String| TraceOut {
+            destination: if name == "-" {
+                Destination::Stdout(BufWriter::with_capacity(1 << 16, io::stdout()))
+            } else {
+                Destination::Files(BlktraceWriter::new(&dir, name.as_str()))
+            },
+            name,
+            recorder: Recorder::new(settings, clocks),
+        };
+        let mut traces = Vec::new();
+        let mut by_device = BTreeMap::new();
+        match &o.output {
+            Some(name) => {
+                traces.push(trace(name.clone()));
+                by_device.extend(devices.iter().map(|d| (*d, 0)));
+            }
+            None => {
+                for d in devices {
+                    let name = device::name(*d).unwrap_or_else(|| d.to_string());
+                    by_device.insert(*d, traces.len());
+                    traces.push(trace(name));
+                }
+            }
+        }
+        let owners = Owners {
+            tracker: RequestTracker::new(),
+            filtered: o.cgroup.as_ref().map(|_| HashSet::new()),
+        };
+        Traces {
+            by_device,
+            traces,
+            owners,
+            clocks: CpuClocks::default(),
+            cgroups: CgroupResolver::new().ok(),
+        }
+    }
+
+    /// Writes the events of a read, in time order per CPU.
+    fn write(&mut self, events: &mut [BlockIoEvent]) -> io::Result<()> {
+        // Sorted through indices: the events are large, moving them costs more than the sort.
+        // Stable: equal times keep their ring-buffer order.
+        let mut order: Vec<usize> = (0..events.len()).collect();
+        order.sort_by_key(|&i| events[i].time_ns);
+        for i in order {
+            let e = &mut events[i];
+            self.clocks.keep_monotonic(e);
+            let Some(owner) = self.owners.owner(e) else {
+                continue;
+            };
+            if let Some(&t) = self.by_device.get(&e.device) {
+                let cgroups = &mut self.cgroups;
+                let mut path_of = |id| cgroups.as_mut().and_then(|r| r.path(id));
+                self.traces[t].write(e, owner, &mut path_of)?;
+            }
+        }
+        for t in &mut self.traces {
+            t.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// Keeps each CPU's records in time order across reads. A probe reads its clock, then
+/// reserves its ring-buffer slot, with interrupts enabled: an interrupt's event can take a slot
+/// ahead of an event timed just before it, and when a read falls between the two, the later
+/// read holds an event older than one already written. Such an event (rare, and older by no
+/// more than the probe's few hundred nanoseconds) is written at the time of the one before it,
+/// so that readers never see a CPU's time go back.
+#[derive(Debug, Default)]
+struct CpuClocks {
+    last: BTreeMap<u32, u64>,
+}
+
+impl CpuClocks {
+    fn keep_monotonic(&mut self, e: &mut BlockIoEvent) {
+        let last = self.last.entry(e.cpu).or_insert(0);
+        if e.time_ns < *last {
+            e.time_ns = *last;
+        } else {
+            *last = e.time_ns;
+        }
+    }
+}
+
+/// The recording as the live loop's view: each read's events, moved into the traces.
+struct RecordSink<'a> {
+    traces: &'a mut Traces,
+    /// The write error that stopped the recording.
+    failure: Option<io::Error>,
+}
+
+impl EventSink for RecordSink<'_> {
+    fn consume(&mut self, events: &mut Vec<BlockIoEvent>) -> Result<bool, String> {
+        match self.traces.write(events) {
+            Ok(()) => Ok(true),
+            // A closed pipe (`| head`) ends the recording, as for blktrace.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+            Err(e) => {
+                let text = e.to_string();
+                self.failure = Some(e);
+                Err(text)
+            }
+        }
+    }
+}
+
+/// What a finished recording reports.
+pub struct Finished {
+    /// blktrace's per-trace summary.
+    pub summary: String,
+    /// The trace went to stdout: the summary goes to stderr.
+    pub summary_to_stderr: bool,
+    /// blktrace's "You have N dropped events" lines (for stderr), when events were lost.
+    pub drops: Option<String>,
+}
+
+/// Records until Ctrl-C, SIGTERM or the stopwatch.
+pub fn run(o: &RecordOptions) -> Result<Finished, RecordError> {
+    let mut devices = device::whole_disks(&o.devices)?;
+    // A disk named twice (or a disk and its partition) is traced once.
+    let mut seen = HashSet::new();
+    devices.retain(|d| seen.insert(*d));
+    let cgroup = o.cgroup.as_deref().map(CgroupFilter::of_path).transpose()?;
+    let cpus = online_cpus();
+    let ring_bytes = match (o.buffer_kib, o.buffers) {
+        (None, None) => DEFAULT_RING_BYTES,
+        (kib, n) => kib
+            .unwrap_or(512)
+            .saturating_mul(1024)
+            .saturating_mul(n.unwrap_or(4))
+            .saturating_mul(cpus),
+    };
+    let options = BlockTraceOptions {
+        devices: devices.clone(),
+        ring_bytes,
+        cgroup,
+        ..BlockTraceOptions::default()
+    };
+    let mut traces = Traces::open(o, &devices);
+    let mut sink = RecordSink {
+        traces: &mut traces,
+        failure: None,
+    };
+    let stop = Stop::on_signals(INTERRUPT)?.with_deadline(o.stopwatch.map(Duration::from_secs_f64));
+    let result = feed(&EventSource::Live(&options), &stop, &mut sink);
+    if let Some(e) = sink.failure {
+        return Err(RecordError::Write(e));
+    }
+    let drops = result?.unwrap_or_default();
+    let mut to_stderr = false;
+    let mut finished = Vec::new();
+    for t in traces.traces {
+        let counts = t.recorder.counts().clone();
+        match t.destination {
+            Destination::Files(w) => {
+                w.finish().map_err(RecordError::Write)?;
+            }
+            Destination::Stdout(mut out) => {
+                to_stderr = true;
+                // A reader that went away is not an error at the end either.
+                let _ = out.flush();
+            }
+        }
+        finished.push((t.name, counts));
+    }
+    let events: u64 = finished
+        .iter()
+        .flat_map(|(_, counts)| counts.values())
+        .map(|c| c.events)
+        .sum();
+    Ok(Finished {
+        summary: summary(&finished, &drops, cpus),
+        summary_to_stderr: to_stderr,
+        drops: drops_lines(drops.total(), events),
+    })
+}
+
+/// blktrace's closing warning when events were lost.
+fn drops_lines(dropped: u64, written: u64) -> Option<String> {
+    if dropped == 0 {
+        return None;
+    }
+    let ratio = dropped as f64 / (dropped + written) as f64;
+    Some(format!(
+        "\nYou have {dropped} ({:5.1}%) dropped events\n\
+         Consider using a larger buffer size (-b) and/or more buffers (-n)\n",
+        100.0 * ratio
+    ))
+}
+
+/// blktrace's closing lines: per trace, events and KiB per CPU and the total.
+fn summary(traces: &[(String, BTreeMap<u32, CpuCounts>)], drops: &DropCounts, cpus: u32) -> String {
+    let mut text = String::new();
+    let total_drops = drops.total();
+    for (name, counts) in traces {
+        text.push_str(&format!("=== {name} ===\n"));
+        let last_cpu = counts.keys().next_back().map_or(0, |c| c + 1).max(cpus);
+        let (mut events, mut bytes) = (0, 0);
+        for cpu in 0..last_cpu {
+            let c = counts.get(&cpu).copied().unwrap_or_default();
+            text.push_str(&format!(
+                "  CPU{cpu:3}: {:20} events, {:8} KiB data\n",
+                c.events,
+                c.bytes.div_ceil(1024)
+            ));
+            events += c.events;
+            bytes += c.bytes;
+        }
+        // The ring buffer is shared: drops belong to the recording, not to one device.
+        let dropped = if traces.len() == 1 { total_drops } else { 0 };
+        text.push_str(&format!(
+            "  Total:  {events:20} events (dropped {dropped}), {:8} KiB data\n",
+            (bytes + 1024) >> 10
+        ));
+    }
+    text
+}
+
+/// Both clocks, read back to back.
+fn clocks_now() -> Clocks {
+    let wall_ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let monotonic = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).map_or(0, |t| {
+        t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
+    });
+    Clocks {
+        wall_ns,
+        monotonic_ns: monotonic,
+    }
+}
+
+fn online_cpus() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_cpu_goes_back_in_time_across_reads() {
+        let event = |time_ns: u64| BlockIoEvent {
+            cpu: 0,
+            ..crate::model::event::tests::sample_event(Action::Queue, time_ns)
+        };
+        let mut clocks = CpuClocks::default();
+        let mut times = Vec::new();
+        // An interrupt's event (30) was written; one timed at 20 on the same CPU comes later.
+        for t in [10, 30, 20, 40] {
+            let mut e = event(t);
+            clocks.keep_monotonic(&mut e);
+            times.push(e.time_ns);
+        }
+        assert_eq!(times, vec![10, 30, 30, 40]);
+        let mut other_cpu = event(5);
+        other_cpu.cpu = 1;
+        clocks.keep_monotonic(&mut other_cpu);
+        assert_eq!(other_cpu.time_ns, 5, "each CPU on its own");
+    }
+
+    #[test]
+    fn summary_is_blktraces() {
+        let mut counts = BTreeMap::new();
+        counts.insert(
+            1,
+            CpuCounts {
+                events: 10,
+                bytes: 2000,
+            },
+        );
+        let drops = DropCounts {
+            per_cpu: vec![0, 5],
+            undecodable: 0,
+        };
+        let text = summary(&[("loop0".into(), counts)], &drops, 2);
+        assert_eq!(
+            text,
+            "=== loop0 ===\n  \
+             CPU  0:                    0 events,        0 KiB data\n  \
+             CPU  1:                   10 events,        2 KiB data\n  \
+             Total:                    10 events (dropped 5),        2 KiB data\n"
+        );
+        assert_eq!(
+            drops_lines(5, 10).unwrap(),
+            "\nYou have 5 ( 33.3%) dropped events\n\
+             Consider using a larger buffer size (-b) and/or more buffers (-n)\n"
+        );
+        assert_eq!(drops_lines(0, 10), None);
+    }
+}
