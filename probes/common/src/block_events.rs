@@ -129,7 +129,7 @@ impl BlockEvent {
 pub struct ProbeConfig {
     /// Bit `1 << action` set for every [`BlockAction`] to emit.
     pub action_mask: u64,
-    /// When non-zero, only devices listed in the `TRACED_DEVICES` map are traced.
+    /// When non-zero, only devices listed in the `BLOCK_EVENTS_DEVICES` map are traced.
     pub filter_devices: u32,
     /// When non-zero, bio events (Q, M, F, G, X, A: they run in the submitting task) are kept
     /// only for tasks in cgroup `cgroup_id` (at depth `cgroup_level`) or below it.
@@ -153,9 +153,9 @@ impl ProbeConfig {
     };
 }
 
-/// Entries of the `TRACED_DEVICES` map (keys are kernel `dev_t` values of whole disks).
+/// Entries of the `BLOCK_EVENTS_DEVICES` map (keys are kernel `dev_t` values of whole disks).
 pub const MAX_TRACED_DEVICES: u32 = 256;
-/// Default size of the `BLOCK_EVENTS` ring buffer, in bytes (a power of two).
+/// Default size of the `BLOCK_EVENTS_RING` ring buffer, in bytes (a power of two).
 pub const DEFAULT_RING_BYTES: u32 = 16 << 20;
 
 #[cfg(feature = "user")]

@@ -11,6 +11,7 @@ pub mod block_events;
 pub mod block_latency;
 pub mod fs_latency;
 pub mod layout;
+pub mod names;
 pub mod task_io;
 
 pub use block_events::{BlockAction, BlockEvent, ProbeConfig};

@@ -1,9 +1,9 @@
 //! biotop: block I/O per process (and cgroup), disk and direction, summed in the kernel.
 
 /// Distinct (process, disk, direction) rows the kernel keeps; more are counted as drops.
-pub const MAX_TOP_ROWS: u32 = 10240;
+pub const MAX_TASK_IO_ROWS: u32 = 10240;
 /// Requests and bios followed at once (LRU: the oldest are reclaimed when full).
-pub const MAX_TOP_IN_FLIGHT: u32 = 16384;
+pub const MAX_TASK_IO_IN_FLIGHT: u32 = 16384;
 
 /// Who queued a bio: taken in the submitting task's context.
 #[repr(C)]
@@ -18,7 +18,7 @@ pub struct Who {
 /// A request between issue and completion.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TopStart {
+pub struct TaskIoStart {
     pub start_ns: u64,
     pub who: Who,
 }
@@ -26,7 +26,7 @@ pub struct TopStart {
 /// One row of the kernel's table.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopKey {
+pub struct TaskIoKey {
     pub tgid: u32,
     /// Whole disk, kernel `dev_t` encoding.
     pub dev: u32,
@@ -40,7 +40,7 @@ pub struct TopKey {
 /// What a row adds up.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TopCounts {
+pub struct TaskIoCounts {
     pub ios: u64,
     pub bytes: u64,
     /// Sum of issue-to-completion times, in nanoseconds.
@@ -50,7 +50,7 @@ pub struct TopCounts {
 /// Settings of the biotop probes (a read-only global).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TopConfig {
+pub struct TaskIoConfig {
     /// Non-zero: only the whole disk `dev`.
     pub filter_dev: u32,
     pub dev: u32,
@@ -66,8 +66,8 @@ pub struct TopConfig {
     pub op_mask: u32,
 }
 
-impl TopConfig {
-    pub const DEFAULT: TopConfig = TopConfig {
+impl TaskIoConfig {
+    pub const DEFAULT: TaskIoConfig = TaskIoConfig {
         filter_dev: 0,
         dev: 0,
         filter_pid: 0,
@@ -83,13 +83,13 @@ impl TopConfig {
 #[cfg(feature = "user")]
 mod pod {
     // SAFETY: plain `#[repr(C)]` data without padding holes.
-    unsafe impl aya::Pod for super::TopKey {}
+    unsafe impl aya::Pod for super::TaskIoKey {}
     // SAFETY: as above.
-    unsafe impl aya::Pod for super::TopCounts {}
+    unsafe impl aya::Pod for super::TaskIoCounts {}
     // SAFETY: as above.
-    unsafe impl aya::Pod for super::TopConfig {}
+    unsafe impl aya::Pod for super::TaskIoConfig {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::Who {}
     // SAFETY: as above.
-    unsafe impl aya::Pod for super::TopStart {}
+    unsafe impl aya::Pod for super::TaskIoStart {}
 }

@@ -1,5 +1,5 @@
 //! Block-layer probes: one BTF tracepoint program per blktrace action, all writing
-//! `BlockEvent`s into the `BLOCK_EVENTS` ring buffer.
+//! `BlockEvent`s into the `BLOCK_EVENTS_RING` ring buffer.
 
 use core::ffi::c_void;
 
@@ -21,21 +21,21 @@ use blkscope_common::{
 };
 
 #[unsafe(no_mangle)]
-pub(crate) static BLOCK_LAYOUT: Global<KernelLayout> = Global::new(KernelLayout::EMPTY);
+pub(crate) static KERNEL_LAYOUT: Global<KernelLayout> = Global::new(KernelLayout::EMPTY);
 
 #[unsafe(no_mangle)]
-static BLOCK_CONFIG: Global<ProbeConfig> = Global::new(ProbeConfig::ALL);
+static BLOCK_EVENTS_CONFIG: Global<ProbeConfig> = Global::new(ProbeConfig::ALL);
 
 #[map]
-static BLOCK_EVENTS: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
+static BLOCK_EVENTS_RING: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
 
 /// Events that did not fit in the ring buffer, per CPU.
 #[map]
-static BLOCK_DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+static BLOCK_EVENTS_DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 /// Whole-disk devices to trace when `ProbeConfig::filter_devices` is set.
 #[map]
-static TRACED_DEVICES: HashMap<u32, u8> = HashMap::with_max_entries(MAX_TRACED_DEVICES, 0);
+static BLOCK_EVENTS_DEVICES: HashMap<u32, u8> = HashMap::with_max_entries(MAX_TRACED_DEVICES, 0);
 
 // ---- entry points: one small function per tracepoint ----
 
@@ -160,14 +160,14 @@ pub(crate) fn arg(ctx: &BtfTracePointContext, n: usize) -> u64 {
 
 #[inline(always)]
 fn wanted(action: BlockAction) -> bool {
-    BLOCK_CONFIG.load().action_mask & action.mask_bit() != 0
+    BLOCK_EVENTS_CONFIG.load().action_mask & action.mask_bit() != 0
 }
 
 /// The cgroup filter (`-c`): bio events run in the task that submits the I/O, so its cgroup
 /// (or the ancestor at the filter's depth) says whether the I/O is wanted.
 #[inline(always)]
 fn submitter_wanted() -> bool {
-    let config = BLOCK_CONFIG.load();
+    let config = BLOCK_EVENTS_CONFIG.load();
     if config.filter_cgroup == 0 {
         return true;
     }
@@ -181,7 +181,7 @@ fn bio_event(action: BlockAction, bio: u64, extra: impl FnOnce(&mut BlockEvent))
     if !wanted(action) || bio == 0 || !submitter_wanted() {
         return;
     }
-    let layout = BLOCK_LAYOUT.load();
+    let layout = KERNEL_LAYOUT.load();
     let mut event = new_event(action, bio_dev(&layout, bio));
     event.request_id = bio;
     event.flags = EVENT_FROM_BIO;
@@ -202,7 +202,7 @@ fn request_event(action: BlockAction, rq: u64, extra: impl FnOnce(&mut BlockEven
     if !wanted(action) || rq == 0 {
         return;
     }
-    let layout = BLOCK_LAYOUT.load();
+    let layout = KERNEL_LAYOUT.load();
     let queue: u64 = read(rq, layout.request_q);
     let mut event = new_event(action, queue_dev(&layout, queue));
     event.request_id = rq;
@@ -220,7 +220,7 @@ fn queue_event(action: BlockAction, queue: u64, depth: u32) {
     if !wanted(action) || queue == 0 {
         return;
     }
-    let layout = BLOCK_LAYOUT.load();
+    let layout = KERNEL_LAYOUT.load();
     let mut event = new_event(action, queue_dev(&layout, queue));
     event.depth = depth;
     emit(&event);
@@ -260,13 +260,13 @@ fn new_event(action: BlockAction, dev: u32) -> BlockEvent {
 /// buffer is full.
 #[inline(always)]
 fn emit(event: &BlockEvent) {
-    if BLOCK_CONFIG.load().filter_devices != 0 {
+    if BLOCK_EVENTS_CONFIG.load().filter_devices != 0 {
         // SAFETY: the value is only tested for presence.
-        if unsafe { TRACED_DEVICES.get(&event.dev) }.is_none() {
+        if unsafe { BLOCK_EVENTS_DEVICES.get(&event.dev) }.is_none() {
             return;
         }
     }
-    if BLOCK_EVENTS.output(event, wakeup_flags()).is_err() {
+    if BLOCK_EVENTS_RING.output(event, wakeup_flags()).is_err() {
         count_drop();
     }
 }
@@ -274,10 +274,10 @@ fn emit(event: &BlockEvent) {
 /// Wakes the reader only when enough is waiting (see `ProbeConfig::wakeup_bytes`).
 #[inline(always)]
 fn wakeup_flags() -> u64 {
-    let threshold = BLOCK_CONFIG.load().wakeup_bytes;
+    let threshold = BLOCK_EVENTS_CONFIG.load().wakeup_bytes;
     if threshold == 0 {
         0
-    } else if BLOCK_EVENTS.query(u64::from(BPF_RB_AVAIL_DATA)) >= u64::from(threshold) {
+    } else if BLOCK_EVENTS_RING.query(u64::from(BPF_RB_AVAIL_DATA)) >= u64::from(threshold) {
         u64::from(BPF_RB_FORCE_WAKEUP)
     } else {
         u64::from(BPF_RB_NO_WAKEUP)
@@ -286,7 +286,7 @@ fn wakeup_flags() -> u64 {
 
 #[inline(always)]
 fn count_drop() {
-    if let Some(drops) = BLOCK_DROPS.get_ptr_mut(0) {
+    if let Some(drops) = BLOCK_EVENTS_DROPS.get_ptr_mut(0) {
         crate::counter::increment(drops);
     }
 }

@@ -16,24 +16,25 @@ use blkscope_common::block_latency::{
     MAX_HISTOGRAMS, MAX_IN_FLIGHT, STAGE_DEVICE, STAGE_QUEUE, TimedRequest, fine_slot, log2_slot,
 };
 
-use crate::block_events::{BLOCK_LAYOUT, arg, queue_dev, read};
+use crate::block_events::{KERNEL_LAYOUT, arg, queue_dev, read};
 
 #[unsafe(no_mangle)]
-static LATENCY_CONFIG: Global<LatencyConfig> = Global::new(LatencyConfig::DEFAULT);
+static BLOCK_LATENCY_CONFIG: Global<LatencyConfig> = Global::new(LatencyConfig::DEFAULT);
 
 /// Start time (and owner) of each request being timed, by request address.
 #[map]
-static LATENCY_START: LruHashMap<u64, TimedRequest> =
+static BLOCK_LATENCY_START: LruHashMap<u64, TimedRequest> =
     LruHashMap::with_max_entries(MAX_IN_FLIGHT, 0);
 
 /// The cgroup of the task that queued each bio, by bio address (for --containers and -c):
 /// requests are often issued and always completed in other contexts.
 #[map]
-static BIO_OWNER: LruHashMap<u64, u64> = LruHashMap::with_max_entries(MAX_IN_FLIGHT, 0);
+static BLOCK_LATENCY_BIO_OWNER: LruHashMap<u64, u64> =
+    LruHashMap::with_max_entries(MAX_IN_FLIGHT, 0);
 
 #[btf_tracepoint(function = "block_bio_queue")]
-pub fn biolatency_bio_queue(ctx: BtfTracePointContext) -> i32 {
-    let config = LATENCY_CONFIG.load();
+pub fn block_latency_bio_queue(ctx: BtfTracePointContext) -> i32 {
+    let config = BLOCK_LATENCY_CONFIG.load();
     if !config.tracks_owner() {
         return 0;
     }
@@ -42,23 +43,23 @@ pub fn biolatency_bio_queue(ctx: BtfTracePointContext) -> i32 {
         let ancestor = unsafe { bpf_get_current_ancestor_cgroup_id(config.cgroup_level as i32) };
         if ancestor != config.cgroup_id {
             // A bio address is reused: forget whoever queued the last bio that had it.
-            let _ = BIO_OWNER.remove(&arg(&ctx, 0));
+            let _ = BLOCK_LATENCY_BIO_OWNER.remove(&arg(&ctx, 0));
             return 0;
         }
     }
     // SAFETY: as above.
     let owner = unsafe { bpf_get_current_cgroup_id() };
-    let _ = BIO_OWNER.insert(&arg(&ctx, 0), &owner, 0);
+    let _ = BLOCK_LATENCY_BIO_OWNER.insert(&arg(&ctx, 0), &owner, 0);
     0
 }
 
 #[map]
-static LATENCY_HISTOGRAMS: PerCpuHashMap<HistogramKey, Histogram> =
+static BLOCK_LATENCY_HISTOGRAMS: PerCpuHashMap<HistogramKey, Histogram> =
     PerCpuHashMap::with_max_entries(MAX_HISTOGRAMS, 0);
 
 /// Log-linear histograms in nanoseconds, only with `--percentiles`.
 #[map]
-static LATENCY_FINE: PerCpuHashMap<HistogramKey, FineHistogram> =
+static BLOCK_LATENCY_FINE: PerCpuHashMap<HistogramKey, FineHistogram> =
     PerCpuHashMap::with_max_entries(MAX_HISTOGRAMS, 0);
 
 /// Zeroes to create fine histograms from: 3 KiB do not fit on the BPF stack.
@@ -66,11 +67,11 @@ static FINE_ZERO: FineHistogram = FineHistogram::ZERO;
 
 /// Completions that could not be counted (the histogram map was full), per CPU.
 #[map]
-static LATENCY_DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+static BLOCK_LATENCY_DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 #[btf_tracepoint(function = "block_rq_insert")]
-pub fn biolatency_rq_insert(ctx: BtfTracePointContext) -> i32 {
-    let config = LATENCY_CONFIG.load();
+pub fn block_latency_rq_insert(ctx: BtfTracePointContext) -> i32 {
+    let config = BLOCK_LATENCY_CONFIG.load();
     if config.queued != 0 || config.split_stages != 0 {
         start_timing(arg(&ctx, 0), 0);
     }
@@ -78,12 +79,12 @@ pub fn biolatency_rq_insert(ctx: BtfTracePointContext) -> i32 {
 }
 
 #[btf_tracepoint(function = "block_rq_issue")]
-pub fn biolatency_rq_issue(ctx: BtfTracePointContext) -> i32 {
+pub fn block_latency_rq_issue(ctx: BtfTracePointContext) -> i32 {
     let rq = arg(&ctx, 0);
-    if LATENCY_CONFIG.load().split_stages != 0 {
+    if BLOCK_LATENCY_CONFIG.load().split_stages != 0 {
         // The queue stage ends (for requests that were inserted) and the device stage starts:
         // in place, keeping the owner (no second map update, no second owner lookup).
-        match LATENCY_START.get_ptr_mut(&rq) {
+        match BLOCK_LATENCY_START.get_ptr_mut(&rq) {
             Some(timed) => {
                 // SAFETY: a valid map value; copied out, then its start moved to now.
                 let queued = unsafe { *timed };
@@ -96,7 +97,7 @@ pub fn biolatency_rq_issue(ctx: BtfTracePointContext) -> i32 {
         return 0;
     }
     // With -Q the clock started at insertion; requests issued directly were never inserted.
-    let flags = if LATENCY_CONFIG.load().queued != 0 {
+    let flags = if BLOCK_LATENCY_CONFIG.load().queued != 0 {
         u64::from(BPF_NOEXIST)
     } else {
         0
@@ -106,8 +107,8 @@ pub fn biolatency_rq_issue(ctx: BtfTracePointContext) -> i32 {
 }
 
 #[btf_tracepoint(function = "block_rq_complete")]
-pub fn biolatency_rq_complete(ctx: BtfTracePointContext) -> i32 {
-    let stage = if LATENCY_CONFIG.load().split_stages != 0 {
+pub fn block_latency_rq_complete(ctx: BtfTracePointContext) -> i32 {
+    let stage = if BLOCK_LATENCY_CONFIG.load().split_stages != 0 {
         STAGE_DEVICE
     } else {
         0
@@ -121,13 +122,13 @@ fn start_timing(rq: u64, flags: u64) {
     if rq == 0 || !device_wanted(rq) {
         return;
     }
-    let config = LATENCY_CONFIG.load();
+    let config = BLOCK_LATENCY_CONFIG.load();
     let mut cgroup_id = 0;
     if config.tracks_owner() {
-        let layout = BLOCK_LAYOUT.load();
+        let layout = KERNEL_LAYOUT.load();
         let bio: u64 = read(rq, layout.request_bio);
         // SAFETY: the value is copied out.
-        match unsafe { BIO_OWNER.get(&bio) } {
+        match unsafe { BLOCK_LATENCY_BIO_OWNER.get(&bio) } {
             Some(owner) => cgroup_id = *owner,
             // Queued outside the -c cgroup (or before the probes): not ours to time.
             None if config.filter_cgroup != 0 => return,
@@ -141,7 +142,7 @@ fn start_timing(rq: u64, flags: u64) {
         cgroup_id,
     };
     // A full LRU map evicts its oldest entry: it cannot fail for lack of room.
-    let _ = LATENCY_START.insert(&rq, &timed, flags);
+    let _ = BLOCK_LATENCY_START.insert(&rq, &timed, flags);
 }
 
 /// Counts the time since the request's clock started into its `stage` histogram and stops the
@@ -149,22 +150,22 @@ fn start_timing(rq: u64, flags: u64) {
 #[inline(always)]
 fn count_stage(rq: u64, stage: u32) {
     // SAFETY: the value is copied out before the entry is removed.
-    let Some(timed) = (unsafe { LATENCY_START.get(&rq) }).copied() else {
+    let Some(timed) = (unsafe { BLOCK_LATENCY_START.get(&rq) }).copied() else {
         return; // issued before the probes were attached
     };
-    let _ = LATENCY_START.remove(&rq);
+    let _ = BLOCK_LATENCY_START.remove(&rq);
     count(rq, &timed, stage);
 }
 
 /// Counts the time since `timed` started into the request's `stage` histogram; returns now.
 #[inline(always)]
 fn count(rq: u64, timed: &TimedRequest, stage: u32) -> u64 {
-    let config = LATENCY_CONFIG.load();
+    let config = BLOCK_LATENCY_CONFIG.load();
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
     let latency_ns = now.saturating_sub(timed.start_ns);
     let units = latency_ns / u64::from(config.unit_ns.max(1));
-    let layout = BLOCK_LAYOUT.load();
+    let layout = KERNEL_LAYOUT.load();
     // The exporter's counts: direction and bytes of each completed request.
     let (write, bytes) = if config.per_direction != 0 && stage != STAGE_QUEUE {
         let cmd_flags: u32 = read(rq, layout.request_cmd_flags);
@@ -201,17 +202,17 @@ fn count(rq: u64, timed: &TimedRequest, stage: u32) -> u64 {
 
 #[inline(always)]
 fn add_to_fine_histogram(key: &HistogramKey, latency_ns: u64) {
-    let mut histogram = LATENCY_FINE.get_ptr_mut(key);
+    let mut histogram = BLOCK_LATENCY_FINE.get_ptr_mut(key);
     if histogram.is_none() {
-        if LATENCY_FINE
+        if BLOCK_LATENCY_FINE
             .insert(key, &FINE_ZERO, u64::from(BPF_NOEXIST))
             .is_err()
-            && LATENCY_FINE.get_ptr_mut(key).is_none()
+            && BLOCK_LATENCY_FINE.get_ptr_mut(key).is_none()
         {
             count_drop();
             return;
         }
-        histogram = LATENCY_FINE.get_ptr_mut(key);
+        histogram = BLOCK_LATENCY_FINE.get_ptr_mut(key);
     }
     let Some(histogram) = histogram else { return };
     // SAFETY: a per-CPU value: no other program writes this CPU's copy concurrently.
@@ -230,14 +231,14 @@ fn add_to_fine_histogram(key: &HistogramKey, latency_ns: u64) {
 
 #[inline(always)]
 fn count_drop() {
-    if let Some(drops) = LATENCY_DROPS.get_ptr_mut(0) {
+    if let Some(drops) = BLOCK_LATENCY_DROPS.get_ptr_mut(0) {
         crate::counter::increment(drops);
     }
 }
 
 #[inline(always)]
 fn add_to_histogram(key: &HistogramKey, slot: usize, latency_ns: u64, bytes: u64) {
-    if let Some(histogram) = LATENCY_HISTOGRAMS.get_ptr_mut(key) {
+    if let Some(histogram) = BLOCK_LATENCY_HISTOGRAMS.get_ptr_mut(key) {
         // SAFETY: a per-CPU value: no other program writes this CPU's copy concurrently.
         unsafe {
             if let Some(count) = (*histogram).slots.get_mut(slot) {
@@ -254,7 +255,7 @@ fn add_to_histogram(key: &HistogramKey, slot: usize, latency_ns: u64, bytes: u64
     }
     first.sum_ns = latency_ns;
     first.sum_bytes = bytes;
-    if LATENCY_HISTOGRAMS.insert(key, &first, 0).is_err() {
+    if BLOCK_LATENCY_HISTOGRAMS.insert(key, &first, 0).is_err() {
         count_drop();
     }
 }
@@ -270,10 +271,10 @@ fn verifier_bounded(slot: usize) -> usize {
 }
 
 fn device_wanted(rq: u64) -> bool {
-    let config = LATENCY_CONFIG.load();
+    let config = BLOCK_LATENCY_CONFIG.load();
     if config.filter_dev == 0 {
         return true;
     }
-    let layout = BLOCK_LAYOUT.load();
+    let layout = KERNEL_LAYOUT.load();
     queue_dev(&layout, read(rq, layout.request_q)) == config.dev
 }

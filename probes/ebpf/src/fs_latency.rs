@@ -21,29 +21,30 @@ use blkscope_common::fs_latency::{
 use crate::block_events::read;
 
 #[unsafe(no_mangle)]
-static FS_LAYOUT: Global<FsLayout> = Global::new(FsLayout::EMPTY);
+static FS_LATENCY_LAYOUT: Global<FsLayout> = Global::new(FsLayout::EMPTY);
 
 #[unsafe(no_mangle)]
-static FS_CONFIG: Global<FsConfig> = Global::new(FsConfig::DEFAULT);
+static FS_LATENCY_CONFIG: Global<FsConfig> = Global::new(FsConfig::DEFAULT);
 
 /// Syscalls between entry and exit, by thread id.
 #[map]
-static FS_ENTRIES: HashMap<u32, FsEntry> = HashMap::with_max_entries(16384, 0);
+static FS_LATENCY_ENTRIES: HashMap<u32, FsEntry> = HashMap::with_max_entries(16384, 0);
 
 #[map]
-static FS_EVENTS: RingBuf = RingBuf::with_byte_size(4 << 20, 0);
+static FS_LATENCY_EVENTS: RingBuf = RingBuf::with_byte_size(4 << 20, 0);
 
 /// Where an event is built (too big for the BPF stack).
 #[map]
-static FS_SCRATCH: PerCpuArray<FsEvent> = PerCpuArray::with_max_entries(1, 0);
+static FS_LATENCY_SCRATCH: PerCpuArray<FsEvent> = PerCpuArray::with_max_entries(1, 0);
 
 /// ext4dist: log2 histograms by operation.
 #[map]
-static FS_DIST: PerCpuHashMap<u32, [u64; DIST_SLOTS]> = PerCpuHashMap::with_max_entries(8, 0);
+static FS_LATENCY_DIST: PerCpuHashMap<u32, [u64; DIST_SLOTS]> =
+    PerCpuHashMap::with_max_entries(8, 0);
 
 /// Events lost (ring buffer full, or an entry that found no room), per CPU.
 #[map]
-static FS_DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+static FS_LATENCY_DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 /// Offset of the first syscall argument in a `syscalls:sys_enter_*` record, and of `ret` in a
 /// `sys_exit_*` one (checked against the tracefs format files by userspace at start-up).
@@ -54,37 +55,37 @@ const ARG3: usize = 40;
 // ---- entry points ----
 
 #[tracepoint]
-pub fn fsslower_read_enter(ctx: TracePointContext) -> u32 {
+pub fn fs_latency_read_enter(ctx: TracePointContext) -> u32 {
     fd_enter(&ctx, FsOp::Read, false);
     0
 }
 
 #[tracepoint]
-pub fn fsslower_pread_enter(ctx: TracePointContext) -> u32 {
+pub fn fs_latency_pread_enter(ctx: TracePointContext) -> u32 {
     fd_enter(&ctx, FsOp::Read, true);
     0
 }
 
 #[tracepoint]
-pub fn fsslower_write_enter(ctx: TracePointContext) -> u32 {
+pub fn fs_latency_write_enter(ctx: TracePointContext) -> u32 {
     fd_enter(&ctx, FsOp::Write, false);
     0
 }
 
 #[tracepoint]
-pub fn fsslower_pwrite_enter(ctx: TracePointContext) -> u32 {
+pub fn fs_latency_pwrite_enter(ctx: TracePointContext) -> u32 {
     fd_enter(&ctx, FsOp::Write, true);
     0
 }
 
 #[tracepoint]
-pub fn fsslower_sync_enter(ctx: TracePointContext) -> u32 {
+pub fn fs_latency_sync_enter(ctx: TracePointContext) -> u32 {
     fd_enter(&ctx, FsOp::Fsync, false);
     0
 }
 
 #[tracepoint]
-pub fn fsslower_open_enter(_ctx: TracePointContext) -> u32 {
+pub fn fs_latency_open_enter(_ctx: TracePointContext) -> u32 {
     if task_wanted() {
         remember(FsEntry {
             // SAFETY: a helper without arguments.
@@ -99,7 +100,7 @@ pub fn fsslower_open_enter(_ctx: TracePointContext) -> u32 {
 }
 
 #[tracepoint]
-pub fn fsslower_exit(ctx: TracePointContext) -> u32 {
+pub fn fs_latency_exit(ctx: TracePointContext) -> u32 {
     syscall_exit(&ctx);
     0
 }
@@ -111,7 +112,7 @@ fn fd_enter(ctx: &TracePointContext, op: FsOp, positional: bool) {
     if !task_wanted() {
         return;
     }
-    let layout = FS_LAYOUT.load();
+    let layout = FS_LATENCY_LAYOUT.load();
     // SAFETY: reading the tracepoint record at a field offset.
     let fd: u64 = unsafe { ctx.read_at(ARG0) }.unwrap_or(u64::MAX);
     let file = fd_to_file(&layout, fd);
@@ -137,7 +138,7 @@ fn fd_enter(ctx: &TracePointContext, op: FsOp, positional: bool) {
 #[inline(always)]
 fn remember(entry: FsEntry) {
     let tid = bpf_get_current_pid_tgid() as u32;
-    if FS_ENTRIES.insert(&tid, &entry, 0).is_err() {
+    if FS_LATENCY_ENTRIES.insert(&tid, &entry, 0).is_err() {
         count_drop();
     }
 }
@@ -146,13 +147,13 @@ fn remember(entry: FsEntry) {
 fn syscall_exit(ctx: &TracePointContext) {
     let tid = bpf_get_current_pid_tgid() as u32;
     // SAFETY: the value is copied out before the entry is removed.
-    let Some(entry) = (unsafe { FS_ENTRIES.get(&tid) }).copied() else {
+    let Some(entry) = (unsafe { FS_LATENCY_ENTRIES.get(&tid) }).copied() else {
         return;
     };
-    let _ = FS_ENTRIES.remove(&tid);
+    let _ = FS_LATENCY_ENTRIES.remove(&tid);
     // SAFETY: reading the tracepoint record at a field offset.
     let ret: i64 = unsafe { ctx.read_at(ARG0) }.unwrap_or(-1);
-    let layout = FS_LAYOUT.load();
+    let layout = FS_LATENCY_LAYOUT.load();
     let file = if entry.op == FsOp::Open as u8 {
         if ret < 0 {
             return;
@@ -168,7 +169,7 @@ fn syscall_exit(ctx: &TracePointContext) {
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
     let latency_ns = now.saturating_sub(entry.start_ns);
-    let config = FS_CONFIG.load();
+    let config = FS_LATENCY_CONFIG.load();
     if config.histograms != 0 {
         add_to_histogram(entry.op, latency_ns / u64::from(config.unit_ns.max(1)));
         return;
@@ -181,7 +182,7 @@ fn syscall_exit(ctx: &TracePointContext) {
 
 #[inline(always)]
 fn send(layout: &FsLayout, entry: &FsEntry, file: u64, now: u64, latency_ns: u64, ret: i64) {
-    let Some(event) = FS_SCRATCH.get_ptr_mut(0) else {
+    let Some(event) = FS_LATENCY_SCRATCH.get_ptr_mut(0) else {
         return;
     };
     let pid_tgid = bpf_get_current_pid_tgid();
@@ -201,7 +202,7 @@ fn send(layout: &FsLayout, entry: &FsEntry, file: u64, now: u64, latency_ns: u64
     let sb: u64 = read(inode, layout.inode_sb);
     event.dev = read(sb, layout.sb_dev);
     fill_path(layout, read(file, layout.file_dentry), event);
-    if FS_EVENTS.output(event, 0).is_err() {
+    if FS_LATENCY_EVENTS.output(event, 0).is_err() {
         count_drop();
     }
 }
@@ -235,7 +236,7 @@ fn fill_path(layout: &FsLayout, mut dentry: u64, event: &mut FsEvent) {
 fn add_to_histogram(op: u8, units: u64) {
     let key = u32::from(op);
     let slot = log2_slot(units, DIST_SLOTS);
-    if let Some(histogram) = FS_DIST.get_ptr_mut(&key) {
+    if let Some(histogram) = FS_LATENCY_DIST.get_ptr_mut(&key) {
         // SAFETY: a per-CPU value.
         if let Some(count) = unsafe { (*histogram).get_mut(slot) } {
             *count += 1;
@@ -246,14 +247,14 @@ fn add_to_histogram(op: u8, units: u64) {
     if let Some(count) = first.get_mut(slot) {
         *count = 1;
     }
-    if FS_DIST.insert(&key, &first, 0).is_err() {
+    if FS_LATENCY_DIST.insert(&key, &first, 0).is_err() {
         count_drop();
     }
 }
 
 #[inline(always)]
 fn count_drop() {
-    if let Some(drops) = FS_DROPS.get_ptr_mut(0) {
+    if let Some(drops) = FS_LATENCY_DROPS.get_ptr_mut(0) {
         crate::counter::increment(drops);
     }
 }
@@ -262,7 +263,7 @@ fn count_drop() {
 
 #[inline(always)]
 fn task_wanted() -> bool {
-    let config = FS_CONFIG.load();
+    let config = FS_LATENCY_CONFIG.load();
     if config.filter_pid != 0 && (bpf_get_current_pid_tgid() >> 32) as u32 != config.tgid {
         return false;
     }
@@ -295,7 +296,7 @@ fn fd_to_file(layout: &FsLayout, fd: u64) -> u64 {
 /// Whether a file lives on the wanted file system (magic, and device with --mount).
 #[inline(always)]
 fn on_wanted_fs(layout: &FsLayout, file: u64) -> bool {
-    let config = FS_CONFIG.load();
+    let config = FS_LATENCY_CONFIG.load();
     let inode: u64 = read(file, layout.file_inode);
     let sb: u64 = read(inode, layout.inode_sb);
     if read::<u64>(sb, layout.sb_magic) != config.magic {

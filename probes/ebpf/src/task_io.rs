@@ -13,56 +13,59 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use blkscope_common::task_io::{
-    MAX_TOP_IN_FLIGHT, MAX_TOP_ROWS, TopConfig, TopCounts, TopKey, TopStart, Who,
+    MAX_TASK_IO_IN_FLIGHT, MAX_TASK_IO_ROWS, TaskIoConfig, TaskIoCounts, TaskIoKey, TaskIoStart,
+    Who,
 };
 
-use crate::block_events::{BLOCK_LAYOUT, arg, queue_dev, read};
+use crate::block_events::{KERNEL_LAYOUT, arg, queue_dev, read};
 
 #[unsafe(no_mangle)]
-static TOP_CONFIG: Global<TopConfig> = Global::new(TopConfig::DEFAULT);
+static TASK_IO_CONFIG: Global<TaskIoConfig> = Global::new(TaskIoConfig::DEFAULT);
 
 /// Who queued each bio, by bio address.
 #[map]
-static TOP_BIO_WHO: LruHashMap<u64, Who> = LruHashMap::with_max_entries(MAX_TOP_IN_FLIGHT, 0);
+static TASK_IO_BIO_WHO: LruHashMap<u64, Who> =
+    LruHashMap::with_max_entries(MAX_TASK_IO_IN_FLIGHT, 0);
 
 /// Requests issued and not yet completed, by request address.
 #[map]
-static TOP_START: LruHashMap<u64, TopStart> = LruHashMap::with_max_entries(MAX_TOP_IN_FLIGHT, 0);
+static TASK_IO_START: LruHashMap<u64, TaskIoStart> =
+    LruHashMap::with_max_entries(MAX_TASK_IO_IN_FLIGHT, 0);
 
 #[map]
-static TOP_COUNTS: PerCpuHashMap<TopKey, TopCounts> =
-    PerCpuHashMap::with_max_entries(MAX_TOP_ROWS, 0);
+static TASK_IO_COUNTS: PerCpuHashMap<TaskIoKey, TaskIoCounts> =
+    PerCpuHashMap::with_max_entries(MAX_TASK_IO_ROWS, 0);
 
-/// Completions that found no room in `TOP_COUNTS`, per CPU.
+/// Completions that found no room in `TASK_IO_COUNTS`, per CPU.
 #[map]
-static TOP_DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+static TASK_IO_DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 #[btf_tracepoint(function = "block_bio_queue")]
-pub fn biotop_bio_queue(ctx: BtfTracePointContext) -> i32 {
+pub fn task_io_bio_queue(ctx: BtfTracePointContext) -> i32 {
     let bio = arg(&ctx, 0);
     match current_who() {
         Some(who) => {
-            let _ = TOP_BIO_WHO.insert(&bio, &who, 0);
+            let _ = TASK_IO_BIO_WHO.insert(&bio, &who, 0);
         }
         // Filtered out: forget whoever queued an earlier bio at this address.
         None => {
-            let _ = TOP_BIO_WHO.remove(&bio);
+            let _ = TASK_IO_BIO_WHO.remove(&bio);
         }
     }
     0
 }
 
 #[btf_tracepoint(function = "block_rq_issue")]
-pub fn biotop_rq_issue(ctx: BtfTracePointContext) -> i32 {
+pub fn task_io_rq_issue(ctx: BtfTracePointContext) -> i32 {
     let rq = arg(&ctx, 0);
-    let config = TOP_CONFIG.load();
-    let layout = BLOCK_LAYOUT.load();
+    let config = TASK_IO_CONFIG.load();
+    let layout = KERNEL_LAYOUT.load();
     if config.filter_dev != 0 && queue_dev(&layout, read(rq, layout.request_q)) != config.dev {
         return 0;
     }
     let bio: u64 = read(rq, layout.request_bio);
     // SAFETY: the value is copied out.
-    let who = match unsafe { TOP_BIO_WHO.get(&bio) } {
+    let who = match unsafe { TASK_IO_BIO_WHO.get(&bio) } {
         Some(who) => *who,
         // Queued before the probes (or filtered out): unknown owner, unless nothing filters.
         None if config.filter_pid != 0 || config.filter_cgroup != 0 => return 0,
@@ -70,22 +73,22 @@ pub fn biotop_rq_issue(ctx: BtfTracePointContext) -> i32 {
     };
     // SAFETY: a helper without arguments.
     let start_ns = unsafe { bpf_ktime_get_ns() };
-    let _ = TOP_START.insert(&rq, &TopStart { start_ns, who }, 0);
+    let _ = TASK_IO_START.insert(&rq, &TaskIoStart { start_ns, who }, 0);
     0
 }
 
 #[btf_tracepoint(function = "block_rq_complete")]
-pub fn biotop_rq_complete(ctx: BtfTracePointContext) -> i32 {
+pub fn task_io_rq_complete(ctx: BtfTracePointContext) -> i32 {
     let rq = arg(&ctx, 0);
     // SAFETY: the value is copied out before the entry is removed.
-    let Some(start) = (unsafe { TOP_START.get(&rq) }).copied() else {
+    let Some(start) = (unsafe { TASK_IO_START.get(&rq) }).copied() else {
         return 0;
     };
-    let _ = TOP_START.remove(&rq);
-    let config = TOP_CONFIG.load();
-    let layout = BLOCK_LAYOUT.load();
+    let _ = TASK_IO_START.remove(&rq);
+    let config = TASK_IO_CONFIG.load();
+    let layout = KERNEL_LAYOUT.load();
     let cmd_flags: u32 = read(rq, layout.request_cmd_flags);
-    let key = TopKey {
+    let key = TaskIoKey {
         tgid: start.who.tgid,
         dev: queue_dev(&layout, read(rq, layout.request_q)),
         write: u32::from(cmd_flags & config.op_mask == config.op_write),
@@ -101,8 +104,8 @@ pub fn biotop_rq_complete(ctx: BtfTracePointContext) -> i32 {
 }
 
 #[inline(always)]
-fn add(key: &TopKey, bytes: u64, latency_ns: u64) {
-    if let Some(counts) = TOP_COUNTS.get_ptr_mut(key) {
+fn add(key: &TaskIoKey, bytes: u64, latency_ns: u64) {
+    if let Some(counts) = TASK_IO_COUNTS.get_ptr_mut(key) {
         // SAFETY: a per-CPU value: no other program writes this CPU's copy concurrently.
         unsafe {
             (*counts).ios += 1;
@@ -111,13 +114,13 @@ fn add(key: &TopKey, bytes: u64, latency_ns: u64) {
         }
         return;
     }
-    let first = TopCounts {
+    let first = TaskIoCounts {
         ios: 1,
         bytes,
         latency_ns,
     };
-    if TOP_COUNTS.insert(key, &first, 0).is_err()
-        && let Some(drops) = TOP_DROPS.get_ptr_mut(0)
+    if TASK_IO_COUNTS.insert(key, &first, 0).is_err()
+        && let Some(drops) = TASK_IO_DROPS.get_ptr_mut(0)
     {
         crate::counter::increment(drops);
     }
@@ -126,7 +129,7 @@ fn add(key: &TopKey, bytes: u64, latency_ns: u64) {
 /// The current task as an owner, or `None` when the pid or cgroup filter excludes it.
 #[inline(always)]
 fn current_who() -> Option<Who> {
-    let config = TOP_CONFIG.load();
+    let config = TASK_IO_CONFIG.load();
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     if config.filter_pid != 0 && tgid != config.tgid {
         return None;

@@ -1,4 +1,4 @@
-//! Loads the block probes, attaches them to the `block:*` tracepoints, and reads their ring
+//! Loads the block_events probes (trace, record, biosnoop), attaches them to the `block:*` tracepoints, and reads their ring
 //! buffer on tokio. Stopping detaches the probes first, then drains what is left, so that no
 //! event already in the buffer is lost; drops (buffer full) are counted per CPU in the kernel.
 
@@ -7,11 +7,7 @@ use aya::{
     maps::{HashMap, MapData, PerCpuArray, RingBuf},
 };
 use blkscope_common::{
-    BlockAction, ProbeConfig,
-    block_events::DEFAULT_RING_BYTES,
-    block_latency::LatencyConfig,
-    fs_latency::{FsConfig, FsLayout},
-    task_io::TopConfig,
+    BlockAction, ProbeConfig, block_events::DEFAULT_RING_BYTES, names::block_events as names,
 };
 use tokio::io::unix::AsyncFd;
 
@@ -20,29 +16,13 @@ use crate::{
     kernel::{
         btf_layout::KernelBtf,
         checks::{KernelError, Preflight},
-        loader::{self, ProbeGlobals, map_error, take_map},
+        loader::{self, ProbeSettings, map_error, take_map},
     },
     model::event::{BlockIoEvent, DeviceId, EventDecoder},
 };
 
 /// Each block tracepoint and the program (same name) attached to it.
-pub const BLOCK_TRACEPOINTS: [&str; 15] = [
-    "block_bio_queue",
-    "block_bio_backmerge",
-    "block_bio_frontmerge",
-    "block_getrq",
-    "block_split",
-    "block_bio_remap",
-    "block_bio_complete",
-    "block_rq_insert",
-    "block_rq_issue",
-    "block_rq_merge",
-    "block_rq_requeue",
-    "block_rq_complete",
-    "block_rq_remap",
-    "block_plug",
-    "block_unplug",
-];
+pub const BLOCK_TRACEPOINTS: [&str; 15] = names::PROGRAMS;
 
 /// What to trace.
 #[derive(Clone, Debug)]
@@ -128,22 +108,15 @@ impl BlockTracer {
             // An eighth of the buffer: the reader has seven eighths of room left to catch up.
             wakeup_bytes: loader::ring_size(options.ring_bytes) / 8,
         };
-        let mut ebpf = loader::load(&ProbeGlobals {
-            layout,
-            block: config,
-            latency: LatencyConfig::DEFAULT,
-            top: TopConfig::DEFAULT,
-            fs_layout: FsLayout::EMPTY,
-            fs: FsConfig::DEFAULT,
-            ring_bytes: options.ring_bytes,
-            // The biolatency programs stay detached here: their table needs no room.
-            latency_histograms: 1,
-        })?;
+        let mut ebpf = ProbeSettings::default()
+            .block_events(config, options.ring_bytes)
+            .load(&layout)?;
+
         set_traced_devices(&mut ebpf, &options.devices)?;
-        let ring = RingBuf::try_from(take_map(&mut ebpf, "BLOCK_EVENTS")?)
-            .map_err(|e| map_error("BLOCK_EVENTS", e))?;
-        let drops = PerCpuArray::try_from(take_map(&mut ebpf, "BLOCK_DROPS")?)
-            .map_err(|e| map_error("BLOCK_DROPS", e))?;
+        let ring = RingBuf::try_from(take_map(&mut ebpf, names::RING)?)
+            .map_err(|e| map_error(names::RING, e))?;
+        let drops = PerCpuArray::try_from(take_map(&mut ebpf, names::DROPS)?)
+            .map_err(|e| map_error(names::DROPS, e))?;
         let programs: Vec<(&str, &str)> = BLOCK_TRACEPOINTS.iter().map(|t| (*t, *t)).collect();
         loader::attach(&mut ebpf, &programs)?;
         // SAFETY: the RingBuf owns its map fd, which stays open (and is the same fd) until the
@@ -211,7 +184,7 @@ impl BlockTracer {
         let values = self
             .drops
             .get(&0, 0)
-            .map_err(|e| map_error("BLOCK_DROPS", e))?;
+            .map_err(|e| map_error(names::DROPS, e))?;
         Ok(DropCounts {
             per_cpu: values.iter().copied().collect(),
             undecodable: self.undecodable,
@@ -220,7 +193,7 @@ impl BlockTracer {
 }
 
 fn set_traced_devices(ebpf: &mut Ebpf, devices: &[DeviceId]) -> Result<(), KernelError> {
-    const MAP: &str = "TRACED_DEVICES";
+    const MAP: &str = names::DEVICES;
     let map = ebpf
         .map_mut(MAP)
         .ok_or_else(|| KernelError::MissingMap(MAP.to_owned()))?;

@@ -1,4 +1,4 @@
-//! Loads the biolatency probes and reads their in-kernel histograms. Reading never clears the
+//! Loads the block_latency probes (biolatency, the exporter) and reads their in-kernel histograms. Reading never clears the
 //! kernel's maps (which would lose the completions counted between a read and the clear): each
 //! interval is the difference from the previous read.
 
@@ -9,20 +9,18 @@ use aya::{
     maps::{MapData, PerCpuArray, PerCpuHashMap},
 };
 use blkscope_common::{
-    ProbeConfig,
     block_latency::{
         EXPORTER_HISTOGRAMS, FINE_SLOTS, FineHistogram, Histogram, HistogramKey, LatencyConfig,
         MAX_HISTOGRAMS,
     },
-    fs_latency::{FsConfig, FsLayout},
-    task_io::TopConfig,
+    names::block_latency as names,
 };
 
 use crate::{
     kernel::{
         btf_layout::KernelBtf,
         checks::{KernelError, Preflight},
-        loader::{self, ProbeGlobals, map_error, take_map},
+        loader::{self, ProbeSettings, map_error, take_map},
     },
     model::event::{DeviceId, RequestFlagBits},
 };
@@ -63,10 +61,12 @@ impl LatencyOptions {
     }
 }
 
-const INSERT: (&str, &str) = ("biolatency_rq_insert", "block_rq_insert");
-const ISSUE: (&str, &str) = ("biolatency_rq_issue", "block_rq_issue");
-const COMPLETE: (&str, &str) = ("biolatency_rq_complete", "block_rq_complete");
-const QUEUE: (&str, &str) = ("biolatency_bio_queue", "block_bio_queue");
+/// What `configure` found that `attach` needs.
+pub struct LatencySetup {
+    queued: bool,
+    tracks_owner: bool,
+    flag_bits: RequestFlagBits,
+}
 
 /// One histogram's counts and sums (latency in ns; bytes with `per_direction`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -78,8 +78,9 @@ pub struct HistogramSums {
 
 /// The attached biolatency probes.
 pub struct LatencyProbe {
-    /// Owns the programs and their links.
-    _ebpf: Ebpf,
+    /// Owns the programs and their links, unless a tool that loaded several probe sets
+    /// together owns them (`attach`).
+    _object: Option<Ebpf>,
     histograms: PerCpuHashMap<MapData, HistogramKey, Histogram>,
     fine: PerCpuHashMap<MapData, HistogramKey, FineHistogram>,
     drops: PerCpuArray<MapData, u64>,
@@ -89,14 +90,29 @@ pub struct LatencyProbe {
 }
 
 impl LatencyProbe {
+    /// Checks the kernel, loads the probes with these options, and attaches them.
     pub fn start(options: &LatencyOptions) -> Result<Self, KernelError> {
+        let kernel_btf = KernelBtf::from_sys_fs()?;
+        let (settings, setup) = Self::configure(options, &kernel_btf, ProbeSettings::default())?;
+        let mut ebpf = settings.load(&kernel_btf.block_layout()?)?;
+        let mut probe = Self::attach(&mut ebpf, setup)?;
+        probe._object = Some(ebpf);
+        Ok(probe)
+    }
+
+    /// Checks the kernel for these options and adds their settings to `settings`, for a
+    /// tool that loads this probe set with others (`attach` it once the object is loaded).
+    pub fn configure(
+        options: &LatencyOptions,
+        kernel_btf: &KernelBtf,
+        settings: ProbeSettings,
+    ) -> Result<(ProbeSettings, LatencySetup), KernelError> {
         Preflight::check(&[
             "block_bio_queue",
             "block_rq_insert",
             "block_rq_issue",
             "block_rq_complete",
         ])?;
-        let kernel_btf = KernelBtf::from_sys_fs()?;
         let flag_bits = kernel_btf.request_flag_bits()?;
         let latency = LatencyConfig {
             queued: u32::from(options.queued),
@@ -115,44 +131,44 @@ impl LatencyProbe {
             op_write: flag_bits.op_write,
             op_mask: (1u32 << flag_bits.op_bits.min(31)) - 1,
         };
-        let mut ebpf = loader::load(&ProbeGlobals {
-            layout: kernel_btf.block_layout()?,
-            // The block event programs stay detached; keep their ring buffer minimal.
-            block: ProbeConfig::ALL,
-            latency,
-            top: TopConfig::DEFAULT,
-            fs_layout: FsLayout::EMPTY,
-            fs: FsConfig::DEFAULT,
-            ring_bytes: 4096,
-            // The exporter keeps a histogram per cgroup, disk and stage.
-            latency_histograms: if options.split_stages {
-                EXPORTER_HISTOGRAMS
-            } else {
-                MAX_HISTOGRAMS
-            },
-        })?;
-        let histograms = PerCpuHashMap::try_from(take_map(&mut ebpf, "LATENCY_HISTOGRAMS")?)
-            .map_err(|e| map_error("LATENCY_HISTOGRAMS", e))?;
-        let fine = PerCpuHashMap::try_from(take_map(&mut ebpf, "LATENCY_FINE")?)
-            .map_err(|e| map_error("LATENCY_FINE", e))?;
-        let drops = PerCpuArray::try_from(take_map(&mut ebpf, "LATENCY_DROPS")?)
-            .map_err(|e| map_error("LATENCY_DROPS", e))?;
-        let mut programs = vec![ISSUE, COMPLETE];
-        if options.queued {
-            programs.push(INSERT);
+        // The exporter keeps a histogram per cgroup, disk and stage.
+        let room = if options.split_stages {
+            EXPORTER_HISTOGRAMS
+        } else {
+            MAX_HISTOGRAMS
+        };
+        let setup = LatencySetup {
+            queued: options.queued,
+            tracks_owner: latency.tracks_owner(),
+            flag_bits,
+        };
+        Ok((settings.block_latency(latency, room), setup))
+    }
+
+    /// Attaches the programs to an object loaded with this set's settings, and takes its maps.
+    pub fn attach(ebpf: &mut Ebpf, setup: LatencySetup) -> Result<Self, KernelError> {
+        let histograms = PerCpuHashMap::try_from(take_map(ebpf, names::HISTOGRAMS)?)
+            .map_err(|e| map_error(names::HISTOGRAMS, e))?;
+        let fine = PerCpuHashMap::try_from(take_map(ebpf, names::FINE)?)
+            .map_err(|e| map_error(names::FINE, e))?;
+        let drops = PerCpuArray::try_from(take_map(ebpf, names::DROPS)?)
+            .map_err(|e| map_error(names::DROPS, e))?;
+        let mut programs = vec![names::RQ_ISSUE, names::RQ_COMPLETE];
+        if setup.queued {
+            programs.push(names::RQ_INSERT);
         }
-        if latency.tracks_owner() {
-            programs.push(QUEUE);
+        if setup.tracks_owner {
+            programs.push(names::BIO_QUEUE);
         }
-        loader::attach(&mut ebpf, &programs)?;
+        loader::attach(ebpf, &programs)?;
         Ok(Self {
-            _ebpf: ebpf,
+            _object: None,
             histograms,
             fine,
             drops,
             previous: BTreeMap::new(),
             previous_fine: BTreeMap::new(),
-            flag_bits,
+            flag_bits: setup.flag_bits,
         })
     }
 
@@ -194,7 +210,7 @@ impl LatencyProbe {
         let mut interval = BTreeMap::new();
         let mut totals = BTreeMap::new();
         for entry in self.fine.iter() {
-            let (key, per_cpu) = entry.map_err(|e| map_error("LATENCY_FINE", e))?;
+            let (key, per_cpu) = entry.map_err(|e| map_error(names::FINE, e))?;
             let mut sum = vec![0u64; FINE_SLOTS];
             let mut max_ns = 0;
             for histogram in per_cpu.iter() {
@@ -234,7 +250,7 @@ impl LatencyProbe {
         let values = self
             .drops
             .get(&0, 0)
-            .map_err(|e| map_error("LATENCY_DROPS", e))?;
+            .map_err(|e| map_error(names::DROPS, e))?;
         Ok(values.iter().sum())
     }
 
@@ -242,7 +258,7 @@ impl LatencyProbe {
     fn totals(&self) -> Result<BTreeMap<HistogramKey, HistogramSums>, KernelError> {
         let mut totals = BTreeMap::new();
         for entry in self.histograms.iter() {
-            let (key, per_cpu) = entry.map_err(|e| map_error("LATENCY_HISTOGRAMS", e))?;
+            let (key, per_cpu) = entry.map_err(|e| map_error(names::HISTOGRAMS, e))?;
             let mut sums = HistogramSums::default();
             for histogram in per_cpu.iter() {
                 for (total, count) in sums.slots.iter_mut().zip(histogram.slots) {

@@ -1,4 +1,4 @@
-//! Loads the fsslower probes (ext4slower, ext4dist) on the syscall tracepoints and reads what
+//! Loads the fs_latency probes (ext4slower, ext4dist, the exporter) on the syscall tracepoints and reads what
 //! they produce: slow-operation events from a ring buffer, or per-operation histograms.
 
 use std::collections::BTreeMap;
@@ -8,17 +8,15 @@ use aya::{
     maps::{MapData, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use blkscope_common::{
-    ProbeConfig,
-    block_latency::LatencyConfig,
     fs_latency::{DIST_SLOTS, FsConfig, FsEvent, FsOp},
-    task_io::TopConfig,
+    names::fs_latency as names,
 };
 use tokio::io::unix::AsyncFd;
 
 use crate::kernel::{
     btf_layout::KernelBtf,
     checks::{KernelError, Preflight},
-    loader::{self, ProbeGlobals, map_error, take_map},
+    loader::{self, ProbeSettings, map_error, take_map},
     tracefs,
 };
 
@@ -38,32 +36,20 @@ pub struct FsOptions {
     pub histogram_unit_ns: Option<u32>,
 }
 
-/// Each entry program and the syscalls it handles; every syscall's exit goes to one program.
-const ENTRIES: [(&str, &[&str]); 6] = [
-    ("fsslower_read_enter", &["read", "readv"]),
-    ("fsslower_pread_enter", &["pread64", "preadv", "preadv2"]),
-    ("fsslower_write_enter", &["write", "writev"]),
-    (
-        "fsslower_pwrite_enter",
-        &["pwrite64", "pwritev", "pwritev2"],
-    ),
-    (
-        "fsslower_sync_enter",
-        &["fsync", "fdatasync", "sync_file_range"],
-    ),
-    (
-        "fsslower_open_enter",
-        &["open", "openat", "openat2", "creat"],
-    ),
-];
-
 /// Syscalls only some architectures have (x86_64 has them all).
 const OPTIONAL: [&str; 2] = ["open", "creat"];
 
+/// What `configure` found that `attach` needs.
+pub struct FsSetup {
+    /// The syscalls this kernel has tracepoints for.
+    syscalls: Vec<&'static str>,
+}
+
 /// The attached probes.
 pub struct FsProbe {
-    /// Owns the programs and their links.
-    _ebpf: Ebpf,
+    /// Owns the programs and their links, unless a tool that loaded several probe sets
+    /// together owns them (`attach`).
+    _object: Option<Ebpf>,
     events: AsyncFd<RingBuf<MapData>>,
     histograms: PerCpuHashMap<MapData, u32, [u64; DIST_SLOTS]>,
     drops: PerCpuArray<MapData, u64>,
@@ -71,11 +57,26 @@ pub struct FsProbe {
 }
 
 impl FsProbe {
-    /// Must be called inside a tokio runtime.
+    /// Checks the kernel, loads the probes with these options, and attaches them. Must be
+    /// called inside a tokio runtime.
     pub fn start(options: &FsOptions) -> Result<Self, KernelError> {
+        let kernel_btf = KernelBtf::from_sys_fs()?;
+        let (settings, setup) = Self::configure(options, &kernel_btf, ProbeSettings::default())?;
+        let mut ebpf = settings.load(&kernel_btf.block_layout()?)?;
+        let mut probe = Self::attach(&mut ebpf, setup)?;
+        probe._object = Some(ebpf);
+        Ok(probe)
+    }
+
+    /// Checks the kernel for these options and adds their settings to `settings`, for a
+    /// tool that loads this probe set with others (`attach` it once the object is loaded).
+    pub fn configure(
+        options: &FsOptions,
+        kernel_btf: &KernelBtf,
+        settings: ProbeSettings,
+    ) -> Result<(ProbeSettings, FsSetup), KernelError> {
         Preflight::check(&[])?;
         let syscalls = available_syscalls()?;
-        let kernel_btf = KernelBtf::from_sys_fs()?;
         let fs = FsConfig {
             magic: options.magic,
             min_latency_ns: options.min_latency_ns,
@@ -89,41 +90,40 @@ impl FsProbe {
             histograms: u32::from(options.histogram_unit_ns.is_some()),
             unit_ns: options.histogram_unit_ns.unwrap_or(1000),
         };
-        let mut ebpf = loader::load(&ProbeGlobals {
-            layout: kernel_btf.block_layout()?,
-            block: ProbeConfig::ALL,
-            latency: LatencyConfig::DEFAULT,
-            top: TopConfig::DEFAULT,
-            fs_layout: kernel_btf.fs_layout()?,
-            fs,
-            ring_bytes: 4096,
-            // The biolatency programs stay detached here: their table needs no room.
-            latency_histograms: 1,
-        })?;
-        let ring = RingBuf::try_from(take_map(&mut ebpf, "FS_EVENTS")?)
-            .map_err(|e| map_error("FS_EVENTS", e))?;
-        let histograms = PerCpuHashMap::try_from(take_map(&mut ebpf, "FS_DIST")?)
-            .map_err(|e| map_error("FS_DIST", e))?;
-        let drops = PerCpuArray::try_from(take_map(&mut ebpf, "FS_DROPS")?)
-            .map_err(|e| map_error("FS_DROPS", e))?;
+        Ok((
+            settings.fs_latency(kernel_btf.fs_layout()?, fs),
+            FsSetup { syscalls },
+        ))
+    }
+
+    /// Attaches the programs to an object loaded with this set's settings, and takes its maps.
+    /// Must be called inside a tokio runtime.
+    pub fn attach(ebpf: &mut Ebpf, setup: FsSetup) -> Result<Self, KernelError> {
+        let syscalls = setup.syscalls;
+        let ring = RingBuf::try_from(take_map(ebpf, names::EVENTS)?)
+            .map_err(|e| map_error(names::EVENTS, e))?;
+        let histograms = PerCpuHashMap::try_from(take_map(ebpf, names::DIST)?)
+            .map_err(|e| map_error(names::DIST, e))?;
+        let drops = PerCpuArray::try_from(take_map(ebpf, names::DROPS)?)
+            .map_err(|e| map_error(names::DROPS, e))?;
         let mut programs = Vec::new();
-        for (program, names) in ENTRIES {
-            for name in names.iter().filter(|n| syscalls.contains(n)) {
+        for (program, calls) in names::ENTRIES {
+            for name in calls.iter().filter(|n| syscalls.contains(n)) {
                 programs.push((program, "syscalls", format!("sys_enter_{name}")));
-                programs.push(("fsslower_exit", "syscalls", format!("sys_exit_{name}")));
+                programs.push((names::EXIT, "syscalls", format!("sys_exit_{name}")));
             }
         }
         let programs: Vec<(&str, &str, &str)> = programs
             .iter()
             .map(|(p, c, t)| (*p, *c, t.as_str()))
             .collect();
-        loader::attach_tracepoints(&mut ebpf, &programs)?;
+        loader::attach_tracepoints(ebpf, &programs)?;
         // SAFETY: the RingBuf owns its map fd, which stays open until the AsyncFd is dropped.
         let events =
             unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
                 .map_err(|e| KernelError::Io(e.into()))?;
         Ok(Self {
-            _ebpf: ebpf,
+            _object: None,
             events,
             histograms,
             drops,
@@ -148,7 +148,7 @@ impl FsProbe {
     pub fn take_histograms(&mut self) -> Result<BTreeMap<FsOp, [u64; DIST_SLOTS]>, KernelError> {
         let mut totals = BTreeMap::new();
         for entry in self.histograms.iter() {
-            let (op, per_cpu) = entry.map_err(|e| map_error("FS_DIST", e))?;
+            let (op, per_cpu) = entry.map_err(|e| map_error(names::DIST, e))?;
             let mut sum = [0u64; DIST_SLOTS];
             for histogram in per_cpu.iter() {
                 for (total, count) in sum.iter_mut().zip(histogram) {
@@ -179,7 +179,7 @@ impl FsProbe {
         let values = self
             .drops
             .get(&0, 0)
-            .map_err(|e| map_error("FS_DROPS", e))?;
+            .map_err(|e| map_error(names::DROPS, e))?;
         Ok(values.iter().sum())
     }
 }
@@ -193,13 +193,13 @@ fn drain_into(ring: &mut RingBuf<MapData>, out: &mut Vec<FsEvent>) {
     }
 }
 
-/// The syscalls of ENTRIES this kernel has tracepoints for, after checking that their records
+/// The syscalls of `names::ENTRIES` this kernel has tracepoints for, after checking that their records
 /// have the layout the probes read (`fd` or `pos`/`pos_l` where expected, `ret` at 16).
 fn available_syscalls() -> Result<Vec<&'static str>, KernelError> {
     let root = tracefs::ensure_mounted().map_err(KernelError::Tracefs)?;
     let mut found = Vec::new();
-    for (program, names) in ENTRIES {
-        for name in names.iter().copied() {
+    for (program, calls) in names::ENTRIES {
+        for name in calls.iter().copied() {
             let enter = format!("sys_enter_{name}");
             if !tracefs::has_tracepoint(&root, "syscalls", &enter) {
                 if OPTIONAL.contains(&name) {

@@ -1,6 +1,8 @@
-//! Loading the probe object with the running kernel's layout and a view's settings, and
-//! attaching the programs a view needs. One object holds every view's programs; each view
-//! attaches only its own, so nothing unused runs.
+//! Loading the probe object with the running kernel's layout and one tool's settings, and
+//! attaching the programs it needs. One object holds every probe set's programs; a tool sets
+//! only the settings of the sets it uses (`ProbeSettings`) and attaches only their programs, so
+//! nothing unused runs. A set left out keeps the object's own defaults (off), and its tables
+//! get the least room, decided here once rather than by every tool.
 
 use aya::{
     Btf, Ebpf, EbpfLoader,
@@ -10,49 +12,89 @@ use blkscope_common::{
     KernelLayout, ProbeConfig,
     block_latency::{LatencyConfig, MAX_HISTOGRAMS},
     fs_latency::{FsConfig, FsLayout},
-    task_io::TopConfig,
+    names,
+    task_io::TaskIoConfig,
 };
 
 use crate::kernel::checks::KernelError;
 
 /// The compiled probes (built by build.rs with the probes' own toolchain).
-static PROBES: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/blkscope-probes"));
+pub(crate) static PROBES: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/blkscope-probes"));
 
-/// The read-only globals of the probe object.
-pub(crate) struct ProbeGlobals {
-    pub layout: KernelLayout,
-    pub block: ProbeConfig,
-    pub latency: LatencyConfig,
-    pub top: TopConfig,
-    pub fs_layout: FsLayout,
-    pub fs: FsConfig,
-    /// Size of the block event ring buffer (a power of two, at least a page).
-    pub ring_bytes: u32,
-    /// Room in the biolatency histogram table (per-CPU values: memory is this times CPUs).
-    pub latency_histograms: u32,
+/// The ring buffer of a set left out: one page, the least a ring buffer can have.
+const UNUSED_RING_BYTES: u32 = 4096;
+
+/// What one tool asks of the probe object: the settings of the probe sets it uses.
+#[derive(Clone, Debug, Default)]
+pub struct ProbeSettings {
+    /// `block_events`: its settings and ring buffer size.
+    block_events: Option<(ProbeConfig, u32)>,
+    /// `block_latency`: its settings and the room of its histogram table (per-CPU values:
+    /// memory is this times CPUs).
+    block_latency: Option<(LatencyConfig, u32)>,
+    task_io: Option<TaskIoConfig>,
+    /// `fs_latency`: the kernel's file-system layout and its settings.
+    fs_latency: Option<(FsLayout, FsConfig)>,
 }
 
-pub(crate) fn load(globals: &ProbeGlobals) -> Result<Ebpf, KernelError> {
-    EbpfLoader::new()
-        .override_global("BLOCK_LAYOUT", &globals.layout, true)
-        .override_global("BLOCK_CONFIG", &globals.block, true)
-        .override_global("LATENCY_CONFIG", &globals.latency, true)
-        .override_global("TOP_CONFIG", &globals.top, true)
-        .override_global("FS_LAYOUT", &globals.fs_layout, true)
-        .override_global("FS_CONFIG", &globals.fs, true)
-        .map_max_entries("BLOCK_EVENTS", ring_size(globals.ring_bytes))
-        .map_max_entries("LATENCY_HISTOGRAMS", globals.latency_histograms.max(1))
+impl ProbeSettings {
+    pub fn block_events(mut self, config: ProbeConfig, ring_bytes: u32) -> Self {
+        self.block_events = Some((config, ring_bytes));
+        self
+    }
+
+    pub fn block_latency(mut self, config: LatencyConfig, histograms: u32) -> Self {
+        self.block_latency = Some((config, histograms));
+        self
+    }
+
+    pub fn task_io(mut self, config: TaskIoConfig) -> Self {
+        self.task_io = Some(config);
+        self
+    }
+
+    pub fn fs_latency(mut self, layout: FsLayout, config: FsConfig) -> Self {
+        self.fs_latency = Some((layout, config));
+        self
+    }
+
+    /// Loads the object with the kernel's `layout` and these settings (nothing attached yet).
+    pub fn load(&self, layout: &KernelLayout) -> Result<Ebpf, KernelError> {
+        let mut loader = EbpfLoader::new();
+        loader.override_global(names::KERNEL_LAYOUT, layout, true);
+        let ring_bytes = match &self.block_events {
+            Some((config, ring_bytes)) => {
+                loader.override_global(names::block_events::CONFIG, config, true);
+                *ring_bytes
+            }
+            None => UNUSED_RING_BYTES,
+        };
+        loader.map_max_entries(names::block_events::RING, ring_size(ring_bytes));
+        let (histograms, fine) = match &self.block_latency {
+            Some((config, histograms)) => {
+                loader.override_global(names::block_latency::CONFIG, config, true);
+                (*histograms, config.fine != 0)
+            }
+            None => (1, false),
+        };
+        loader.map_max_entries(names::block_latency::HISTOGRAMS, histograms.max(1));
         // 4 KiB per entry per CPU: room only when --percentiles asks for these histograms.
-        .map_max_entries(
-            "LATENCY_FINE",
-            if globals.latency.fine != 0 {
-                MAX_HISTOGRAMS
-            } else {
-                1
-            },
-        )
-        .load(PROBES)
-        .map_err(|e| KernelError::Load(Box::new(e)))
+        loader.map_max_entries(
+            names::block_latency::FINE,
+            if fine { MAX_HISTOGRAMS } else { 1 },
+        );
+        if let Some(config) = &self.task_io {
+            loader.override_global(names::task_io::CONFIG, config, true);
+        }
+        if let Some((fs_layout, config)) = &self.fs_latency {
+            loader.override_global(names::fs_latency::LAYOUT, fs_layout, true);
+            loader.override_global(names::fs_latency::CONFIG, config, true);
+        }
+        loader
+            .load(PROBES)
+            .map_err(|e| KernelError::Load(Box::new(e)))
+    }
 }
 
 /// Loads and attaches each `(program, tracepoint)` as a BTF tracepoint program.
@@ -116,4 +158,31 @@ pub(crate) fn map_error(name: &str, source: aya::maps::MapError) -> KernelError 
 /// The ring buffer's size for a requested one: a power of two, at least a page.
 pub fn ring_size(ring_bytes: u32) -> u32 {
     ring_bytes.max(4096).next_power_of_two()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use object::{Object as _, ObjectSymbol as _};
+
+    use super::*;
+
+    /// The eBPF side names programs, maps and globals by its identifiers: a renamed one there
+    /// must fail here, not at load time on a user's machine.
+    #[test]
+    fn every_shared_name_is_in_the_built_object() {
+        let file = object::File::parse(PROBES).expect("the probe object is an ELF file");
+        let symbols: HashSet<&str> = file.symbols().filter_map(|s| s.name().ok()).collect();
+        let missing: Vec<&str> = names::all().filter(|n| !symbols.contains(n)).collect();
+        assert!(missing.is_empty(), "not in the probe object: {missing:?}");
+        assert!(names::all().count() > 40);
+    }
+
+    #[test]
+    fn ring_buffers_are_a_power_of_two_of_at_least_a_page() {
+        assert_eq!(ring_size(0), 4096);
+        assert_eq!(ring_size(5000), 8192);
+        assert_eq!(ring_size(16 << 20), 16 << 20);
+    }
 }

@@ -1,4 +1,4 @@
-//! Loads the biotop probes and reads their per-CPU table. Each read returns what happened
+//! Loads the task_io probes (biotop, iostat --cgroups) and reads their per-CPU table. Each read returns what happened
 //! since the previous one (differences of running totals, so nothing is lost between a read
 //! and a clear), and rows of processes that have exited and stopped changing are removed, so
 //! the table does not fill up with the dead.
@@ -10,24 +10,22 @@ use aya::{
     maps::{MapData, PerCpuArray, PerCpuHashMap},
 };
 use blkscope_common::{
-    ProbeConfig,
-    block_latency::LatencyConfig,
-    fs_latency::{FsConfig, FsLayout},
-    task_io::{TopConfig, TopCounts, TopKey},
+    names::task_io as names,
+    task_io::{TaskIoConfig, TaskIoCounts, TaskIoKey},
 };
 
 use crate::{
     kernel::{
         btf_layout::KernelBtf,
         checks::{KernelError, Preflight},
-        loader::{self, ProbeGlobals, map_error, take_map},
+        loader::{self, ProbeSettings, map_error, take_map},
     },
     model::event::DeviceId,
 };
 
 /// What to count.
 #[derive(Clone, Debug, Default)]
-pub struct TopOptions {
+pub struct TaskIoOptions {
     /// Only this whole disk.
     pub device: Option<DeviceId>,
     /// Only I/O queued by this process (`-p`).
@@ -36,27 +34,23 @@ pub struct TopOptions {
     pub cgroup: Option<(u64, u32)>,
 }
 
-const PROGRAMS: [(&str, &str); 3] = [
-    ("biotop_bio_queue", "block_bio_queue"),
-    ("biotop_rq_issue", "block_rq_issue"),
-    ("biotop_rq_complete", "block_rq_complete"),
-];
+const PROGRAMS: [(&str, &str); 3] = [names::BIO_QUEUE, names::RQ_ISSUE, names::RQ_COMPLETE];
 
-/// The attached biotop probes.
-pub struct TopProbe {
+/// The attached task_io probes.
+pub struct TaskIoProbe {
     /// Owns the programs and their links.
     _ebpf: Ebpf,
-    counts: PerCpuHashMap<MapData, TopKey, TopCounts>,
+    counts: PerCpuHashMap<MapData, TaskIoKey, TaskIoCounts>,
     drops: PerCpuArray<MapData, u64>,
-    previous: BTreeMap<TopKey, TopCounts>,
+    previous: BTreeMap<TaskIoKey, TaskIoCounts>,
 }
 
-impl TopProbe {
-    pub fn start(options: &TopOptions) -> Result<Self, KernelError> {
+impl TaskIoProbe {
+    pub fn start(options: &TaskIoOptions) -> Result<Self, KernelError> {
         Preflight::check(&["block_bio_queue", "block_rq_issue", "block_rq_complete"])?;
         let kernel_btf = KernelBtf::from_sys_fs()?;
         let bits = kernel_btf.request_flag_bits()?;
-        let top = TopConfig {
+        let top = TaskIoConfig {
             filter_dev: u32::from(options.device.is_some()),
             dev: options.device.map_or(0, DeviceId::to_kernel),
             filter_pid: u32::from(options.pid.is_some()),
@@ -67,21 +61,14 @@ impl TopProbe {
             op_write: bits.op_write,
             op_mask: (1u32 << bits.op_bits.min(31)) - 1,
         };
-        let mut ebpf = loader::load(&ProbeGlobals {
-            layout: kernel_btf.block_layout()?,
-            block: ProbeConfig::ALL,
-            latency: LatencyConfig::DEFAULT,
-            top,
-            fs_layout: FsLayout::EMPTY,
-            fs: FsConfig::DEFAULT,
-            ring_bytes: 4096,
-            // The biolatency programs stay detached here: their table needs no room.
-            latency_histograms: 1,
-        })?;
-        let counts = PerCpuHashMap::try_from(take_map(&mut ebpf, "TOP_COUNTS")?)
-            .map_err(|e| map_error("TOP_COUNTS", e))?;
-        let drops = PerCpuArray::try_from(take_map(&mut ebpf, "TOP_DROPS")?)
-            .map_err(|e| map_error("TOP_DROPS", e))?;
+        let mut ebpf = ProbeSettings::default()
+            .task_io(top)
+            .load(&kernel_btf.block_layout()?)?;
+
+        let counts = PerCpuHashMap::try_from(take_map(&mut ebpf, names::COUNTS)?)
+            .map_err(|e| map_error(names::COUNTS, e))?;
+        let drops = PerCpuArray::try_from(take_map(&mut ebpf, names::DROPS)?)
+            .map_err(|e| map_error(names::DROPS, e))?;
         loader::attach(&mut ebpf, &PROGRAMS)?;
         Ok(Self {
             _ebpf: ebpf,
@@ -92,7 +79,7 @@ impl TopProbe {
     }
 
     /// What each row added since the previous call; rows that added nothing are left out.
-    pub fn take_interval(&mut self) -> Result<Vec<(TopKey, TopCounts)>, KernelError> {
+    pub fn take_interval(&mut self) -> Result<Vec<(TaskIoKey, TaskIoCounts)>, KernelError> {
         let totals = self.totals()?;
         let interval = interval_counts(&self.previous, &totals);
         self.forget_exited(&totals);
@@ -105,15 +92,15 @@ impl TopProbe {
         let values = self
             .drops
             .get(&0, 0)
-            .map_err(|e| map_error("TOP_DROPS", e))?;
+            .map_err(|e| map_error(names::DROPS, e))?;
         Ok(values.iter().sum())
     }
 
-    fn totals(&self) -> Result<BTreeMap<TopKey, TopCounts>, KernelError> {
+    fn totals(&self) -> Result<BTreeMap<TaskIoKey, TaskIoCounts>, KernelError> {
         let mut totals = BTreeMap::new();
         for entry in self.counts.iter() {
-            let (key, per_cpu) = entry.map_err(|e| map_error("TOP_COUNTS", e))?;
-            let mut sum = TopCounts::default();
+            let (key, per_cpu) = entry.map_err(|e| map_error(names::COUNTS, e))?;
+            let mut sum = TaskIoCounts::default();
             for counts in per_cpu.iter() {
                 sum.ios += counts.ios;
                 sum.bytes += counts.bytes;
@@ -126,7 +113,7 @@ impl TopProbe {
 
     /// Removes rows of processes that are gone and whose counts did not move since the last
     /// read: they are reported in full, and nothing more can come for them.
-    fn forget_exited(&mut self, totals: &BTreeMap<TopKey, TopCounts>) {
+    fn forget_exited(&mut self, totals: &BTreeMap<TaskIoKey, TaskIoCounts>) {
         for (key, counts) in totals {
             let unchanged = self.previous.get(key) == Some(counts);
             let gone =
@@ -140,13 +127,13 @@ impl TopProbe {
 
 /// `now - before` per row; rows with no new completions are left out.
 pub fn interval_counts(
-    before: &BTreeMap<TopKey, TopCounts>,
-    now: &BTreeMap<TopKey, TopCounts>,
-) -> Vec<(TopKey, TopCounts)> {
+    before: &BTreeMap<TaskIoKey, TaskIoCounts>,
+    now: &BTreeMap<TaskIoKey, TaskIoCounts>,
+) -> Vec<(TaskIoKey, TaskIoCounts)> {
     now.iter()
         .filter_map(|(key, counts)| {
             let old = before.get(key).copied().unwrap_or_default();
-            let diff = TopCounts {
+            let diff = TaskIoCounts {
                 ios: counts.ios.saturating_sub(old.ios),
                 bytes: counts.bytes.saturating_sub(old.bytes),
                 latency_ns: counts.latency_ns.saturating_sub(old.latency_ns),
@@ -162,18 +149,18 @@ mod tests {
 
     #[test]
     fn intervals_subtract_and_skip_idle_rows() {
-        let key = TopKey {
+        let key = TaskIoKey {
             tgid: 5,
-            ..TopKey::default()
+            ..TaskIoKey::default()
         };
-        let idle = TopKey {
+        let idle = TaskIoKey {
             tgid: 6,
-            ..TopKey::default()
+            ..TaskIoKey::default()
         };
         let before = BTreeMap::from([
             (
                 key,
-                TopCounts {
+                TaskIoCounts {
                     ios: 2,
                     bytes: 8192,
                     latency_ns: 100,
@@ -181,7 +168,7 @@ mod tests {
             ),
             (
                 idle,
-                TopCounts {
+                TaskIoCounts {
                     ios: 1,
                     bytes: 4096,
                     latency_ns: 5,
@@ -191,7 +178,7 @@ mod tests {
         let mut now = before.clone();
         now.insert(
             key,
-            TopCounts {
+            TaskIoCounts {
                 ios: 5,
                 bytes: 20480,
                 latency_ns: 400,
@@ -202,7 +189,7 @@ mod tests {
             interval,
             vec![(
                 key,
-                TopCounts {
+                TaskIoCounts {
                     ios: 3,
                     bytes: 12288,
                     latency_ns: 300

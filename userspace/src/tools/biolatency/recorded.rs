@@ -130,10 +130,10 @@ fn pack_flags(op: Operation, flags: OpFlags) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::render::flags_description;
     use super::*;
     use crate::model::event::DeviceId;
     use crate::model::inflight::Issuer;
-    use crate::tools::biolatency::render::flags_description;
 
     fn io(issued: u64, inserted: Option<u64>, completed: u64, op: Operation) -> CompletedIo {
         CompletedIo {

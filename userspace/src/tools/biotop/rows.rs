@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use blkscope_common::task_io::{TopCounts, TopKey};
+use blkscope_common::task_io::{TaskIoCounts, TaskIoKey};
 use serde::Serialize;
 
 use crate::model::event::DeviceId;
@@ -116,7 +116,7 @@ pub struct RowNames<'a> {
 }
 
 /// The kernel's rows for one interval, named.
-pub fn rows_from(interval: &[(TopKey, TopCounts)], names: &mut RowNames<'_>) -> Vec<TopRow> {
+pub fn rows_from(interval: &[(TaskIoKey, TaskIoCounts)], names: &mut RowNames<'_>) -> Vec<TopRow> {
     interval
         .iter()
         .map(|(key, counts)| {

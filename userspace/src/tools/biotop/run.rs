@@ -16,7 +16,7 @@ use crate::{
     host::{device, time::local_time},
     kernel::{
         CgroupFilter,
-        task_io::{TopOptions, TopProbe},
+        task_io::{TaskIoOptions, TaskIoProbe},
     },
     model::event::DeviceId,
     run::{
@@ -44,7 +44,7 @@ pub fn run(args: BiotopArgs) -> anyhow::Result<()> {
         .map(CgroupFilter::of_path)
         .transpose()
         .context("-c")?;
-    let mut probe = TopProbe::start(&TopOptions {
+    let mut probe = TaskIoProbe::start(&TaskIoOptions {
         device: disk.map(device::whole_disk),
         pid: args.pid,
         cgroup: cgroup.map(|f| (f.id, f.level)),

@@ -1,6 +1,6 @@
 //! btt's command line (GNU getopt_long, as btt 2.09 parses it).
 
-use crate::tools::parse::options::{Arg, OptError, OptSpec, Parsed, getopt_long};
+use crate::cli::getopt::{Arg, OptError, OptSpec, Parsed, getopt_long};
 
 const fn opt(short: char, long: &'static str, arg: Arg) -> OptSpec {
     OptSpec { short, long, arg }

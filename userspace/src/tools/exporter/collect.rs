@@ -8,6 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use aya::Ebpf;
 use blkscope_common::{
     block_latency::{HistogramKey, LATENCY_SLOTS, STAGE_QUEUE},
     fs_latency::FsOp,
@@ -18,7 +19,7 @@ use crate::{
     cgroup::{CgroupResolver, container_of},
     kernel::block_latency::{HistogramSums, LatencyOptions, LatencyProbe},
     kernel::fs_latency::{FsOptions, FsProbe},
-    kernel::{KernelError, Preflight},
+    kernel::{KernelError, btf_layout::KernelBtf, loader::ProbeSettings},
     model::event::DeviceId,
     run::{
         interval::{Ticker as _, WallClock},
@@ -78,21 +79,38 @@ impl Totals {
 pub struct Probes {
     latency: LatencyProbe,
     fs: Option<FsProbe>,
+    /// The one probe object both sets were loaded into; owns their programs and links.
+    _object: Ebpf,
 }
 
 impl Probes {
-    /// Loads and attaches every probe; fails as the views fail (missing capability, kernel).
+    /// Loads both probe sets into one object and attaches them; fails as the views fail
+    /// (missing capability, kernel). Must be called inside a tokio runtime.
     pub fn start(options: &CollectOptions) -> Result<Probes, KernelError> {
-        Preflight::check(&["block_rq_insert", "block_rq_issue", "block_rq_complete"])?;
-        let latency = LatencyProbe::start(&LatencyOptions {
+        let kernel_btf = KernelBtf::from_sys_fs()?;
+        let latency_options = LatencyOptions {
             per_disk: true,
             per_cgroup: true,
             split_stages: true,
             per_direction: true,
             ..LatencyOptions::default()
-        })?;
-        let fs = options.fs.as_ref().map(FsProbe::start).transpose()?;
-        Ok(Probes { latency, fs })
+        };
+        let (mut settings, latency) =
+            LatencyProbe::configure(&latency_options, &kernel_btf, ProbeSettings::default())?;
+        let fs = match &options.fs {
+            Some(fs_options) => {
+                let (with_fs, fs) = FsProbe::configure(fs_options, &kernel_btf, settings)?;
+                settings = with_fs;
+                Some(fs)
+            }
+            None => None,
+        };
+        let mut object = settings.load(&kernel_btf.block_layout()?)?;
+        Ok(Probes {
+            latency: LatencyProbe::attach(&mut object, latency)?,
+            fs: fs.map(|fs| FsProbe::attach(&mut object, fs)).transpose()?,
+            _object: object,
+        })
     }
 }
 

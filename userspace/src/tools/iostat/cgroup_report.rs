@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Context as _;
-use blkscope_common::task_io::{TopCounts, TopKey};
+use blkscope_common::task_io::{TaskIoCounts, TaskIoKey};
 
 use super::{
     cgroups,
@@ -24,7 +24,7 @@ use crate::{
     },
     kernel::{
         CgroupFilter,
-        task_io::{TopOptions, TopProbe},
+        task_io::{TaskIoOptions, TaskIoProbe},
     },
     model::event::DeviceId,
     run::{
@@ -42,7 +42,7 @@ pub fn run(options: &IostatOptions) -> anyhow::Result<()> {
         .map(CgroupFilter::of_path)
         .transpose()
         .context("--cgroup")?;
-    let mut probe = TopProbe::start(&TopOptions {
+    let mut probe = TaskIoProbe::start(&TaskIoOptions {
         device: (wanted.len() == 1).then(|| wanted[0]),
         pid: None,
         cgroup: cgroup.map(|f| (f.id, f.level)),
@@ -140,7 +140,7 @@ fn busy_ticks(files: &StatFiles) -> HashMap<DeviceId, u32> {
 
 /// One interval's rows, sorted by disk then cgroup.
 fn interval_rows(
-    rows: &[(TopKey, TopCounts)],
+    rows: &[(TaskIoKey, TaskIoCounts)],
     options: &IostatOptions,
     wanted: &[DeviceId],
     seconds: f64,

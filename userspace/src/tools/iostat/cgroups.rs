@@ -11,7 +11,7 @@
 
 use std::{collections::BTreeMap, fmt::Write as _};
 
-use blkscope_common::task_io::{TopCounts, TopKey};
+use blkscope_common::task_io::{TaskIoCounts, TaskIoKey};
 
 use super::format::{Printer, Unit};
 use crate::model::event::DeviceId;
@@ -59,7 +59,7 @@ pub struct CgroupIo {
 }
 
 /// Sums the probes' rows (per process) into rows per (cgroup, disk).
-pub fn per_cgroup(rows: &[(TopKey, TopCounts)]) -> BTreeMap<(u64, DeviceId), CgroupIo> {
+pub fn per_cgroup(rows: &[(TaskIoKey, TaskIoCounts)]) -> BTreeMap<(u64, DeviceId), CgroupIo> {
     let mut sums: BTreeMap<(u64, DeviceId), CgroupIo> = BTreeMap::new();
     for (key, counts) in rows {
         let io = sums
@@ -211,19 +211,19 @@ pub fn render(headers: &[&str], rows: &[CgroupRow], printer: &Printer, human: bo
 mod tests {
     use super::*;
 
-    fn key(cgroup_id: u64, tgid: u32, write: u32) -> TopKey {
-        TopKey {
+    fn key(cgroup_id: u64, tgid: u32, write: u32) -> TaskIoKey {
+        TaskIoKey {
             tgid,
             dev: DeviceId::new(7, 0).to_kernel(),
             write,
             cgroup_id,
-            ..TopKey::default()
+            ..TaskIoKey::default()
         }
     }
 
     #[test]
     fn processes_add_up_per_cgroup_and_direction() {
-        let counts = |ios, bytes, latency_ns| TopCounts {
+        let counts = |ios, bytes, latency_ns| TaskIoCounts {
             ios,
             bytes,
             latency_ns,

@@ -2,7 +2,7 @@
 //! options, `--long=value` or `--long value`, unique prefixes of long names, operands anywhere.
 
 use crate::blktrace::format::category;
-pub use crate::cli::getopt::{Arg, OptError, OptSpec, Parsed, getopt_long};
+use crate::cli::getopt::{Arg, OptError, OptSpec, Parsed, getopt_long};
 
 /// blkparse 1.2's options.
 pub const SPECS: &[OptSpec] = &[

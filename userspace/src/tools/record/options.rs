@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::blktrace::format::category;
-use crate::tools::parse::options::{Arg, OptError, OptSpec, Parsed, getopt_long};
+use crate::cli::getopt::{Arg, OptError, OptSpec, Parsed, getopt_long};
 
 const fn opt(short: char, long: &'static str, arg: Arg) -> OptSpec {
     OptSpec { short, long, arg }
