@@ -22,10 +22,7 @@ fn trace_while<T: Send + 'static>(
     disk: &LoopDevice,
     work: impl FnOnce(String) -> T + Send + 'static,
 ) -> (Vec<BlockIoEvent>, DropCounts, T) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = blkscope::run::stop::runtime().expect("tokio runtime");
     let options = BlockTraceOptions {
         devices: vec![disk.device_id()],
         ..BlockTraceOptions::default()
@@ -194,10 +191,7 @@ fn a_full_ring_buffer_drops_are_counted_not_lost_silently() {
     let _serial = serial();
     let disk = LoopDevice::new(16);
     let kernel = KernelBlkTracer::start(disk.name());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = blkscope::run::stop::runtime().expect("tokio runtime");
     let (received, drops) = runtime.block_on(async {
         // One page of ring buffer, not read while the workload runs: most events must drop.
         let options = BlockTraceOptions {

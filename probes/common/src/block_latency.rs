@@ -1,4 +1,4 @@
-//! biolatency: I/O latency histograms kept in the kernel (per CPU), read once per interval.
+//! block_latency (biolatency, the exporter): I/O latency histograms kept in the kernel (per CPU), read once per interval.
 
 /// Number of power-of-two slots: slot `i` counts latencies in `[2^i, 2^(i+1))` units (slot 0
 /// also holds 0), so 32 slots reach past an hour in microseconds.

@@ -1,4 +1,4 @@
-//! fsslower (ext4slower, ext4dist): file-system operations timed from syscall entry to exit,
+//! fs_latency (ext4slower, ext4dist, the exporter): file-system operations timed from syscall entry to exit,
 //! on syscall tracepoints, for files on one kind of file system.
 
 /// What an operation was (bcc ext4slower's T column: R, W, O, S).
@@ -63,7 +63,7 @@ pub struct FsEntry {
     pub _pad: [u8; 7],
 }
 
-/// Byte offsets of the kernel members the fsslower probes read (from BTF).
+/// Byte offsets of the kernel members the fs_latency probes read (from BTF).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FsLayout {

@@ -1,4 +1,4 @@
-//! biotop: block I/O per process (and cgroup), disk and direction, summed in the kernel.
+//! task_io (biotop, iostat --cgroups): block I/O per process (and cgroup), disk and direction, summed in the kernel.
 
 /// Distinct (process, disk, direction) rows the kernel keeps; more are counted as drops.
 pub const MAX_TASK_IO_ROWS: u32 = 10240;

@@ -1,4 +1,4 @@
-//! Block-layer probes: one BTF tracepoint program per blktrace action, all writing
+//! block_events probes (trace, record, biosnoop): one BTF tracepoint program per blktrace action, all writing
 //! `BlockEvent`s into the `BLOCK_EVENTS_RING` ring buffer.
 
 use core::ffi::c_void;

@@ -1,4 +1,4 @@
-//! biolatency probes: time each request from issue (or, with -Q, insertion) to completion and
+//! block_latency probes (biolatency, the exporter): time each request from issue (or, with -Q, insertion) to completion and
 //! count it in a per-CPU log2 histogram; or (the exporter) time its queue stage (insertion to
 //! issue) and its device stage (issue to completion) into separate histograms. Nothing is
 //! streamed: userspace reads the histograms.

@@ -1,4 +1,4 @@
-//! fsslower probes (ext4slower, ext4dist): syscall tracepoints time reads, writes, opens and
+//! fs_latency probes (ext4slower, ext4dist, the exporter): syscall tracepoints time reads, writes, opens and
 //! syncs from entry to exit; the file is resolved from the fd in the probe (through BTF
 //! offsets) and kept only when it lives on the wanted kind of file system.
 

@@ -1,4 +1,4 @@
-//! biotop probes: who queued each bio (taken in the submitting task), carried to its request
+//! task_io probes (biotop, iostat --cgroups): who queued each bio (taken in the submitting task), carried to its request
 //! at issue, and summed per (process, cgroup, disk, direction) at completion in a per-CPU
 //! table. Nothing is streamed: userspace reads the table once per interval.
 

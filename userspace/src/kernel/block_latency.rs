@@ -20,7 +20,7 @@ use crate::{
     kernel::{
         btf_layout::KernelBtf,
         checks::{KernelError, Preflight},
-        loader::{self, ProbeSettings, map_error, take_map},
+        loader::{self, ProbeSet, ProbeSettings, map_error, take_map},
     },
     model::event::{DeviceId, RequestFlagBits},
 };
@@ -89,24 +89,17 @@ pub struct LatencyProbe {
     flag_bits: RequestFlagBits,
 }
 
-impl LatencyProbe {
-    /// Checks the kernel, loads the probes with these options, and attaches them.
-    pub fn start(options: &LatencyOptions) -> Result<Self, KernelError> {
-        let kernel_btf = KernelBtf::from_sys_fs()?;
-        let (settings, setup) = Self::configure(options, &kernel_btf, ProbeSettings::default())?;
-        let mut ebpf = settings.load(&kernel_btf.block_layout()?)?;
-        let mut probe = Self::attach(&mut ebpf, setup)?;
-        probe._object = Some(ebpf);
-        Ok(probe)
-    }
+impl ProbeSet for LatencyProbe {
+    type Options = LatencyOptions;
+    type Setup = LatencySetup;
 
     /// Checks the kernel for these options and adds their settings to `settings`, for a
     /// tool that loads this probe set with others (`attach` it once the object is loaded).
-    pub fn configure(
-        options: &LatencyOptions,
+    fn configure(
+        options: &Self::Options,
         kernel_btf: &KernelBtf,
         settings: ProbeSettings,
-    ) -> Result<(ProbeSettings, LatencySetup), KernelError> {
+    ) -> Result<(ProbeSettings, Self::Setup), KernelError> {
         Preflight::check(&[
             "block_bio_queue",
             "block_rq_insert",
@@ -146,7 +139,7 @@ impl LatencyProbe {
     }
 
     /// Attaches the programs to an object loaded with this set's settings, and takes its maps.
-    pub fn attach(ebpf: &mut Ebpf, setup: LatencySetup) -> Result<Self, KernelError> {
+    fn attach(ebpf: &mut Ebpf, setup: Self::Setup) -> Result<Self, KernelError> {
         let histograms = PerCpuHashMap::try_from(take_map(ebpf, names::HISTOGRAMS)?)
             .map_err(|e| map_error(names::HISTOGRAMS, e))?;
         let fine = PerCpuHashMap::try_from(take_map(ebpf, names::FINE)?)
@@ -170,6 +163,17 @@ impl LatencyProbe {
             previous_fine: BTreeMap::new(),
             flag_bits: setup.flag_bits,
         })
+    }
+
+    fn own(&mut self, ebpf: Ebpf) {
+        self._object = Some(ebpf);
+    }
+}
+
+impl LatencyProbe {
+    /// Checks the kernel, loads the probes with these options, and attaches them.
+    pub fn start(options: &LatencyOptions) -> Result<Self, KernelError> {
+        loader::start_alone(options)
     }
 
     /// The completions counted since the previous call (the first call: since start), per

@@ -94,7 +94,7 @@ impl KernelBtf {
         })
     }
 
-    /// Offsets for the fsslower probes: from the current task to a file, and from a file to
+    /// Offsets for the fs_latency probes: from the current task to a file, and from a file to
     /// its super block and its name.
     pub fn fs_layout(&self) -> Result<FsLayout, LayoutError> {
         Ok(FsLayout {

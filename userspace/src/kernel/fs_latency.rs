@@ -16,9 +16,10 @@ use tokio::io::unix::AsyncFd;
 use crate::kernel::{
     btf_layout::KernelBtf,
     checks::{KernelError, Preflight},
-    loader::{self, ProbeSettings, map_error, take_map},
+    loader::{self, ProbeSet, ProbeSettings, map_error, take_map},
     tracefs,
 };
+use crate::model::histogram::slot_differences;
 
 /// What to trace.
 #[derive(Clone, Debug)]
@@ -56,25 +57,17 @@ pub struct FsProbe {
     previous: BTreeMap<u32, [u64; DIST_SLOTS]>,
 }
 
-impl FsProbe {
-    /// Checks the kernel, loads the probes with these options, and attaches them. Must be
-    /// called inside a tokio runtime.
-    pub fn start(options: &FsOptions) -> Result<Self, KernelError> {
-        let kernel_btf = KernelBtf::from_sys_fs()?;
-        let (settings, setup) = Self::configure(options, &kernel_btf, ProbeSettings::default())?;
-        let mut ebpf = settings.load(&kernel_btf.block_layout()?)?;
-        let mut probe = Self::attach(&mut ebpf, setup)?;
-        probe._object = Some(ebpf);
-        Ok(probe)
-    }
+impl ProbeSet for FsProbe {
+    type Options = FsOptions;
+    type Setup = FsSetup;
 
     /// Checks the kernel for these options and adds their settings to `settings`, for a
     /// tool that loads this probe set with others (`attach` it once the object is loaded).
-    pub fn configure(
-        options: &FsOptions,
+    fn configure(
+        options: &Self::Options,
         kernel_btf: &KernelBtf,
         settings: ProbeSettings,
-    ) -> Result<(ProbeSettings, FsSetup), KernelError> {
+    ) -> Result<(ProbeSettings, Self::Setup), KernelError> {
         Preflight::check(&[])?;
         let syscalls = available_syscalls()?;
         let fs = FsConfig {
@@ -98,7 +91,7 @@ impl FsProbe {
 
     /// Attaches the programs to an object loaded with this set's settings, and takes its maps.
     /// Must be called inside a tokio runtime.
-    pub fn attach(ebpf: &mut Ebpf, setup: FsSetup) -> Result<Self, KernelError> {
+    fn attach(ebpf: &mut Ebpf, setup: Self::Setup) -> Result<Self, KernelError> {
         let syscalls = setup.syscalls;
         let ring = RingBuf::try_from(take_map(ebpf, names::EVENTS)?)
             .map_err(|e| map_error(names::EVENTS, e))?;
@@ -131,6 +124,18 @@ impl FsProbe {
         })
     }
 
+    fn own(&mut self, ebpf: Ebpf) {
+        self._object = Some(ebpf);
+    }
+}
+
+impl FsProbe {
+    /// Checks the kernel, loads the probes with these options, and attaches them. Must be
+    /// called inside a tokio runtime.
+    pub fn start(options: &FsOptions) -> Result<Self, KernelError> {
+        loader::start_alone(options)
+    }
+
     /// Waits for slow operations and appends them to `out`.
     pub async fn next_events(&mut self, out: &mut Vec<FsEvent>) -> Result<(), KernelError> {
         let mut guard = self.events.readable_mut().await?;
@@ -160,10 +165,7 @@ impl FsProbe {
         let mut interval = BTreeMap::new();
         for (op, slots) in &totals {
             let before = self.previous.get(op).copied().unwrap_or([0; DIST_SLOTS]);
-            let mut diff = [0u64; DIST_SLOTS];
-            for ((d, n), b) in diff.iter_mut().zip(slots).zip(before) {
-                *d = n.saturating_sub(b);
-            }
+            let diff = slot_differences(slots, &before);
             if let Some(op) = u8::try_from(*op).ok().and_then(FsOp::from_u8)
                 && diff.iter().any(|&c| c > 0)
             {

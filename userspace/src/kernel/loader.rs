@@ -16,7 +16,7 @@ use blkscope_common::{
     task_io::TaskIoConfig,
 };
 
-use crate::kernel::checks::KernelError;
+use crate::kernel::{btf_layout::KernelBtf, checks::KernelError};
 
 /// The compiled probes (built by build.rs with the probes' own toolchain).
 pub(crate) static PROBES: &[u8] =
@@ -95,6 +95,37 @@ impl ProbeSettings {
             .load(PROBES)
             .map_err(|e| KernelError::Load(Box::new(e)))
     }
+}
+
+/// A probe set that a tool loads alone (`start_alone`) or, as the exporter does, with others
+/// into one object: `configure` each, load the settings once, `attach` each.
+pub trait ProbeSet: Sized {
+    type Options;
+    /// What `configure` found that `attach` needs.
+    type Setup;
+
+    /// Checks the kernel for these options and adds their settings to `settings`.
+    fn configure(
+        options: &Self::Options,
+        kernel_btf: &KernelBtf,
+        settings: ProbeSettings,
+    ) -> Result<(ProbeSettings, Self::Setup), KernelError>;
+
+    /// Attaches the programs to an object loaded with this set's settings, and takes its maps.
+    fn attach(ebpf: &mut Ebpf, setup: Self::Setup) -> Result<Self, KernelError>;
+
+    /// Keeps the object (its programs and links) for as long as the set lives.
+    fn own(&mut self, ebpf: Ebpf);
+}
+
+/// Checks the kernel, loads the object with this one set's settings, and attaches it.
+pub fn start_alone<P: ProbeSet>(options: &P::Options) -> Result<P, KernelError> {
+    let kernel_btf = KernelBtf::from_sys_fs()?;
+    let (settings, setup) = P::configure(options, &kernel_btf, ProbeSettings::default())?;
+    let mut ebpf = settings.load(&kernel_btf.block_layout()?)?;
+    let mut probe = P::attach(&mut ebpf, setup)?;
+    probe.own(ebpf);
+    Ok(probe)
 }
 
 /// Loads and attaches each `(program, tracepoint)` as a BTF tracepoint program.

@@ -129,45 +129,52 @@ fn c_string(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
+/// A probe event as the fs_latency probes write one: `dd` by pid 4242, the path `names`
+/// from the file up (for tests of what is made of it).
+#[cfg(test)]
+pub(crate) fn test_event(op: FsOp, names: &[&str], complete: bool) -> FsEvent {
+    use blkscope_common::fs_latency::{NAME_LEN, PATH_DEPTH};
+    let mut e = FsEvent {
+        timestamp_ns: 5_000_000_000,
+        latency_ns: 12_345_678,
+        offset: 8192,
+        ret: 4096,
+        cgroup_id: 1,
+        dev: (7 << 20) | 3,
+        tgid: 4242,
+        tid: 4243,
+        op: op as u8,
+        depth: names.len() as u8,
+        complete: u8::from(complete),
+        _pad: 0,
+        comm: [0; 16],
+        names: [[0; NAME_LEN]; PATH_DEPTH],
+    };
+    e.comm[..2].copy_from_slice(b"dd");
+    for (slot, name) in names.iter().enumerate() {
+        e.names[slot][..name.len()].copy_from_slice(name.as_bytes());
+    }
+    e
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use blkscope_common::fs_latency::{NAME_LEN, PATH_DEPTH};
-
-    fn event(op: FsOp, names: &[&str], complete: bool) -> FsEvent {
-        let mut e = FsEvent {
-            timestamp_ns: 5_000_000_000,
-            latency_ns: 12_345_678,
-            offset: 8192,
-            ret: 4096,
-            cgroup_id: 1,
-            dev: (7 << 20) | 3,
-            tgid: 4242,
-            tid: 4243,
-            op: op as u8,
-            depth: names.len() as u8,
-            complete: u8::from(complete),
-            _pad: 0,
-            comm: [0; 16],
-            names: [[0; NAME_LEN]; PATH_DEPTH],
-        };
-        e.comm[..2].copy_from_slice(b"dd");
-        for (slot, name) in names.iter().enumerate() {
-            e.names[slot][..name.len()].copy_from_slice(name.as_bytes());
-        }
-        e
-    }
 
     #[test]
     fn decodes_paths_against_the_mount_table() {
         let mounts = MountTable::parse(
             "36 25 7:3 / /mnt/my\\040data rw - ext4 /dev/loop3 rw\n37 25 7:3 /sub /other rw - ext4 /dev/loop3 rw\n",
         );
-        let op = decode(&event(FsOp::Read, &["f.txt", "dir", "/"], true), &mounts).unwrap();
+        let op = decode(
+            &test_event(FsOp::Read, &["f.txt", "dir", "/"], true),
+            &mounts,
+        )
+        .unwrap();
         assert_eq!(op.file, "f.txt");
         assert_eq!(op.path.as_deref(), Some("/mnt/my data/dir/f.txt"));
         assert_eq!((op.op, op.bytes, op.latency_us), ('R', 4096, 12_345));
-        let truncated = decode(&event(FsOp::Open, &["f.txt", "dir"], false), &mounts).unwrap();
+        let truncated = decode(&test_event(FsOp::Open, &["f.txt", "dir"], false), &mounts).unwrap();
         assert_eq!(truncated.path, None);
         assert_eq!(truncated.bytes, 0, "bcc shows 0 bytes for opens");
     }

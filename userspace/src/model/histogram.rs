@@ -18,8 +18,8 @@ pub struct FineCounts {
 }
 
 /// `now - before` per slot: the counts of one interval from two running totals.
-pub fn slot_differences(now: &Slots, before: &Slots) -> Slots {
-    let mut interval = [0; LATENCY_SLOTS];
+pub fn slot_differences<const N: usize>(now: &[u64; N], before: &[u64; N]) -> [u64; N] {
+    let mut interval = [0; N];
     for ((d, n), b) in interval.iter_mut().zip(now).zip(before) {
         *d = n.saturating_sub(*b);
     }

@@ -19,7 +19,11 @@ use crate::{
     cgroup::{CgroupResolver, container_of},
     kernel::block_latency::{HistogramSums, LatencyOptions, LatencyProbe},
     kernel::fs_latency::{FsOptions, FsProbe},
-    kernel::{KernelError, btf_layout::KernelBtf, loader::ProbeSettings},
+    kernel::{
+        KernelError,
+        btf_layout::KernelBtf,
+        loader::{ProbeSet as _, ProbeSettings},
+    },
     model::event::DeviceId,
     run::{
         interval::{Ticker as _, WallClock},

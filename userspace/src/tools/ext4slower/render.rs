@@ -82,37 +82,16 @@ pub fn slower_line(op: &SlowOp, layout: &SlowerLayout, time: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{host::mounts::MountTable, model::fs_op::decode};
-    use blkscope_common::fs_latency::{FsEvent, FsOp, NAME_LEN, PATH_DEPTH};
-
-    fn event(op: FsOp, names: &[&str], complete: bool) -> FsEvent {
-        let mut e = FsEvent {
-            timestamp_ns: 5_000_000_000,
-            latency_ns: 12_345_678,
-            offset: 8192,
-            ret: 4096,
-            cgroup_id: 1,
-            dev: (7 << 20) | 3,
-            tgid: 4242,
-            tid: 4243,
-            op: op as u8,
-            depth: names.len() as u8,
-            complete: u8::from(complete),
-            _pad: 0,
-            comm: [0; 16],
-            names: [[0; NAME_LEN]; PATH_DEPTH],
-        };
-        e.comm[..2].copy_from_slice(b"dd");
-        for (slot, name) in names.iter().enumerate() {
-            e.names[slot][..name.len()].copy_from_slice(name.as_bytes());
-        }
-        e
-    }
+    use crate::{
+        host::mounts::MountTable,
+        model::fs_op::{decode, test_event},
+    };
+    use blkscope_common::fs_latency::FsOp;
 
     #[test]
     fn lines_match_bcc_ext4slower() {
         let op = decode(
-            &event(FsOp::Write, &["log", "/"], true),
+            &test_event(FsOp::Write, &["log", "/"], true),
             &MountTable::default(),
         )
         .unwrap();

@@ -37,52 +37,50 @@ async fn trace(
     layout: SlowerLayout,
     stop: &Stop,
 ) -> anyhow::Result<()> {
+    let mut probe = FsProbe::start(options)?;
+    let mut printer = SlowPrinter {
+        mounts: MountTable::read(),
+        resolver: if layout.container || args.json {
+            CgroupResolver::new().ok()
+        } else {
+            None
+        },
+        summary: args.containers.then(ContainerSummary::default),
+        layout,
+        out: Output::stdout(),
+    };
+    if let Some(header) = slower_header(fs, args.min_ms, &printer.layout)
+        && !(printer.out.line(&header)? && printer.out.flush()?)
     {
-        let mut probe = FsProbe::start(options)?;
-        let mut printer = SlowPrinter {
-            mounts: MountTable::read(),
-            resolver: if layout.container || args.json {
-                CgroupResolver::new().ok()
-            } else {
-                None
-            },
-            summary: args.containers.then(ContainerSummary::default),
-            layout,
-            out: Output::stdout(),
+        return Ok(());
+    }
+    let mut events = Vec::new();
+    loop {
+        let stopped = tokio::select! {
+            read = probe.next_events(&mut events) => { read?; false }
+            () = stop.stopped() => true,
         };
-        if let Some(header) = slower_header(fs, args.min_ms, &printer.layout)
-            && !(printer.out.line(&header)? && printer.out.flush()?)
-        {
+        if stopped {
+            probe.drain(&mut events);
+        }
+        if !printer.print(&mut events)? {
             return Ok(());
         }
-        let mut events = Vec::new();
-        loop {
-            let stopped = tokio::select! {
-                read = probe.next_events(&mut events) => { read?; false }
-                () = stop.stopped() => true,
-            };
-            if stopped {
-                probe.drain(&mut events);
-            }
-            if !printer.print(&mut events)? {
-                return Ok(());
-            }
-            if stopped {
-                break;
-            }
+        if stopped {
+            break;
         }
-        if let Some(summary) = &printer.summary {
-            let text = summary.render(args.json, "OPS");
-            if !printer.out.report(&text)? {
-                return Ok(());
-            }
-        }
-        let drops = probe.drops()?;
-        if drops > 0 {
-            eprintln!("You have {drops} dropped events");
-        }
-        Ok(())
     }
+    if let Some(summary) = &printer.summary {
+        let text = summary.render(args.json, "OPS");
+        if !printer.out.report(&text)? {
+            return Ok(());
+        }
+    }
+    let drops = probe.drops()?;
+    if drops > 0 {
+        eprintln!("You have {drops} dropped events");
+    }
+    Ok(())
 }
 
 /// Slow operations named and printed, counted per container for the summary.
