@@ -508,7 +508,10 @@ fn a_recording_names_its_containers_for_the_views_that_read_it() {
             2,
         ),
     ];
-    let record = start_record(work.path(), &["-d", disk.path_str(), "-o", "t"]);
+    let record = start_record(
+        work.path(),
+        &["-d", disk.path_str(), "-o", "t", "--cgroup-ids"],
+    );
     let dev = disk.path_str();
     let cgroups: Vec<Cgroup> = layouts
         .iter()

@@ -4,6 +4,7 @@
 
 use std::{ffi::OsString, path::Path, process::ExitCode};
 
+use blkscope::run::output::claim_stdout;
 use blkscope::tools::{
     biolatency::{self, BiolatencyArgs},
     biosnoop::{self, BiosnoopArgs},
@@ -24,11 +25,14 @@ use clap::{Args, Parser, Subcommand};
     about = "Block I/O tracing and statistics for Linux, from eBPF tracepoint probes",
     long_about = "Block I/O tracing and statistics for Linux, from eBPF tracepoint probes.\n\n\
         Each view reproduces a tool storage people know, with the same flags and output. \
-        Without a command, blkscope traces block events live (`blkscope trace`)."
+        `blkscope trace` shows every block event live.",
+    // Without a command (or under a name that is no tool's) blkscope says how to use it and
+    // exits 2, like any CLI: it never starts tracing on its own.
+    arg_required_else_help = true
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Option<Command>,
+    command: Command,
 }
 
 // Every tool, for `--help`: those that parse their arguments with clap, and those that parse
@@ -85,22 +89,29 @@ const CLAP_TOOLS: [&str; 5] = ["biosnoop", "biotop", "biolatency", "ext4slower",
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let args = multi_call_args(std::env::args_os().collect());
+    // Every tool but the exporter prints its results on stdout (the exporter serves them, and
+    // a scraper hanging up must not end it).
+    if args.get(1).is_none_or(|a| a != "exporter")
+        && let Err(err) = claim_stdout()
+    {
+        eprintln!("blkscope: {err}");
+        return ExitCode::FAILURE;
+    }
     if let Some(command) = args.get(1).and_then(|a| a.to_str())
         && let Some((_, alias, main)) = GETOPT_TOOLS.iter().find(|(c, ..)| *c == command)
     {
         return ExitCode::from(main(&program_name(alias, command), &rest(&args)));
     }
     let result = match Cli::parse_from(args).command {
-        None => trace::run(TraceArgs::default()),
-        Some(Command::Trace(args)) => trace::run(args),
-        Some(Command::Biosnoop(args)) => biosnoop::run(args),
-        Some(Command::Biolatency(args)) => biolatency::run(args),
-        Some(Command::Biotop(args)) => biotop::run(args),
-        Some(Command::Ext4slower(args)) => ext4slower::run(args),
-        Some(Command::Ext4dist(args)) => ext4dist::run(args),
-        Some(Command::Exporter(args)) => exporter::run(&args),
+        Command::Trace(args) => trace::run(args),
+        Command::Biosnoop(args) => biosnoop::run(args),
+        Command::Biolatency(args) => biolatency::run(args),
+        Command::Biotop(args) => biotop::run(args),
+        Command::Ext4slower(args) => ext4slower::run(args),
+        Command::Ext4dist(args) => ext4dist::run(args),
+        Command::Exporter(args) => exporter::run(&args),
         // Dispatched above, before clap would misread their grammar.
-        Some(Command::Iostat(_) | Command::Record(_) | Command::Parse(_) | Command::Btt(_)) => {
+        Command::Iostat(_) | Command::Record(_) | Command::Parse(_) | Command::Btt(_) => {
             Err(anyhow::anyhow!("expected to be dispatched before clap"))
         }
     };

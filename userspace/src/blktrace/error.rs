@@ -35,7 +35,9 @@ impl TraceError {
     pub fn is_fatal(&self) -> bool {
         !matches!(
             self.kind,
-            CorruptKind::WrongCpu { .. } | CorruptKind::TimeBackwards { .. }
+            CorruptKind::WrongCpu { .. }
+                | CorruptKind::TimeBackwards { .. }
+                | CorruptKind::BadCpu(_)
         )
     }
 }

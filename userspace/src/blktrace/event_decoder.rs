@@ -67,7 +67,11 @@ impl RecordedEvents {
             let source = self.source.as_mut()?;
             match source.next(&mut self.record) {
                 Ok(true) => {}
-                Ok(false) => return None,
+                Ok(false) => {
+                    self.errors.extend(source.take_errors());
+                    self.source = None;
+                    return None;
+                }
                 Err(e) => {
                     self.errors.push(e);
                     self.errors.extend(source.take_errors());

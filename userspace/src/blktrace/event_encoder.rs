@@ -29,7 +29,7 @@ impl Default for RecordSettings {
     fn default() -> Self {
         RecordSettings {
             act_mask: 0xffff,
-            cgroup_ids: true,
+            cgroup_ids: false,
         }
     }
 }
@@ -192,7 +192,11 @@ pub fn trace_of(e: &BlockIoEvent, cgroup: Option<u64>) -> Trace {
             magic: MAGIC | VERSION,
             sequence: 0,
             time: e.time_ns,
-            sector: if carries_io { e.sector } else { 0 },
+            sector: if carries_io {
+                trace_sector(e.sector)
+            } else {
+                0
+            },
             bytes: if carries_io { e.bytes } else { 0 },
             action,
             pid: e.pid,
@@ -299,6 +303,12 @@ fn errno_of(status: u8) -> u16 {
     (-errno) as u16
 }
 
+/// The sector the kernel's blktrace records: a request without one (a flush: the kernel's
+/// "not set", all ones) is recorded at 0, as `blk_rq_trace_sector` does.
+fn trace_sector(sector: u64) -> u64 {
+    if sector == u64::MAX { 0 } else { sector }
+}
+
 /// The message a recording names a cgroup with: `cgroup ID PATH`.
 pub fn cgroup_note(id: u64, path: &str) -> Vec<u8> {
     format!("{CGROUP_NOTE_PREFIX}{id} {path}").into_bytes()
@@ -402,9 +412,21 @@ mod tests {
     }
 
     #[test]
+    fn a_request_without_a_sector_is_recorded_at_0_as_the_kernel_does() {
+        let mut flush = event(Action::Issue, 0, 1);
+        flush.sector = u64::MAX;
+        assert_eq!(trace_of(&flush, None).header.sector, 0);
+        let read = event(Action::Issue, 0, 1);
+        assert_eq!(trace_of(&read, None).header.sector, read.sector);
+    }
+
+    #[test]
     fn a_cgroup_is_named_once_before_its_first_event() {
         let mut r = Recorder::new(
-            RecordSettings::default(),
+            RecordSettings {
+                cgroup_ids: true,
+                ..RecordSettings::default()
+            },
             Clocks {
                 wall_ns: 0,
                 monotonic_ns: 0,

@@ -21,6 +21,8 @@ pub struct RecordReader<R> {
     path: PathBuf,
     offset: u64,
     endian: Option<Endian>,
+    /// Records passed over (an impossible CPU number), as blkparse warns and goes on.
+    skipped: Vec<TraceError>,
 }
 
 impl<R: BufRead> RecordReader<R> {
@@ -31,7 +33,13 @@ impl<R: BufRead> RecordReader<R> {
             path: path.into(),
             offset: 0,
             endian: None,
+            skipped: Vec::new(),
         }
+    }
+
+    /// The records passed over so far, each with its offset.
+    pub fn take_skipped(&mut self) -> Vec<TraceError> {
+        std::mem::take(&mut self.skipped)
     }
 
     /// The byte order, once the first record was read.
@@ -49,8 +57,23 @@ impl<R: BufRead> RecordReader<R> {
     }
 
     /// Reads the next record into `out` (its payload buffer is reused). `Ok(false)` at a clean
-    /// end of the stream.
+    /// end of the stream. A whole record with an impossible CPU number is passed over (see
+    /// `take_skipped`): its length is sound, so the records after it are still read.
     pub fn read_into(&mut self, out: &mut Trace) -> Result<bool, TraceError> {
+        loop {
+            let start = self.offset;
+            if !self.read_record(out)? {
+                return Ok(false);
+            }
+            if out.header.cpu < super::format::MAX_CPUS {
+                return Ok(true);
+            }
+            let error = self.error(start, CorruptKind::BadCpu(out.header.cpu));
+            self.skipped.push(error);
+        }
+    }
+
+    fn read_record(&mut self, out: &mut Trace) -> Result<bool, TraceError> {
         let start = self.offset;
         let mut raw = [0u8; HEADER_LEN];
         let got = self
@@ -85,9 +108,6 @@ impl<R: BufRead> RecordReader<R> {
         }
         if header.version() != VERSION {
             return Err(self.error(start, CorruptKind::BadVersion(header.version())));
-        }
-        if header.cpu >= super::format::MAX_CPUS {
-            return Err(self.error(start, CorruptKind::BadCpu(header.cpu)));
         }
         let pdu_len = usize::from(header.pdu_len);
         out.pdu.clear();
@@ -465,7 +485,9 @@ impl MergedTraces {
             let Some(trace) = stream.queue.back_mut() else {
                 break;
             };
-            match reader.read_into(trace) {
+            let read = reader.read_into(trace);
+            self.errors.extend(reader.take_skipped());
+            match read {
                 Ok(true) => {}
                 Ok(false) => {
                     stream.queue.pop_back();

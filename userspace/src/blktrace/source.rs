@@ -110,7 +110,7 @@ impl TraceSource {
     /// Problems met besides the one `next` returned.
     pub fn take_errors(&mut self) -> Vec<TraceError> {
         match self {
-            TraceSource::Stream(_) => Vec::new(),
+            TraceSource::Stream(r) => r.take_skipped(),
             TraceSource::Merged { traces, .. } => traces.take_errors(),
         }
     }

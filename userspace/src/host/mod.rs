@@ -2,6 +2,7 @@
 //! (`stat_files`, `counters`), block device names and numbers (`device`), mounts (`mounts`),
 //! the host's identity (`system`) and local time as sysstat and bcc print it (`time`).
 
+pub mod bounded;
 pub mod counters;
 pub mod device;
 pub mod mounts;

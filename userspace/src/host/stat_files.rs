@@ -180,6 +180,10 @@ fn read(path: &Path) -> Option<String> {
         if n == 0 || len < buffer.len() {
             break;
         }
+        // A file that keeps giving (`-f DIR` with a link to /dev/zero) is no counter file.
+        if buffer.len() as u64 >= super::bounded::TEXT_FILE_LIMIT {
+            return None;
+        }
         buffer.resize(buffer.len() * 2, 0);
     }
     buffer.truncate(len);

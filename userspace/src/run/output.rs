@@ -51,6 +51,26 @@ impl Output {
     }
 }
 
+/// Makes stdout ready for a tool that prints to it, before anything is written:
+/// - a reader that goes away (`| head -1`) ends the process by SIGPIPE, quietly (exit 141, as
+///   cat and blkparse end), whatever path was writing; the probes are released with the
+///   process's file descriptors;
+/// - a closed stdout (`>&-`) is an error up front: Rust's stdout would swallow every write to
+///   it (EBADF counts as written) and the output would be lost without a word.
+pub fn claim_stdout() -> Result<(), OutputError> {
+    // SAFETY: fcntl(F_GETFD) only asks whether the descriptor is open.
+    if unsafe { libc::fcntl(libc::STDOUT_FILENO, libc::F_GETFD) } == -1 {
+        return Err(OutputError(std::io::Error::other(
+            "stdout is closed: there is nowhere to write the output",
+        )));
+    }
+    // SAFETY: restores the default action of a signal; no handler runs Rust code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    Ok(())
+}
+
 /// `Ok(false)` for a closed pipe, the error for anything else.
 pub fn still_read(written: std::io::Result<()>) -> Result<bool, OutputError> {
     match written {

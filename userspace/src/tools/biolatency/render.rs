@@ -196,9 +196,10 @@ pub fn flags_description(bits: &RequestFlagBits, cmd_flags: u32) -> String {
     text
 }
 
-/// The disk's kernel name, `?` when it has none (bcc's placeholder).
+/// The disk's kernel name; a disk this machine does not have (a recording's, or one gone)
+/// by its numbers as blkparse shows them (`7,0`), so that two such disks stay two histograms.
 pub fn disk_name(device: DeviceId) -> String {
-    device::name(device).unwrap_or_else(|| "?".to_owned())
+    device::name(device).unwrap_or_else(|| device.to_string())
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::path::Path;
 use std::time::Instant;
 
 use super::analysis::{Analysis, Settings, Sinks};
@@ -12,6 +13,7 @@ use super::trees::IoTrees;
 use crate::blktrace::error::TraceError;
 use crate::blktrace::format::Trace;
 use crate::blktrace::source::{SourceError, TraceSource};
+use crate::host::bounded::{TEXT_FILE_LIMIT, read_text};
 
 /// Why a run failed before it could report.
 #[derive(Debug, thiserror::Error)]
@@ -60,10 +62,11 @@ fn settings(o: &BttOptions) -> Result<Settings, RunError> {
     let device_names = match &o.device_map {
         None => Vec::new(),
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| RunError::File {
-                path: path.clone(),
-                source,
-            })?;
+            let text =
+                read_text(Path::new(path), TEXT_FILE_LIMIT).map_err(|source| RunError::File {
+                    path: path.clone(),
+                    source,
+                })?;
             read_device_map(&text)
         }
     };

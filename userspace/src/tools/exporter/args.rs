@@ -1,12 +1,12 @@
 //! `blkscope exporter`'s command line.
 
-use std::time::Duration;
-
 use anyhow::Context as _;
 use clap::Args;
 
 use super::{collect::CollectOptions, run::ExporterOptions};
-use crate::{kernel::fs_latency::FsOptions, model::fs_op::FileSystem};
+use crate::{
+    cli::duration::seconds_value, kernel::fs_latency::FsOptions, model::fs_op::FileSystem,
+};
 
 #[derive(Args, Debug)]
 pub struct ExporterArgs {
@@ -32,13 +32,9 @@ impl ExporterArgs {
     /// The exporter's settings, each value checked.
     pub fn options(&self) -> anyhow::Result<ExporterOptions> {
         let seconds = |flag: &str, value: f64| {
-            if value.is_finite() && value > 0.0 {
-                Ok(Duration::from_secs_f64(value))
-            } else {
-                Err(anyhow::anyhow!(
-                    "{flag} {value}: a number of seconds above 0"
-                ))
-            }
+            seconds_value(value).ok_or_else(|| {
+                anyhow::anyhow!("{flag} {value}: a number of seconds above 0 and at most 100 years")
+            })
         };
         let fs = match self.fs.as_str() {
             "none" => None,

@@ -1,6 +1,7 @@
 //! The name a report prints for a device: its kernel name, its device-mapper name (`-N`) or a
 //! persistent name from /dev/disk/by-TYPE (`-j TYPE`), as sysstat's get_device_name chooses.
 
+use crate::host::bounded::{TEXT_FILE_LIMIT, read_text};
 use std::{
     cell::OnceCell,
     path::{Path, PathBuf},
@@ -127,7 +128,7 @@ impl Naming {
 
 /// The major number on the "device-mapper" line of /proc/devices.
 fn dm_major_in(devices: &Path) -> Option<u32> {
-    std::fs::read_to_string(devices)
+    read_text(devices, TEXT_FILE_LIMIT)
         .ok()?
         .lines()
         .filter(|l| l.contains("device-mapper"))

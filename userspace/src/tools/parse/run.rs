@@ -61,7 +61,8 @@ pub fn run(o: &BlkparseOptions) -> Result<Finished, RunError> {
             create(path)?,
         ))),
     };
-    let mut announce = Announcements::new();
+    let machine_format = o.kind == OutputKind::Json;
+    let mut announce = Announcements::new(machine_format);
     let result = match &o.pipe {
         Some(name) => pipe_mode(o, name, &mut engine, &mut out, &stop),
         None => file_mode(o, &mut engine, &mut out, &stop, &mut announce),
@@ -97,8 +98,9 @@ pub fn run(o: &BlkparseOptions) -> Result<Finished, RunError> {
     }
     announce.flush();
     if engine.have_drv_data && o.dump_binary.is_none() {
-        println!(
-            "\ndiscarded traces containing low-level device driver specific data (only available in binary output)"
+        Announcements::note(
+            machine_format,
+            "\ndiscarded traces containing low-level device driver specific data (only available in binary output)",
         );
     }
     Ok(Finished { input_errors })
@@ -112,22 +114,36 @@ fn create(path: &str) -> Result<File, RunError> {
 }
 
 /// "Input file X added" lines: blkparse prints them with printf while its text goes through a
-/// line-buffered stream of its own, so on a terminal they come first and otherwise last.
+/// line-buffered stream of its own, so on a terminal they come first and otherwise last. With
+/// `--format json` they go to stderr: stdout carries only the JSON.
 struct Announcements {
     lines: Vec<String>,
     immediate: bool,
+    to_stderr: bool,
 }
 
 impl Announcements {
-    fn new() -> Announcements {
+    fn new(to_stderr: bool) -> Announcements {
         Announcements {
             lines: Vec::new(),
             immediate: std::io::stdout().is_terminal(),
+            to_stderr,
+        }
+    }
+
+    /// A line for a human, on stderr when stdout holds a machine format.
+    fn note(to_stderr: bool, line: &str) {
+        if to_stderr {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
         }
     }
 
     fn add(&mut self, line: String) {
-        if self.immediate {
+        if self.to_stderr {
+            eprintln!("{line}");
+        } else if self.immediate {
             println!("{line}");
         } else {
             self.lines.push(line);
@@ -304,6 +320,7 @@ fn pipe_mode(
                 b
             }
         };
+        errors.extend(reader.take_skipped());
         if batch.is_empty() {
             break;
         }

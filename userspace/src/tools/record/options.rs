@@ -1,10 +1,14 @@
 //! blktrace's command line (GNU getopt_long, as blktrace parses it), plus `--cgroup PATH`
-//! and `--no-cgroup-ids`.
+//! and `--cgroup-ids` / `--no-cgroup-ids`. By default the records are what the kernel's own
+//! blktrace writes by default (no cgroup payload), so every blkparse version reads them;
+//! `--cgroup-ids` (implied by `-c`) adds each record's cgroup id and the cgroups' names.
 
 use std::path::PathBuf;
 
 use crate::blktrace::format::category;
+use crate::cli::duration::parse_seconds;
 use crate::cli::getopt::{Arg, OptError, OptSpec, Parsed, getopt_long};
+use crate::host::bounded::{TEXT_FILE_LIMIT, read_text};
 
 const fn opt(short: char, long: &'static str, arg: Arg) -> OptSpec {
     OptSpec { short, long, arg }
@@ -14,6 +18,7 @@ const fn opt(short: char, long: &'static str, arg: Arg) -> OptSpec {
 const CGROUP: char = 'c';
 /// Codes for the long options without a short form.
 const NO_CGROUP_IDS: char = '\u{2}';
+const CGROUP_IDS: char = '\u{3}';
 
 const SPECS: &[OptSpec] = &[
     opt('d', "dev", Arg::Required),
@@ -30,6 +35,7 @@ const SPECS: &[OptSpec] = &[
     opt('h', "help", Arg::None),
     opt(CGROUP, "cgroup", Arg::Required),
     opt(NO_CGROUP_IDS, "no-cgroup-ids", Arg::None),
+    opt(CGROUP_IDS, "cgroup-ids", Arg::None),
 ];
 
 pub const USAGE: &str = "Usage: blktrace [OPTIONS] -d DEV [-d DEV ...]
@@ -46,7 +52,7 @@ pub const USAGE: &str = "Usage: blktrace [OPTIONS] -d DEV [-d DEV ...]
 [ -v <version>       | --version]
 [ -V <version>       | --version]
 [ -c <path>          | --cgroup=<path> ]
-[ --no-cgroup-ids ]
+[ --cgroup-ids      | --no-cgroup-ids ]
 
 	-d Use specified device. May also be given last after options
 	-o File(s) to send output to (- for a stream on stdout)
@@ -61,7 +67,9 @@ pub const USAGE: &str = "Usage: blktrace [OPTIONS] -d DEV [-d DEV ...]
 	-v Print program version info
 	-V Print program version info
 	-c Only record I/O issued by tasks in this cgroup (v2 path) or below it
-	--no-cgroup-ids Leave the cgroup id off the records (blkparse 1.2 reads only those)
+	--cgroup-ids Add each record's cgroup id and name the cgroups (implied by -c; blkparse 1.2
+	             warns \"Bad fs action\" on such records)
+	--no-cgroup-ids Leave the cgroup ids off, also with -c (the default without -c)
 ";
 
 /// What the command line asks for.
@@ -72,7 +80,7 @@ pub struct RecordOptions {
     /// `-o`: the trace's name; `-` for stdout. None: one trace per device, named after it.
     pub output: Option<String>,
     pub dir: Option<PathBuf>,
-    pub stopwatch: Option<f64>,
+    pub stopwatch: Option<std::time::Duration>,
     /// Categories to record (`category::*` bits).
     pub act_mask: u32,
     pub buffer_kib: Option<u32>,
@@ -117,8 +125,9 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         buffer_kib: None,
         buffers: None,
         cgroup: None,
-        cgroup_ids: true,
+        cgroup_ids: false,
     };
+    let mut cgroup_ids = None;
     for p in getopt_long(args, SPECS)? {
         match p {
             // blktrace takes a last operand as the device too.
@@ -129,7 +138,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                     'd' => o.devices.push(v),
                     'o' => o.output = Some(v),
                     'D' => o.dir = Some(PathBuf::from(v)),
-                    'w' => o.stopwatch = Some(positive(&v, "stopwatch time")?),
+                    'w' => o.stopwatch = Some(seconds(&v, "stopwatch time")?),
                     'a' => o.act_mask |= mask_of(&v)?,
                     'A' => {
                         o.act_mask = u32::from_str_radix(v.trim_start_matches("0x"), 16)
@@ -141,7 +150,8 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                     'v' | 'V' => return Ok(Command::Version),
                     'h' => return Ok(Command::Help),
                     CGROUP => o.cgroup = Some(PathBuf::from(v)),
-                    NO_CGROUP_IDS => o.cgroup_ids = false,
+                    NO_CGROUP_IDS => cgroup_ids = Some(false),
+                    CGROUP_IDS => cgroup_ids = Some(true),
                     _ => return Ok(Command::Help),
                 }
             }
@@ -153,6 +163,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     if o.act_mask == 0 {
         o.act_mask = 0xffff;
     }
+    o.cgroup_ids = cgroup_ids.unwrap_or(o.cgroup.is_some());
     Ok(Command::Record(o))
 }
 
@@ -167,15 +178,11 @@ fn mask_of(name: &str) -> Result<u32, UsageError> {
         .ok_or_else(|| UsageError::BadMask(name.to_string()))
 }
 
-fn positive(v: &str, what: &'static str) -> Result<f64, UsageError> {
-    v.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|x| x.is_finite() && *x > 0.0)
-        .ok_or_else(|| UsageError::BadValue {
-            what,
-            value: v.to_string(),
-        })
+fn seconds(v: &str, what: &'static str) -> Result<std::time::Duration, UsageError> {
+    parse_seconds(v).map_err(|_| UsageError::BadValue {
+        what,
+        value: v.to_string(),
+    })
 }
 
 fn count(v: &str, what: &'static str) -> Result<u32, UsageError> {
@@ -191,9 +198,11 @@ fn count(v: &str, what: &'static str) -> Result<u32, UsageError> {
 
 /// `-I FILE`: one device per line (blank lines skipped).
 fn device_list(path: &str) -> Result<Vec<String>, UsageError> {
-    let text = std::fs::read_to_string(path).map_err(|source| UsageError::DeviceList {
-        path: path.to_string(),
-        source,
+    let text = read_text(std::path::Path::new(path), TEXT_FILE_LIMIT).map_err(|source| {
+        UsageError::DeviceList {
+            path: path.to_string(),
+            source,
+        }
     })?;
     Ok(text
         .lines()
@@ -230,9 +239,12 @@ mod tests {
         };
         assert_eq!(o.devices, vec!["/dev/loop0"]);
         assert_eq!(o.output.as_deref(), Some("-"));
-        assert_eq!(o.stopwatch, Some(2.0));
+        assert_eq!(o.stopwatch, Some(std::time::Duration::from_secs(2)));
         assert_eq!(o.act_mask, category::QUEUE | category::COMPLETE);
-        assert!(o.cgroup_ids);
+        assert!(
+            !o.cgroup_ids,
+            "the kernel's blktrace writes no cgroup payload by default"
+        );
         let Command::Record(o) = parse(&args(&[
             "-A",
             "80",
@@ -247,6 +259,14 @@ mod tests {
         assert_eq!((o.act_mask, o.cgroup_ids), (0x80, false));
         assert_eq!(o.cgroup, Some(PathBuf::from("/x")));
         assert_eq!(o.devices, vec!["/dev/sda"]);
+        let Command::Record(o) = parse(&args(&["-c", "/x", "-d", "/dev/sda"])).unwrap() else {
+            panic!("not a recording");
+        };
+        assert!(o.cgroup_ids, "-c implies --cgroup-ids");
+        let Command::Record(o) = parse(&args(&["--cgroup-ids", "-d", "/dev/sda"])).unwrap() else {
+            panic!("not a recording");
+        };
+        assert!(o.cgroup_ids);
         assert!(matches!(
             parse(&args(&["-a", "bogus", "-d", "x"])),
             Err(UsageError::BadMask(_))

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::options::RecordOptions;
 use crate::blktrace::event_encoder::{Clocks, CpuCounts, RecordSettings, Recorder};
@@ -292,7 +292,7 @@ pub fn run(o: &RecordOptions) -> Result<Finished, RecordError> {
         traces: &mut traces,
         failure: None,
     };
-    let stop = Stop::on_signals(INTERRUPT)?.with_deadline(o.stopwatch.map(Duration::from_secs_f64));
+    let stop = Stop::on_signals(INTERRUPT)?.with_deadline(o.stopwatch);
     let result = feed(&EventSource::Live(&options), &stop, &mut sink);
     if let Some(e) = sink.failure {
         return Err(RecordError::Write(e));

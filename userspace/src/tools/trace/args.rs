@@ -2,6 +2,8 @@
 
 use clap::Args;
 
+use crate::cli::duration::parse_seconds;
+
 #[derive(Args, Debug, Default)]
 pub struct TraceArgs {
     /// Trace only this device (path, name or MAJ:MIN; partitions trace their whole disk); repeatable
@@ -11,8 +13,8 @@ pub struct TraceArgs {
     #[arg(long)]
     pub json: bool,
     /// Stop after this many seconds
-    #[arg(short = 'w', long = "stopwatch", value_name = "SECONDS")]
-    pub seconds: Option<f64>,
+    #[arg(short = 'w', long = "stopwatch", value_name = "SECONDS", value_parser = parse_seconds)]
+    pub seconds: Option<std::time::Duration>,
     /// Ring buffer size in MiB
     #[arg(
         short = 'b',

@@ -20,8 +20,7 @@ pub fn run(args: TraceArgs) -> anyhow::Result<()> {
         ring_bytes: args.buffer_mib.saturating_mul(1 << 20),
         ..BlockTraceOptions::default()
     };
-    let stop = Stop::on_signals(INTERRUPT)?
-        .with_deadline(args.seconds.map(std::time::Duration::from_secs_f64));
+    let stop = Stop::on_signals(INTERRUPT)?.with_deadline(args.seconds);
     let mut printer = EventPrinter {
         formatter: TraceFormatter::default(),
         json: args.json,
