@@ -49,7 +49,7 @@ fn as_nobody(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn without_root_it_fails_with_one_clear_line() {
-    for args in [&[][..], &["trace", "-w", "1"][..]] {
+    for args in [&["biolatency", "1", "1"][..], &["trace", "-w", "1"][..]] {
         let out = as_nobody(args);
         assert!(
             !out.status.success(),

@@ -53,18 +53,30 @@ impl<F: FnMut(&[BlockIoEvent]) -> Result<bool, String>> EventSink for F {
 pub enum EventSource<'a> {
     /// The probes, with their settings (devices, cgroup, ring size).
     Live(&'a BlockTraceOptions),
-    /// A recording (`-`, a dump, or per-CPU files NAME.blktrace.N), its events kept only for
-    /// `devices` (all when empty), as the kernel keeps them live.
+    /// A recording, opened (`recording`), its events kept only for `devices` (all when
+    /// empty), as the kernel keeps them live.
     Recording {
-        input: &'a str,
+        events: RecordedEvents,
         devices: &'a [DeviceId],
     },
+}
+
+impl<'a> EventSource<'a> {
+    /// Opens a recording (`-`, a dump, or per-CPU files NAME.blktrace.N): a tool opens it
+    /// before printing anything, so that a wrong name is the only thing it prints.
+    pub fn recording(input: &str, devices: &'a [DeviceId]) -> Result<Self, FeedError> {
+        let events = RecordedEvents::open(input).map_err(|reason| FeedError::Open {
+            input: input.to_owned(),
+            reason,
+        })?;
+        Ok(EventSource::Recording { events, devices })
+    }
 }
 
 /// Feeds `sink` until the source ends, the run is stopped or the sink is done; returns the
 /// probes' drop counts (live only).
 pub fn feed(
-    source: &EventSource<'_>,
+    source: EventSource<'_>,
     stop: &Stop,
     sink: &mut dyn EventSink,
 ) -> Result<Option<DropCounts>, FeedError> {
@@ -73,8 +85,8 @@ pub fn feed(
             let drops = runtime()?.block_on(feed_live(options, stop, sink))?;
             Ok(Some(drops))
         }
-        EventSource::Recording { input, devices } => {
-            feed_recording(input, devices, stop, sink)?;
+        EventSource::Recording { events, devices } => {
+            feed_recording(events, devices, stop, sink)?;
             Ok(None)
         }
     }
@@ -109,15 +121,11 @@ pub async fn feed_live(
 const RECORDED_BATCH: usize = 1024;
 
 fn feed_recording(
-    input: &str,
+    mut recording: RecordedEvents,
     devices: &[DeviceId],
     stop: &Stop,
     sink: &mut dyn EventSink,
 ) -> Result<(), FeedError> {
-    let mut recording = RecordedEvents::open(input).map_err(|reason| FeedError::Open {
-        input: input.to_owned(),
-        reason,
-    })?;
     let mut batch = Vec::with_capacity(RECORDED_BATCH);
     let mut go_on = true;
     while go_on && !stop.is_set() {

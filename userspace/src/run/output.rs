@@ -55,11 +55,9 @@ impl Output {
 /// - a reader that goes away (`| head -1`) ends the process by SIGPIPE, quietly (exit 141, as
 ///   cat and blkparse end), whatever path was writing; the probes are released with the
 ///   process's file descriptors;
-/// - a closed stdout (`>&-`) is an error up front: Rust's stdout would swallow every write to
-///   it (EBADF counts as written) and the output would be lost without a word.
+/// - a closed stdout (`>&-`) is an error up front, not output lost without a word.
 pub fn claim_stdout() -> Result<(), OutputError> {
-    // SAFETY: fcntl(F_GETFD) only asks whether the descriptor is open.
-    if unsafe { libc::fcntl(libc::STDOUT_FILENO, libc::F_GETFD) } == -1 {
+    if stdout_was_closed() {
         return Err(OutputError(std::io::Error::other(
             "stdout is closed: there is nowhere to write the output",
         )));
@@ -69,6 +67,26 @@ pub fn claim_stdout() -> Result<(), OutputError> {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     Ok(())
+}
+
+/// Whether the process was started with stdout closed. Rust's runtime opens /dev/null
+/// read-write on a standard descriptor that is closed at start, so that is what a closed
+/// stdout looks like by now (a shell's `> /dev/null` opens it write-only).
+fn stdout_was_closed() -> bool {
+    // SAFETY: fcntl(F_GETFL) and fstat only read the descriptor's state into locals.
+    unsafe {
+        let flags = libc::fcntl(libc::STDOUT_FILENO, libc::F_GETFL);
+        if flags == -1 {
+            return true;
+        }
+        if flags & libc::O_ACCMODE != libc::O_RDWR {
+            return false;
+        }
+        let mut stat: libc::stat = std::mem::zeroed();
+        libc::fstat(libc::STDOUT_FILENO, &mut stat) == 0
+            && stat.st_mode & libc::S_IFMT == libc::S_IFCHR
+            && stat.st_rdev == libc::makedev(1, 3)
+    }
 }
 
 /// `Ok(false)` for a closed pipe, the error for anything else.

@@ -161,6 +161,7 @@ fn run_recorded(
     input: &str,
     stop: &Stop,
 ) -> anyhow::Result<()> {
+    let source = EventSource::recording(input, &[])?;
     let resolver = CgroupResolver::for_recording();
     let subtree = args
         .cgroup
@@ -184,11 +185,7 @@ fn run_recorded(
         out: Output::stdout(),
         reader_gone: false,
     };
-    let source = EventSource::Recording {
-        input,
-        devices: &[],
-    };
-    let fed = feed(&source, stop, &mut counter);
+    let fed = feed(source, stop, &mut counter);
     // What was counted is shown even when the recording turned out damaged.
     if !counter.count.done() && !counter.reader_gone {
         let elapsed = counter.clock.elapsed();

@@ -52,21 +52,18 @@ pub fn run(args: BiosnoopArgs) -> anyhow::Result<()> {
         only_partition: disk.filter(|d| device::whole_disk(*d) != *d),
         out: Output::stdout(),
     };
+    let source = match &args.input {
+        Some(input) => EventSource::recording(input, &options.devices)?,
+        None => EventSource::Live(&options),
+    };
     if let Some(header) = printer.view.header()
         && !(printer.out.line(&header)? && printer.out.flush()?)
     {
         return Ok(());
     }
-    let source = match &args.input {
-        Some(input) => EventSource::Recording {
-            input,
-            devices: &options.devices,
-        },
-        None => EventSource::Live(&options),
-    };
     let stop = Stop::on_signals(INTERRUPT)?
         .with_deadline(args.duration.map(std::time::Duration::from_secs));
-    let drops = feed(&source, &stop, &mut printer)?;
+    let drops = feed(source, &stop, &mut printer)?;
     if let Some(line) = drops.as_ref().and_then(drops_line) {
         eprintln!("{line}");
     }

@@ -1,28 +1,36 @@
 //! `blkscope exporter`'s command line.
 
+use std::time::Duration;
+
 use anyhow::Context as _;
 use clap::Args;
 
 use super::{collect::CollectOptions, run::ExporterOptions};
 use crate::{
-    cli::duration::seconds_value, kernel::fs_latency::FsOptions, model::fs_op::FileSystem,
+    cli::duration::parse_seconds, kernel::fs_latency::FsOptions, model::fs_op::FileSystem,
 };
 
 #[derive(Args, Debug)]
 pub struct ExporterArgs {
-    /// Address and port to serve /metrics and /healthz on
-    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:9438")]
+    /// Address and port to serve /metrics and /healthz on (node_exporter's name for it,
+    /// --web.listen-address, works too)
+    #[arg(
+        long,
+        alias = "web.listen-address",
+        value_name = "ADDR:PORT",
+        default_value = "0.0.0.0:9438"
+    )]
     pub listen: std::net::SocketAddr,
     /// Read the probes' in-kernel counts every SECONDS
-    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
-    pub interval: f64,
+    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
+    pub interval: Duration,
     /// Cgroups with series of their own; the I/O of any further cgroup goes to one
     /// cgroup="overflow" series
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub max_cgroups: usize,
     /// A removed cgroup's series is dropped once unchanged for SECONDS
-    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
-    pub forget_after: f64,
+    #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = parse_seconds)]
+    pub forget_after: Duration,
     /// The file system whose operation latencies are exported: ext4, xfs, btrfs or none
     #[arg(long = "fs", value_name = "FS", default_value = "ext4")]
     pub fs: String,
@@ -31,11 +39,6 @@ pub struct ExporterArgs {
 impl ExporterArgs {
     /// The exporter's settings, each value checked.
     pub fn options(&self) -> anyhow::Result<ExporterOptions> {
-        let seconds = |flag: &str, value: f64| {
-            seconds_value(value).ok_or_else(|| {
-                anyhow::anyhow!("{flag} {value}: a number of seconds above 0 and at most 100 years")
-            })
-        };
         let fs = match self.fs.as_str() {
             "none" => None,
             name => Some(
@@ -46,9 +49,9 @@ impl ExporterArgs {
         Ok(ExporterOptions {
             listen: self.listen,
             collect: CollectOptions {
-                interval: seconds("--interval", self.interval)?,
+                interval: self.interval,
                 max_cgroups: self.max_cgroups,
-                forget_after: seconds("--forget-after", self.forget_after)?,
+                forget_after: self.forget_after,
                 fs: fs.map(|fs| FsOptions {
                     magic: fs.magic(),
                     min_latency_ns: 0,

@@ -293,7 +293,7 @@ pub fn run(o: &RecordOptions) -> Result<Finished, RecordError> {
         failure: None,
     };
     let stop = Stop::on_signals(INTERRUPT)?.with_deadline(o.stopwatch);
-    let result = feed(&EventSource::Live(&options), &stop, &mut sink);
+    let result = feed(EventSource::Live(&options), &stop, &mut sink);
     if let Some(e) = sink.failure {
         return Err(RecordError::Write(e));
     }
