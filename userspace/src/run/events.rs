@@ -56,7 +56,7 @@ pub enum EventSource<'a> {
     /// A recording, opened (`recording`), its events kept only for `devices` (all when
     /// empty), as the kernel keeps them live.
     Recording {
-        events: RecordedEvents,
+        events: Box<RecordedEvents>,
         devices: &'a [DeviceId],
     },
 }
@@ -69,7 +69,10 @@ impl<'a> EventSource<'a> {
             input: input.to_owned(),
             reason,
         })?;
-        Ok(EventSource::Recording { events, devices })
+        Ok(EventSource::Recording {
+            events: Box::new(events),
+            devices,
+        })
     }
 }
 
@@ -86,7 +89,7 @@ pub fn feed(
             Ok(Some(drops))
         }
         EventSource::Recording { events, devices } => {
-            feed_recording(events, devices, stop, sink)?;
+            feed_recording(*events, devices, stop, sink)?;
             Ok(None)
         }
     }
