@@ -143,24 +143,31 @@ fn sigterm_stops_a_live_trace_and_prints_every_buffered_event() {
 }
 
 #[test]
-fn tracefs_is_mounted_when_missing() {
+fn block_views_need_no_tracefs_and_the_fs_views_mount_it() {
     let _serial = serial();
     let tracefs = std::path::Path::new("/sys/kernel/tracing");
     if tracefs.join("events").is_dir() {
         blkscope_tests::sh("umount", &["/sys/kernel/tracing"]);
     }
     assert!(!tracefs.join("events").is_dir());
-    let out = Command::new(blkscope_binary())
-        .args(["trace", "-w", "0.2"])
-        .output()
-        .expect("blkscope trace");
+    let run = |args: &[&str]| {
+        let out = Command::new(blkscope_binary())
+            .args(args)
+            .output()
+            .expect("blkscope");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // BTF tracepoints are found in the kernel's BTF: tracefs stays as it was.
+    run(&["trace", "-w", "0.2"]);
+    assert!(!tracefs.join("events").is_dir(), "trace mounted tracefs");
+    // The syscall tracepoints are attached through tracefs: root mounts it.
+    run(&["ext4dist", "1", "1"]);
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        tracefs.join("events/block/block_rq_issue").is_dir(),
+        tracefs.join("events/syscalls").is_dir(),
         "tracefs was not mounted"
     );
 }

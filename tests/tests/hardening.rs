@@ -397,3 +397,95 @@ fn default_recordings_are_what_any_blkparse_reads_and_flushes_are_at_sector_0() 
         "a flush request is recorded at sector 0, as the kernel does: {flushes:?}"
     );
 }
+
+/// setpriv: blkscope as the user nobody with exactly CAP_BPF and CAP_PERFMON.
+fn as_nobody_with_bpf_caps(args: &[&str]) -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=-all,+bpf,+perfmon",
+        "--ambient-caps=-all,+bpf,+perfmon",
+        "--bounding-set=-all,+bpf,+perfmon",
+    ])
+    .arg(blkscope_binary())
+    .args(args);
+    cmd
+}
+
+#[test]
+fn live_views_run_as_a_user_with_only_cap_bpf_and_cap_perfmon() {
+    require_root();
+    let _serial = serial();
+    let disk = LoopDevice::new(16);
+    let child = as_nobody_with_bpf_caps(&["trace", "--json", "-d", disk.path_str(), "-w", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("setpriv");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    blkscope_tests::workload::DirectIo::read(4096, 4096).run(disk.path_str());
+    let out = child.wait_with_output().expect("waiting for trace");
+    assert!(
+        out.status.success(),
+        "trace as nobody: {}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("\"action\":\"complete\""),
+        "the read is seen: {}",
+        text(&out.stdout)
+    );
+    for view in [
+        &["biolatency", "1", "1"][..],
+        &["biotop", "--batch", "1", "1"][..],
+    ] {
+        let out = as_nobody_with_bpf_caps(view).output().expect("setpriv");
+        assert!(
+            out.status.success(),
+            "{view:?} as nobody: {}",
+            text(&out.stderr)
+        );
+        assert!(!out.stdout.is_empty(), "{view:?}");
+    }
+}
+
+/// The effective capabilities of a running process's main thread.
+fn effective_capabilities(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("CapEff:"))
+        .expect("CapEff");
+    u64::from_str_radix(line.trim_start_matches("CapEff:").trim(), 16).expect("a mask")
+}
+
+#[test]
+fn live_views_give_their_capabilities_up_once_attached() {
+    require_root();
+    let _serial = serial();
+    let disk = LoopDevice::new(16);
+    let work = Scratch::new("hardening-caps");
+    for (args, kept) in [
+        (vec!["biolatency", "5", "1"], 0u64),
+        (vec!["trace", "-d", disk.path_str(), "-w", "5"], 0),
+        (
+            vec!["record", "-d", disk.path_str(), "-o", "t", "-w", "5"],
+            1 << 1,
+        ),
+    ] {
+        let mut child = Command::new(blkscope_binary())
+            .current_dir(work.path())
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("blkscope");
+        std::thread::sleep(std::time::Duration::from_millis(2000));
+        let caps = effective_capabilities(child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(caps, kept, "{args:?}: CapEff {caps:#x} once attached");
+    }
+}

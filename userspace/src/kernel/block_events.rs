@@ -95,8 +95,9 @@ impl BlockTracer {
     /// Checks the kernel, loads the probes with the running kernel's layout, and attaches them.
     /// Must be called inside a tokio runtime.
     pub fn start(options: &BlockTraceOptions) -> Result<Self, KernelError> {
-        Preflight::check(&BLOCK_TRACEPOINTS)?;
+        Preflight::check()?;
         let kernel_btf = KernelBtf::from_sys_fs()?;
+        Preflight::block_tracepoints(&kernel_btf, &BLOCK_TRACEPOINTS)?;
         let layout = kernel_btf.block_layout()?;
         let decoder = EventDecoder::new(kernel_btf.request_flag_bits()?);
         let config = ProbeConfig {

@@ -100,12 +100,15 @@ impl ProbeSet for LatencyProbe {
         kernel_btf: &KernelBtf,
         settings: ProbeSettings,
     ) -> Result<(ProbeSettings, Self::Setup), KernelError> {
-        Preflight::check(&[
-            "block_bio_queue",
-            "block_rq_insert",
-            "block_rq_issue",
-            "block_rq_complete",
-        ])?;
+        Preflight::block_tracepoints(
+            kernel_btf,
+            &[
+                "block_bio_queue",
+                "block_rq_insert",
+                "block_rq_issue",
+                "block_rq_complete",
+            ],
+        )?;
         let flag_bits = kernel_btf.request_flag_bits()?;
         let latency = LatencyConfig {
             queued: u32::from(options.queued),

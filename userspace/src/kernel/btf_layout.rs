@@ -145,6 +145,14 @@ impl KernelBtf {
 
     /// Byte offset of `path` (members separated by dots, anonymous structs and unions looked
     /// through) inside `struct name`.
+    /// Whether the kernel has the raw (and so BTF) tracepoint `name` (its `btf_trace_NAME`
+    /// type, which tp_btf programs attach through).
+    pub fn has_raw_tracepoint(&self, name: &str) -> bool {
+        self.btf
+            .resolve_types_by_name(&format!("btf_trace_{name}"))
+            .is_ok_and(|types| !types.is_empty())
+    }
+
     pub fn offset_of(&self, name: &str, path: &str) -> Result<u32, LayoutError> {
         let mut structure = self.find_struct(name)?;
         let mut offset_bits = 0u32;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::kernel::{btf_layout, tracefs};
+use crate::kernel::btf_layout::{self, KernelBtf};
 
 /// Linux capability numbers (linux/capability.h).
 const CAP_SYS_ADMIN: u32 = 21;
@@ -18,7 +18,10 @@ pub enum KernelError {
     NotPrivileged { missing: String },
     #[error("the kernel has no BTF at {path} (it needs CONFIG_DEBUG_INFO_BTF=y)")]
     NoBtf { path: String },
-    #[error("tracefs is not available: {0}")]
+    #[error(
+        "tracefs is not available: {0} (the syscall tracepoints of the file-system views are \
+         attached through tracefs: run as root, or mount tracefs where this user can read it)"
+    )]
     Tracefs(std::io::Error),
     #[error("the kernel has no tracepoint {0}")]
     MissingTracepoint(String),
@@ -50,18 +53,21 @@ pub enum KernelError {
 pub struct Preflight;
 
 impl Preflight {
-    /// Privileges, BTF, tracefs and each named `block:` tracepoint.
-    pub fn check(block_tracepoints: &[&str]) -> Result<(), KernelError> {
+    /// Privileges and BTF, before anything is read or loaded.
+    pub fn check() -> Result<(), KernelError> {
         check_privileges()?;
         check_btf()?;
-        let root = tracefs::ensure_mounted().map_err(KernelError::Tracefs)?;
-        for name in block_tracepoints {
-            if !tracefs::has_tracepoint(&root, "block", name) {
-                return Err(KernelError::MissingTracepoint(format!("block:{name}")));
-            }
-        }
         raise_memlock_limit();
         Ok(())
+    }
+
+    /// Each named `block:` tracepoint, from the kernel's BTF (a BTF tracepoint program needs
+    /// nothing else: no tracefs, so no privilege to mount or read it).
+    pub fn block_tracepoints(btf: &KernelBtf, names: &[&str]) -> Result<(), KernelError> {
+        match names.iter().find(|name| !btf.has_raw_tracepoint(name)) {
+            Some(name) => Err(KernelError::MissingTracepoint(format!("block:{name}"))),
+            None => Ok(()),
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use tokio::io::unix::AsyncFd;
 
 use crate::kernel::{
     btf_layout::KernelBtf,
-    checks::{KernelError, Preflight},
+    checks::KernelError,
     loader::{self, ProbeSet, ProbeSettings, map_error, take_map},
     tracefs,
 };
@@ -68,7 +68,6 @@ impl ProbeSet for FsProbe {
         kernel_btf: &KernelBtf,
         settings: ProbeSettings,
     ) -> Result<(ProbeSettings, Self::Setup), KernelError> {
-        Preflight::check(&[])?;
         let syscalls = available_syscalls()?;
         let fs = FsConfig {
             magic: options.magic,

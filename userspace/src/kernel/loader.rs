@@ -16,7 +16,10 @@ use blkscope_common::{
     task_io::TaskIoConfig,
 };
 
-use crate::kernel::{btf_layout::KernelBtf, checks::KernelError};
+use crate::kernel::{
+    btf_layout::KernelBtf,
+    checks::{KernelError, Preflight},
+};
 
 /// The compiled probes (built by build.rs with the probes' own toolchain).
 pub(crate) static PROBES: &[u8] =
@@ -120,6 +123,7 @@ pub trait ProbeSet: Sized {
 
 /// Checks the kernel, loads the object with this one set's settings, and attaches it.
 pub fn start_alone<P: ProbeSet>(options: &P::Options) -> Result<P, KernelError> {
+    Preflight::check()?;
     let kernel_btf = KernelBtf::from_sys_fs()?;
     let (settings, setup) = P::configure(options, &kernel_btf, ProbeSettings::default())?;
     let mut ebpf = settings.load(&kernel_btf.block_layout()?)?;

@@ -17,6 +17,7 @@ pub mod btf_layout;
 pub mod checks;
 pub mod fs_latency;
 pub mod loader;
+pub mod privileges;
 pub mod task_io;
 pub mod tracefs;
 

@@ -47,8 +47,12 @@ pub struct TaskIoProbe {
 
 impl TaskIoProbe {
     pub fn start(options: &TaskIoOptions) -> Result<Self, KernelError> {
-        Preflight::check(&["block_bio_queue", "block_rq_issue", "block_rq_complete"])?;
+        Preflight::check()?;
         let kernel_btf = KernelBtf::from_sys_fs()?;
+        Preflight::block_tracepoints(
+            &kernel_btf,
+            &["block_bio_queue", "block_rq_issue", "block_rq_complete"],
+        )?;
         let bits = kernel_btf.request_flag_bits()?;
         let top = TaskIoConfig {
             filter_dev: u32::from(options.device.is_some()),

@@ -11,7 +11,7 @@ use crate::{
         event_decoder::{RecordedEvents, RecordedItem},
         source::SourceError,
     },
-    kernel::{BlockTraceOptions, BlockTracer, DropCounts, KernelError},
+    kernel::{BlockTraceOptions, BlockTracer, DropCounts, KernelError, privileges},
     model::event::{BlockIoEvent, DeviceId},
     run::stop::{Stop, StopError, runtime},
 };
@@ -51,8 +51,12 @@ impl<F: FnMut(&[BlockIoEvent]) -> Result<bool, String>> EventSink for F {
 
 /// Where the events come from.
 pub enum EventSource<'a> {
-    /// The probes, with their settings (devices, cgroup, ring size).
-    Live(&'a BlockTraceOptions),
+    /// The probes, with their settings (devices, cgroup, ring size), and the capabilities
+    /// the tool keeps once they are attached (`kernel::privileges`): none but record's.
+    Live {
+        options: &'a BlockTraceOptions,
+        keep_capabilities: &'a [u32],
+    },
     /// A recording, opened (`recording`), its events kept only for `devices` (all when
     /// empty), as the kernel keeps them live.
     Recording {
@@ -62,6 +66,14 @@ pub enum EventSource<'a> {
 }
 
 impl<'a> EventSource<'a> {
+    /// The probes; every capability is given up once they are attached.
+    pub fn live(options: &'a BlockTraceOptions) -> Self {
+        EventSource::Live {
+            options,
+            keep_capabilities: &[],
+        }
+    }
+
     /// Opens a recording (`-`, a dump, or per-CPU files NAME.blktrace.N): a tool opens it
     /// before printing anything, so that a wrong name is the only thing it prints.
     pub fn recording(input: &str, devices: &'a [DeviceId]) -> Result<Self, FeedError> {
@@ -84,8 +96,11 @@ pub fn feed(
     sink: &mut dyn EventSink,
 ) -> Result<Option<DropCounts>, FeedError> {
     match source {
-        EventSource::Live(options) => {
-            let drops = runtime()?.block_on(feed_live(options, stop, sink))?;
+        EventSource::Live {
+            options,
+            keep_capabilities,
+        } => {
+            let drops = runtime()?.block_on(feed_live(options, keep_capabilities, stop, sink))?;
             Ok(Some(drops))
         }
         EventSource::Recording { events, devices } => {
@@ -98,10 +113,12 @@ pub fn feed(
 /// Runs the probes until stopped (on the caller's runtime); returns the drop counts.
 pub async fn feed_live(
     options: &BlockTraceOptions,
+    keep_capabilities: &[u32],
     stop: &Stop,
     sink: &mut dyn EventSink,
 ) -> Result<DropCounts, FeedError> {
     let mut tracer = BlockTracer::start(options)?;
+    privileges::attached(keep_capabilities);
     let mut batch = Vec::new();
     loop {
         tokio::select! {

@@ -18,6 +18,7 @@ use crate::{
     kernel::{
         CgroupFilter,
         block_latency::{LatencyOptions, LatencyProbe},
+        privileges,
     },
     model::{event::BlockIoEvent, inflight::RequestTracker},
     run::{
@@ -83,6 +84,7 @@ fn run_live(
     stop: Stop,
 ) -> anyhow::Result<()> {
     let mut probe = LatencyProbe::start(options)?;
+    privileges::attached(&[]);
     let mut container_label = container_labeller(layout.per_container)?;
     let mut out = Output::stdout();
     if !args.json && !out.line("Tracing block device I/O... Hit Ctrl-C to end.")? {

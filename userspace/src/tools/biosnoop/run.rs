@@ -54,7 +54,7 @@ pub fn run(args: BiosnoopArgs) -> anyhow::Result<()> {
     };
     let source = match &args.input {
         Some(input) => EventSource::recording(input, &options.devices)?,
-        None => EventSource::Live(&options),
+        None => EventSource::live(&options),
     };
     if let Some(header) = printer.view.header()
         && !(printer.out.line(&header)? && printer.out.flush()?)

@@ -15,7 +15,7 @@ use crate::{
     cgroup::CgroupResolver,
     host::{device, time::local_time},
     kernel::{
-        CgroupFilter,
+        CgroupFilter, privileges,
         task_io::{TaskIoOptions, TaskIoProbe},
     },
     model::event::DeviceId,
@@ -49,6 +49,7 @@ pub fn run(args: BiotopArgs) -> anyhow::Result<()> {
         pid: args.pid,
         cgroup: cgroup.map(|f| (f.id, f.level)),
     })?;
+    privileges::attached(&[]);
     let mut resolver = CgroupResolver::new().ok();
     let mut container_label = |id: u64| {
         resolver

@@ -20,7 +20,7 @@ use crate::{
     kernel::block_latency::{HistogramSums, LatencyOptions, LatencyProbe},
     kernel::fs_latency::{FsOptions, FsProbe},
     kernel::{
-        KernelError,
+        KernelError, Preflight,
         btf_layout::KernelBtf,
         loader::{ProbeSet as _, ProbeSettings},
     },
@@ -91,6 +91,7 @@ impl Probes {
     /// Loads both probe sets into one object and attaches them; fails as the views fail
     /// (missing capability, kernel). Must be called inside a tokio runtime.
     pub fn start(options: &CollectOptions) -> Result<Probes, KernelError> {
+        Preflight::check()?;
         let kernel_btf = KernelBtf::from_sys_fs()?;
         let latency_options = LatencyOptions {
             per_disk: true,

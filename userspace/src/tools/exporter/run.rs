@@ -12,7 +12,10 @@ use super::{
     collect::{self, CollectOptions, Probes, Totals},
     server::{self, Shared},
 };
-use crate::run::stop::{INTERRUPT, Stop, StopError, runtime};
+use crate::{
+    kernel::privileges,
+    run::stop::{INTERRUPT, Stop, StopError, runtime},
+};
 
 /// What `blkscope exporter` was asked for.
 #[derive(Clone, Debug)]
@@ -48,6 +51,8 @@ pub fn run(options: &ExporterOptions) -> Result<(), ExporterError> {
     let shutdown = Stop::on_signals(INTERRUPT)?;
     let stop_collector = Stop::manual();
     let collector = start_collector(&options.collect, &totals, &stop_collector, runtime.handle())?;
+    // The port is bound and the probes attached: the server needs no privilege.
+    privileges::attached(&[]);
     eprintln!(
         "blkscope exporter: serving http://{}/metrics and /healthz",
         options.listen
@@ -98,6 +103,7 @@ fn collect_from_start(
 ) {
     match Probes::start(options) {
         Ok(probes) => {
+            privileges::attached(&[]);
             let _ = started.send(Ok(()));
             collect::run(probes, options, totals, stop);
         }

@@ -3,7 +3,7 @@
 use super::{args::Ext4distArgs, render::render_dist};
 use crate::{
     host::time::local_time,
-    kernel::fs_latency::FsProbe,
+    kernel::{fs_latency::FsProbe, privileges},
     run::{
         interval::{ReportCount, Ticker as _, WallClock},
         output::Output,
@@ -18,6 +18,7 @@ pub fn run(args: Ext4distArgs) -> anyhow::Result<()> {
     let runtime = runtime()?;
     let _entered = runtime.enter();
     let mut probe = FsProbe::start(&options)?;
+    privileges::attached(&[]);
     let mut out = Output::stdout();
     if !out.report(&format!(
         "Tracing {} operation latency... Hit Ctrl-C to end.\n",

@@ -8,7 +8,10 @@ use super::{
 use crate::{
     cgroup::{CgroupResolver, ContainerSummary},
     host::{mounts::MountTable, time::local_time},
-    kernel::fs_latency::{FsOptions, FsProbe},
+    kernel::{
+        fs_latency::{FsOptions, FsProbe},
+        privileges,
+    },
     model::fs_op::{FileSystem, decode},
     run::{
         output::Output,
@@ -38,6 +41,7 @@ async fn trace(
     stop: &Stop,
 ) -> anyhow::Result<()> {
     let mut probe = FsProbe::start(options)?;
+    privileges::attached(&[]);
     let mut printer = SlowPrinter {
         mounts: MountTable::read(),
         resolver: if layout.container || args.json {

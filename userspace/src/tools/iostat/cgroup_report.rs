@@ -23,7 +23,7 @@ use crate::{
         time::{iso_dates, strftime_now},
     },
     kernel::{
-        CgroupFilter,
+        CgroupFilter, privileges,
         task_io::{TaskIoOptions, TaskIoProbe},
     },
     model::event::DeviceId,
@@ -47,6 +47,7 @@ pub fn run(options: &IostatOptions) -> anyhow::Result<()> {
         pid: None,
         cgroup: cgroup.map(|f| (f.id, f.level)),
     })?;
+    privileges::attached(&[]);
     let mut resolver = CgroupResolver::new().ok();
     let printer = Printer {
         colors: Default::default(),

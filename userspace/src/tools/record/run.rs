@@ -13,7 +13,7 @@ use crate::blktrace::format::Endian;
 use crate::blktrace::writer::BlktraceWriter;
 use crate::cgroup::{CgroupError, CgroupResolver};
 use crate::host::device::{self, DeviceError};
-use crate::kernel::{BlockTraceOptions, CgroupFilter, DropCounts};
+use crate::kernel::{BlockTraceOptions, CgroupFilter, DropCounts, privileges};
 use crate::model::event::{Action, BlockIoEvent, DeviceId};
 use crate::model::inflight::RequestTracker;
 use crate::run::events::{EventSink, EventSource, FeedError, feed};
@@ -293,7 +293,13 @@ pub fn run(o: &RecordOptions) -> Result<Finished, RecordError> {
         failure: None,
     };
     let stop = Stop::on_signals(INTERRUPT)?.with_deadline(o.stopwatch);
-    let result = feed(EventSource::Live(&options), &stop, &mut sink);
+    // Root keeps the right to write its per-CPU files where root may write (they are made as
+    // CPUs first log an event).
+    let source = EventSource::Live {
+        options: &options,
+        keep_capabilities: &[privileges::CAP_DAC_OVERRIDE],
+    };
+    let result = feed(source, &stop, &mut sink);
     if let Some(e) = sink.failure {
         return Err(RecordError::Write(e));
     }

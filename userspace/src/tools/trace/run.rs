@@ -28,7 +28,7 @@ pub fn run(args: TraceArgs) -> anyhow::Result<()> {
         count: 0,
     };
     let mut sink = |events: &[BlockIoEvent]| printer.print(events).map_err(|e| e.to_string());
-    let drops = feed(EventSource::Live(&options), &stop, &mut sink)?;
+    let drops = feed(EventSource::live(&options), &stop, &mut sink)?;
     eprintln!("blkscope: {} events", printer.count);
     if let Some(line) = drops.as_ref().and_then(drops_line) {
         eprintln!("{line}");
