@@ -18,6 +18,7 @@ APT_PACKAGES=(
   "llvm-${LLVM_MAJOR}-dev" "libpolly-${LLVM_MAJOR}-dev" libzstd-dev zlib1g-dev
   sysstat blktrace fio bpftrace bpftool libbpf-tools
   e2fsprogs xfsprogs btrfs-progs util-linux tmux procps
+  prometheus curl openssl
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }

@@ -5,7 +5,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 
-use super::{collect::CollectOptions, run::ExporterOptions};
+use super::{collect::CollectOptions, run::ExporterOptions, server::Limits, web::WebConfig};
+
+/// The longest one request may take to be answered (a scrape of thousands of cgroups takes
+/// tens of milliseconds).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 use crate::{
     cli::duration::parse_seconds, kernel::fs_latency::FsOptions, model::fs_op::FileSystem,
 };
@@ -34,6 +38,24 @@ pub struct ExporterArgs {
     /// The file system whose operation latencies are exported: ext4, xfs, btrfs or none
     #[arg(long = "fs", value_name = "FS", default_value = "ext4")]
     pub fs: String,
+    /// TLS and basic auth, as node_exporter's: the exporter-toolkit web configuration YAML
+    /// (tls_server_config.cert_file and key_file, basic_auth_users with bcrypt hashes)
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<std::path::PathBuf>,
+    /// Scrapes served at once; more get 503 (0: no limit)
+    #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40)]
+    pub max_requests: usize,
+    /// Connections served at once; more are closed as they come
+    #[arg(long = "web.max-connections", value_name = "N", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Seconds a client has to send its request headers (and finish its TLS handshake)
+    #[arg(
+        long = "web.header-timeout",
+        value_name = "SECONDS",
+        default_value = "10",
+        value_parser = parse_seconds
+    )]
+    pub header_timeout: Duration,
 }
 
 impl ExporterArgs {
@@ -62,6 +84,16 @@ impl ExporterArgs {
                 }),
             },
             fs_name: fs.map(FileSystem::name),
+            web: match &self.web_config_file {
+                Some(path) => WebConfig::read(path)?,
+                None => WebConfig::default(),
+            },
+            max_requests: self.max_requests,
+            limits: Limits {
+                max_connections: self.max_connections,
+                header_timeout: self.header_timeout,
+                request_timeout: REQUEST_TIMEOUT,
+            },
         })
     }
 }

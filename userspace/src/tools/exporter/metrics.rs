@@ -4,12 +4,15 @@
 //! histograms per disk and per cgroup (queue and device stages), file-system operation
 //! latencies and probe health (from the collector's totals).
 
-use std::collections::HashMap;
+use std::{collections::HashMap, fmt::Write as _};
 
 use blkscope_common::fs_latency::FsOp;
 use prometheus_client::{
     collector::Collector,
-    encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet},
+    encoding::{
+        DescriptorEncoder, EncodeLabelValue, EncodeMetric, LabelValueEncoder, MetricEncoder,
+        NoLabelSet,
+    },
     metrics::{MetricType, counter::ConstCounter, gauge::ConstGauge},
     registry::Registry,
 };
@@ -71,7 +74,7 @@ impl Snapshot {
         }
     }
 
-    /// The whole exposition.
+    /// The whole exposition, in the OpenMetrics text format.
     pub fn encode(self) -> Result<String, std::fmt::Error> {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(self));
@@ -79,6 +82,49 @@ impl Snapshot {
         prometheus_client::encoding::text::encode(&mut text, &registry)?;
         Ok(text)
     }
+}
+
+/// The classic Prometheus text format (0.0.4) of an OpenMetrics exposition, for scrapers that
+/// do not ask for OpenMetrics: a counter family is named after its samples (`X_total`), and
+/// there is no `# EOF`.
+pub fn classic_text_format(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len());
+    let mut help: Option<&str> = None;
+    for line in openmetrics.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        if line.starts_with("# HELP ") {
+            // Written once the family's type says what it is called.
+            if let Some(previous) = help.replace(line) {
+                push_line(&mut out, previous);
+            }
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ")
+            && let Some(name) = rest.strip_suffix(" counter")
+        {
+            if let Some(h) = help.take() {
+                let text = h.strip_prefix(&format!("# HELP {name} ")).unwrap_or("");
+                push_line(&mut out, &format!("# HELP {name}_total {text}"));
+            }
+            push_line(&mut out, &format!("# TYPE {name}_total counter"));
+            continue;
+        }
+        if let Some(h) = help.take() {
+            push_line(&mut out, h);
+        }
+        push_line(&mut out, line);
+    }
+    if let Some(h) = help {
+        push_line(&mut out, h);
+    }
+    out
+}
+
+fn push_line(out: &mut String, line: &str) {
+    out.push_str(line);
+    out.push('\n');
 }
 
 /// A disk's kernel name, or MAJ:MIN when it is gone from /proc/diskstats.
@@ -101,6 +147,30 @@ fn shown_like_node_exporter(files: &StatFiles, name: &str) -> bool {
 
 type Labels = Vec<(&'static str, String)>;
 
+/// A label value as the exposition formats require it: `\`, `"` and newlines escaped.
+/// prometheus-client writes values as they are, and one `"` in a cgroup's name (which anyone
+/// with a delegated cgroup subtree can choose) would make the whole scrape unparsable.
+struct Escaped<'a>(&'a str);
+
+impl EncodeLabelValue for Escaped<'_> {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
+        for c in self.0.chars() {
+            match c {
+                '\\' => encoder.write_str("\\\\")?,
+                '"' => encoder.write_str("\\\"")?,
+                '\n' => encoder.write_str("\\n")?,
+                c => encoder.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The labels with their values escaped.
+fn escaped(labels: &Labels) -> Vec<(&'static str, Escaped<'_>)> {
+    labels.iter().map(|(k, v)| (*k, Escaped(v))).collect()
+}
+
 /// A counter or gauge family: its name, help and one value per label set.
 fn family(
     encoder: &mut DescriptorEncoder,
@@ -115,7 +185,7 @@ fn family(
         if labels.is_empty() {
             return encode_value(kind, value, family);
         }
-        encode_value(kind, value, family.encode_family(&labels)?)?;
+        encode_value(kind, value, family.encode_family(&escaped(&labels))?)?;
     }
     Ok(())
 }
@@ -149,6 +219,7 @@ fn histogram_family<'a>(
 ) -> std::fmt::Result {
     let mut family = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
     for (labels, histogram) in values {
+        let labels = escaped(&labels);
         let mut metric = family.encode_family(&labels)?;
         metric.encode_histogram::<NoLabelSet>(
             histogram.sum_ns as f64 / 1e9,
@@ -532,5 +603,44 @@ mod tests {
         assert_eq!(bucket("0.000016"), "3");
         assert_eq!(bucket("+Inf"), "3");
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let labels: Labels = vec![("cgroup", "a\"b\\c\nd".to_owned())];
+        let mut registry_text = String::new();
+        struct One(Labels);
+        impl std::fmt::Debug for One {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("One")
+            }
+        }
+        impl Collector for One {
+            fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+                family(
+                    &mut encoder,
+                    "x",
+                    "help",
+                    MetricType::Gauge,
+                    [(self.0.clone(), 1.0)],
+                )
+            }
+        }
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(One(labels)));
+        prometheus_client::encoding::text::encode(&mut registry_text, &registry).unwrap();
+        assert!(
+            registry_text.contains("x{cgroup=\"a\\\"b\\\\c\\nd\"} 1"),
+            "{registry_text}"
+        );
+    }
+
+    #[test]
+    fn the_classic_format_names_counters_after_their_samples_and_has_no_eof() {
+        let openmetrics = "# HELP a_reads Reads.\n# TYPE a_reads counter\na_reads_total{d=\"x\"} 3\n# HELP b Depth.\n# TYPE b gauge\nb 1\n# EOF\n";
+        assert_eq!(
+            classic_text_format(openmetrics),
+            "# HELP a_reads_total Reads.\n# TYPE a_reads_total counter\na_reads_total{d=\"x\"} 3\n# HELP b Depth.\n# TYPE b gauge\nb 1\n"
+        );
     }
 }

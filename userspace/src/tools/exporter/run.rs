@@ -8,9 +8,12 @@ use std::{
     time::Duration,
 };
 
+use tokio::sync::Semaphore;
+
 use super::{
     collect::{self, CollectOptions, Probes, Totals},
-    server::{self, Shared},
+    server::{self, Limits, Shared},
+    web::WebConfig,
 };
 use crate::{
     kernel::privileges,
@@ -18,12 +21,17 @@ use crate::{
 };
 
 /// What `blkscope exporter` was asked for.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ExporterOptions {
     pub listen: SocketAddr,
     pub collect: CollectOptions,
     /// The file system's name (for the `fs` label), with `collect.fs`.
     pub fs_name: Option<&'static str>,
+    /// TLS and basic auth (`--web.config.file`).
+    pub web: WebConfig,
+    /// Scrapes at once (`--web.max-requests`; 0: no limit).
+    pub max_requests: usize,
+    pub limits: Limits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,13 +42,12 @@ pub enum ExporterError {
     Probes(String),
     #[error("the collector stopped before it started")]
     CollectorGone,
-    #[error("serving HTTP: {0}")]
-    Serve(std::io::Error),
     #[error(transparent)]
     Stop(#[from] StopError),
 }
 
 pub fn run(options: &ExporterOptions) -> Result<(), ExporterError> {
+    raise_open_file_limit();
     let runtime = runtime()?;
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(options.listen))
@@ -53,22 +60,48 @@ pub fn run(options: &ExporterOptions) -> Result<(), ExporterError> {
     let collector = start_collector(&options.collect, &totals, &stop_collector, runtime.handle())?;
     // The port is bound and the probes attached: the server needs no privilege.
     privileges::attached(&[]);
+    let scheme = if options.web.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     eprintln!(
-        "blkscope exporter: serving http://{}/metrics and /healthz",
+        "blkscope exporter: serving {scheme}://{}/metrics and /healthz",
         options.listen
     );
     let shared = Shared {
         totals,
         stale_after: options.collect.interval * 3 + Duration::from_secs(1),
+        scrapes: (options.max_requests > 0).then(|| Arc::new(Semaphore::new(options.max_requests))),
+        users: Arc::clone(&options.web.users),
     };
-    let served = runtime.block_on(async {
-        axum::serve(listener, server::router(shared))
-            .with_graceful_shutdown(async move { shutdown.stopped().await })
-            .await
-    });
+    runtime.block_on(server::serve(
+        listener,
+        server::router(shared),
+        options.web.tls.clone(),
+        options.limits,
+        shutdown,
+    ));
     stop_collector.trigger();
     let _ = collector.join();
-    served.map_err(ExporterError::Serve)
+    Ok(())
+}
+
+/// Raises the soft limit on open files to the hard one, as Go's runtime does for
+/// node_exporter: every connection is a descriptor, and 1024 is a low default for a server.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write the local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
 }
 
 /// The collector thread, once its probes are attached.
