@@ -8,6 +8,7 @@ use crate::blktrace::format::{Endian, Trace, act, category, major, minor, notify
 
 use super::events::{EventLine, FormatError, Formats, write_event};
 use super::json;
+use super::memory::{Block, FreedBlocks, HeldRecords, block_of_record};
 use super::options::{BlkparseOptions, OutputKind};
 use super::stats::{Account, IoStats, Waits};
 
@@ -55,13 +56,39 @@ pub struct CpuInfo {
     pub skips: Vec<(u64, u64)>,
 }
 
-/// One I/O being tracked (`-t`), keyed by its sector.
+/// One I/O being tracked (`-t`), keyed by its sector. A time not set yet holds what blkparse
+/// 1.2's uncleared memory held (see `memory`).
 #[derive(Debug, Default, Clone)]
 struct IoTrack {
     pid: u32,
     allocation_time: u64,
     queue_time: u64,
     dispatch_time: u64,
+    completion_time: u64,
+}
+
+impl IoTrack {
+    /// A record made in reused memory.
+    fn in_block(pid: u32, block: Block) -> IoTrack {
+        let [allocation_time, queue_time, dispatch_time, completion_time] = block;
+        IoTrack {
+            pid,
+            allocation_time,
+            queue_time,
+            dispatch_time,
+            completion_time,
+        }
+    }
+
+    /// The memory it leaves when freed.
+    fn block(&self) -> Block {
+        [
+            self.allocation_time,
+            self.queue_time,
+            self.dispatch_time,
+            self.completion_time,
+        ]
+    }
 }
 
 /// One device: an input name in file mode, a dev_t in pipe mode.
@@ -76,6 +103,8 @@ pub struct DevInfo {
     cur_depth: [u32; 2],
     pub cpus: Vec<CpuInfo>,
     track: BTreeMap<u64, IoTrack>,
+    /// Printed records blkparse still holds in memory (`-t` only).
+    pub held: HeldRecords,
 }
 
 impl DevInfo {
@@ -131,6 +160,10 @@ pub struct Engine {
     per_process: bool,
     hash_by_name: bool,
     track_ios: bool,
+    /// `-t`: blkparse's freed memory that new tracking records reuse.
+    freed: FreedBlocks,
+    /// Whether notifies are freed once read (file mode; blkparse's pipe mode keeps them).
+    pub frees_notifies: bool,
     verbose: u32,
     text_output: bool,
     json: bool,
@@ -157,6 +190,8 @@ impl Engine {
             per_process: o.per_process_stats,
             hash_by_name: o.hash_by_name,
             track_ios: o.track_ios,
+            freed: FreedBlocks::default(),
+            frees_notifies: false,
             verbose: o.verbose,
             text_output: o.text_output,
             json: o.kind == OutputKind::Json,
@@ -196,7 +231,33 @@ impl Engine {
             }
             _ => {}
         }
+        if self.frees_notifies {
+            self.free_record(t);
+        }
         self.output_binary(t);
+    }
+
+    /// Whether `-t` times depend on blkparse's reuse of memory (they are printed).
+    fn models_memory(&self) -> bool {
+        self.track_ios && self.text_output
+    }
+
+    /// blkparse frees a record it read (a notify, or one outside the `-w` window in pipe
+    /// mode): its memory may become a tracking record's.
+    pub fn free_record(&mut self, t: &Trace) {
+        if self.models_memory()
+            && let Some(block) = block_of_record(t)
+        {
+            self.freed.give(block);
+        }
+    }
+
+    /// A record of device `dev` was handed on (printed or not): blkparse holds it for a while
+    /// before freeing it.
+    pub fn hold_record(&mut self, t: &Trace, dev: usize, cpu: u32) {
+        if self.models_memory() {
+            self.devices[dev].held.hold(cpu, t, &mut self.freed);
+        }
     }
 
     /// Whether the action mask lets this record through.
@@ -448,17 +509,16 @@ impl Engine {
         i
     }
 
+    /// The record of the I/O at `sector`, made (in reused memory) if there is none.
     fn find_track(&mut self, dev: usize, pid: u32, sector: u64) -> &mut IoTrack {
         if !self.devices[dev].track.contains_key(&sector) {
             self.ppm_name(pid);
         }
+        let freed = &mut self.freed;
         self.devices[dev]
             .track
             .entry(sector)
-            .or_insert_with(|| IoTrack {
-                pid,
-                ..Default::default()
-            })
+            .or_insert_with(|| IoTrack::in_block(pid, freed.take()))
     }
 
     fn track_frontmerge(&mut self, t: &Trace, dev: usize) {
@@ -560,7 +620,12 @@ impl Engine {
             }
             return None;
         };
-        let elapsed = t.header.time.wrapping_sub(iot.dispatch_time);
+        let iot = IoTrack {
+            completion_time: t.header.time,
+            ..iot
+        };
+        let elapsed = iot.completion_time.wrapping_sub(iot.dispatch_time);
+        self.freed.give(iot.block());
         self.longest(iot.pid, t, elapsed, |w| &mut w.completion);
         Some(elapsed)
     }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
 
 use crate::blktrace::error::TraceError;
 use crate::blktrace::format::{Trace, major, minor};
@@ -228,6 +229,13 @@ fn file_mode(
         .iter()
         .map(|i| DevInfo::named(Some(i.name.clone()), 0))
         .collect();
+    // blkparse frees a notify once read, and holds a printed record until its device printed
+    // `batch` records per file more on that CPU (this shapes -t's reuse of memory).
+    engine.frees_notifies = true;
+    let files = files_per_input(&inputs, merged.files());
+    for (d, n) in engine.devices.iter_mut().zip(files) {
+        d.held.limit = (o.batch as u64).saturating_mul(n);
+    }
     let genesis = merged.first_time().unwrap_or(0);
     let (start, end) = o.stopwatch;
     while !stop.is_set() {
@@ -255,6 +263,7 @@ fn file_mode(
                 if engine.shown(trace) && trace.header.time >= start {
                     engine.dump_trace(trace, input, cpu)?;
                 }
+                engine.hold_record(trace, input, cpu);
                 if engine.out.len() > 1 << 16 {
                     flush_some(engine, out)?;
                 }
@@ -263,6 +272,19 @@ fn file_mode(
     }
     flush_some(engine, out)?;
     Ok(merged.take_errors())
+}
+
+/// How many (non-empty) files each input has: blkparse's `nfiles` of its device.
+fn files_per_input(inputs: &[TraceInput], files: &[PathBuf]) -> Vec<u64> {
+    // A file is NAME.blktrace.CPU: it belongs to the input whose file of that CPU it is.
+    let cpu_of = |f: &PathBuf| f.to_str()?.rsplit_once('.')?.1.parse::<u32>().ok();
+    inputs
+        .iter()
+        .map(|input| {
+            let of_input = |f: &&PathBuf| cpu_of(f).is_some_and(|cpu| input.file_of(cpu) == **f);
+            files.iter().filter(of_input).count() as u64
+        })
+        .collect()
 }
 
 /// blkparse's `get_dev_info` for pipe mode: devices by dev_t in order of appearance (an input
@@ -337,6 +359,7 @@ fn pipe_mode(
             let dev = device_index(&mut engine.devices, t.header.device);
             engine.devices[dev].cpu(t.header.cpu);
             if t.header.time >= end || t.header.time < start {
+                engine.free_record(&t);
                 continue;
             }
             arrival += 1;
@@ -442,6 +465,8 @@ fn show_sorted(
         if engine.shown(&t) {
             engine.dump_trace(&t, dev, t.header.cpu)?;
         }
+        // Pipe mode holds no records: each is freed once printed (`limit` 0).
+        engine.hold_record(&t, dev, t.header.cpu);
     }
     Ok(())
 }
