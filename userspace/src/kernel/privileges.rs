@@ -29,16 +29,11 @@ struct CapData {
 /// Drops every capability of this thread but `keep` (from the effective and permitted sets:
 /// it cannot take them back). Keeping one this thread does not have keeps nothing.
 pub fn drop_capabilities(keep: &[u32]) -> std::io::Result<()> {
-    let mut header = CapHeader {
+    let current = this_thread()?;
+    let header = CapHeader {
         version: CAPABILITY_VERSION_3,
         pid: 0,
     };
-    let mut current = [CapData::default(); 2];
-    // SAFETY: capget fills the two CapData words the version-3 header asks for.
-    let got = unsafe { libc::syscall(libc::SYS_capget, &mut header, current.as_mut_ptr()) };
-    if got != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
     let mut wanted = [CapData::default(); 2];
     for &cap in keep {
         let (word, bit) = ((cap / 32) as usize, 1u32 << (cap % 32));
@@ -63,19 +58,25 @@ pub fn attached(keep: &[u32]) {
     }
 }
 
-/// This thread's effective capability mask (for tests and `--verbose` reports).
+/// This thread's effective capability mask (for tests).
 pub fn effective() -> std::io::Result<u64> {
+    let data = this_thread()?;
+    Ok(u64::from(data[0].effective) | (u64::from(data[1].effective) << 32))
+}
+
+/// This thread's capability sets, as capget(2) gives them.
+fn this_thread() -> std::io::Result<[CapData; 2]> {
     let mut header = CapHeader {
         version: CAPABILITY_VERSION_3,
         pid: 0,
     };
     let mut data = [CapData::default(); 2];
-    // SAFETY: as in drop_capabilities.
+    // SAFETY: capget fills the two CapData words the version-3 header asks for.
     let got = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
     if got != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    Ok(u64::from(data[0].effective) | (u64::from(data[1].effective) << 32))
+    Ok(data)
 }
 
 #[cfg(test)]
