@@ -88,7 +88,9 @@ const CLAP_TOOLS: [&str; 5] = ["biosnoop", "biotop", "biolatency", "ext4slower",
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let args = multi_call_args(std::env::args_os().collect());
+    let raw: Vec<OsString> = std::env::args_os().collect();
+    let invoked = invoked_name(&raw).unwrap_or("blkscope").to_owned();
+    let args = multi_call_args(raw);
     // Every tool but the exporter prints its results on stdout (the exporter serves them, and
     // a scraper hanging up must not end it).
     if args.get(1).is_none_or(|a| a != "exporter")
@@ -100,7 +102,7 @@ fn main() -> ExitCode {
     if let Some(command) = args.get(1).and_then(|a| a.to_str())
         && let Some((_, alias, main)) = GETOPT_TOOLS.iter().find(|(c, ..)| *c == command)
     {
-        return ExitCode::from(main(&program_name(alias, command), &rest(&args)));
+        return ExitCode::from(main(&program_name(&invoked, alias, command), &rest(&args)));
     }
     let result = match Cli::parse_from(args).command {
         Command::Trace(args) => trace::run(args),
@@ -146,15 +148,10 @@ fn invoked_name(args: &[OsString]) -> Option<&str> {
         .and_then(|n| n.to_str())
 }
 
-/// What a tool calls itself in messages: its own name when started through a symlink of that
-/// name, `blkscope COMMAND` otherwise.
-fn program_name(alias: &str, command: &str) -> String {
-    let started_as = std::env::args_os().next();
-    if started_as
-        .as_deref()
-        .and_then(|a| Path::new(a).file_name())
-        .is_some_and(|n| n == alias)
-    {
+/// What a tool calls itself in messages: its own name when started (`invoked`) through a
+/// symlink of that name, `blkscope COMMAND` otherwise.
+fn program_name(invoked: &str, alias: &str, command: &str) -> String {
+    if invoked == alias {
         alias.to_owned()
     } else {
         format!("blkscope {command}")

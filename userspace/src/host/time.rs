@@ -36,8 +36,3 @@ pub fn strftime_now(format: &str) -> String {
     };
     String::from_utf8_lossy(&buffer[..written]).into_owned()
 }
-
-/// Now in the local time zone, strftime-formatted: the `-T` stamps of the bcc tools.
-pub fn local_time(format: &str) -> String {
-    strftime_now(format)
-}

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     cgroup::{CgroupResolver, CgroupSubtree},
-    host::{device, time::local_time},
+    host::{device, time::strftime_now},
     kernel::{
         CgroupFilter,
         block_latency::{LatencyOptions, LatencyProbe},
@@ -103,7 +103,7 @@ fn run_live(
             container: &mut container_label,
         };
         let labelled = label_histograms(&histograms, &fine, layout, &mut names);
-        let times = (local_time("%H:%M:%S"), local_time("%Y-%m-%d %H:%M:%S"));
+        let times = (strftime_now("%H:%M:%S"), strftime_now("%Y-%m-%d %H:%M:%S"));
         let read = print_histograms(&mut out, args, layout, &labelled, &times)?;
         if !read || count.printed_one() || stopped {
             break;

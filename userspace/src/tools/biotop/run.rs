@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     cgroup::CgroupResolver,
-    host::{device, time::local_time},
+    host::{device, time::strftime_now},
     kernel::{
         CgroupFilter, privileges,
         task_io::{TaskIoOptions, TaskIoProbe},
@@ -74,7 +74,9 @@ pub fn run(args: BiotopArgs) -> anyhow::Result<()> {
     let interval = std::time::Duration::from_secs(args.interval);
     if std::io::stdout().is_terminal() && !args.batch && !args.json {
         let mut state = TuiState::new(grouping, sort, interval);
-        return tui::run(&mut state, &stop, &mut refresh, &|| local_time("%H:%M:%S"));
+        return tui::run(&mut state, &stop, &mut refresh, &|| {
+            strftime_now("%H:%M:%S")
+        });
     }
     let layout = BatchLayout {
         no_clear: args.noclear,
@@ -101,14 +103,14 @@ pub fn run(args: BiotopArgs) -> anyhow::Result<()> {
         let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
         let text = if args.json {
             let line = serde_json::json!({
-                "time": local_time("%H:%M:%S"),
+                "time": strftime_now("%H:%M:%S"),
                 "loadavg": loadavg.trim(),
                 "drops": drops,
                 "rows": rows.iter().take(args.maxrows).collect::<Vec<_>>(),
             });
             format!("{line}\n")
         } else {
-            batch::render(&rows, &layout, &local_time("%H:%M:%S"), &loadavg)
+            batch::render(&rows, &layout, &strftime_now("%H:%M:%S"), &loadavg)
         };
         if !out.report(&text)? {
             return Ok(());

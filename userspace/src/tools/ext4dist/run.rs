@@ -2,7 +2,7 @@
 
 use super::{args::Ext4distArgs, render::render_dist};
 use crate::{
-    host::time::local_time,
+    host::time::strftime_now,
     kernel::{fs_latency::FsProbe, privileges},
     run::{
         interval::{ReportCount, Ticker as _, WallClock},
@@ -34,7 +34,7 @@ pub fn run(args: Ext4distArgs) -> anyhow::Result<()> {
         let histograms = probe.take_histograms()?;
         let mut text = String::from("\n");
         if args.timestamp {
-            text.push_str(&format!("{:<8}\n", local_time("%H:%M:%S")));
+            text.push_str(&format!("{:<8}\n", strftime_now("%H:%M:%S")));
         }
         text.push_str(&render_dist(&histograms, args.milliseconds));
         if !out.report(&text)? || count.printed_one() || stopped {

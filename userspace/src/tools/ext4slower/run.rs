@@ -7,7 +7,7 @@ use super::{
 };
 use crate::{
     cgroup::{CgroupResolver, ContainerSummary},
-    host::{mounts::MountTable, time::local_time},
+    host::{mounts::MountTable, time::strftime_now},
     kernel::{
         fs_latency::{FsOptions, FsProbe},
         privileges,
@@ -114,7 +114,7 @@ impl SlowPrinter {
             }
             if !self
                 .out
-                .line(&slower_line(&op, &self.layout, &local_time("%H:%M:%S")))?
+                .line(&slower_line(&op, &self.layout, &strftime_now("%H:%M:%S")))?
             {
                 return Ok(false);
             }
