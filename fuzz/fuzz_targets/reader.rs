@@ -2,10 +2,10 @@
 //! and blkparse's printing of whatever it read must not panic.
 #![no_main]
 
-use blkscope::tools::parse::engine::Engine;
-use blkscope::tools::parse::options::BlkparseOptions;
 use blkscope::blktrace::RecordReader;
 use blkscope::tools::parse::engine::DevInfo;
+use blkscope::tools::parse::engine::Engine;
+use blkscope::tools::parse::options::BlkparseOptions;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -489,3 +489,155 @@ fn live_views_give_their_capabilities_up_once_attached() {
         assert_eq!(caps, kept, "{args:?}: CapEff {caps:#x} once attached");
     }
 }
+
+/// A file name that is not UTF-8 (Latin-1 "é"), as old systems and other tools make them.
+fn latin1_name(stem: &str) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    let mut bytes = stem.as_bytes().to_vec();
+    bytes.push(0xe9);
+    std::ffi::OsString::from_vec(bytes)
+}
+
+/// Runs blkscope in `dir` with arguments that may be any bytes.
+fn run_in(dir: &Path, args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(blkscope_binary())
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("running blkscope")
+}
+
+#[test]
+fn trace_names_that_are_not_utf8_are_read_and_written() {
+    let work = Scratch::new("hardening-latin1");
+    let odd = latin1_name("caf");
+    let spec = SyntheticSpec {
+        ios: 300,
+        cpus: 2,
+        seed: 9,
+        ..Default::default()
+    };
+    for name in [odd.clone(), "plain".into()] {
+        let mut writer = BlktraceWriter::new(work.path(), name);
+        for t in generate(&spec) {
+            writer.write(&t).expect("writing the trace");
+        }
+        writer.finish().expect("closing the trace");
+    }
+    let dump = latin1_name("dump");
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    // Every offline view reads the odd name as it reads the plain one.
+    for view in [
+        &["parse", "-q", "-i"][..],
+        &["btt", "-i"],
+        &["biosnoop", "-i"],
+        &["biolatency", "-i"],
+    ] {
+        let with = |name: &std::ffi::OsStr| {
+            let mut args: Vec<std::ffi::OsString> = view.iter().map(|a| a.into()).collect();
+            args.push(name.to_owned());
+            Command::new(blkscope_binary())
+                .current_dir(work.path())
+                .args(args)
+                .output()
+                .expect("running blkscope")
+        };
+        let plain = with(os("plain"));
+        let odd_run = with(&odd);
+        assert!(odd_run.status.success(), "{view:?}: {odd_run:?}");
+        assert!(plain.status.success(), "{view:?}: {plain:?}");
+        let without_names = |o: &Output| {
+            text(&o.stdout)
+                .lines()
+                .filter(|l| !l.starts_with("Input file"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        assert!(!without_names(&odd_run).is_empty(), "{view:?}");
+        assert_eq!(without_names(&odd_run), without_names(&plain), "{view:?}");
+    }
+    // Through a directory part too, and into a dump whose name is not UTF-8 either.
+    let mut path = work.path().as_os_str().to_owned();
+    path.push("/");
+    path.push(&odd);
+    let parsed = run_in(
+        work.path(),
+        &[
+            os("parse"),
+            os("-q"),
+            os("-O"),
+            os("-i"),
+            &path,
+            os("-d"),
+            &dump,
+        ],
+    );
+    assert!(parsed.status.success(), "{parsed:?}");
+    let btt = run_in(work.path(), &[os("btt"), os("-i"), &dump]);
+    assert!(btt.status.success(), "{btt:?}");
+    assert!(
+        text(&btt.stdout).contains("==================== All Devices"),
+        "{btt:?}"
+    );
+    // A name that does not exist is named in the error, bytes shown as U+FFFD.
+    let missing = run_in(work.path(), &[os("btt"), os("-i"), &latin1_name("none")]);
+    assert!(!missing.status.success());
+    assert!(
+        text(&missing.stderr).contains("none\u{fffd}"),
+        "{missing:?}"
+    );
+    // iostat takes no file names: one that is not text is named, not mangled into another.
+    let iostat = run_in(work.path(), &[os("iostat"), os("-p"), &odd]);
+    assert_eq!(iostat.status.code(), Some(1), "{iostat:?}");
+    assert!(
+        text(&iostat.stderr).contains("is not valid UTF-8"),
+        "{iostat:?}"
+    );
+}
+
+#[test]
+fn record_writes_a_trace_whose_name_is_not_utf8() {
+    require_root();
+    let _serial = serial();
+    let disk = LoopDevice::new(16);
+    let work = Scratch::new("hardening-record-latin1");
+    let name = latin1_name("rec");
+    let os = std::ffi::OsStr::new;
+    let child = Command::new(blkscope_binary())
+        .current_dir(work.path())
+        .args([
+            os("record"),
+            os("-d"),
+            os(disk.path_str()),
+            os("-o"),
+            &name,
+            os("-w"),
+            os("3"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting blkscope record");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = Command::new("dd")
+        .args([
+            "if=/dev/zero",
+            &format!("of={}", disk.path_str()),
+            "bs=4k",
+            "count=8",
+            "oflag=direct",
+        ])
+        .stderr(Stdio::null())
+        .status()
+        .expect("dd");
+    assert!(status.success());
+    let recorded = child.wait_with_output().expect("waiting for record");
+    assert!(recorded.status.success(), "{recorded:?}");
+    let parsed = run_in(work.path(), &[os("parse"), os("-q"), os("-i"), &name]);
+    assert!(parsed.status.success(), "{parsed:?}");
+    let writes = text(&parsed.stdout)
+        .lines()
+        .filter(|l| l.contains("  Q  W"))
+        .count();
+    assert!(writes >= 1, "the dd writes are in the trace: {parsed:?}");
+}

@@ -73,7 +73,7 @@ struct OwnGrammar {
 /// A tool that parses its own command line (iostat's, blktrace's, blkparse's, btt's grammar,
 /// where `-h` is not help): its `main` gets the program name to print (the symlink's name or
 /// `blkscope COMMAND`) and the arguments after it, and returns the exit code.
-type OwnMain = fn(&str, &[String]) -> u8;
+type OwnMain = fn(&str, &[OsString]) -> u8;
 
 /// `(command, multi-call name, main)` of the tools with a grammar of their own.
 const GETOPT_TOOLS: [(&str, &str, OwnMain); 4] = [
@@ -102,7 +102,7 @@ fn main() -> ExitCode {
     if let Some(command) = args.get(1).and_then(|a| a.to_str())
         && let Some((_, alias, main)) = GETOPT_TOOLS.iter().find(|(c, ..)| *c == command)
     {
-        return ExitCode::from(main(&program_name(&invoked, alias, command), &rest(&args)));
+        return ExitCode::from(main(&program_name(&invoked, alias, command), &args[2..]));
     }
     let result = match Cli::parse_from(args).command {
         Command::Trace(args) => trace::run(args),
@@ -156,12 +156,4 @@ fn program_name(invoked: &str, alias: &str, command: &str) -> String {
     } else {
         format!("blkscope {command}")
     }
-}
-
-/// The arguments after `blkscope COMMAND`.
-fn rest(args: &[OsString]) -> Vec<String> {
-    args.iter()
-        .skip(2)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect()
 }

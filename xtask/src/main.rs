@@ -14,6 +14,7 @@ mod bench_iostat;
 mod bench_parse;
 mod bench_rates;
 mod bench_record;
+mod fuzz;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -47,6 +48,16 @@ enum Task {
     },
     /// What CI runs: the tests, clippy with warnings denied, and rustfmt's check
     Ci,
+    /// Every fuzz target (fuzz/: the trace reader, the getopt parsers, the exporter's HTTP
+    /// front) for a bounded time each; installs cargo-fuzz when missing
+    Fuzz {
+        /// Seconds per target
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Only this target
+        #[arg(long)]
+        target: Option<String>,
+    },
     /// Tracing overhead next to the tools users would pick instead; writes docs/PERFORMANCE.md
     Bench {
         /// A few seconds per case (what CI runs); prints the table, writes nothing
@@ -86,6 +97,7 @@ fn main() -> anyhow::Result<()> {
             run(&mut as_root(&binary, &args))
         }
         Task::Test { args } => test(&root, &args),
+        Task::Fuzz { seconds, target } => fuzz::fuzz(&root, seconds, target.as_deref()),
         Task::Bench { quick, only } => {
             if !is_root() {
                 bail!("the bench needs root (loop devices, eBPF, ftrace)");

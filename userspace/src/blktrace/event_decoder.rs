@@ -50,7 +50,7 @@ pub struct RecordedEvents {
 impl RecordedEvents {
     /// Opens a recording named as btt names its input: `-` (stdin), a dump file, or the name
     /// of per-CPU files `NAME.blktrace.N`.
-    pub fn open(input: &str) -> Result<RecordedEvents, SourceError> {
+    pub fn open(input: &std::path::Path) -> Result<RecordedEvents, SourceError> {
         Ok(RecordedEvents {
             source: TraceSource::open(input)?,
             record: Trace::default(),

@@ -5,8 +5,10 @@
 //! and a payload is at most 65535 bytes (`pdu_len` is 16 bits).
 
 use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufRead, BufReader, ErrorKind};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::error::{CorruptKind, TraceError};
@@ -199,8 +201,8 @@ impl<R: BufRead> RecordReader<R> {
 /// One input of a file-mode parse: a trace name whose files are `NAME.blktrace.CPU`.
 #[derive(Debug, Clone)]
 pub struct TraceInput {
-    /// The name as given (`-i NAME`), ".blktrace.N" already stripped.
-    pub name: String,
+    /// The name as given (`-i NAME`, any bytes), ".blktrace.N" already stripped.
+    pub name: OsString,
     /// The directory the files are in (from `-D`, or the name's own directory).
     pub dir: Option<PathBuf>,
 }
@@ -215,9 +217,8 @@ impl TraceInput {
         };
         let Some(prefix) = first
             .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix('0'))
-            .map(str::to_owned)
+            .and_then(|n| n.as_bytes().strip_suffix(b"0"))
+            .map(<[u8]>::to_vec)
         else {
             return Vec::new();
         };
@@ -226,7 +227,8 @@ impl TraceInput {
             .flatten()
             .filter_map(|entry| {
                 let name = entry.ok()?.file_name();
-                let cpu = name.to_str()?.strip_prefix(prefix.as_str())?;
+                let cpu = name.as_bytes().strip_prefix(prefix.as_slice())?;
+                let cpu = std::str::from_utf8(cpu).ok()?;
                 // "0" and "17", not "017" (which would open as file 17's name otherwise).
                 let n: u32 = cpu.parse().ok()?;
                 (n.to_string() == cpu && n < super::format::MAX_CPUS).then_some(n)
@@ -238,11 +240,16 @@ impl TraceInput {
 
     /// The file of one CPU.
     pub fn file_of(&self, cpu: u32) -> PathBuf {
-        // Joined as text, as blkparse joins it ("DIR/NAME.blktrace.N"), so names print alike.
-        match &self.dir {
-            Some(dir) => PathBuf::from(format!("{}/{}.blktrace.{cpu}", dir.display(), self.name)),
-            None => PathBuf::from(format!("{}.blktrace.{cpu}", self.name)),
+        // Joined as blkparse joins it ("DIR/NAME.blktrace.N", not Path::join), so names print
+        // alike.
+        let mut file = OsString::new();
+        if let Some(dir) = &self.dir {
+            file.push(dir);
+            file.push("/");
         }
+        file.push(&self.name);
+        file.push(format!(".blktrace.{cpu}"));
+        PathBuf::from(file)
     }
 }
 
@@ -293,8 +300,8 @@ pub struct MergedTraces {
 /// Why a trace could not be opened at all.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("No input files found for {0}")]
-    NoFiles(String),
+    #[error("No input files found for {}", .0.to_string_lossy())]
+    NoFiles(OsString),
     #[error("{}: {source}", path.display())]
     Open {
         path: PathBuf,

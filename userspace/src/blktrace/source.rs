@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::error::TraceError;
 use super::format::{Endian, Trace};
@@ -14,8 +14,8 @@ use super::reader::{DEFAULT_BATCH, Item, MergedTraces, OpenError, RecordReader, 
 /// Why an input could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("{path}: {source}")]
-    File { path: String, source: io::Error },
+    #[error("{}: {source}", path.display())]
+    File { path: PathBuf, source: io::Error },
     #[error(transparent)]
     Open(#[from] OpenError),
 }
@@ -33,17 +33,17 @@ pub enum TraceSource {
 
 impl TraceSource {
     /// Opens `input`; `None` for an empty dump (btt says nothing at all about one).
-    pub fn open(input: &str) -> Result<Option<TraceSource>, SourceError> {
-        if input == "-" {
+    pub fn open(input: &Path) -> Result<Option<TraceSource>, SourceError> {
+        if input.as_os_str() == "-" {
             let stdin: Box<dyn BufRead> =
                 Box::new(io::BufReader::with_capacity(1 << 20, io::stdin()));
             return Ok(Some(TraceSource::Stream(RecordReader::new(stdin, "-"))));
         }
         let per_cpu = TraceInput {
-            name: input.to_string(),
+            name: input.as_os_str().to_owned(),
             dir: None,
         };
-        let cpus = if Path::new(input).exists() {
+        let cpus = if input.exists() {
             Vec::new()
         } else {
             per_cpu.cpus_present()
@@ -58,7 +58,7 @@ impl TraceSource {
             }));
         }
         let file = File::open(input).map_err(|source| SourceError::File {
-            path: input.to_string(),
+            path: input.to_path_buf(),
             source,
         })?;
         if file.metadata().is_ok_and(|m| m.is_file() && m.len() == 0) {

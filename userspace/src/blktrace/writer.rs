@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -12,21 +13,21 @@ use super::format::{Endian, Trace};
 /// Writes the per-CPU files of one trace.
 pub struct BlktraceWriter {
     dir: PathBuf,
-    name: String,
+    name: OsString,
     endian: Endian,
     files: BTreeMap<u32, BufWriter<File>>,
 }
 
 impl BlktraceWriter {
     /// Files go to `DIR/NAME.blktrace.CPU`, in this machine's byte order.
-    pub fn new(dir: impl Into<PathBuf>, name: impl Into<String>) -> BlktraceWriter {
+    pub fn new(dir: impl Into<PathBuf>, name: impl Into<OsString>) -> BlktraceWriter {
         BlktraceWriter::with_endian(dir, name, Endian::NATIVE)
     }
 
     /// In a given byte order (a trace recorded on a machine of the other order).
     pub fn with_endian(
         dir: impl Into<PathBuf>,
-        name: impl Into<String>,
+        name: impl Into<OsString>,
         endian: Endian,
     ) -> BlktraceWriter {
         BlktraceWriter {
@@ -78,6 +79,9 @@ impl BlktraceWriter {
     }
 }
 
-fn cpu_file(dir: &Path, name: &str, cpu: u32) -> PathBuf {
-    dir.join(format!("{name}.blktrace.{cpu}"))
+fn cpu_file(dir: &Path, name: &OsStr, cpu: u32) -> PathBuf {
+    // Any bytes in NAME: a trace name need not be UTF-8.
+    let mut file = name.to_owned();
+    file.push(format!(".blktrace.{cpu}"));
+    dir.join(file)
 }

@@ -6,6 +6,8 @@
 //! recording's events in batches, its cgroup names as they come, and where it was damaged
 //! after everything valid before it.
 
+use std::path::{Path, PathBuf};
+
 use crate::{
     blktrace::{
         event_decoder::{RecordedEvents, RecordedItem},
@@ -22,8 +24,8 @@ pub enum FeedError {
     Kernel(#[from] KernelError),
     #[error(transparent)]
     Stop(#[from] StopError),
-    #[error("-i {input}: {reason}")]
-    Open { input: String, reason: SourceError },
+    #[error("-i {}: {reason}", input.display())]
+    Open { input: PathBuf, reason: SourceError },
     /// Where a recording was damaged, one line each, after its valid part was fed.
     #[error("{0}")]
     Damaged(String),
@@ -76,9 +78,9 @@ impl<'a> EventSource<'a> {
 
     /// Opens a recording (`-`, a dump, or per-CPU files NAME.blktrace.N): a tool opens it
     /// before printing anything, so that a wrong name is the only thing it prints.
-    pub fn recording(input: &str, devices: &'a [DeviceId]) -> Result<Self, FeedError> {
+    pub fn recording(input: &Path, devices: &'a [DeviceId]) -> Result<Self, FeedError> {
         let events = RecordedEvents::open(input).map_err(|reason| FeedError::Open {
-            input: input.to_owned(),
+            input: input.to_path_buf(),
             reason,
         })?;
         Ok(EventSource::Recording {

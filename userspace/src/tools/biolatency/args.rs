@@ -38,7 +38,7 @@ pub struct BiolatencyArgs {
     /// Read a blktrace recording instead of tracing live: NAME of per-CPU files
     /// NAME.blktrace.N, a binary dump (blkparse -d), or - for a stream on stdin
     #[arg(short = 'i', long = "input", value_name = "TRACE")]
-    pub input: Option<String>,
+    pub input: Option<std::path::PathBuf>,
     /// Output interval, in seconds
     #[arg(value_name = "INTERVAL")]
     pub interval: Option<u64>,

@@ -160,7 +160,7 @@ fn run_recorded(
     args: &BiolatencyArgs,
     options: &LatencyOptions,
     layout: &HistogramLayout,
-    input: &str,
+    input: &std::path::Path,
     stop: &Stop,
 ) -> anyhow::Result<()> {
     let source = EventSource::recording(input, &[])?;

@@ -5,7 +5,7 @@ use super::run::run;
 use crate::blktrace::error::report_input_errors;
 
 /// Runs btt with `args` (without the program name); returns the exit status.
-pub fn main(program: &str, args: &[String]) -> u8 {
+pub fn main(program: &str, args: &[std::ffi::OsString]) -> u8 {
     let o = match options::parse(args) {
         Ok(Command::Run(o)) => o,
         Ok(Command::Version) => {

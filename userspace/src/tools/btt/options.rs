@@ -1,6 +1,9 @@
 //! btt's command line (GNU getopt_long, as btt 2.09 parses it).
 
-use crate::cli::getopt::{Arg, OptError, OptSpec, Parsed, getopt_long};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use crate::cli::getopt::{Arg, OptError, OptSpec, Parsed, getopt_long, text};
 
 const fn opt(short: char, long: &'static str, arg: Arg) -> OptSpec {
     OptSpec { short, long, arg }
@@ -78,18 +81,18 @@ const NOT_WRITTEN: &[(char, &str)] = &[
 #[derive(Debug, Clone, Default)]
 pub struct BttOptions {
     /// `-i`: a binary dump (`blkparse -d`), `-` for stdin, or the name of per-CPU trace files.
-    pub input: String,
+    pub input: PathBuf,
     pub seek_absolute: bool,
     pub all_data: bool,
     pub range_delta: Option<f64>,
     /// `-D`: devices as `MAJ,MIN` separated by ';'.
     pub devices: Vec<u32>,
     pub exes: Option<String>,
-    pub iostat: Option<String>,
+    pub iostat: Option<PathBuf>,
     pub iostat_interval: Option<u32>,
-    pub device_map: Option<String>,
-    pub output: Option<String>,
-    pub per_io: Option<String>,
+    pub device_map: Option<PathBuf>,
+    pub output: Option<PathBuf>,
+    pub per_io: Option<PathBuf>,
     /// `-P`: the per-device `_pit.dat` files (btt ignores the name given).
     pub per_io_trees: bool,
     pub ignore_remaps: bool,
@@ -127,50 +130,64 @@ impl UsageError {
     }
 }
 
-pub fn parse(args: &[String]) -> Result<Command, UsageError> {
+pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
     let mut o = BttOptions::default();
     let mut input = None;
     for p in getopt_long(args, SPECS).map_err(UsageError::Getopt)? {
         // btt ignores operands.
         let Parsed::Opt(c, v) = p else { continue };
         let v = v.unwrap_or_default();
+        // File names are taken as the OS gave them; words and numbers must be text.
         match c {
-            'a' => o.seek_absolute = true,
-            'A' => o.all_data = true,
-            'd' => o.range_delta = Some(number(c, &v)?),
-            'D' => o.devices = device_list(&v),
-            'e' => o.exes = Some(v),
-            'h' => return Ok(Command::Help),
-            'i' => input = Some(v),
-            'I' => o.iostat = Some(v),
-            'M' => o.device_map = Some(v),
-            'o' => o.output = Some(v),
-            'p' => o.per_io = Some(v),
-            'P' => o.per_io_trees = true,
-            'r' => o.ignore_remaps = true,
-            'S' => {
-                let n = v
-                    .trim()
-                    .parse::<u32>()
-                    .map_err(|_| UsageError::BadValue(c, v.clone(), "a whole number of seconds"))?;
-                o.iostat_interval = Some(n);
-            }
-            't' => o.time_start = Some(number(c, &v)?),
-            'T' => o.time_end = Some(number(c, &v)?),
-            'V' => return Ok(Command::Version),
-            'v' => o.verbose = true,
-            'X' => o.easy_parse = true,
+            'i' => input = Some(PathBuf::from(v)),
+            'I' => o.iostat = Some(v.into()),
+            'M' => o.device_map = Some(v.into()),
+            'o' => o.output = Some(v.into()),
+            'p' => o.per_io = Some(v.into()),
             _ => {
-                let &(c, long) = NOT_WRITTEN
-                    .iter()
-                    .find(|(s, _)| *s == c)
-                    .unwrap_or(&('?', "unknown"));
-                return Err(UsageError::NotWritten(c, long));
+                let v = text(c, &v).map_err(UsageError::Getopt)?;
+                if let Some(command) = take_word(&mut o, c, v)? {
+                    return Ok(command);
+                }
             }
         }
     }
     o.input = input.ok_or(UsageError::NoInput)?;
     Ok(Command::Run(Box::new(o)))
+}
+
+/// An option whose value (if any) is a word or number; a command when it ends the parse.
+fn take_word(o: &mut BttOptions, c: char, v: &str) -> Result<Option<Command>, UsageError> {
+    match c {
+        'a' => o.seek_absolute = true,
+        'A' => o.all_data = true,
+        'd' => o.range_delta = Some(number(c, v)?),
+        'D' => o.devices = device_list(v),
+        'e' => o.exes = Some(v.to_string()),
+        'h' => return Ok(Some(Command::Help)),
+        'P' => o.per_io_trees = true,
+        'r' => o.ignore_remaps = true,
+        'S' => {
+            let n = v
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| UsageError::BadValue(c, v.to_string(), "a whole number of seconds"))?;
+            o.iostat_interval = Some(n);
+        }
+        't' => o.time_start = Some(number(c, v)?),
+        'T' => o.time_end = Some(number(c, v)?),
+        'V' => return Ok(Some(Command::Version)),
+        'v' => o.verbose = true,
+        'X' => o.easy_parse = true,
+        _ => {
+            let &(c, long) = NOT_WRITTEN
+                .iter()
+                .find(|(s, _)| *s == c)
+                .unwrap_or(&('?', "unknown"));
+            return Err(UsageError::NotWritten(c, long));
+        }
+    }
+    Ok(None)
 }
 
 fn number(c: char, v: &str) -> Result<f64, UsageError> {
@@ -218,8 +235,8 @@ pub fn read_device_map(text: &str) -> Vec<(String, String)> {
 mod tests {
     use super::*;
 
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
+    fn args(s: &str) -> Vec<OsString> {
+        s.split_whitespace().map(OsString::from).collect()
     }
 
     #[test]
@@ -228,7 +245,7 @@ mod tests {
         else {
             panic!("should parse");
         };
-        assert_eq!(o.input, "x.bin");
+        assert_eq!(o.input, PathBuf::from("x.bin"));
         assert!(o.all_data);
         assert_eq!(o.devices, [8 << 20, 7 << 20 | 1]);
         assert_eq!(o.iostat_interval, Some(2));

@@ -1,9 +1,10 @@
 //! Driving a btt run: open the input (a binary dump, stdin, or per-CPU trace files merged as
 //! `blkparse -d` would), feed every record to the analysis, then write the report.
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::analysis::{Analysis, Settings, Sinks};
@@ -18,8 +19,8 @@ use crate::host::bounded::{TEXT_FILE_LIMIT, read_text};
 /// Why a run failed before it could report.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("{path}: {source}")]
-    File { path: String, source: io::Error },
+    #[error("{}: {source}", path.display())]
+    File { path: PathBuf, source: io::Error },
     #[error(transparent)]
     Open(#[from] SourceError),
     #[error("writing the output: {0}")]
@@ -32,13 +33,20 @@ pub struct Finished {
     pub input_errors: Vec<TraceError>,
 }
 
-fn create(path: &str) -> Result<BufWriter<File>, RunError> {
+fn create(path: &Path) -> Result<BufWriter<File>, RunError> {
     File::create(path)
         .map(|f| BufWriter::with_capacity(64 * 1024, f))
         .map_err(|source| RunError::File {
-            path: path.to_string(),
+            path: path.to_path_buf(),
             source,
         })
+}
+
+/// `NAME` + `suffix`, as btt names its files (any bytes in NAME).
+fn with_suffix(name: &Path, suffix: &str) -> PathBuf {
+    let mut path = OsString::from(name);
+    path.push(suffix);
+    PathBuf::from(path)
 }
 
 /// `-o NAME`: one of btt's NAME.SUFFIX files (announced under `-v`).
@@ -50,10 +58,10 @@ fn output_file(
     let Some(name) = &o.output else {
         return Ok(None);
     };
-    let path = format!("{name}.{suffix}");
+    let path = with_suffix(name, &format!(".{suffix}"));
     let file = create(&path)?;
     if o.verbose {
-        println!("Sending {what} to {path}");
+        println!("Sending {what} to {}", path.display());
     }
     Ok(Some(Box::new(file)))
 }
@@ -62,11 +70,10 @@ fn settings(o: &BttOptions) -> Result<Settings, RunError> {
     let device_names = match &o.device_map {
         None => Vec::new(),
         Some(path) => {
-            let text =
-                read_text(Path::new(path), TEXT_FILE_LIMIT).map_err(|source| RunError::File {
-                    path: path.clone(),
-                    source,
-                })?;
+            let text = read_text(path, TEXT_FILE_LIMIT).map_err(|source| RunError::File {
+                path: path.clone(),
+                source,
+            })?;
             read_device_map(&text)
         }
     };
@@ -107,7 +114,7 @@ pub fn run(o: &BttOptions) -> Result<Finished, RunError> {
     } else {
         None
     };
-    let open = |p: &Option<String>| -> Result<Option<Box<dyn Write>>, RunError> {
+    let open = |p: &Option<PathBuf>| -> Result<Option<Box<dyn Write>>, RunError> {
         match p {
             None => Ok(None),
             Some(path) => Ok(Some(Box::new(create(path)?))),
@@ -189,12 +196,12 @@ pub fn run(o: &BttOptions) -> Result<Finished, RunError> {
 }
 
 /// `-o NAME`: NAME_qhist.dat and NAME_dhist.dat, the sizes of queued and issued I/Os.
-fn write_size_histograms(a: &Analysis, name: &str) -> Result<(), RunError> {
+fn write_size_histograms(a: &Analysis, name: &Path) -> Result<(), RunError> {
     for (suffix, title, buckets) in [
         ("qhist", "Q", &a.queue_sizes),
         ("dhist", "D", &a.issue_sizes),
     ] {
-        let path = format!("{name}_{suffix}.dat");
+        let path = with_suffix(name, &format!("_{suffix}.dat"));
         let mut out = create(&path)?;
         if title == "Q" {
             out.write_all(b"# BTT histogram data\n")?;

@@ -271,8 +271,9 @@ impl Drop for InProgress {
     }
 }
 
-/// One client's requests, each with its deadlines.
-async fn serve_connection<S>(
+/// One client's requests, each with its deadlines (also what the HTTP fuzz target drives,
+/// over an in-memory stream).
+pub async fn serve_connection<S>(
     stream: S,
     router: Router,
     limits: Limits,

@@ -139,6 +139,11 @@ fn acceptor(config: &Path, cert: &Path, key: &Path) -> Result<TlsAcceptor, WebCo
 pub struct BasicAuthUsers(BTreeMap<String, String>);
 
 impl BasicAuthUsers {
+    /// Users and their bcrypt hashes (checked as hashes when read from `--web.config.file`).
+    pub fn new(users: BTreeMap<String, String>) -> BasicAuthUsers {
+        BasicAuthUsers(users)
+    }
+
     pub fn required(&self) -> bool {
         !self.0.is_empty()
     }

@@ -2,6 +2,7 @@
 //! the live system. Returns the process exit code (iostat's: 1 for usage errors).
 
 use std::{
+    ffi::OsString,
     io::{IsTerminal as _, Write as _},
     path::Path,
     time::Duration,
@@ -52,9 +53,21 @@ impl ArgNames for SystemNames {
 
 /// Runs iostat; returns its exit code (1 for usage errors, 2 when the counters cannot be read
 /// or the report cannot be written).
-pub fn main(program: &str, args: &[String]) -> u8 {
+pub fn main(program: &str, args: &[OsString]) -> u8 {
+    // iostat's arguments are numbers, device names and a directory of its own stat files: all
+    // text here. One that is not is named (a lossy copy would be a different name).
+    let args: Vec<String> = match args.iter().map(|a| a.clone().into_string()).collect() {
+        Ok(args) => args,
+        Err(bad) => {
+            eprintln!(
+                "{program}: argument '{}' is not valid UTF-8",
+                bad.to_string_lossy()
+            );
+            return 1;
+        }
+    };
     let names = SystemNames(Naming::default());
-    let options = match parse(args, &names) {
+    let options = match parse(&args, &names) {
         Ok(Invocation::Report(options)) => options,
         Ok(Invocation::Version) => {
             println!(

@@ -2,7 +2,10 @@
 //! options, `--long=value` or `--long value`, unique prefixes of long names, operands anywhere.
 
 use crate::blktrace::format::category;
-use crate::cli::getopt::{Arg, OptError, OptSpec, Parsed, getopt_long};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use crate::cli::getopt::{Arg, OptError, OptSpec, Parsed, getopt_long, text};
 
 /// blkparse 1.2's options.
 pub const SPECS: &[OptSpec] = &[
@@ -117,13 +120,13 @@ pub enum OutputKind {
 #[derive(Debug, Clone)]
 pub struct BlkparseOptions {
     /// Trace names (`-i NAME` or operands), in order.
-    pub inputs: Vec<String>,
+    pub inputs: Vec<PathBuf>,
     /// `-i -` or a FIFO: one stream read in batches and sorted.
-    pub pipe: Option<String>,
-    pub input_dir: Option<String>,
-    pub output: Option<String>,
+    pub pipe: Option<PathBuf>,
+    pub input_dir: Option<PathBuf>,
+    pub output: Option<PathBuf>,
     pub text_output: bool,
-    pub dump_binary: Option<String>,
+    pub dump_binary: Option<PathBuf>,
     pub dump_messages: bool,
     /// Category mask of the events shown.
     pub act_mask: u32,
@@ -196,17 +199,17 @@ impl UsageError {
 }
 
 /// `is_pipe`: "-" or a FIFO.
-fn is_pipe(name: &str) -> bool {
+fn is_pipe(name: &Path) -> bool {
     use std::os::unix::fs::FileTypeExt;
-    name == "-" || std::fs::metadata(name).is_ok_and(|m| m.file_type().is_fifo())
+    name.as_os_str() == "-" || std::fs::metadata(name).is_ok_and(|m| m.file_type().is_fifo())
 }
 
 /// Parses blkparse's options.
-pub fn parse(args: &[String]) -> Result<Command, UsageError> {
+pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
     let parsed = getopt_long(args, SPECS).map_err(UsageError::Getopt)?;
     let mut o = BlkparseOptions::default();
     let mut mask = 0u32;
-    let add_input = |o: &mut BlkparseOptions, name: String| {
+    let add_input = |o: &mut BlkparseOptions, name: PathBuf| {
         if o.pipe.is_none() && is_pipe(&name) {
             o.pipe = Some(name);
         } else {
@@ -216,56 +219,23 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     for p in parsed {
         let (c, v) = match p {
             Parsed::Operand(name) => {
-                add_input(&mut o, name);
+                add_input(&mut o, name.into());
                 continue;
             }
             Parsed::Opt(c, v) => (c, v.unwrap_or_default()),
         };
+        // File names are taken as the OS gave them; words and numbers must be text.
         match c {
-            'a' => {
-                mask |= find_mask(&v)
-                    .ok_or_else(|| UsageError::Value(format!("Invalid action mask {v}")))?
-            }
-            'A' => {
-                let x = scan_hex(&v);
-                match x.filter(|x| (1..(1 << category::SHIFT)).contains(x)) {
-                    Some(x) => mask = x,
-                    None => {
-                        let shown = x.unwrap_or(0);
-                        return Err(UsageError::Value(format!(
-                            "Invalid set action mask {v}/0x{shown:x}"
-                        )));
-                    }
+            'i' => add_input(&mut o, v.into()),
+            'D' => o.input_dir = Some(v.into()),
+            'o' => o.output = Some(v.into()),
+            'd' => o.dump_binary = Some(v.into()),
+            _ => {
+                let v = text(c, &v).map_err(UsageError::Getopt)?;
+                if let Some(command) = take_word(&mut o, &mut mask, c, v)? {
+                    return Ok(command);
                 }
             }
-            'i' => add_input(&mut o, v),
-            'D' => o.input_dir = Some(v),
-            'o' => o.output = Some(v),
-            'O' => o.text_output = false,
-            'b' => {
-                o.batch = v
-                    .trim()
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|&b| b > 0)
-                    .map_or(o.batch, |b| b as usize)
-            }
-            's' => o.per_process_stats = true,
-            't' => o.track_ios = true,
-            'q' => o.device_stats = false,
-            'w' => o.stopwatch = stopwatch(&v).map_err(UsageError::Value)?,
-            'f' if v == "json" => o.kind = OutputKind::Json,
-            'f' => o.formats.push((None, v)),
-            'F' => {
-                let (letter, format) = format_spec(&v).map_err(UsageError::Value)?;
-                o.formats.push((Some(letter), format));
-            }
-            'h' => o.hash_by_name = true,
-            'v' => o.verbose += 1,
-            'V' => return Ok(Command::Version),
-            'd' => o.dump_binary = Some(v),
-            'M' => o.dump_messages = false,
-            _ => return Ok(Command::Help),
         }
     }
     if o.pipe.is_none() && o.inputs.is_empty() {
@@ -275,6 +245,58 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         o.act_mask = mask;
     }
     Ok(Command::Parse(Box::new(o)))
+}
+
+/// An option whose value (if any) is a word or number; a command when it ends the parse.
+fn take_word(
+    o: &mut BlkparseOptions,
+    mask: &mut u32,
+    c: char,
+    v: &str,
+) -> Result<Option<Command>, UsageError> {
+    match c {
+        'a' => {
+            *mask |=
+                find_mask(v).ok_or_else(|| UsageError::Value(format!("Invalid action mask {v}")))?
+        }
+        'A' => {
+            let x = scan_hex(v);
+            match x.filter(|x| (1..(1 << category::SHIFT)).contains(x)) {
+                Some(x) => *mask = x,
+                None => {
+                    let shown = x.unwrap_or(0);
+                    return Err(UsageError::Value(format!(
+                        "Invalid set action mask {v}/0x{shown:x}"
+                    )));
+                }
+            }
+        }
+        'O' => o.text_output = false,
+        'b' => {
+            o.batch = v
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|&b| b > 0)
+                .map_or(o.batch, |b| b as usize)
+        }
+        's' => o.per_process_stats = true,
+        't' => o.track_ios = true,
+        'q' => o.device_stats = false,
+        'w' => o.stopwatch = stopwatch(v).map_err(UsageError::Value)?,
+        'f' if v == "json" => o.kind = OutputKind::Json,
+        'f' => o.formats.push((None, v.to_string())),
+        'F' => {
+            let (letter, format) = format_spec(v).map_err(UsageError::Value)?;
+            o.formats.push((Some(letter), format));
+        }
+        'h' => o.hash_by_name = true,
+        'v' => o.verbose += 1,
+        'V' => return Ok(Some(Command::Version)),
+        'M' => o.dump_messages = false,
+        _ => return Ok(Some(Command::Help)),
+    }
+    Ok(None)
 }
 
 /// sscanf's `%x`: leading blanks, an optional 0x, then hex digits (None without any).

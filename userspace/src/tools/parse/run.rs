@@ -2,9 +2,11 @@
 //! read in batches and sorted, as `blktrace -o - | blkparse -i -`), then the closing summary.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{IsTerminal, Read, Write};
-use std::path::PathBuf;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
 
 use crate::blktrace::error::TraceError;
 use crate::blktrace::format::{Trace, major, minor};
@@ -22,9 +24,9 @@ use crate::run::stop::{INTERRUPT_OR_HANGUP, Stop};
 pub enum RunError {
     #[error(transparent)]
     Open(#[from] OpenError),
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", path.display())]
     Create {
-        path: String,
+        path: PathBuf,
         source: std::io::Error,
     },
     #[error("writing the output: {0}")]
@@ -53,7 +55,7 @@ pub fn run(o: &BlkparseOptions) -> Result<Finished, RunError> {
     let mut engine = Engine::new(o);
     engine.dump = match o.dump_binary.as_deref() {
         None => None,
-        Some("-") => Some(Box::new(std::io::BufWriter::with_capacity(
+        Some(path) if path.as_os_str() == "-" => Some(Box::new(std::io::BufWriter::with_capacity(
             1 << 17,
             std::io::stdout(),
         ))),
@@ -107,9 +109,9 @@ pub fn run(o: &BlkparseOptions) -> Result<Finished, RunError> {
     Ok(Finished { input_errors })
 }
 
-fn create(path: &str) -> Result<File, RunError> {
+fn create(path: &Path) -> Result<File, RunError> {
     File::create(path).map_err(|source| RunError::Create {
-        path: path.to_string(),
+        path: path.to_path_buf(),
         source,
     })
 }
@@ -167,41 +169,58 @@ fn trace_inputs(o: &BlkparseOptions) -> Vec<TraceInput> {
     o.inputs
         .iter()
         .map(|name| {
-            let name = match name.find(".blktrace.") {
+            // Names are bytes to the kernel: one that is not UTF-8 is opened all the same.
+            let name = name.as_os_str().as_bytes();
+            let name = match find(name, b".blktrace.") {
                 Some(i) => &name[..i],
-                None => name.as_str(),
+                None => name,
             };
             let (parent, base) = split_dirname(name);
             let name = match parent {
                 Some(p) => {
-                    dir = Some(p);
+                    dir = Some(PathBuf::from(os(p)));
                     base
                 }
-                None => name.to_string(),
+                None => name,
             };
             TraceInput {
-                name,
-                dir: dir.clone().map(Into::into),
+                name: os(name),
+                dir: dir.clone(),
             }
         })
         .collect()
 }
 
+fn os(bytes: &[u8]) -> OsString {
+    OsString::from_vec(bytes.to_vec())
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
 /// dirname/basename as libgen's, None when dirname is ".".
-fn split_dirname(name: &str) -> (Option<String>, String) {
-    let trimmed = name.trim_end_matches('/');
-    match trimmed.rfind('/') {
-        None => (None, name.to_string()),
+fn split_dirname(name: &[u8]) -> (Option<&[u8]>, &[u8]) {
+    let trimmed = trim_end_slashes(name);
+    match trimmed.iter().rposition(|&b| b == b'/') {
+        None => (None, name),
         Some(i) => {
-            let dir = trimmed[..i].trim_end_matches('/');
-            let dir = if dir.is_empty() { "/" } else { dir };
-            if dir == "." {
-                (None, name.to_string())
+            let dir = trim_end_slashes(&trimmed[..i]);
+            let dir: &[u8] = if dir.is_empty() { b"/" } else { dir };
+            if dir == b"." {
+                (None, name)
             } else {
-                (Some(dir.to_string()), trimmed[i + 1..].to_string())
+                (Some(dir), &trimmed[i + 1..])
             }
         }
     }
+}
+
+fn trim_end_slashes(mut name: &[u8]) -> &[u8] {
+    while let [rest @ .., b'/'] = name {
+        name = rest;
+    }
+    name
 }
 
 fn flush_some(engine: &mut Engine, out: &mut Option<Box<dyn Write>>) -> Result<(), RunError> {
@@ -227,7 +246,7 @@ fn file_mode(
     }
     engine.devices = inputs
         .iter()
-        .map(|i| DevInfo::named(Some(i.name.clone()), 0))
+        .map(|i| DevInfo::named(Some(i.name.to_string_lossy().into_owned()), 0))
         .collect();
     // blkparse frees a notify once read, and holds a printed record until its device printed
     // `batch` records per file more on that CPU (this shapes -t's reuse of memory).
@@ -307,16 +326,16 @@ type SortKey = (u64, u32, u32, u64);
 
 fn pipe_mode(
     o: &BlkparseOptions,
-    name: &str,
+    name: &Path,
     engine: &mut Engine,
     out: &mut Option<Box<dyn Write>>,
     stop: &Stop,
 ) -> Result<Vec<TraceError>, RunError> {
-    let input: Box<dyn Read> = if name == "-" {
+    let input: Box<dyn Read> = if name.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
         Box::new(File::open(name).map_err(|source| RunError::Create {
-            path: name.to_string(),
+            path: name.to_path_buf(),
             source,
         })?)
     };
@@ -324,7 +343,7 @@ fn pipe_mode(
     engine.devices = o
         .inputs
         .iter()
-        .map(|n| DevInfo::named(Some(n.clone()), 0))
+        .map(|n| DevInfo::named(Some(n.to_string_lossy().into_owned()), 0))
         .collect();
     let mut sorted: BTreeMap<SortKey, Trace> = BTreeMap::new();
     let mut arrival = 0u64;

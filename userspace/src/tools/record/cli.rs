@@ -4,7 +4,7 @@ use super::options::{self, Command, USAGE};
 use super::run::run;
 
 /// Runs a recording with `args` (without the program name); returns the exit status.
-pub fn main(program: &str, args: &[String]) -> u8 {
+pub fn main(program: &str, args: &[std::ffi::OsString]) -> u8 {
     let o = match options::parse(args) {
         Ok(Command::Record(o)) => o,
         Ok(Command::Version) => {

@@ -3,11 +3,12 @@
 //! blktrace writes by default (no cgroup payload), so every blkparse version reads them;
 //! `--cgroup-ids` (implied by `-c`) adds each record's cgroup id and the cgroups' names.
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
 use crate::blktrace::format::category;
 use crate::cli::duration::parse_seconds;
-use crate::cli::getopt::{Arg, OptError, OptSpec, Parsed, getopt_long};
+use crate::cli::getopt::{Arg, OptError, OptSpec, Parsed, getopt_long, text};
 use crate::host::bounded::{TEXT_FILE_LIMIT, read_text};
 
 const fn opt(short: char, long: &'static str, arg: Arg) -> OptSpec {
@@ -20,7 +21,7 @@ const CGROUP: char = 'c';
 const NO_CGROUP_IDS: char = '\u{2}';
 const CGROUP_IDS: char = '\u{3}';
 
-const SPECS: &[OptSpec] = &[
+pub const SPECS: &[OptSpec] = &[
     opt('d', "dev", Arg::Required),
     opt('o', "output", Arg::Required),
     opt('D', "output-dir", Arg::Required),
@@ -77,8 +78,9 @@ pub const USAGE: &str = "Usage: blktrace [OPTIONS] -d DEV [-d DEV ...]
 pub struct RecordOptions {
     /// Devices as given (`-d`, `-I`), resolved when recording starts.
     pub devices: Vec<String>,
-    /// `-o`: the trace's name; `-` for stdout. None: one trace per device, named after it.
-    pub output: Option<String>,
+    /// `-o`: the trace's name (any bytes); `-` for stdout. None: one trace per device, named
+    /// after it.
+    pub output: Option<OsString>,
     pub dir: Option<PathBuf>,
     pub stopwatch: Option<std::time::Duration>,
     /// Categories to record (`category::*` bits).
@@ -106,16 +108,16 @@ pub enum UsageError {
     BadMask(String),
     #[error("Invalid {what} {value}")]
     BadValue { what: &'static str, value: String },
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", path.display())]
     DeviceList {
-        path: String,
+        path: PathBuf,
         source: std::io::Error,
     },
     #[error("You must specify at least one device")]
     NoDevice,
 }
 
-pub fn parse(args: &[String]) -> Result<Command, UsageError> {
+pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
     let mut o = RecordOptions {
         devices: Vec::new(),
         output: None,
@@ -131,28 +133,21 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     for p in getopt_long(args, SPECS)? {
         match p {
             // blktrace takes a last operand as the device too.
-            Parsed::Operand(dev) => o.devices.push(dev),
+            Parsed::Operand(dev) => o.devices.push(text('d', &dev)?.to_string()),
             Parsed::Opt(c, v) => {
                 let v = v.unwrap_or_default();
+                // File names are taken as the OS gave them; the rest must be text.
                 match c {
-                    'd' => o.devices.push(v),
                     'o' => o.output = Some(v),
                     'D' => o.dir = Some(PathBuf::from(v)),
-                    'w' => o.stopwatch = Some(seconds(&v, "stopwatch time")?),
-                    'a' => o.act_mask |= mask_of(&v)?,
-                    'A' => {
-                        o.act_mask = u32::from_str_radix(v.trim_start_matches("0x"), 16)
-                            .map_err(|_| UsageError::BadMask(v.clone()))?
-                    }
-                    'b' => o.buffer_kib = Some(count(&v, "buffer size")?),
-                    'n' => o.buffers = Some(count(&v, "number of sub buffers")?),
-                    'I' => o.devices.extend(device_list(&v)?),
-                    'v' | 'V' => return Ok(Command::Version),
-                    'h' => return Ok(Command::Help),
+                    'I' => o.devices.extend(device_list(Path::new(&v))?),
                     CGROUP => o.cgroup = Some(PathBuf::from(v)),
-                    NO_CGROUP_IDS => cgroup_ids = Some(false),
-                    CGROUP_IDS => cgroup_ids = Some(true),
-                    _ => return Ok(Command::Help),
+                    _ => {
+                        let v = text(c, &v)?;
+                        if let Some(command) = take_word(&mut o, &mut cgroup_ids, c, v)? {
+                            return Ok(command);
+                        }
+                    }
                 }
             }
         }
@@ -165,6 +160,31 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     }
     o.cgroup_ids = cgroup_ids.unwrap_or(o.cgroup.is_some());
     Ok(Command::Record(o))
+}
+
+/// An option whose value (if any) is a word or number; a command when it ends the parse.
+fn take_word(
+    o: &mut RecordOptions,
+    cgroup_ids: &mut Option<bool>,
+    c: char,
+    v: &str,
+) -> Result<Option<Command>, UsageError> {
+    match c {
+        'd' => o.devices.push(v.to_string()),
+        'w' => o.stopwatch = Some(seconds(v, "stopwatch time")?),
+        'a' => o.act_mask |= mask_of(v)?,
+        'A' => {
+            o.act_mask = u32::from_str_radix(v.trim_start_matches("0x"), 16)
+                .map_err(|_| UsageError::BadMask(v.to_string()))?
+        }
+        'b' => o.buffer_kib = Some(count(v, "buffer size")?),
+        'n' => o.buffers = Some(count(v, "number of sub buffers")?),
+        'v' | 'V' => return Ok(Some(Command::Version)),
+        NO_CGROUP_IDS => *cgroup_ids = Some(false),
+        CGROUP_IDS => *cgroup_ids = Some(true),
+        _ => return Ok(Some(Command::Help)),
+    }
+    Ok(None)
 }
 
 /// A category name (`-a`), with or without blkparse's `BLK_TC_` prefix, any case.
@@ -197,12 +217,10 @@ fn count(v: &str, what: &'static str) -> Result<u32, UsageError> {
 }
 
 /// `-I FILE`: one device per line (blank lines skipped).
-fn device_list(path: &str) -> Result<Vec<String>, UsageError> {
-    let text = read_text(std::path::Path::new(path), TEXT_FILE_LIMIT).map_err(|source| {
-        UsageError::DeviceList {
-            path: path.to_string(),
-            source,
-        }
+fn device_list(path: &Path) -> Result<Vec<String>, UsageError> {
+    let text = read_text(path, TEXT_FILE_LIMIT).map_err(|source| UsageError::DeviceList {
+        path: path.to_path_buf(),
+        source,
     })?;
     Ok(text
         .lines()
@@ -216,8 +234,8 @@ fn device_list(path: &str) -> Result<Vec<String>, UsageError> {
 mod tests {
     use super::*;
 
-    fn args(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| s.to_string()).collect()
+    fn args(a: &[&str]) -> Vec<OsString> {
+        a.iter().map(OsString::from).collect()
     }
 
     #[test]
@@ -238,7 +256,7 @@ mod tests {
             panic!("not a recording");
         };
         assert_eq!(o.devices, vec!["/dev/loop0"]);
-        assert_eq!(o.output.as_deref(), Some("-"));
+        assert_eq!(o.output, Some("-".into()));
         assert_eq!(o.stopwatch, Some(std::time::Duration::from_secs(2)));
         assert_eq!(o.act_mask, category::QUEUE | category::COMPLETE);
         assert!(

@@ -3,6 +3,7 @@
 //! stdout (`-o -`, for `| blkparse -i -`); then blktrace's closing summary and drop count.
 
 use std::collections::{BTreeMap, HashSet};
+use std::ffi::OsString;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -149,13 +150,13 @@ impl Traces {
         };
         let clocks = clocks_now();
         let dir = o.dir.clone().unwrap_or_else(|| PathBuf::from("."));
-        let trace = |name: String| TraceOut {
+        let trace = |name: OsString| TraceOut {
             destination: if name == "-" {
                 Destination::Stdout(BufWriter::with_capacity(1 << 16, io::stdout()))
             } else {
-                Destination::Files(BlktraceWriter::new(&dir, name.as_str()))
+                Destination::Files(BlktraceWriter::new(&dir, name.clone()))
             },
-            name,
+            name: name.to_string_lossy().into_owned(),
             recorder: Recorder::new(settings, clocks),
         };
         let mut traces = Vec::new();
@@ -169,7 +170,7 @@ impl Traces {
                 for d in devices {
                     let name = device::name(*d).unwrap_or_else(|| d.to_string());
                     by_device.insert(*d, traces.len());
-                    traces.push(trace(name));
+                    traces.push(trace(name.into()));
                 }
             }
         }
