@@ -19,6 +19,7 @@ APT_PACKAGES=(
   sysstat blktrace fio bpftrace bpftool libbpf-tools
   e2fsprogs xfsprogs btrfs-progs util-linux tmux procps
   prometheus curl openssl
+  lz4 binutils
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }

@@ -13,6 +13,8 @@ pub mod fs_latency;
 pub mod layout;
 pub mod names;
 pub mod task_io;
+pub mod tracepoint_args;
 
 pub use block_events::{BlockAction, BlockEvent, ProbeConfig};
 pub use layout::KernelLayout;
+pub use tracepoint_args::TracepointArgs;

@@ -8,6 +8,10 @@
 /// Shared by every probe set: the kernel's struct layout, read from BTF at start-up.
 pub const KERNEL_LAYOUT: &str = "KERNEL_LAYOUT";
 
+/// Shared by the probe sets on `block:` tracepoints: where each tracepoint's arguments are,
+/// from the kernel's BTF prototypes (`tracepoint_args`).
+pub const TRACEPOINT_ARGS: &str = "TRACEPOINT_ARGS";
+
 /// `block_events`: every block-layer event through one ring buffer.
 pub mod block_events {
     pub const CONFIG: &str = "BLOCK_EVENTS_CONFIG";
@@ -15,23 +19,7 @@ pub mod block_events {
     pub const DROPS: &str = "BLOCK_EVENTS_DROPS";
     pub const DEVICES: &str = "BLOCK_EVENTS_DEVICES";
     /// Each program is named after the `block:` tracepoint it attaches to.
-    pub const PROGRAMS: [&str; 15] = [
-        "block_bio_queue",
-        "block_bio_backmerge",
-        "block_bio_frontmerge",
-        "block_getrq",
-        "block_split",
-        "block_bio_remap",
-        "block_bio_complete",
-        "block_rq_insert",
-        "block_rq_issue",
-        "block_rq_merge",
-        "block_rq_requeue",
-        "block_rq_complete",
-        "block_rq_remap",
-        "block_plug",
-        "block_unplug",
-    ];
+    pub const PROGRAMS: [&str; 15] = crate::tracepoint_args::BLOCK_TRACEPOINTS;
 }
 
 /// `block_latency`: latency histograms counted in the kernel.

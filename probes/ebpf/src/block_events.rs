@@ -1,10 +1,8 @@
 //! block_events probes (trace, record, biosnoop): one BTF tracepoint program per blktrace action, all writing
 //! `BlockEvent`s into the `BLOCK_EVENTS_RING` ring buffer.
 
-use core::ffi::c_void;
-
 use aya_ebpf::{
-    Global,
+    EbpfContext, Global,
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_comm,
@@ -16,12 +14,16 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use blkscope_common::{
-    BlockAction, BlockEvent, KernelLayout, ProbeConfig,
+    BlockAction, BlockEvent, KernelLayout, ProbeConfig, TracepointArgs,
     block_events::{DEFAULT_RING_BYTES, EVENT_FROM_BIO, MAX_TRACED_DEVICES},
+    tracepoint_args::tracepoint as tp,
 };
 
 #[unsafe(no_mangle)]
 pub(crate) static KERNEL_LAYOUT: Global<KernelLayout> = Global::new(KernelLayout::EMPTY);
+
+#[unsafe(no_mangle)]
+pub(crate) static TRACEPOINT_ARGS: Global<TracepointArgs> = Global::new(TracepointArgs::SINCE_5_11);
 
 #[unsafe(no_mangle)]
 static BLOCK_EVENTS_CONFIG: Global<ProbeConfig> = Global::new(ProbeConfig::ALL);
@@ -41,32 +43,48 @@ static BLOCK_EVENTS_DEVICES: HashMap<u32, u8> = HashMap::with_max_entries(MAX_TR
 
 #[btf_tracepoint(function = "block_bio_queue")]
 pub fn block_bio_queue(ctx: BtfTracePointContext) -> i32 {
-    bio_event(BlockAction::Queue, arg(&ctx, 0), |_| {});
+    bio_event(
+        BlockAction::Queue,
+        arg_of(&ctx, tp::BLOCK_BIO_QUEUE, 0),
+        |_| {},
+    );
     0
 }
 
 #[btf_tracepoint(function = "block_bio_backmerge")]
 pub fn block_bio_backmerge(ctx: BtfTracePointContext) -> i32 {
-    bio_event(BlockAction::BackMerge, arg(&ctx, 0), |_| {});
+    bio_event(
+        BlockAction::BackMerge,
+        arg_of(&ctx, tp::BLOCK_BIO_BACKMERGE, 0),
+        |_| {},
+    );
     0
 }
 
 #[btf_tracepoint(function = "block_bio_frontmerge")]
 pub fn block_bio_frontmerge(ctx: BtfTracePointContext) -> i32 {
-    bio_event(BlockAction::FrontMerge, arg(&ctx, 0), |_| {});
+    bio_event(
+        BlockAction::FrontMerge,
+        arg_of(&ctx, tp::BLOCK_BIO_FRONTMERGE, 0),
+        |_| {},
+    );
     0
 }
 
 #[btf_tracepoint(function = "block_getrq")]
 pub fn block_getrq(ctx: BtfTracePointContext) -> i32 {
-    bio_event(BlockAction::GetRequest, arg(&ctx, 0), |_| {});
+    bio_event(
+        BlockAction::GetRequest,
+        arg_of(&ctx, tp::BLOCK_GETRQ, 0),
+        |_| {},
+    );
     0
 }
 
 #[btf_tracepoint(function = "block_split")]
 pub fn block_split(ctx: BtfTracePointContext) -> i32 {
-    let new_sector = arg(&ctx, 1) & 0xffff_ffff;
-    bio_event(BlockAction::Split, arg(&ctx, 0), |e| {
+    let new_sector = arg_of(&ctx, tp::BLOCK_SPLIT, 1) & 0xffff_ffff;
+    bio_event(BlockAction::Split, arg_of(&ctx, tp::BLOCK_SPLIT, 0), |e| {
         e.aux_sector = new_sector
     });
     0
@@ -74,88 +92,156 @@ pub fn block_split(ctx: BtfTracePointContext) -> i32 {
 
 #[btf_tracepoint(function = "block_bio_remap")]
 pub fn block_bio_remap(ctx: BtfTracePointContext) -> i32 {
-    let (from_dev, from_sector) = (arg(&ctx, 1) as u32, arg(&ctx, 2));
-    bio_event(BlockAction::Remap, arg(&ctx, 0), |e| {
-        e.aux_dev = from_dev;
-        e.aux_sector = from_sector;
-    });
+    let from_dev = arg_of(&ctx, tp::BLOCK_BIO_REMAP, 1) as u32;
+    let from_sector = arg_of(&ctx, tp::BLOCK_BIO_REMAP, 2);
+    bio_event(
+        BlockAction::Remap,
+        arg_of(&ctx, tp::BLOCK_BIO_REMAP, 0),
+        |e| {
+            e.aux_dev = from_dev;
+            e.aux_sector = from_sector;
+        },
+    );
     0
 }
 
 #[btf_tracepoint(function = "block_bio_complete")]
 pub fn block_bio_complete(ctx: BtfTracePointContext) -> i32 {
-    bio_event(BlockAction::Complete, arg(&ctx, 1), |_| {});
+    bio_event(
+        BlockAction::Complete,
+        arg_of(&ctx, tp::BLOCK_BIO_COMPLETE, 0),
+        |_| {},
+    );
     0
 }
 
 #[btf_tracepoint(function = "block_rq_insert")]
 pub fn block_rq_insert(ctx: BtfTracePointContext) -> i32 {
-    request_event(BlockAction::Insert, arg(&ctx, 0), |_| {});
+    request_event(
+        BlockAction::Insert,
+        arg_of(&ctx, tp::BLOCK_RQ_INSERT, 0),
+        |_| {},
+    );
     0
 }
 
 #[btf_tracepoint(function = "block_rq_issue")]
 pub fn block_rq_issue(ctx: BtfTracePointContext) -> i32 {
-    request_event(BlockAction::Issue, arg(&ctx, 0), |_| {});
+    request_event(
+        BlockAction::Issue,
+        arg_of(&ctx, tp::BLOCK_RQ_ISSUE, 0),
+        |_| {},
+    );
     0
 }
 
 #[btf_tracepoint(function = "block_rq_merge")]
 pub fn block_rq_merge(ctx: BtfTracePointContext) -> i32 {
-    request_event(BlockAction::RequestMerge, arg(&ctx, 0), |_| {});
+    request_event(
+        BlockAction::RequestMerge,
+        arg_of(&ctx, tp::BLOCK_RQ_MERGE, 0),
+        |_| {},
+    );
     0
 }
 
 #[btf_tracepoint(function = "block_rq_requeue")]
 pub fn block_rq_requeue(ctx: BtfTracePointContext) -> i32 {
-    request_event(BlockAction::Requeue, arg(&ctx, 0), |_| {});
+    request_event(
+        BlockAction::Requeue,
+        arg_of(&ctx, tp::BLOCK_RQ_REQUEUE, 0),
+        |_| {},
+    );
     0
 }
 
 #[btf_tracepoint(function = "block_rq_complete")]
 pub fn block_rq_complete(ctx: BtfTracePointContext) -> i32 {
-    let (status, nr_bytes) = (arg(&ctx, 1) as u8, arg(&ctx, 2) as u32);
-    request_event(BlockAction::Complete, arg(&ctx, 0), |e| {
-        e.status = status;
-        e.bytes = nr_bytes;
-    });
+    let status = arg_of(&ctx, tp::BLOCK_RQ_COMPLETE, 1) as u8;
+    let nr_bytes = arg_of(&ctx, tp::BLOCK_RQ_COMPLETE, 2) as u32;
+    request_event(
+        BlockAction::Complete,
+        arg_of(&ctx, tp::BLOCK_RQ_COMPLETE, 0),
+        |e| {
+            e.status = status;
+            e.bytes = nr_bytes;
+        },
+    );
     0
 }
 
 #[btf_tracepoint(function = "block_rq_remap")]
 pub fn block_rq_remap(ctx: BtfTracePointContext) -> i32 {
-    let (from_dev, from_sector) = (arg(&ctx, 1) as u32, arg(&ctx, 2));
-    request_event(BlockAction::Remap, arg(&ctx, 0), |e| {
-        e.aux_dev = from_dev;
-        e.aux_sector = from_sector;
-    });
+    let from_dev = arg_of(&ctx, tp::BLOCK_RQ_REMAP, 1) as u32;
+    let from_sector = arg_of(&ctx, tp::BLOCK_RQ_REMAP, 2);
+    request_event(
+        BlockAction::Remap,
+        arg_of(&ctx, tp::BLOCK_RQ_REMAP, 0),
+        |e| {
+            e.aux_dev = from_dev;
+            e.aux_sector = from_sector;
+        },
+    );
     0
 }
 
 #[btf_tracepoint(function = "block_plug")]
 pub fn block_plug(ctx: BtfTracePointContext) -> i32 {
-    queue_event(BlockAction::Plug, arg(&ctx, 0), 0);
+    queue_event(BlockAction::Plug, arg_of(&ctx, tp::BLOCK_PLUG, 0), 0);
     0
 }
 
 #[btf_tracepoint(function = "block_unplug")]
 pub fn block_unplug(ctx: BtfTracePointContext) -> i32 {
-    let depth = arg(&ctx, 1) as u32;
-    let action = if arg(&ctx, 2) & 0xff != 0 {
+    let depth = arg_of(&ctx, tp::BLOCK_UNPLUG, 1) as u32;
+    let action = if arg_of(&ctx, tp::BLOCK_UNPLUG, 2) & 0xff != 0 {
         BlockAction::UnplugIo
     } else {
         BlockAction::UnplugTimer
     };
-    queue_event(action, arg(&ctx, 0), depth);
+    queue_event(action, arg_of(&ctx, tp::BLOCK_UNPLUG, 0), depth);
     0
 }
 
 // ---- event building ----
 
-/// Argument `n` of a BTF tracepoint, as the raw 64-bit register value.
+/// Argument `k` counted from the object the probe reads (`k` = 0: the request, bio or queue)
+/// of tracepoint `tp`, as the raw 64-bit register value. Its position comes from the kernel's
+/// prototype (`TRACEPOINT_ARGS`); each position is read at a constant offset (the verifier
+/// allows no other context access) and the branches this kernel does not take are pruned by
+/// the verifier, which knows the read-only global's value.
 #[inline(always)]
-pub(crate) fn arg(ctx: &BtfTracePointContext, n: usize) -> u64 {
-    ctx.arg::<*const c_void>(n) as u64
+pub(crate) fn arg_of(ctx: &BtfTracePointContext, tp: usize, k: usize) -> u64 {
+    let position = TRACEPOINT_ARGS.load().first[tp] as usize + k;
+    match position {
+        0 => ctx_word::<0>(ctx),
+        1 => ctx_word::<8>(ctx),
+        2 => ctx_word::<16>(ctx),
+        3 => ctx_word::<24>(ctx),
+        4 => ctx_word::<32>(ctx),
+        _ => 0,
+    }
+}
+
+/// The context's 64-bit word at byte `OFFSET`, read by one instruction with that constant
+/// offset. Plain loads would let LLVM merge the branches of `arg_of` into one load through a
+/// computed pointer, which the verifier refuses ("dereference of modified ctx ptr").
+#[inline(always)]
+fn ctx_word<const OFFSET: i16>(ctx: &BtfTracePointContext) -> u64 {
+    let base = ctx.as_ptr();
+    let value: u64;
+    // SAFETY: a read of the tracepoint's argument array at a constant offset; the verifier
+    // checks that the offset is inside this tracepoint's arguments.
+    unsafe {
+        core::arch::asm!(
+            "{value} = *(u64 *)({base} + {offset})",
+            value = lateout(reg) value,
+            base = in(reg) base,
+            offset = const OFFSET,
+            options(readonly, nostack, preserves_flags),
+        );
+    }
+    value
 }
 
 #[inline(always)]

@@ -16,7 +16,9 @@ use blkscope_common::block_latency::{
     MAX_HISTOGRAMS, MAX_IN_FLIGHT, STAGE_DEVICE, STAGE_QUEUE, TimedRequest, fine_slot, log2_slot,
 };
 
-use crate::block_events::{KERNEL_LAYOUT, arg, queue_dev, read};
+use blkscope_common::tracepoint_args::tracepoint as tp;
+
+use crate::block_events::{KERNEL_LAYOUT, arg_of, queue_dev, read};
 
 #[unsafe(no_mangle)]
 static BLOCK_LATENCY_CONFIG: Global<LatencyConfig> = Global::new(LatencyConfig::DEFAULT);
@@ -43,13 +45,13 @@ pub fn block_latency_bio_queue(ctx: BtfTracePointContext) -> i32 {
         let ancestor = unsafe { bpf_get_current_ancestor_cgroup_id(config.cgroup_level as i32) };
         if ancestor != config.cgroup_id {
             // A bio address is reused: forget whoever queued the last bio that had it.
-            let _ = BLOCK_LATENCY_BIO_OWNER.remove(&arg(&ctx, 0));
+            let _ = BLOCK_LATENCY_BIO_OWNER.remove(&arg_of(&ctx, tp::BLOCK_BIO_QUEUE, 0));
             return 0;
         }
     }
     // SAFETY: as above.
     let owner = unsafe { bpf_get_current_cgroup_id() };
-    let _ = BLOCK_LATENCY_BIO_OWNER.insert(&arg(&ctx, 0), &owner, 0);
+    let _ = BLOCK_LATENCY_BIO_OWNER.insert(&arg_of(&ctx, tp::BLOCK_BIO_QUEUE, 0), &owner, 0);
     0
 }
 
@@ -73,14 +75,14 @@ static BLOCK_LATENCY_DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 
 pub fn block_latency_rq_insert(ctx: BtfTracePointContext) -> i32 {
     let config = BLOCK_LATENCY_CONFIG.load();
     if config.queued != 0 || config.split_stages != 0 {
-        start_timing(arg(&ctx, 0), 0);
+        start_timing(arg_of(&ctx, tp::BLOCK_RQ_INSERT, 0), 0);
     }
     0
 }
 
 #[btf_tracepoint(function = "block_rq_issue")]
 pub fn block_latency_rq_issue(ctx: BtfTracePointContext) -> i32 {
-    let rq = arg(&ctx, 0);
+    let rq = arg_of(&ctx, tp::BLOCK_RQ_ISSUE, 0);
     if BLOCK_LATENCY_CONFIG.load().split_stages != 0 {
         // The queue stage ends (for requests that were inserted) and the device stage starts:
         // in place, keeping the owner (no second map update, no second owner lookup).
@@ -113,7 +115,7 @@ pub fn block_latency_rq_complete(ctx: BtfTracePointContext) -> i32 {
     } else {
         0
     };
-    count_stage(arg(&ctx, 0), stage);
+    count_stage(arg_of(&ctx, tp::BLOCK_RQ_COMPLETE, 0), stage);
     0
 }
 

@@ -17,7 +17,9 @@ use blkscope_common::task_io::{
     Who,
 };
 
-use crate::block_events::{KERNEL_LAYOUT, arg, queue_dev, read};
+use blkscope_common::tracepoint_args::tracepoint as tp;
+
+use crate::block_events::{KERNEL_LAYOUT, arg_of, queue_dev, read};
 
 #[unsafe(no_mangle)]
 static TASK_IO_CONFIG: Global<TaskIoConfig> = Global::new(TaskIoConfig::DEFAULT);
@@ -42,7 +44,7 @@ static TASK_IO_DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 #[btf_tracepoint(function = "block_bio_queue")]
 pub fn task_io_bio_queue(ctx: BtfTracePointContext) -> i32 {
-    let bio = arg(&ctx, 0);
+    let bio = arg_of(&ctx, tp::BLOCK_BIO_QUEUE, 0);
     match current_who() {
         Some(who) => {
             let _ = TASK_IO_BIO_WHO.insert(&bio, &who, 0);
@@ -57,7 +59,7 @@ pub fn task_io_bio_queue(ctx: BtfTracePointContext) -> i32 {
 
 #[btf_tracepoint(function = "block_rq_issue")]
 pub fn task_io_rq_issue(ctx: BtfTracePointContext) -> i32 {
-    let rq = arg(&ctx, 0);
+    let rq = arg_of(&ctx, tp::BLOCK_RQ_ISSUE, 0);
     let config = TASK_IO_CONFIG.load();
     let layout = KERNEL_LAYOUT.load();
     if config.filter_dev != 0 && queue_dev(&layout, read(rq, layout.request_q)) != config.dev {
@@ -79,7 +81,7 @@ pub fn task_io_rq_issue(ctx: BtfTracePointContext) -> i32 {
 
 #[btf_tracepoint(function = "block_rq_complete")]
 pub fn task_io_rq_complete(ctx: BtfTracePointContext) -> i32 {
-    let rq = arg(&ctx, 0);
+    let rq = arg_of(&ctx, tp::BLOCK_RQ_COMPLETE, 0);
     // SAFETY: the value is copied out before the entry is removed.
     let Some(start) = (unsafe { TASK_IO_START.get(&rq) }).copied() else {
         return 0;

@@ -98,7 +98,6 @@ impl BlockTracer {
         Preflight::check()?;
         let kernel_btf = KernelBtf::from_sys_fs()?;
         Preflight::block_tracepoints(&kernel_btf, &BLOCK_TRACEPOINTS)?;
-        let layout = kernel_btf.block_layout()?;
         let decoder = EventDecoder::new(kernel_btf.request_flag_bits()?);
         let config = ProbeConfig {
             action_mask: options.actions.iter().fold(0, |m, a| m | a.mask_bit()),
@@ -111,7 +110,7 @@ impl BlockTracer {
         };
         let mut ebpf = ProbeSettings::default()
             .block_events(config, options.ring_bytes)
-            .load(&layout)?;
+            .load(&kernel_btf)?;
 
         set_traced_devices(&mut ebpf, &options.devices)?;
         let ring = RingBuf::try_from(take_map(&mut ebpf, names::RING)?)

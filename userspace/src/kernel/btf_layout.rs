@@ -23,6 +23,8 @@ pub enum LayoutError {
         #[source]
         source: btf_rs::Error,
     },
+    #[error("{path} holds no BTF: {reason}", path = path.display())]
+    NoBtf { path: PathBuf, reason: String },
     #[error("kernel BTF has no struct {0}")]
     MissingStruct(String),
     #[error("kernel BTF: struct {structure} has no member {member}")]
@@ -35,6 +37,77 @@ pub enum LayoutError {
     Btf(#[from] btf_rs::Error),
 }
 
+/// The largest BTF file read: a vmlinux ELF is some 50 MB, its BTF some 5 MB.
+const MAX_BTF_FILE: u64 = 1 << 30;
+
+const BTF_MAGIC_LE: [u8; 2] = [0x9f, 0xeb];
+const BTF_MAGIC_BE: [u8; 2] = [0xeb, 0x9f];
+
+/// A whole file, refusing one larger than `limit`.
+fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB",
+            limit >> 20
+        )));
+    }
+    Ok(bytes)
+}
+
+/// The `.BTF` section of an ELF file.
+fn elf_btf_section(bytes: &[u8]) -> Result<&[u8], String> {
+    use object::{Object as _, ObjectSection as _};
+    let file = object::File::parse(bytes).map_err(|e| format!("not a readable ELF file: {e}"))?;
+    let section = file
+        .section_by_name(".BTF")
+        .ok_or_else(|| "an ELF file without a .BTF section".to_owned())?;
+    section
+        .data()
+        .map_err(|e| format!("its .BTF section cannot be read: {e}"))
+}
+
+/// One argument of a tracepoint: how C spells its type, and what it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    pub text: String,
+    kind: ParamKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ParamKind {
+    /// A pointer to the struct of this name.
+    PointerTo(String),
+    /// An integer or enum, whatever its typedef.
+    Number,
+    Other,
+}
+
+impl Param {
+    pub fn is_pointer_to(&self, name: &str) -> bool {
+        matches!(&self.kind, ParamKind::PointerTo(n) if n == name)
+    }
+
+    pub fn is_number(&self) -> bool {
+        self.kind == ParamKind::Number
+    }
+
+    /// The prototype as the kernel's BTF has it: `void (*)(void *, struct request *)`.
+    pub fn prototype(params: &[Param]) -> String {
+        let mut text = String::from("void (*)(void *");
+        for p in params {
+            text.push_str(", ");
+            text.push_str(&p.text);
+        }
+        text.push(')');
+        text
+    }
+}
+
 /// The running kernel's BTF, with the lookups the probes need.
 pub struct KernelBtf {
     btf: Btf,
@@ -45,12 +118,38 @@ impl KernelBtf {
         Self::from_file(Path::new(VMLINUX_BTF))
     }
 
+    /// BTF from a file: raw BTF (`/sys/kernel/btf/vmlinux`, BTFHub's `.btf` files) or a vmlinux
+    /// ELF with a `.BTF` section.
     pub fn from_file(path: &Path) -> Result<Self, LayoutError> {
-        let btf = Btf::from_file(path).map_err(|source| LayoutError::Read {
+        let read_error = |source: std::io::Error| LayoutError::Read {
+            path: path.to_owned(),
+            source: btf_rs::Error::from(source),
+        };
+        let bytes = read_bounded(path, MAX_BTF_FILE).map_err(read_error)?;
+        let btf_bytes = if bytes.starts_with(b"\x7fELF") {
+            elf_btf_section(&bytes).map_err(|reason| LayoutError::NoBtf {
+                path: path.to_owned(),
+                reason,
+            })?
+        } else if bytes.starts_with(&BTF_MAGIC_LE) || bytes.starts_with(&BTF_MAGIC_BE) {
+            &bytes[..]
+        } else {
+            return Err(LayoutError::NoBtf {
+                path: path.to_owned(),
+                reason: "neither raw BTF (magic 0xeb9f) nor an ELF file".to_owned(),
+            });
+        };
+        Self::from_bytes(btf_bytes).map_err(|source| LayoutError::Read {
             path: path.to_owned(),
             source,
-        })?;
-        Ok(Self { btf })
+        })
+    }
+
+    /// BTF from memory (raw BTF).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, btf_rs::Error> {
+        Ok(Self {
+            btf: Btf::from_bytes(bytes)?,
+        })
     }
 
     /// Offsets of every member the block probes read.
@@ -143,8 +242,6 @@ impl KernelBtf {
         })
     }
 
-    /// Byte offset of `path` (members separated by dots, anonymous structs and unions looked
-    /// through) inside `struct name`.
     /// Whether the kernel has the raw (and so BTF) tracepoint `name` (its `btf_trace_NAME`
     /// type, which tp_btf programs attach through).
     pub fn has_raw_tracepoint(&self, name: &str) -> bool {
@@ -152,6 +249,118 @@ impl KernelBtf {
             .resolve_types_by_name(&format!("btf_trace_{name}"))
             .is_ok_and(|types| !types.is_empty())
     }
+
+    /// The arguments of tracepoint `name` (its `TP_PROTO`), from the `btf_trace_NAME` typedef
+    /// (`void (*)(void *, ARGS...)`, the leading `void *` being the tracepoint's own data).
+    pub fn tracepoint_params(&self, name: &str) -> Option<Vec<Param>> {
+        let types = self
+            .btf
+            .resolve_types_by_name(&format!("btf_trace_{name}"))
+            .ok()?;
+        let Some(Type::Typedef(typedef)) = types.into_iter().next() else {
+            return None;
+        };
+        let Type::Ptr(pointer) = self.btf.resolve_type_by_id(typedef.get_type_id()?).ok()? else {
+            return None;
+        };
+        let Type::FuncProto(proto) = self.btf.resolve_type_by_id(pointer.get_type_id()?).ok()?
+        else {
+            return None;
+        };
+        let params = proto
+            .parameters
+            .iter()
+            .skip(1)
+            .filter_map(|p| p.get_type_id())
+            .map(|id| self.param(id))
+            .collect();
+        Some(params)
+    }
+
+    fn param(&self, type_id: u32) -> Param {
+        Param {
+            text: self.spelling(type_id, 0),
+            kind: self.kind_of(type_id),
+        }
+    }
+
+    /// How C spells a type (`struct request *`, `dev_t`, `unsigned int`).
+    fn spelling(&self, type_id: u32, depth: u32) -> String {
+        if depth > 16 {
+            return "?".to_owned();
+        }
+        let Ok(t) = self.btf.resolve_type_by_id(type_id) else {
+            return "?".to_owned();
+        };
+        let name = |t: &dyn BtfType| self.btf.resolve_name(t).unwrap_or_default();
+        match &t {
+            Type::Void => "void".to_owned(),
+            Type::Ptr(p) => match p.get_type_id() {
+                Some(inner) => format!("{} *", self.spelling(inner, depth + 1)),
+                None => "void *".to_owned(),
+            },
+            Type::Struct(s) => format!("struct {}", name(s)),
+            Type::Union(s) => format!("union {}", name(s)),
+            Type::Enum(e) => format!("enum {}", name(e)),
+            Type::Enum64(e) => format!("enum {}", name(e)),
+            Type::Fwd(f) => format!("struct {}", name(f)),
+            Type::Const(c) => match c.get_type_id() {
+                Some(inner) => format!("const {}", self.spelling(inner, depth + 1)),
+                None => "const void".to_owned(),
+            },
+            Type::Volatile(c) | Type::Restrict(c) => match c.get_type_id() {
+                Some(inner) => self.spelling(inner, depth + 1),
+                None => "void".to_owned(),
+            },
+            Type::Int(i) => name(i),
+            Type::Typedef(d) => name(d),
+            Type::Float(f) => name(f),
+            other => other.name().to_owned(),
+        }
+    }
+
+    /// What a parameter is, through typedefs and qualifiers.
+    fn kind_of(&self, mut type_id: u32) -> ParamKind {
+        for _ in 0..16 {
+            let Ok(t) = self.btf.resolve_type_by_id(type_id) else {
+                return ParamKind::Other;
+            };
+            match t {
+                Type::Int(_) | Type::Enum(_) | Type::Enum64(_) => return ParamKind::Number,
+                Type::Ptr(p) => {
+                    let pointee = p.get_type_id().and_then(|id| self.struct_name_behind(id));
+                    return pointee.map_or(ParamKind::Other, ParamKind::PointerTo);
+                }
+                Type::Typedef(d) => type_id = d.get_type_id().unwrap_or(0),
+                Type::Const(c) | Type::Volatile(c) | Type::Restrict(c) => {
+                    type_id = c.get_type_id().unwrap_or(0)
+                }
+                Type::TypeTag(t) => type_id = t.get_type_id().unwrap_or(0),
+                _ => return ParamKind::Other,
+            }
+        }
+        ParamKind::Other
+    }
+
+    /// The name of the struct a type id names (also a forward declaration).
+    fn struct_name_behind(&self, mut type_id: u32) -> Option<String> {
+        for _ in 0..16 {
+            match self.btf.resolve_type_by_id(type_id).ok()? {
+                Type::Struct(s) => return self.btf.resolve_name(&s).ok(),
+                Type::Fwd(f) => return self.btf.resolve_name(&f).ok(),
+                Type::Typedef(d) => type_id = d.get_type_id()?,
+                Type::Const(c) | Type::Volatile(c) | Type::Restrict(c) => {
+                    type_id = c.get_type_id()?
+                }
+                Type::TypeTag(t) => type_id = t.get_type_id()?,
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// Byte offset of `path` (members separated by dots, anonymous structs and unions looked
+    /// through) inside `struct name`.
 
     pub fn offset_of(&self, name: &str, path: &str) -> Result<u32, LayoutError> {
         let mut structure = self.find_struct(name)?;
@@ -298,6 +507,48 @@ mod tests {
             err.to_string(),
             "kernel BTF has no struct no_such_struct_xyz"
         );
+    }
+
+    /// A kernel whose struct bio has no `bi_iter`: the layout names what is missing.
+    #[test]
+    fn a_kernel_missing_a_member_is_named() {
+        use crate::kernel::btf_fixture::BtfBuilder;
+        let mut b = BtfBuilder::new();
+        let word = b.int("long long unsigned int", 8);
+        let word_members = |names: &[&'static str]| -> Vec<(&'static str, u32, u32)> {
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (*n, word, i as u32 * 8))
+                .collect()
+        };
+        let request = word_members(&["q", "cmd_flags", "__data_len", "__sector", "bio"]);
+        b.structure("request", 40, &request);
+        b.structure("request_queue", 8, &word_members(&["disk"]));
+        b.structure("gendisk", 16, &word_members(&["major", "first_minor"]));
+        b.structure("block_device", 8, &word_members(&["bd_disk"]));
+        b.structure("bio", 16, &word_members(&["bi_bdev", "bi_opf"]));
+        let btf = KernelBtf::from_bytes(&b.build()).expect("a readable BTF blob");
+        let err = btf.block_layout().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "kernel BTF: struct bio has no member bi_iter.bi_sector"
+        );
+        // Offsets that are there are read from the blob, not from the running kernel.
+        assert_eq!(btf.offset_of("request", "bio").unwrap(), 32);
+    }
+
+    #[test]
+    fn a_file_without_btf_is_a_clear_error() {
+        let err = KernelBtf::from_file(Path::new("/etc/hostname"))
+            .err()
+            .expect("error");
+        assert!(
+            err.to_string().starts_with("/etc/hostname holds no BTF"),
+            "{err}"
+        );
+        let raw = KernelBtf::from_file(Path::new(VMLINUX_BTF)).expect("raw BTF");
+        assert!(raw.has_raw_tracepoint("block_rq_issue"));
     }
 
     #[test]

@@ -3,7 +3,10 @@
 
 use std::path::Path;
 
-use crate::kernel::btf_layout::{self, KernelBtf};
+use crate::kernel::{
+    btf_layout::{self, KernelBtf},
+    tracepoint_args::{self, PrototypeError},
+};
 
 /// Linux capability numbers (linux/capability.h).
 const CAP_SYS_ADMIN: u32 = 21;
@@ -25,6 +28,8 @@ pub enum KernelError {
     Tracefs(std::io::Error),
     #[error("the kernel has no tracepoint {0}")]
     MissingTracepoint(String),
+    #[error(transparent)]
+    Prototype(PrototypeError),
     #[error(transparent)]
     Layout(#[from] btf_layout::LayoutError),
     #[error("loading the eBPF probes: {0}")]
@@ -62,12 +67,19 @@ impl Preflight {
     }
 
     /// Each named `block:` tracepoint, from the kernel's BTF (a BTF tracepoint program needs
-    /// nothing else: no tracefs, so no privilege to mount or read it).
+    /// nothing else: no tracefs, so no privilege to mount or read it), with a prototype whose
+    /// arguments the probes know how to read.
     pub fn block_tracepoints(btf: &KernelBtf, names: &[&str]) -> Result<(), KernelError> {
-        match names.iter().find(|name| !btf.has_raw_tracepoint(name)) {
-            Some(name) => Err(KernelError::MissingTracepoint(format!("block:{name}"))),
-            None => Ok(()),
+        for name in names {
+            match tracepoint_args::resolve(btf, name) {
+                Ok(_) => {}
+                Err(PrototypeError::Missing(_)) => {
+                    return Err(KernelError::MissingTracepoint(format!("block:{name}")));
+                }
+                Err(unknown) => return Err(KernelError::Prototype(unknown)),
+            }
         }
+        Ok(())
     }
 }
 

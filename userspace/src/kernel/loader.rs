@@ -9,7 +9,7 @@ use aya::{
     programs::{BtfTracePoint, TracePoint},
 };
 use blkscope_common::{
-    KernelLayout, ProbeConfig,
+    KernelLayout, ProbeConfig, TracepointArgs,
     block_latency::{LatencyConfig, MAX_HISTOGRAMS},
     fs_latency::{FsConfig, FsLayout},
     names,
@@ -19,6 +19,7 @@ use blkscope_common::{
 use crate::kernel::{
     btf_layout::KernelBtf,
     checks::{KernelError, Preflight},
+    tracepoint_args,
 };
 
 /// The compiled probes (built by build.rs with the probes' own toolchain).
@@ -62,10 +63,14 @@ impl ProbeSettings {
         self
     }
 
-    /// Loads the object with the kernel's `layout` and these settings (nothing attached yet).
-    pub fn load(&self, layout: &KernelLayout) -> Result<Ebpf, KernelError> {
+    /// Loads the object with the kernel's layout and tracepoint argument positions (from its
+    /// BTF) and these settings (nothing attached yet).
+    pub fn load(&self, kernel_btf: &KernelBtf) -> Result<Ebpf, KernelError> {
+        let layout: KernelLayout = kernel_btf.block_layout()?;
+        let args: TracepointArgs = tracepoint_args::tracepoint_args(kernel_btf);
         let mut loader = EbpfLoader::new();
-        loader.override_global(names::KERNEL_LAYOUT, layout, true);
+        loader.override_global(names::KERNEL_LAYOUT, &layout, true);
+        loader.override_global(names::TRACEPOINT_ARGS, &args, true);
         let ring_bytes = match &self.block_events {
             Some((config, ring_bytes)) => {
                 loader.override_global(names::block_events::CONFIG, config, true);
@@ -126,7 +131,7 @@ pub fn start_alone<P: ProbeSet>(options: &P::Options) -> Result<P, KernelError> 
     Preflight::check()?;
     let kernel_btf = KernelBtf::from_sys_fs()?;
     let (settings, setup) = P::configure(options, &kernel_btf, ProbeSettings::default())?;
-    let mut ebpf = settings.load(&kernel_btf.block_layout()?)?;
+    let mut ebpf = settings.load(&kernel_btf)?;
     let mut probe = P::attach(&mut ebpf, setup)?;
     probe.own(ebpf);
     Ok(probe)

@@ -13,6 +13,8 @@
 
 pub mod block_events;
 pub mod block_latency;
+#[cfg(test)]
+pub(crate) mod btf_fixture;
 pub mod btf_layout;
 pub mod checks;
 pub mod fs_latency;
@@ -20,6 +22,7 @@ pub mod loader;
 pub mod privileges;
 pub mod task_io;
 pub mod tracefs;
+pub mod tracepoint_args;
 
 pub use block_events::{BlockTraceOptions, BlockTracer, CgroupFilter, DropCounts};
 pub use checks::{KernelError, Preflight};

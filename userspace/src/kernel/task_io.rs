@@ -65,9 +65,7 @@ impl TaskIoProbe {
             op_write: bits.op_write,
             op_mask: (1u32 << bits.op_bits.min(31)) - 1,
         };
-        let mut ebpf = ProbeSettings::default()
-            .task_io(top)
-            .load(&kernel_btf.block_layout()?)?;
+        let mut ebpf = ProbeSettings::default().task_io(top).load(&kernel_btf)?;
 
         let counts = PerCpuHashMap::try_from(take_map(&mut ebpf, names::COUNTS)?)
             .map_err(|e| map_error(names::COUNTS, e))?;

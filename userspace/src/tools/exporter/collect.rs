@@ -110,7 +110,7 @@ impl Probes {
             }
             None => None,
         };
-        let mut object = settings.load(&kernel_btf.block_layout()?)?;
+        let mut object = settings.load(&kernel_btf)?;
         Ok(Probes {
             latency: LatencyProbe::attach(&mut object, latency)?,
             fs: fs.map(|fs| FsProbe::attach(&mut object, fs)).transpose()?,
