@@ -361,7 +361,6 @@ impl KernelBtf {
 
     /// Byte offset of `path` (members separated by dots, anonymous structs and unions looked
     /// through) inside `struct name`.
-
     pub fn offset_of(&self, name: &str, path: &str) -> Result<u32, LayoutError> {
         let mut structure = self.find_struct(name)?;
         let mut offset_bits = 0u32;
