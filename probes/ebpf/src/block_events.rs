@@ -1,29 +1,28 @@
-//! block_events probes (trace, record, biosnoop): one BTF tracepoint program per blktrace action, all writing
-//! `BlockEvent`s into the `BLOCK_EVENTS_RING` ring buffer.
+//! block_events probes (trace, record, biosnoop): one tracepoint program per blktrace action
+//! (`block_tracepoint!`: tp_btf, and raw_tp twins), all writing `BlockEvent`s into the
+//! `BLOCK_EVENTS_RING` ring buffer.
 
 use aya_ebpf::{
-    EbpfContext, Global,
+    Global,
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_comm,
         bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
         bpf_probe_read_kernel,
     },
-    macros::{btf_tracepoint, map},
+    macros::map,
     maps::{HashMap, PerCpuArray, RingBuf},
-    programs::BtfTracePointContext,
 };
 use blkscope_common::{
-    BlockAction, BlockEvent, KernelLayout, ProbeConfig, TracepointArgs,
+    BlockAction, BlockEvent, KernelLayout, ProbeConfig,
     block_events::{DEFAULT_RING_BYTES, EVENT_FROM_BIO, MAX_TRACED_DEVICES},
     tracepoint_args::tracepoint as tp,
 };
 
-#[unsafe(no_mangle)]
-pub(crate) static KERNEL_LAYOUT: Global<KernelLayout> = Global::new(KernelLayout::EMPTY);
+use crate::tracepoint::arg_of;
 
 #[unsafe(no_mangle)]
-pub(crate) static TRACEPOINT_ARGS: Global<TracepointArgs> = Global::new(TracepointArgs::SINCE_5_11);
+pub(crate) static KERNEL_LAYOUT: Global<KernelLayout> = Global::new(KernelLayout::EMPTY);
 
 #[unsafe(no_mangle)]
 static BLOCK_EVENTS_CONFIG: Global<ProbeConfig> = Global::new(ProbeConfig::ALL);
@@ -41,57 +40,51 @@ static BLOCK_EVENTS_DEVICES: HashMap<u32, u8> = HashMap::with_max_entries(MAX_TR
 
 // ---- entry points: one small function per tracepoint ----
 
-#[btf_tracepoint(function = "block_bio_queue")]
-pub fn block_bio_queue(ctx: BtfTracePointContext) -> i32 {
+block_tracepoint!("block_bio_queue", fn block_bio_queue / block_bio_queue_raw (ctx) {
     bio_event(
         BlockAction::Queue,
         arg_of(&ctx, tp::BLOCK_BIO_QUEUE, 0),
         |_| {},
     );
     0
-}
+});
 
-#[btf_tracepoint(function = "block_bio_backmerge")]
-pub fn block_bio_backmerge(ctx: BtfTracePointContext) -> i32 {
+block_tracepoint!("block_bio_backmerge", fn block_bio_backmerge / block_bio_backmerge_raw (ctx) {
     bio_event(
         BlockAction::BackMerge,
         arg_of(&ctx, tp::BLOCK_BIO_BACKMERGE, 0),
         |_| {},
     );
     0
-}
+});
 
-#[btf_tracepoint(function = "block_bio_frontmerge")]
-pub fn block_bio_frontmerge(ctx: BtfTracePointContext) -> i32 {
+block_tracepoint!("block_bio_frontmerge", fn block_bio_frontmerge / block_bio_frontmerge_raw (ctx) {
     bio_event(
         BlockAction::FrontMerge,
         arg_of(&ctx, tp::BLOCK_BIO_FRONTMERGE, 0),
         |_| {},
     );
     0
-}
+});
 
-#[btf_tracepoint(function = "block_getrq")]
-pub fn block_getrq(ctx: BtfTracePointContext) -> i32 {
+block_tracepoint!("block_getrq", fn block_getrq / block_getrq_raw (ctx) {
     bio_event(
         BlockAction::GetRequest,
         arg_of(&ctx, tp::BLOCK_GETRQ, 0),
         |_| {},
     );
     0
-}
+});
 
-#[btf_tracepoint(function = "block_split")]
-pub fn block_split(ctx: BtfTracePointContext) -> i32 {
+block_tracepoint!("block_split", fn block_split / block_split_raw (ctx) {
     let new_sector = arg_of(&ctx, tp::BLOCK_SPLIT, 1) & 0xffff_ffff;
     bio_event(BlockAction::Split, arg_of(&ctx, tp::BLOCK_SPLIT, 0), |e| {
         e.aux_sector = new_sector
     });
     0
-}
+});
 
-#[btf_tracepoint(function = "block_bio_remap")]
-pub fn block_bio_remap(ctx: BtfTracePointContext) -> i32 {
+block_tracepoint!("block_bio_remap", fn block_bio_remap / block_bio_remap_raw (ctx) {
     let from_dev = arg_of(&ctx, tp::BLOCK_BIO_REMAP, 1) as u32;
     let from_sector = arg_of(&ctx, tp::BLOCK_BIO_REMAP, 2);
     bio_event(
@@ -103,60 +96,54 @@ pub fn block_bio_remap(ctx: BtfTracePointContext) -> i32 {
         },
     );
     0
-}
+});
 
-#[btf_tracepoint(function = "block_bio_complete")]
-pub fn block_bio_complete(ctx: BtfTracePointContext) -> i32 {
+block_tracepoint!("block_bio_complete", fn block_bio_complete / block_bio_complete_raw (ctx) {
     bio_event(
         BlockAction::Complete,
         arg_of(&ctx, tp::BLOCK_BIO_COMPLETE, 0),
         |_| {},
     );
     0
-}
+});
 
-#[btf_tracepoint(function = "block_rq_insert")]
-pub fn block_rq_insert(ctx: BtfTracePointContext) -> i32 {
+block_tracepoint!("block_rq_insert", fn block_rq_insert / block_rq_insert_raw (ctx) {
     request_event(
         BlockAction::Insert,
         arg_of(&ctx, tp::BLOCK_RQ_INSERT, 0),
         |_| {},
     );
     0
-}
+});
 
-#[btf_tracepoint(function = "block_rq_issue")]
-pub fn block_rq_issue(ctx: BtfTracePointContext) -> i32 {
+block_tracepoint!("block_rq_issue", fn block_rq_issue / block_rq_issue_raw (ctx) {
     request_event(
         BlockAction::Issue,
         arg_of(&ctx, tp::BLOCK_RQ_ISSUE, 0),
         |_| {},
     );
     0
-}
+});
 
-#[btf_tracepoint(function = "block_rq_merge")]
-pub fn block_rq_merge(ctx: BtfTracePointContext) -> i32 {
+block_tracepoint!("block_rq_merge", fn block_rq_merge / block_rq_merge_raw (ctx) {
     request_event(
         BlockAction::RequestMerge,
         arg_of(&ctx, tp::BLOCK_RQ_MERGE, 0),
         |_| {},
     );
     0
-}
+});
 
-#[btf_tracepoint(function = "block_rq_requeue")]
-pub fn block_rq_requeue(ctx: BtfTracePointContext) -> i32 {
+block_tracepoint!("block_rq_requeue", fn block_rq_requeue / block_rq_requeue_raw (ctx) {
     request_event(
         BlockAction::Requeue,
         arg_of(&ctx, tp::BLOCK_RQ_REQUEUE, 0),
         |_| {},
     );
     0
-}
+});
 
-#[btf_tracepoint(function = "block_rq_complete")]
-pub fn block_rq_complete(ctx: BtfTracePointContext) -> i32 {
+block_tracepoint!("block_rq_complete", fn block_rq_complete / block_rq_complete_raw (ctx) {
     let status = arg_of(&ctx, tp::BLOCK_RQ_COMPLETE, 1) as u8;
     let nr_bytes = arg_of(&ctx, tp::BLOCK_RQ_COMPLETE, 2) as u32;
     request_event(
@@ -168,10 +155,9 @@ pub fn block_rq_complete(ctx: BtfTracePointContext) -> i32 {
         },
     );
     0
-}
+});
 
-#[btf_tracepoint(function = "block_rq_remap")]
-pub fn block_rq_remap(ctx: BtfTracePointContext) -> i32 {
+block_tracepoint!("block_rq_remap", fn block_rq_remap / block_rq_remap_raw (ctx) {
     let from_dev = arg_of(&ctx, tp::BLOCK_RQ_REMAP, 1) as u32;
     let from_sector = arg_of(&ctx, tp::BLOCK_RQ_REMAP, 2);
     request_event(
@@ -183,16 +169,14 @@ pub fn block_rq_remap(ctx: BtfTracePointContext) -> i32 {
         },
     );
     0
-}
+});
 
-#[btf_tracepoint(function = "block_plug")]
-pub fn block_plug(ctx: BtfTracePointContext) -> i32 {
+block_tracepoint!("block_plug", fn block_plug / block_plug_raw (ctx) {
     queue_event(BlockAction::Plug, arg_of(&ctx, tp::BLOCK_PLUG, 0), 0);
     0
-}
+});
 
-#[btf_tracepoint(function = "block_unplug")]
-pub fn block_unplug(ctx: BtfTracePointContext) -> i32 {
+block_tracepoint!("block_unplug", fn block_unplug / block_unplug_raw (ctx) {
     let depth = arg_of(&ctx, tp::BLOCK_UNPLUG, 1) as u32;
     let action = if arg_of(&ctx, tp::BLOCK_UNPLUG, 2) & 0xff != 0 {
         BlockAction::UnplugIo
@@ -201,48 +185,10 @@ pub fn block_unplug(ctx: BtfTracePointContext) -> i32 {
     };
     queue_event(action, arg_of(&ctx, tp::BLOCK_UNPLUG, 0), depth);
     0
-}
+});
 
 // ---- event building ----
 
-/// Argument `k` counted from the object the probe reads (`k` = 0: the request, bio or queue)
-/// of tracepoint `tp`, as the raw 64-bit register value. Its position comes from the kernel's
-/// prototype (`TRACEPOINT_ARGS`); each position is read at a constant offset (the verifier
-/// allows no other context access) and the branches this kernel does not take are pruned by
-/// the verifier, which knows the read-only global's value.
-#[inline(always)]
-pub(crate) fn arg_of(ctx: &BtfTracePointContext, tp: usize, k: usize) -> u64 {
-    let position = TRACEPOINT_ARGS.load().first[tp] as usize + k;
-    match position {
-        0 => ctx_word::<0>(ctx),
-        1 => ctx_word::<8>(ctx),
-        2 => ctx_word::<16>(ctx),
-        3 => ctx_word::<24>(ctx),
-        4 => ctx_word::<32>(ctx),
-        _ => 0,
-    }
-}
-
-/// The context's 64-bit word at byte `OFFSET`, read by one instruction with that constant
-/// offset. Plain loads would let LLVM merge the branches of `arg_of` into one load through a
-/// computed pointer, which the verifier refuses ("dereference of modified ctx ptr").
-#[inline(always)]
-fn ctx_word<const OFFSET: i16>(ctx: &BtfTracePointContext) -> u64 {
-    let base = ctx.as_ptr();
-    let value: u64;
-    // SAFETY: a read of the tracepoint's argument array at a constant offset; the verifier
-    // checks that the offset is inside this tracepoint's arguments.
-    unsafe {
-        core::arch::asm!(
-            "{value} = *(u64 *)({base} + {offset})",
-            value = lateout(reg) value,
-            base = in(reg) base,
-            offset = const OFFSET,
-            options(readonly, nostack, preserves_flags),
-        );
-    }
-    value
-}
 
 #[inline(always)]
 fn wanted(action: BlockAction) -> bool {

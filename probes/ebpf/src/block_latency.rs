@@ -7,9 +7,8 @@ use aya_ebpf::{
     Global,
     bindings::BPF_NOEXIST,
     helpers::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_ktime_get_ns},
-    macros::{btf_tracepoint, map},
+    macros::map,
     maps::{LruHashMap, PerCpuArray, PerCpuHashMap},
-    programs::BtfTracePointContext,
 };
 use blkscope_common::block_latency::{
     FINE_SLOTS, FineHistogram, Histogram, HistogramKey, LATENCY_SLOTS, LatencyConfig,
@@ -18,7 +17,8 @@ use blkscope_common::block_latency::{
 
 use blkscope_common::tracepoint_args::tracepoint as tp;
 
-use crate::block_events::{KERNEL_LAYOUT, arg_of, queue_dev, read};
+use crate::block_events::{KERNEL_LAYOUT, queue_dev, read};
+use crate::tracepoint::arg_of;
 
 #[unsafe(no_mangle)]
 static BLOCK_LATENCY_CONFIG: Global<LatencyConfig> = Global::new(LatencyConfig::DEFAULT);
@@ -34,8 +34,7 @@ static BLOCK_LATENCY_START: LruHashMap<u64, TimedRequest> =
 static BLOCK_LATENCY_BIO_OWNER: LruHashMap<u64, u64> =
     LruHashMap::with_max_entries(MAX_IN_FLIGHT, 0);
 
-#[btf_tracepoint(function = "block_bio_queue")]
-pub fn block_latency_bio_queue(ctx: BtfTracePointContext) -> i32 {
+block_tracepoint!("block_bio_queue", fn block_latency_bio_queue / block_latency_bio_queue_raw (ctx) {
     let config = BLOCK_LATENCY_CONFIG.load();
     if !config.tracks_owner() {
         return 0;
@@ -53,7 +52,7 @@ pub fn block_latency_bio_queue(ctx: BtfTracePointContext) -> i32 {
     let owner = unsafe { bpf_get_current_cgroup_id() };
     let _ = BLOCK_LATENCY_BIO_OWNER.insert(&arg_of(&ctx, tp::BLOCK_BIO_QUEUE, 0), &owner, 0);
     0
-}
+});
 
 #[map]
 static BLOCK_LATENCY_HISTOGRAMS: PerCpuHashMap<HistogramKey, Histogram> =
@@ -71,17 +70,15 @@ static FINE_ZERO: FineHistogram = FineHistogram::ZERO;
 #[map]
 static BLOCK_LATENCY_DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
-#[btf_tracepoint(function = "block_rq_insert")]
-pub fn block_latency_rq_insert(ctx: BtfTracePointContext) -> i32 {
+block_tracepoint!("block_rq_insert", fn block_latency_rq_insert / block_latency_rq_insert_raw (ctx) {
     let config = BLOCK_LATENCY_CONFIG.load();
     if config.queued != 0 || config.split_stages != 0 {
         start_timing(arg_of(&ctx, tp::BLOCK_RQ_INSERT, 0), 0);
     }
     0
-}
+});
 
-#[btf_tracepoint(function = "block_rq_issue")]
-pub fn block_latency_rq_issue(ctx: BtfTracePointContext) -> i32 {
+block_tracepoint!("block_rq_issue", fn block_latency_rq_issue / block_latency_rq_issue_raw (ctx) {
     let rq = arg_of(&ctx, tp::BLOCK_RQ_ISSUE, 0);
     if BLOCK_LATENCY_CONFIG.load().split_stages != 0 {
         // The queue stage ends (for requests that were inserted) and the device stage starts:
@@ -106,10 +103,9 @@ pub fn block_latency_rq_issue(ctx: BtfTracePointContext) -> i32 {
     };
     start_timing(rq, flags);
     0
-}
+});
 
-#[btf_tracepoint(function = "block_rq_complete")]
-pub fn block_latency_rq_complete(ctx: BtfTracePointContext) -> i32 {
+block_tracepoint!("block_rq_complete", fn block_latency_rq_complete / block_latency_rq_complete_raw (ctx) {
     let stage = if BLOCK_LATENCY_CONFIG.load().split_stages != 0 {
         STAGE_DEVICE
     } else {
@@ -117,7 +113,7 @@ pub fn block_latency_rq_complete(ctx: BtfTracePointContext) -> i32 {
     };
     count_stage(arg_of(&ctx, tp::BLOCK_RQ_COMPLETE, 0), stage);
     0
-}
+});
 
 #[inline(always)]
 fn start_timing(rq: u64, flags: u64) {

@@ -6,6 +6,10 @@
 // Inline assembly for the BPF atomic add (counter.rs).
 #![feature(asm_experimental_arch)]
 
+// Before the probe sets: they define their programs with its macro.
+#[macro_use]
+mod tracepoint;
+
 mod block_events;
 mod block_latency;
 mod counter;

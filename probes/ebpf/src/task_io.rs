@@ -8,9 +8,8 @@ use aya_ebpf::{
         bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_comm,
         bpf_get_current_pid_tgid, bpf_ktime_get_ns,
     },
-    macros::{btf_tracepoint, map},
+    macros::map,
     maps::{LruHashMap, PerCpuArray, PerCpuHashMap},
-    programs::BtfTracePointContext,
 };
 use blkscope_common::task_io::{
     MAX_TASK_IO_IN_FLIGHT, MAX_TASK_IO_ROWS, TaskIoConfig, TaskIoCounts, TaskIoKey, TaskIoStart,
@@ -19,7 +18,8 @@ use blkscope_common::task_io::{
 
 use blkscope_common::tracepoint_args::tracepoint as tp;
 
-use crate::block_events::{KERNEL_LAYOUT, arg_of, queue_dev, read};
+use crate::block_events::{KERNEL_LAYOUT, queue_dev, read};
+use crate::tracepoint::arg_of;
 
 #[unsafe(no_mangle)]
 static TASK_IO_CONFIG: Global<TaskIoConfig> = Global::new(TaskIoConfig::DEFAULT);
@@ -42,8 +42,7 @@ static TASK_IO_COUNTS: PerCpuHashMap<TaskIoKey, TaskIoCounts> =
 #[map]
 static TASK_IO_DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
-#[btf_tracepoint(function = "block_bio_queue")]
-pub fn task_io_bio_queue(ctx: BtfTracePointContext) -> i32 {
+block_tracepoint!("block_bio_queue", fn task_io_bio_queue / task_io_bio_queue_raw (ctx) {
     let bio = arg_of(&ctx, tp::BLOCK_BIO_QUEUE, 0);
     match current_who() {
         Some(who) => {
@@ -55,10 +54,9 @@ pub fn task_io_bio_queue(ctx: BtfTracePointContext) -> i32 {
         }
     }
     0
-}
+});
 
-#[btf_tracepoint(function = "block_rq_issue")]
-pub fn task_io_rq_issue(ctx: BtfTracePointContext) -> i32 {
+block_tracepoint!("block_rq_issue", fn task_io_rq_issue / task_io_rq_issue_raw (ctx) {
     let rq = arg_of(&ctx, tp::BLOCK_RQ_ISSUE, 0);
     let config = TASK_IO_CONFIG.load();
     let layout = KERNEL_LAYOUT.load();
@@ -77,10 +75,9 @@ pub fn task_io_rq_issue(ctx: BtfTracePointContext) -> i32 {
     let start_ns = unsafe { bpf_ktime_get_ns() };
     let _ = TASK_IO_START.insert(&rq, &TaskIoStart { start_ns, who }, 0);
     0
-}
+});
 
-#[btf_tracepoint(function = "block_rq_complete")]
-pub fn task_io_rq_complete(ctx: BtfTracePointContext) -> i32 {
+block_tracepoint!("block_rq_complete", fn task_io_rq_complete / task_io_rq_complete_raw (ctx) {
     let rq = arg_of(&ctx, tp::BLOCK_RQ_COMPLETE, 0);
     // SAFETY: the value is copied out before the entry is removed.
     let Some(start) = (unsafe { TASK_IO_START.get(&rq) }).copied() else {
@@ -103,7 +100,7 @@ pub fn task_io_rq_complete(ctx: BtfTracePointContext) -> i32 {
     let bytes = u64::from(read::<u32>(rq, layout.request_data_len));
     add(&key, bytes, latency_ns);
     0
-}
+});
 
 #[inline(always)]
 fn add(key: &TaskIoKey, bytes: u64, latency_ns: u64) {
