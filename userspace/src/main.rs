@@ -33,6 +33,11 @@ use clap::{Args, Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The kernel's BTF from FILE (raw BTF, e.g. BTFHub's, or a vmlinux ELF) instead of
+    /// /sys/kernel/btf/vmlinux: live views on kernels built without it (their probes attach
+    /// as raw tracepoints); `check` of another kernel
+    #[arg(long, global = true, value_name = "FILE")]
+    btf: Option<std::path::PathBuf>,
 }
 
 // Every tool, for `--help`: those that parse their arguments with clap, and those that parse
@@ -104,7 +109,11 @@ fn main() -> ExitCode {
     {
         return ExitCode::from(main(&program_name(&invoked, alias, command), &args[2..]));
     }
-    let result = match Cli::parse_from(args).command {
+    let cli = Cli::parse_from(args);
+    if let Some(path) = &cli.btf {
+        blkscope::kernel::btf_layout::use_btf_file(path);
+    }
+    let result = match cli.command {
         Command::Trace(args) => trace::run(args),
         Command::Biosnoop(args) => biosnoop::run(args),
         Command::Biolatency(args) => biolatency::run(args),

@@ -75,10 +75,34 @@ pub mod fs_latency {
     pub const EXIT: &str = "fs_latency_exit";
 }
 
+/// The suffix of a block tracepoint program's raw tracepoint twin (`block_rq_issue_raw`),
+/// attached instead of the BTF tracepoint program with `--btf FILE`.
+pub const RAW_SUFFIX: &str = "_raw";
+
+/// The programs on `block:` tracepoints (each has a raw tracepoint twin).
+pub fn block_tracepoint_programs() -> impl Iterator<Item = &'static str> {
+    let latency = [
+        block_latency::BIO_QUEUE.0,
+        block_latency::RQ_INSERT.0,
+        block_latency::RQ_ISSUE.0,
+        block_latency::RQ_COMPLETE.0,
+    ];
+    let task_io = [
+        task_io::BIO_QUEUE.0,
+        task_io::RQ_ISSUE.0,
+        task_io::RQ_COMPLETE.0,
+    ];
+    block_events::PROGRAMS
+        .into_iter()
+        .chain(latency)
+        .chain(task_io)
+}
+
 /// Every name above, for the check against the built object.
 pub fn all() -> impl Iterator<Item = &'static str> {
     let singles = [
         KERNEL_LAYOUT,
+        TRACEPOINT_ARGS,
         block_events::CONFIG,
         block_events::RING,
         block_events::DROPS,

@@ -189,7 +189,6 @@ block_tracepoint!("block_unplug", fn block_unplug / block_unplug_raw (ctx) {
 
 // ---- event building ----
 
-
 #[inline(always)]
 fn wanted(action: BlockAction) -> bool {
     BLOCK_EVENTS_CONFIG.load().action_mask & action.mask_bit() != 0

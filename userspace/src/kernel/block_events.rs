@@ -96,7 +96,7 @@ impl BlockTracer {
     /// Must be called inside a tokio runtime.
     pub fn start(options: &BlockTraceOptions) -> Result<Self, KernelError> {
         Preflight::check()?;
-        let kernel_btf = KernelBtf::from_sys_fs()?;
+        let kernel_btf = KernelBtf::of_kernel()?;
         Preflight::block_tracepoints(&kernel_btf, &BLOCK_TRACEPOINTS)?;
         let decoder = EventDecoder::new(kernel_btf.request_flag_bits()?);
         let config = ProbeConfig {

@@ -37,6 +37,21 @@ pub enum LayoutError {
     Btf(#[from] btf_rs::Error),
 }
 
+/// `--btf FILE`, set once at start-up by a live view given it.
+static BTF_FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Reads the kernel's types from `path` (a BTFHub-style raw BTF file or a vmlinux ELF) instead
+/// of /sys/kernel/btf/vmlinux, for kernels built without it; the probes are then attached as
+/// raw tracepoints, which need no BTF in the kernel. The first call wins.
+pub fn use_btf_file(path: &Path) {
+    let _ = BTF_FILE.set(path.to_owned());
+}
+
+/// `--btf FILE`, if a view was given it.
+pub fn btf_file() -> Option<&'static Path> {
+    BTF_FILE.get().map(PathBuf::as_path)
+}
+
 /// The largest BTF file read: a vmlinux ELF is some 50 MB, its BTF some 5 MB.
 const MAX_BTF_FILE: u64 = 1 << 30;
 
@@ -114,6 +129,14 @@ pub struct KernelBtf {
 }
 
 impl KernelBtf {
+    /// The kernel's BTF: from `--btf FILE` when given, else the kernel's own.
+    pub fn of_kernel() -> Result<Self, LayoutError> {
+        match btf_file() {
+            Some(path) => Self::from_file(path),
+            None => Self::from_sys_fs(),
+        }
+    }
+
     pub fn from_sys_fs() -> Result<Self, LayoutError> {
         Self::from_file(Path::new(VMLINUX_BTF))
     }

@@ -19,7 +19,10 @@ pub enum KernelError {
         "blkscope needs root to load its eBPF probes (missing {missing}); run it with sudo or grant CAP_BPF and CAP_PERFMON"
     )]
     NotPrivileged { missing: String },
-    #[error("the kernel has no BTF at {path} (it needs CONFIG_DEBUG_INFO_BTF=y)")]
+    #[error(
+        "the kernel has no BTF at {path} (it needs CONFIG_DEBUG_INFO_BTF=y, or --btf FILE with \
+         this kernel's BTF, e.g. from BTFHub)"
+    )]
     NoBtf { path: String },
     #[error(
         "tracefs is not available: {0} (the syscall tracepoints of the file-system views are \
@@ -112,7 +115,8 @@ fn parse_cap_eff(status: &str) -> Option<u64> {
 }
 
 fn check_btf() -> Result<(), KernelError> {
-    if Path::new(btf_layout::VMLINUX_BTF).is_file() {
+    // With --btf FILE the file is read instead (a clear error of its own when it is not BTF).
+    if btf_layout::btf_file().is_some() || Path::new(btf_layout::VMLINUX_BTF).is_file() {
         Ok(())
     } else {
         Err(KernelError::NoBtf {

@@ -6,7 +6,7 @@
 
 use aya::{
     Btf, Ebpf, EbpfLoader,
-    programs::{BtfTracePoint, TracePoint},
+    programs::{BtfTracePoint, RawTracePoint, TracePoint},
 };
 use blkscope_common::{
     KernelLayout, ProbeConfig, TracepointArgs,
@@ -17,7 +17,7 @@ use blkscope_common::{
 };
 
 use crate::kernel::{
-    btf_layout::KernelBtf,
+    btf_layout::{self, KernelBtf},
     checks::{KernelError, Preflight},
     tracepoint_args,
 };
@@ -129,7 +129,7 @@ pub trait ProbeSet: Sized {
 /// Checks the kernel, loads the object with this one set's settings, and attaches it.
 pub fn start_alone<P: ProbeSet>(options: &P::Options) -> Result<P, KernelError> {
     Preflight::check()?;
-    let kernel_btf = KernelBtf::from_sys_fs()?;
+    let kernel_btf = KernelBtf::of_kernel()?;
     let (settings, setup) = P::configure(options, &kernel_btf, ProbeSettings::default())?;
     let mut ebpf = settings.load(&kernel_btf)?;
     let mut probe = P::attach(&mut ebpf, setup)?;
@@ -137,8 +137,12 @@ pub fn start_alone<P: ProbeSet>(options: &P::Options) -> Result<P, KernelError> 
     Ok(probe)
 }
 
-/// Loads and attaches each `(program, tracepoint)` as a BTF tracepoint program.
+/// Loads and attaches each `(program, tracepoint)`: as a BTF tracepoint program, or with
+/// `--btf FILE` (a kernel that may lack its own BTF) as its raw tracepoint twin `NAME_raw`.
 pub(crate) fn attach(ebpf: &mut Ebpf, programs: &[(&str, &str)]) -> Result<(), KernelError> {
+    if btf_layout::btf_file().is_some() {
+        return attach_raw(ebpf, programs);
+    }
     let btf = Btf::from_sys_fs().map_err(|e| KernelError::Load(Box::new(e.into())))?;
     for (name, tracepoint) in programs {
         let program_error = |source| KernelError::Program {
@@ -152,6 +156,25 @@ pub(crate) fn attach(ebpf: &mut Ebpf, programs: &[(&str, &str)]) -> Result<(), K
             .map_err(program_error)?;
         program.load(tracepoint, &btf).map_err(program_error)?;
         program.attach().map_err(program_error)?;
+    }
+    Ok(())
+}
+
+/// The raw tracepoint twins of `programs` (no BTF needed to load or attach them).
+fn attach_raw(ebpf: &mut Ebpf, programs: &[(&str, &str)]) -> Result<(), KernelError> {
+    for (name, tracepoint) in programs {
+        let raw_name = format!("{name}{}", names::RAW_SUFFIX);
+        let program_error = |source| KernelError::Program {
+            name: raw_name.clone(),
+            source: Box::new(source),
+        };
+        let program: &mut RawTracePoint = ebpf
+            .program_mut(&raw_name)
+            .ok_or_else(|| KernelError::MissingProgram(raw_name.clone()))?
+            .try_into()
+            .map_err(program_error)?;
+        program.load().map_err(program_error)?;
+        program.attach(tracepoint).map_err(program_error)?;
     }
     Ok(())
 }
@@ -216,6 +239,11 @@ mod tests {
         let symbols: HashSet<&str> = file.symbols().filter_map(|s| s.name().ok()).collect();
         let missing: Vec<&str> = names::all().filter(|n| !symbols.contains(n)).collect();
         assert!(missing.is_empty(), "not in the probe object: {missing:?}");
+        let twins: Vec<String> = names::block_tracepoint_programs()
+            .map(|n| format!("{n}{}", names::RAW_SUFFIX))
+            .filter(|n| !symbols.contains(n.as_str()))
+            .collect();
+        assert!(twins.is_empty(), "raw tracepoint twins missing: {twins:?}");
         assert!(names::all().count() > 40);
     }
 

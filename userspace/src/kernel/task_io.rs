@@ -48,7 +48,7 @@ pub struct TaskIoProbe {
 impl TaskIoProbe {
     pub fn start(options: &TaskIoOptions) -> Result<Self, KernelError> {
         Preflight::check()?;
-        let kernel_btf = KernelBtf::from_sys_fs()?;
+        let kernel_btf = KernelBtf::of_kernel()?;
         Preflight::block_tracepoints(
             &kernel_btf,
             &["block_bio_queue", "block_rq_issue", "block_rq_complete"],

@@ -92,7 +92,7 @@ impl Probes {
     /// (missing capability, kernel). Must be called inside a tokio runtime.
     pub fn start(options: &CollectOptions) -> Result<Probes, KernelError> {
         Preflight::check()?;
-        let kernel_btf = KernelBtf::from_sys_fs()?;
+        let kernel_btf = KernelBtf::of_kernel()?;
         let latency_options = LatencyOptions {
             per_disk: true,
             per_cgroup: true,

@@ -89,6 +89,9 @@ pub fn main(program: &str, args: &[OsString]) -> u8 {
             return 1;
         }
     };
+    if let Some(path) = &options.btf {
+        crate::kernel::btf_layout::use_btf_file(path);
+    }
     if options.cgroups {
         return match cgroup_report::run(&options) {
             Ok(()) => 0,

@@ -49,6 +49,8 @@ pub struct IostatOptions {
     pub cgroups: bool,
     /// Beyond sysstat: only this cgroup (and its descendants).
     pub cgroup: Option<PathBuf>,
+    /// `--btf FILE`: the kernel's BTF for the probes of `--cgroups`.
+    pub btf: Option<PathBuf>,
     /// Beyond sysstat: how the per-cgroup rows are named and grouped.
     pub cgroup_rows: CgroupRows,
 }
@@ -173,6 +175,11 @@ pub fn parse(args: &[String], names: &dyn ArgNames) -> Result<Invocation, UsageE
                 i += 1;
                 o.cgroups = true;
                 o.cgroup = Some(path.into());
+            }
+            "--btf" => {
+                let path = args.get(i).ok_or(UsageError::Usage)?;
+                i += 1;
+                o.btf = Some(path.into());
             }
             _ if arg.starts_with("--dec=") && arg.len() == 7 => {
                 // atoi: anything but a digit reads as 0.
@@ -373,6 +380,8 @@ Usage: {program} [ options ] [ <device> [...] | ALL ] [ <interval> [ <count> ] ]
   --cgroup PATH      like --cgroups, only that cgroup and its descendants\n\
   --container        like --cgroups, with the container of each cgroup in a column\n\
   --containers       like --cgroups, one row per container (its cgroups added up)\n\
+  --btf FILE         with --cgroups: this kernel's BTF from FILE (for kernels without\n\
+                     /sys/kernel/btf/vmlinux)\n\
   --help             this text\n\
 \n\
 Environment: POSIXLY_CORRECT (blocks instead of kB), S_TIME_FORMAT=ISO, S_COLORS={{never|always|auto}},\n\

@@ -24,6 +24,9 @@ pub fn main(program: &str, args: &[std::ffi::OsString]) -> u8 {
             return 1;
         }
     };
+    if let Some(path) = &o.btf {
+        crate::kernel::btf_layout::use_btf_file(path);
+    }
     match run(&o) {
         Ok(finished) => {
             if finished.summary_to_stderr {

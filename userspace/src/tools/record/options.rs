@@ -20,6 +20,7 @@ const CGROUP: char = 'c';
 /// Codes for the long options without a short form.
 const NO_CGROUP_IDS: char = '\u{2}';
 const CGROUP_IDS: char = '\u{3}';
+const BTF: char = '\u{4}';
 
 pub const SPECS: &[OptSpec] = &[
     opt('d', "dev", Arg::Required),
@@ -37,6 +38,7 @@ pub const SPECS: &[OptSpec] = &[
     opt(CGROUP, "cgroup", Arg::Required),
     opt(NO_CGROUP_IDS, "no-cgroup-ids", Arg::None),
     opt(CGROUP_IDS, "cgroup-ids", Arg::None),
+    opt(BTF, "btf", Arg::Required),
 ];
 
 pub const USAGE: &str = "Usage: blktrace [OPTIONS] -d DEV [-d DEV ...]
@@ -71,6 +73,7 @@ pub const USAGE: &str = "Usage: blktrace [OPTIONS] -d DEV [-d DEV ...]
 	--cgroup-ids Add each record's cgroup id and name the cgroups (implied by -c; blkparse 1.2
 	             warns \"Bad fs action\" on such records)
 	--no-cgroup-ids Leave the cgroup ids off, also with -c (the default without -c)
+	--btf <file> This kernel's BTF (raw or a vmlinux ELF), for kernels without /sys/kernel/btf/vmlinux
 ";
 
 /// What the command line asks for.
@@ -89,6 +92,8 @@ pub struct RecordOptions {
     pub buffers: Option<u32>,
     pub cgroup: Option<PathBuf>,
     pub cgroup_ids: bool,
+    /// `--btf FILE`: the kernel's BTF, for kernels without /sys/kernel/btf/vmlinux.
+    pub btf: Option<PathBuf>,
 }
 
 /// What to do.
@@ -128,6 +133,7 @@ pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
         buffers: None,
         cgroup: None,
         cgroup_ids: false,
+        btf: None,
     };
     let mut cgroup_ids = None;
     for p in getopt_long(args, SPECS)? {
@@ -142,6 +148,7 @@ pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
                     'D' => o.dir = Some(PathBuf::from(v)),
                     'I' => o.devices.extend(device_list(Path::new(&v))?),
                     CGROUP => o.cgroup = Some(PathBuf::from(v)),
+                    BTF => o.btf = Some(PathBuf::from(v)),
                     _ => {
                         let v = text(c, &v)?;
                         if let Some(command) = take_word(&mut o, &mut cgroup_ids, c, v)? {
