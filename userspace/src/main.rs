@@ -10,6 +10,7 @@ use blkscope::tools::{
     biosnoop::{self, BiosnoopArgs},
     biotop::{self, BiotopArgs},
     btt,
+    check::{self, CheckArgs},
     exporter::{self, ExporterArgs},
     ext4dist::{self, Ext4distArgs},
     ext4slower::{self, Ext4slowerArgs},
@@ -66,6 +67,9 @@ enum Command {
     Ext4dist(Ext4distArgs),
     /// Prometheus metrics: node_exporter's diskstats, per-cgroup I/O, latency histograms
     Exporter(ExporterArgs),
+    /// Will blkscope work on this kernel (or the one whose BTF is in --btf FILE)? Exit 0 when
+    /// every view can run
+    Check(CheckArgs),
 }
 
 // The arguments of a tool that reads its own command line (listed in `--help` only).
@@ -121,6 +125,11 @@ fn main() -> ExitCode {
         Command::Ext4slower(args) => ext4slower::run(args),
         Command::Ext4dist(args) => ext4dist::run(args),
         Command::Exporter(args) => exporter::run(&args),
+        Command::Check(args) => match check::run(&args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(err) => Err(err),
+        },
         // Dispatched above, before clap would misread their grammar.
         Command::Iostat(_) | Command::Record(_) | Command::Parse(_) | Command::Btt(_) => {
             Err(anyhow::anyhow!("expected to be dispatched before clap"))

@@ -17,6 +17,7 @@ use crate::{
         btf_layout::KernelBtf,
         checks::{KernelError, Preflight},
         loader::{self, ProbeSettings, map_error, take_map},
+        requirements::ProbeKind,
     },
     model::event::{BlockIoEvent, DeviceId, EventDecoder},
 };
@@ -97,7 +98,7 @@ impl BlockTracer {
     pub fn start(options: &BlockTraceOptions) -> Result<Self, KernelError> {
         Preflight::check()?;
         let kernel_btf = KernelBtf::of_kernel()?;
-        Preflight::block_tracepoints(&kernel_btf, &BLOCK_TRACEPOINTS)?;
+        Preflight::probe_set(&kernel_btf, ProbeKind::BlockEvents)?;
         let decoder = EventDecoder::new(kernel_btf.request_flag_bits()?);
         let config = ProbeConfig {
             action_mask: options.actions.iter().fold(0, |m, a| m | a.mask_bit()),

@@ -21,6 +21,7 @@ use crate::{
         btf_layout::KernelBtf,
         checks::{KernelError, Preflight},
         loader::{self, ProbeSet, ProbeSettings, map_error, take_map},
+        requirements::ProbeKind,
     },
     model::event::{DeviceId, RequestFlagBits},
 };
@@ -100,15 +101,7 @@ impl ProbeSet for LatencyProbe {
         kernel_btf: &KernelBtf,
         settings: ProbeSettings,
     ) -> Result<(ProbeSettings, Self::Setup), KernelError> {
-        Preflight::block_tracepoints(
-            kernel_btf,
-            &[
-                "block_bio_queue",
-                "block_rq_insert",
-                "block_rq_issue",
-                "block_rq_complete",
-            ],
-        )?;
+        Preflight::probe_set(kernel_btf, ProbeKind::BlockLatency)?;
         let flag_bits = kernel_btf.request_flag_bits()?;
         let latency = LatencyConfig {
             queued: u32::from(options.queued),

@@ -411,6 +411,11 @@ impl KernelBtf {
         Ok(offset_bits / 8)
     }
 
+    /// Whether the BTF has a struct of this name with members (not only a declaration).
+    pub fn has_struct(&self, name: &str) -> bool {
+        self.find_struct(name).is_ok()
+    }
+
     fn find_struct(&self, name: &str) -> Result<btf_rs::Struct, LayoutError> {
         let types = self.btf.resolve_types_by_name(name).unwrap_or_default();
         types
@@ -456,7 +461,7 @@ impl KernelBtf {
         None
     }
 
-    fn enum_value(&self, enum_name: &str, value_name: &str) -> Result<u32, LayoutError> {
+    pub fn enum_value(&self, enum_name: &str, value_name: &str) -> Result<u32, LayoutError> {
         let missing = || LayoutError::MissingEnumValue(format!("{enum_name}::{value_name}"));
         let types = self
             .btf

@@ -5,11 +5,13 @@ use std::path::Path;
 
 use crate::kernel::{
     btf_layout::{self, KernelBtf},
-    tracepoint_args::{self, PrototypeError},
+    requirements::ProbeKind,
 };
 
 /// Linux capability numbers (linux/capability.h).
+const CAP_DAC_OVERRIDE: u32 = 1;
 const CAP_SYS_ADMIN: u32 = 21;
+const CAP_SYS_RESOURCE: u32 = 24;
 const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
 
@@ -31,8 +33,8 @@ pub enum KernelError {
     Tracefs(std::io::Error),
     #[error("the kernel has no tracepoint {0}")]
     MissingTracepoint(String),
-    #[error(transparent)]
-    Prototype(PrototypeError),
+    #[error("this kernel cannot run the {set} probes: {reasons} (`blkscope check` tells more)")]
+    Unsupported { set: &'static str, reasons: String },
     #[error(transparent)]
     Layout(#[from] btf_layout::LayoutError),
     #[error("loading the eBPF probes: {0}")]
@@ -69,20 +71,19 @@ impl Preflight {
         Ok(())
     }
 
-    /// Each named `block:` tracepoint, from the kernel's BTF (a BTF tracepoint program needs
-    /// nothing else: no tracefs, so no privilege to mount or read it), with a prototype whose
-    /// arguments the probes know how to read.
-    pub fn block_tracepoints(btf: &KernelBtf, names: &[&str]) -> Result<(), KernelError> {
-        for name in names {
-            match tracepoint_args::resolve(btf, name) {
-                Ok(_) => {}
-                Err(PrototypeError::Missing(_)) => {
-                    return Err(KernelError::MissingTracepoint(format!("block:{name}")));
-                }
-                Err(unknown) => return Err(KernelError::Prototype(unknown)),
-            }
+    /// What a probe set needs of the kernel, from its BTF: the kernel features (the ring
+    /// buffer of Linux 5.8 first), each `block:` tracepoint with a prototype whose arguments
+    /// the probes know how to read (a BTF tracepoint needs nothing else: no tracefs, so no
+    /// privilege to mount or read it), and the struct layout.
+    pub fn probe_set(btf: &KernelBtf, set: ProbeKind) -> Result<(), KernelError> {
+        let reasons = set.unmet(btf, btf_layout::btf_file().is_some());
+        if reasons.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        Err(KernelError::Unsupported {
+            set: set.name(),
+            reasons: reasons.join("; "),
+        })
     }
 }
 
@@ -101,6 +102,23 @@ pub fn check_privileges() -> Result<(), KernelError> {
     Err(KernelError::NotPrivileged {
         missing: missing.join(" and "),
     })
+}
+
+/// The capabilities blkscope's live views use that this process holds, by name.
+pub fn held_capabilities() -> Vec<&'static str> {
+    const NAMED: [(u32, &str); 5] = [
+        (CAP_DAC_OVERRIDE, "CAP_DAC_OVERRIDE"),
+        (CAP_SYS_ADMIN, "CAP_SYS_ADMIN"),
+        (CAP_SYS_RESOURCE, "CAP_SYS_RESOURCE"),
+        (CAP_PERFMON, "CAP_PERFMON"),
+        (CAP_BPF, "CAP_BPF"),
+    ];
+    let effective = effective_capabilities().unwrap_or(0);
+    NAMED
+        .into_iter()
+        .filter(|(cap, _)| effective & (1u64 << cap) != 0)
+        .map(|(_, name)| name)
+        .collect()
 }
 
 /// The `CapEff` mask of this process.

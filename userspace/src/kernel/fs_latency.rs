@@ -15,8 +15,9 @@ use tokio::io::unix::AsyncFd;
 
 use crate::kernel::{
     btf_layout::KernelBtf,
-    checks::KernelError,
+    checks::{KernelError, Preflight},
     loader::{self, ProbeSet, ProbeSettings, map_error, take_map},
+    requirements::ProbeKind,
     tracefs,
 };
 use crate::model::histogram::slot_differences;
@@ -68,6 +69,7 @@ impl ProbeSet for FsProbe {
         kernel_btf: &KernelBtf,
         settings: ProbeSettings,
     ) -> Result<(ProbeSettings, Self::Setup), KernelError> {
+        Preflight::probe_set(kernel_btf, ProbeKind::FsLatency)?;
         let syscalls = available_syscalls()?;
         let fs = FsConfig {
             magic: options.magic,

@@ -20,6 +20,7 @@ pub mod checks;
 pub mod fs_latency;
 pub mod loader;
 pub mod privileges;
+pub mod requirements;
 pub mod task_io;
 pub mod tracefs;
 pub mod tracepoint_args;

@@ -19,6 +19,7 @@ use crate::{
         btf_layout::KernelBtf,
         checks::{KernelError, Preflight},
         loader::{self, ProbeSettings, map_error, take_map},
+        requirements::ProbeKind,
     },
     model::event::DeviceId,
 };
@@ -49,10 +50,7 @@ impl TaskIoProbe {
     pub fn start(options: &TaskIoOptions) -> Result<Self, KernelError> {
         Preflight::check()?;
         let kernel_btf = KernelBtf::of_kernel()?;
-        Preflight::block_tracepoints(
-            &kernel_btf,
-            &["block_bio_queue", "block_rq_issue", "block_rq_complete"],
-        )?;
+        Preflight::probe_set(&kernel_btf, ProbeKind::TaskIo)?;
         let bits = kernel_btf.request_flag_bits()?;
         let top = TaskIoConfig {
             filter_dev: u32::from(options.device.is_some()),

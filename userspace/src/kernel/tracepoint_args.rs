@@ -109,7 +109,7 @@ pub fn resolve(btf: &KernelBtf, tracepoint: &str) -> Result<u8, PrototypeError> 
 
 /// The positions of every block tracepoint, for the probes. A tracepoint that cannot be
 /// resolved keeps the 5.11 position: the views that attach it were refused before loading
-/// (`Preflight::block_tracepoints`), so nothing reads it.
+/// (`Preflight::probe_set`), so nothing reads it.
 pub fn tracepoint_args(btf: &KernelBtf) -> TracepointArgs {
     let mut args = TracepointArgs::SINCE_5_11;
     for (i, name) in BLOCK_TRACEPOINTS.iter().enumerate() {

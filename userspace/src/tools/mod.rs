@@ -6,6 +6,7 @@ pub mod biolatency;
 pub mod biosnoop;
 pub mod biotop;
 pub mod btt;
+pub mod check;
 pub mod exporter;
 pub mod ext4dist;
 pub mod ext4slower;
