@@ -36,6 +36,20 @@ pub struct KernelLayout {
     pub kernfs_node_id: u32,
     /// Non-zero when the kernel has block cgroups (`bio.bi_blkg` exists).
     pub has_blkcg: u32,
+    /// How a request, a bio and a queue lead to their disk, by kernel era (0: the newest way):
+    /// - `request_disk_direct`: `request.rq_disk` (before 6.0, and the only way before 5.15)
+    ///   instead of `request.q->disk`;
+    /// - `bio_disk_direct`: `bio.bi_disk` (before 5.12) instead of `bio.bi_bdev->bd_disk`;
+    /// - `queue_via_bdi`: no `request_queue.disk` (before 5.15): the disk's `dev_t` is
+    ///   `request_queue.backing_dev_info->owner->devt` (the bdi's owner is the disk's device).
+    pub request_disk_direct: u32,
+    pub request_rq_disk: u32,
+    pub bio_disk_direct: u32,
+    pub bio_disk: u32,
+    pub queue_via_bdi: u32,
+    pub request_queue_bdi: u32,
+    pub bdi_owner: u32,
+    pub device_devt: u32,
     pub _pad: u32,
 }
 
@@ -61,6 +75,14 @@ impl KernelLayout {
         cgroup_kn: 0,
         kernfs_node_id: 0,
         has_blkcg: 0,
+        request_disk_direct: 0,
+        request_rq_disk: 0,
+        bio_disk_direct: 0,
+        bio_disk: 0,
+        queue_via_bdi: 0,
+        request_queue_bdi: 0,
+        bdi_owner: 0,
+        device_devt: 0,
         _pad: 0,
     };
 }

@@ -234,8 +234,7 @@ fn request_event(action: BlockAction, rq: u64, extra: impl FnOnce(&mut BlockEven
         return;
     }
     let layout = KERNEL_LAYOUT.load();
-    let queue: u64 = read(rq, layout.request_q);
-    let mut event = new_event(action, queue_dev(&layout, queue));
+    let mut event = new_event(action, request_dev(&layout, rq));
     event.request_id = rq;
     event.sector = read(rq, layout.request_sector);
     event.bytes = read(rq, layout.request_data_len);
@@ -344,15 +343,34 @@ fn disk_dev(layout: &KernelLayout, disk: u64) -> u32 {
     ((major as u32) << 20) | (minor as u32 & 0xf_ffff)
 }
 
+/// The disk of a queue: `q->disk`, or before 5.15 `q->backing_dev_info->owner->devt`.
 #[inline(always)]
-pub(crate) fn queue_dev(layout: &KernelLayout, queue: u64) -> u32 {
+fn queue_dev(layout: &KernelLayout, queue: u64) -> u32 {
+    if layout.queue_via_bdi != 0 {
+        let bdi: u64 = read(queue, layout.request_queue_bdi);
+        let owner: u64 = read(bdi, layout.bdi_owner);
+        return read(owner, layout.device_devt);
+    }
     disk_dev(layout, read(queue, layout.request_queue_disk))
 }
 
-/// The whole disk a bio is on: `bio->bi_bdev->bd_disk`. blktrace records every action
-/// against the whole disk (partitions appear only in remap records).
+/// The disk of a request: `rq->q->disk`, or `rq->rq_disk` on kernels whose queue has none.
+#[inline(always)]
+pub(crate) fn request_dev(layout: &KernelLayout, rq: u64) -> u32 {
+    if layout.request_disk_direct != 0 {
+        return disk_dev(layout, read(rq, layout.request_rq_disk));
+    }
+    queue_dev(layout, read(rq, layout.request_q))
+}
+
+/// The whole disk a bio is on: `bio->bi_bdev->bd_disk` (before 5.12 `bio->bi_disk`).
+/// blktrace records every action against the whole disk (partitions appear only in remap
+/// records).
 #[inline(always)]
 fn bio_dev(layout: &KernelLayout, bio: u64) -> u32 {
+    if layout.bio_disk_direct != 0 {
+        return disk_dev(layout, read(bio, layout.bio_disk));
+    }
     let bdev: u64 = read(bio, layout.bio_bdev);
     disk_dev(layout, read(bdev, layout.block_device_disk))
 }

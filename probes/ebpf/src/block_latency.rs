@@ -17,7 +17,7 @@ use blkscope_common::block_latency::{
 
 use blkscope_common::tracepoint_args::tracepoint as tp;
 
-use crate::block_events::{KERNEL_LAYOUT, queue_dev, read};
+use crate::block_events::{KERNEL_LAYOUT, read, request_dev};
 use crate::tracepoint::arg_of;
 
 #[unsafe(no_mangle)]
@@ -174,7 +174,7 @@ fn count(rq: u64, timed: &TimedRequest, stage: u32) -> u64 {
     };
     let key = HistogramKey {
         dev: if config.per_disk != 0 {
-            queue_dev(&layout, read(rq, layout.request_q))
+            request_dev(&layout, rq)
         } else {
             0
         },
@@ -274,5 +274,5 @@ fn device_wanted(rq: u64) -> bool {
         return true;
     }
     let layout = KERNEL_LAYOUT.load();
-    queue_dev(&layout, read(rq, layout.request_q)) == config.dev
+    request_dev(&layout, rq) == config.dev
 }

@@ -18,7 +18,7 @@ use blkscope_common::task_io::{
 
 use blkscope_common::tracepoint_args::tracepoint as tp;
 
-use crate::block_events::{KERNEL_LAYOUT, queue_dev, read};
+use crate::block_events::{KERNEL_LAYOUT, read, request_dev};
 use crate::tracepoint::arg_of;
 
 #[unsafe(no_mangle)]
@@ -60,7 +60,7 @@ block_tracepoint!("block_rq_issue", fn task_io_rq_issue / task_io_rq_issue_raw (
     let rq = arg_of(&ctx, tp::BLOCK_RQ_ISSUE, 0);
     let config = TASK_IO_CONFIG.load();
     let layout = KERNEL_LAYOUT.load();
-    if config.filter_dev != 0 && queue_dev(&layout, read(rq, layout.request_q)) != config.dev {
+    if config.filter_dev != 0 && request_dev(&layout, rq) != config.dev {
         return 0;
     }
     let bio: u64 = read(rq, layout.request_bio);
@@ -89,7 +89,7 @@ block_tracepoint!("block_rq_complete", fn task_io_rq_complete / task_io_rq_compl
     let cmd_flags: u32 = read(rq, layout.request_cmd_flags);
     let key = TaskIoKey {
         tgid: start.who.tgid,
-        dev: queue_dev(&layout, read(rq, layout.request_q)),
+        dev: request_dev(&layout, rq),
         write: u32::from(cmd_flags & config.op_mask == config.op_write),
         _pad: 0,
         cgroup_id: start.who.cgroup_id,

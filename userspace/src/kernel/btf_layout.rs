@@ -86,6 +86,15 @@ fn elf_btf_section(bytes: &[u8]) -> Result<&[u8], String> {
         .map_err(|e| format!("its .BTF section cannot be read: {e}"))
 }
 
+/// How the block objects lead to their disk on one kernel (see `KernelLayout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskPaths {
+    /// `request_queue.disk` (Linux 5.15 and later).
+    pub queue_has_disk: bool,
+    /// `bio.bi_bdev` (Linux 5.12 and later).
+    pub bio_has_bdev: bool,
+}
+
 /// One argument of a tracepoint: how C spells its type, and what it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Param {
@@ -175,6 +184,56 @@ impl KernelBtf {
         })
     }
 
+    /// Which way each object leads to its disk on this kernel (`KernelLayout`'s `*_direct`
+    /// and `queue_via_bdi`): the newest way when its member is there, else the older one.
+    pub fn disk_paths(&self) -> DiskPaths {
+        let has = |s: &str, m: &str| self.offset_of(s, m).is_ok();
+        DiskPaths {
+            queue_has_disk: has("request_queue", "disk"),
+            bio_has_bdev: has("bio", "bi_bdev"),
+        }
+    }
+
+    /// The struct members the block probes read on this kernel, by `disk_paths`.
+    pub fn block_members(&self) -> Vec<(&'static str, &'static str)> {
+        let paths = self.disk_paths();
+        let mut members = vec![
+            ("request", "q"),
+            ("request", "cmd_flags"),
+            ("request", "__data_len"),
+            ("request", "__sector"),
+            ("request", "bio"),
+            ("gendisk", "major"),
+            ("gendisk", "first_minor"),
+            ("bio", "bi_opf"),
+            ("bio", "bi_iter.bi_sector"),
+            ("bio", "bi_iter.bi_size"),
+        ];
+        if paths.queue_has_disk {
+            members.push(("request_queue", "disk"));
+        } else {
+            members.extend([
+                ("request", "rq_disk"),
+                ("request_queue", "backing_dev_info"),
+                ("backing_dev_info", "owner"),
+                ("device", "devt"),
+            ]);
+        }
+        if paths.bio_has_bdev {
+            members.extend([("bio", "bi_bdev"), ("block_device", "bd_disk")]);
+        } else {
+            members.push(("bio", "bi_disk"));
+        }
+        members.extend([
+            ("bio", "bi_blkg"),
+            ("blkcg_gq", "blkcg"),
+            ("blkcg", "css.cgroup"),
+            ("cgroup", "kn"),
+            ("kernfs_node", "id"),
+        ]);
+        members
+    }
+
     /// Offsets of every member the block probes read.
     pub fn block_layout(&self) -> Result<KernelLayout, LayoutError> {
         let bio_blkg = self.offset_of("bio", "bi_blkg");
@@ -192,17 +251,28 @@ impl KernelBtf {
         } else {
             (0, 0)
         };
+        let paths = self.disk_paths();
+        // Each way to the disk: only its own members must be there.
+        let when = |used: bool, structure: &str, member: &str| -> Result<u32, LayoutError> {
+            if used {
+                self.offset_of(structure, member)
+            } else {
+                Ok(0)
+            }
+        };
+        let old_queue = !paths.queue_has_disk;
+        let old_bio = !paths.bio_has_bdev;
         Ok(KernelLayout {
             request_q: self.offset_of("request", "q")?,
             request_cmd_flags: self.offset_of("request", "cmd_flags")?,
             request_data_len: self.offset_of("request", "__data_len")?,
             request_sector: self.offset_of("request", "__sector")?,
             request_bio: self.offset_of("request", "bio")?,
-            request_queue_disk: self.offset_of("request_queue", "disk")?,
+            request_queue_disk: when(paths.queue_has_disk, "request_queue", "disk")?,
             gendisk_major: self.offset_of("gendisk", "major")?,
             gendisk_first_minor: self.offset_of("gendisk", "first_minor")?,
-            block_device_disk: self.offset_of("block_device", "bd_disk")?,
-            bio_bdev: self.offset_of("bio", "bi_bdev")?,
+            block_device_disk: when(paths.bio_has_bdev, "block_device", "bd_disk")?,
+            bio_bdev: when(paths.bio_has_bdev, "bio", "bi_bdev")?,
             bio_opf: self.offset_of("bio", "bi_opf")?,
             bio_sector: self.offset_of("bio", "bi_iter.bi_sector")?,
             bio_size: self.offset_of("bio", "bi_iter.bi_size")?,
@@ -212,6 +282,14 @@ impl KernelBtf {
             cgroup_kn: self.offset_of("cgroup", "kn")?,
             kernfs_node_id: self.offset_of("kernfs_node", "id")?,
             has_blkcg,
+            request_disk_direct: u32::from(old_queue),
+            request_rq_disk: when(old_queue, "request", "rq_disk")?,
+            bio_disk_direct: u32::from(old_bio),
+            bio_disk: when(old_bio, "bio", "bi_disk")?,
+            queue_via_bdi: u32::from(old_queue),
+            request_queue_bdi: when(old_queue, "request_queue", "backing_dev_info")?,
+            bdi_owner: when(old_queue, "backing_dev_info", "owner")?,
+            device_devt: when(old_queue, "device", "devt")?,
             _pad: 0,
         })
     }
@@ -239,7 +317,11 @@ impl KernelBtf {
     /// `req_flag_bits`): they have moved between kernel versions.
     pub fn request_flag_bits(&self) -> Result<RequestFlagBits, LayoutError> {
         let bit = |name: &str| self.enum_value("req_flag_bits", name);
-        let op = |name: &str| self.enum_value("req_op", name);
+        // `enum req_op` since 6.0, `enum req_opf` before.
+        let op = |name: &str| {
+            self.enum_value("req_op", name)
+                .or_else(|_| self.enum_value("req_opf", name))
+        };
         let optional_bit = |name: &str| self.enum_value("req_flag_bits", name).ok();
         Ok(RequestFlagBits {
             // The first flag bit follows the REQ_OP_BITS operation bits.

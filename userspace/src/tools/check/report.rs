@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::kernel::{
     btf_layout::{self, KernelBtf, Param, VMLINUX_BTF},
     checks,
-    requirements::{BLOCK_MEMBERS, FS_MEMBERS, Feature, ProbeKind},
+    requirements::{FS_MEMBERS, Feature, ProbeKind},
     tracepoint_args,
 };
 
@@ -182,7 +182,7 @@ fn tracepoints(btf: &KernelBtf) -> Vec<TracepointRow> {
 }
 
 fn members(btf: &KernelBtf) -> Vec<MemberRow> {
-    BLOCK_MEMBERS
+    btf.block_members()
         .into_iter()
         .chain(FS_MEMBERS)
         .map(|(structure, member)| {
