@@ -20,6 +20,7 @@ APT_PACKAGES=(
   e2fsprogs xfsprogs btrfs-progs util-linux tmux procps
   prometheus curl openssl
   lz4 binutils
+  qemu-system-x86 busybox-static cpio xz-utils
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }

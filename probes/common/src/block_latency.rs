@@ -91,12 +91,19 @@ pub fn fine_slot_range(slot: usize) -> (u64, u64) {
     )
 }
 
-/// A request being timed: when the clock started and whose it is.
+/// A request (or, on a bio-based disk, a bio) being timed: when the clock started and whose
+/// it is. A bio's disk, flags and size are taken when it is queued: by its completion the
+/// kernel has advanced its size to 0.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TimedRequest {
     pub start_ns: u64,
     pub cgroup_id: u64,
+    /// Bios only (requests read theirs at completion).
+    pub dev: u32,
+    pub op_flags: u32,
+    pub bytes: u32,
+    pub _pad: u32,
 }
 
 /// One histogram: counts per power-of-two slot, and the exact sum of what was counted.
@@ -149,6 +156,10 @@ pub struct LatencyConfig {
     pub per_direction: u32,
     pub op_write: u32,
     pub op_mask: u32,
+    /// Non-zero: some traced disks are bio-based (`BIO_DISKS`): their bios are timed from
+    /// queueing to completion, as they never become requests.
+    pub bio_disks: u32,
+    pub _pad: u32,
 }
 
 impl LatencyConfig {
@@ -168,6 +179,8 @@ impl LatencyConfig {
         per_direction: 0,
         op_write: 0,
         op_mask: 0,
+        bio_disks: 0,
+        _pad: 0,
     };
 
     /// Whether the owner of each request must be captured when its bio is queued.

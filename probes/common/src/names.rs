@@ -8,6 +8,10 @@
 /// Shared by every probe set: the kernel's struct layout, read from BTF at start-up.
 pub const KERNEL_LAYOUT: &str = "KERNEL_LAYOUT";
 
+/// Shared by block_latency and task_io: the bio-based disks traced (dev_t -> 1), whose bios
+/// are timed from queueing to completion.
+pub const BIO_DISKS: &str = "BIO_DISKS";
+
 /// Shared by the probe sets on `block:` tracepoints: where each tracepoint's arguments are,
 /// from the kernel's BTF prototypes (`tracepoint_args`).
 pub const TRACEPOINT_ARGS: &str = "TRACEPOINT_ARGS";
@@ -33,6 +37,8 @@ pub mod block_latency {
     pub const RQ_INSERT: (&str, &str) = ("block_latency_rq_insert", "block_rq_insert");
     pub const RQ_ISSUE: (&str, &str) = ("block_latency_rq_issue", "block_rq_issue");
     pub const RQ_COMPLETE: (&str, &str) = ("block_latency_rq_complete", "block_rq_complete");
+    /// Attached only when a bio-based disk is traced.
+    pub const BIO_COMPLETE: (&str, &str) = ("block_latency_bio_complete", "block_bio_complete");
 }
 
 /// `task_io`: I/Os, bytes and time per task, disk and cgroup.
@@ -44,6 +50,8 @@ pub mod task_io {
     pub const BIO_QUEUE: (&str, &str) = ("task_io_bio_queue", "block_bio_queue");
     pub const RQ_ISSUE: (&str, &str) = ("task_io_rq_issue", "block_rq_issue");
     pub const RQ_COMPLETE: (&str, &str) = ("task_io_rq_complete", "block_rq_complete");
+    /// Attached only when a bio-based disk is traced.
+    pub const BIO_COMPLETE: (&str, &str) = ("task_io_bio_complete", "block_bio_complete");
 }
 
 /// `fs_latency`: file-system operations timed on syscall tracepoints.
@@ -86,11 +94,13 @@ pub fn block_tracepoint_programs() -> impl Iterator<Item = &'static str> {
         block_latency::RQ_INSERT.0,
         block_latency::RQ_ISSUE.0,
         block_latency::RQ_COMPLETE.0,
+        block_latency::BIO_COMPLETE.0,
     ];
     let task_io = [
         task_io::BIO_QUEUE.0,
         task_io::RQ_ISSUE.0,
         task_io::RQ_COMPLETE.0,
+        task_io::BIO_COMPLETE.0,
     ];
     block_events::PROGRAMS
         .into_iter()
@@ -115,12 +125,15 @@ pub fn all() -> impl Iterator<Item = &'static str> {
         block_latency::RQ_INSERT.0,
         block_latency::RQ_ISSUE.0,
         block_latency::RQ_COMPLETE.0,
+        block_latency::BIO_COMPLETE.0,
+        BIO_DISKS,
         task_io::CONFIG,
         task_io::COUNTS,
         task_io::DROPS,
         task_io::BIO_QUEUE.0,
         task_io::RQ_ISSUE.0,
         task_io::RQ_COMPLETE.0,
+        task_io::BIO_COMPLETE.0,
         fs_latency::LAYOUT,
         fs_latency::CONFIG,
         fs_latency::EVENTS,

@@ -21,6 +21,10 @@ pub struct Who {
 pub struct TaskIoStart {
     pub start_ns: u64,
     pub who: Who,
+    /// Bios of bio-based disks only, taken when queued (requests read theirs at completion).
+    pub dev: u32,
+    pub write: u32,
+    pub bytes: u64,
 }
 
 /// One row of the kernel's table.
@@ -64,6 +68,10 @@ pub struct TaskIoConfig {
     /// `REQ_OP_WRITE` and the mask of the operation bits in `cmd_flags` (from BTF).
     pub op_write: u32,
     pub op_mask: u32,
+    /// Non-zero: some traced disks are bio-based (`BIO_DISKS`): their bios are counted from
+    /// queueing to completion.
+    pub bio_disks: u32,
+    pub _pad: u32,
 }
 
 impl TaskIoConfig {
@@ -77,6 +85,8 @@ impl TaskIoConfig {
         cgroup_id: 0,
         op_write: 1,
         op_mask: 0xff,
+        bio_disks: 0,
+        _pad: 0,
     };
 }
 

@@ -34,6 +34,19 @@ static BLOCK_EVENTS_RING: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 
 #[map]
 static BLOCK_EVENTS_DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
+/// The bio-based disks traced (dev_t -> 1), shared by block_latency and task_io: their bios
+/// never become requests, so those sets time them from queueing to completion.
+#[map]
+pub(crate) static BIO_DISKS: HashMap<u32, u8> = HashMap::with_max_entries(MAX_TRACED_DEVICES, 0);
+
+/// The disk of `bio` when it is one of `BIO_DISKS`.
+#[inline(always)]
+pub(crate) fn bio_based_dev(layout: &KernelLayout, bio: u64) -> Option<u32> {
+    let dev = bio_dev(layout, bio);
+    // SAFETY: the value is only tested.
+    unsafe { BIO_DISKS.get(&dev) }.map(|_| dev)
+}
+
 /// Whole-disk devices to trace when `ProbeConfig::filter_devices` is set.
 #[map]
 static BLOCK_EVENTS_DEVICES: HashMap<u32, u8> = HashMap::with_max_entries(MAX_TRACED_DEVICES, 0);

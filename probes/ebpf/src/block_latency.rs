@@ -17,7 +17,7 @@ use blkscope_common::block_latency::{
 
 use blkscope_common::tracepoint_args::tracepoint as tp;
 
-use crate::block_events::{KERNEL_LAYOUT, read, request_dev};
+use crate::block_events::{KERNEL_LAYOUT, bio_based_dev, read, request_dev};
 use crate::tracepoint::arg_of;
 
 #[unsafe(no_mangle)]
@@ -36,6 +36,9 @@ static BLOCK_LATENCY_BIO_OWNER: LruHashMap<u64, u64> =
 
 block_tracepoint!("block_bio_queue", fn block_latency_bio_queue / block_latency_bio_queue_raw (ctx) {
     let config = BLOCK_LATENCY_CONFIG.load();
+    if config.bio_disks != 0 {
+        start_bio_timing(arg_of(&ctx, tp::BLOCK_BIO_QUEUE, 0));
+    }
     if !config.tracks_owner() {
         return 0;
     }
@@ -87,7 +90,7 @@ block_tracepoint!("block_rq_issue", fn block_latency_rq_issue / block_latency_rq
             Some(timed) => {
                 // SAFETY: a valid map value; copied out, then its start moved to now.
                 let queued = unsafe { *timed };
-                let now = count(rq, &queued, STAGE_QUEUE);
+                let now = count_request(rq, &queued, STAGE_QUEUE);
                 // SAFETY: as above; the entry is this request's alone.
                 unsafe { (*timed).start_ns = now };
             }
@@ -115,6 +118,57 @@ block_tracepoint!("block_rq_complete", fn block_latency_rq_complete / block_late
     0
 });
 
+// A bio-based disk's bio completes as itself (the kernel traces the completion of every bio
+// whose queueing it traced, except those completed as part of a request).
+block_tracepoint!("block_bio_complete", fn block_latency_bio_complete / block_latency_bio_complete_raw (ctx) {
+    let bio = arg_of(&ctx, tp::BLOCK_BIO_COMPLETE, 0);
+    // SAFETY: the value is copied out before the entry is removed.
+    let Some(timed) = (unsafe { BLOCK_LATENCY_START.get(&bio) }).copied() else {
+        return 0;
+    };
+    let _ = BLOCK_LATENCY_START.remove(&bio);
+    let config = BLOCK_LATENCY_CONFIG.load();
+    // No queue stage: a bio-based disk is handed the bio when it is queued.
+    let stage = if config.split_stages != 0 { STAGE_DEVICE } else { 0 };
+    count(&timed, stage, timed.dev, timed.op_flags, timed.bytes);
+    0
+});
+
+/// Starts the clock of a bio queued on one of `BIO_DISKS`, with what its completion needs.
+#[inline(always)]
+fn start_bio_timing(bio: u64) {
+    let config = BLOCK_LATENCY_CONFIG.load();
+    let layout = KERNEL_LAYOUT.load();
+    let Some(dev) = bio_based_dev(&layout, bio) else {
+        return;
+    };
+    if config.filter_dev != 0 && dev != config.dev {
+        return;
+    }
+    let mut cgroup_id = 0;
+    if config.tracks_owner() {
+        if config.filter_cgroup != 0 {
+            // SAFETY: reads the current task's cgroup only.
+            let level = config.cgroup_level as i32;
+            if unsafe { bpf_get_current_ancestor_cgroup_id(level) } != config.cgroup_id {
+                return;
+            }
+        }
+        // SAFETY: as above.
+        cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+    }
+    let timed = TimedRequest {
+        // SAFETY: a helper without arguments.
+        start_ns: unsafe { bpf_ktime_get_ns() },
+        cgroup_id,
+        dev,
+        op_flags: read(bio, layout.bio_opf),
+        bytes: read(bio, layout.bio_size),
+        _pad: 0,
+    };
+    let _ = BLOCK_LATENCY_START.insert(&bio, &timed, 0);
+}
+
 #[inline(always)]
 fn start_timing(rq: u64, flags: u64) {
     if rq == 0 || !device_wanted(rq) {
@@ -138,6 +192,7 @@ fn start_timing(rq: u64, flags: u64) {
     let timed = TimedRequest {
         start_ns,
         cgroup_id,
+        ..TimedRequest::default()
     };
     // A full LRU map evicts its oldest entry: it cannot fail for lack of room.
     let _ = BLOCK_LATENCY_START.insert(&rq, &timed, flags);
@@ -152,37 +207,53 @@ fn count_stage(rq: u64, stage: u32) {
         return; // issued before the probes were attached
     };
     let _ = BLOCK_LATENCY_START.remove(&rq);
-    count(rq, &timed, stage);
+    count_request(rq, &timed, stage);
 }
 
-/// Counts the time since `timed` started into the request's `stage` histogram; returns now.
+/// Counts a request's time into its `stage` histogram, reading from it only what the
+/// histograms are keyed by; returns now.
 #[inline(always)]
-fn count(rq: u64, timed: &TimedRequest, stage: u32) -> u64 {
+fn count_request(rq: u64, timed: &TimedRequest, stage: u32) -> u64 {
+    let config = BLOCK_LATENCY_CONFIG.load();
+    let layout = KERNEL_LAYOUT.load();
+    let dev = if config.per_disk != 0 {
+        request_dev(&layout, rq)
+    } else {
+        0
+    };
+    let sized = config.per_direction != 0 && stage != STAGE_QUEUE;
+    let cmd_flags: u32 = if config.per_flag != 0 || sized {
+        read(rq, layout.request_cmd_flags)
+    } else {
+        0
+    };
+    let bytes: u32 = if sized {
+        read(rq, layout.request_data_len)
+    } else {
+        0
+    };
+    count(timed, stage, dev, cmd_flags, bytes)
+}
+
+/// Counts the time since `timed` started into the `stage` histogram of an I/O on `dev` with
+/// these flags and size; returns now.
+#[inline(always)]
+fn count(timed: &TimedRequest, stage: u32, dev: u32, cmd_flags: u32, bytes: u32) -> u64 {
     let config = BLOCK_LATENCY_CONFIG.load();
     // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
     let latency_ns = now.saturating_sub(timed.start_ns);
     let units = latency_ns / u64::from(config.unit_ns.max(1));
-    let layout = KERNEL_LAYOUT.load();
-    // The exporter's counts: direction and bytes of each completed request.
+    // The exporter's counts: direction and bytes of each completed I/O.
     let (write, bytes) = if config.per_direction != 0 && stage != STAGE_QUEUE {
-        let cmd_flags: u32 = read(rq, layout.request_cmd_flags);
         let write = u32::from(cmd_flags & config.op_mask == config.op_write);
-        (write, u64::from(read::<u32>(rq, layout.request_data_len)))
+        (write, u64::from(bytes))
     } else {
         (0, 0)
     };
     let key = HistogramKey {
-        dev: if config.per_disk != 0 {
-            request_dev(&layout, rq)
-        } else {
-            0
-        },
-        cmd_flags: if config.per_flag != 0 {
-            read(rq, layout.request_cmd_flags)
-        } else {
-            0
-        },
+        dev: if config.per_disk != 0 { dev } else { 0 },
+        cmd_flags: if config.per_flag != 0 { cmd_flags } else { 0 },
         cgroup_id: if config.per_cgroup != 0 {
             timed.cgroup_id
         } else {

@@ -18,7 +18,7 @@ use blkscope_common::task_io::{
 
 use blkscope_common::tracepoint_args::tracepoint as tp;
 
-use crate::block_events::{KERNEL_LAYOUT, read, request_dev};
+use crate::block_events::{KERNEL_LAYOUT, bio_based_dev, read, request_dev};
 use crate::tracepoint::arg_of;
 
 #[unsafe(no_mangle)]
@@ -46,6 +46,9 @@ block_tracepoint!("block_bio_queue", fn task_io_bio_queue / task_io_bio_queue_ra
     let bio = arg_of(&ctx, tp::BLOCK_BIO_QUEUE, 0);
     match current_who() {
         Some(who) => {
+            if TASK_IO_CONFIG.load().bio_disks != 0 && start_bio(bio, &who) {
+                return 0;
+            }
             let _ = TASK_IO_BIO_WHO.insert(&bio, &who, 0);
         }
         // Filtered out: forget whoever queued an earlier bio at this address.
@@ -73,7 +76,12 @@ block_tracepoint!("block_rq_issue", fn task_io_rq_issue / task_io_rq_issue_raw (
     };
     // SAFETY: a helper without arguments.
     let start_ns = unsafe { bpf_ktime_get_ns() };
-    let _ = TASK_IO_START.insert(&rq, &TaskIoStart { start_ns, who }, 0);
+    let start = TaskIoStart {
+        start_ns,
+        who,
+        ..TaskIoStart::default()
+    };
+    let _ = TASK_IO_START.insert(&rq, &start, 0);
     0
 });
 
@@ -101,6 +109,53 @@ block_tracepoint!("block_rq_complete", fn task_io_rq_complete / task_io_rq_compl
     add(&key, bytes, latency_ns);
     0
 });
+
+// A bio-based disk's bio completes as itself: counted like a request.
+block_tracepoint!("block_bio_complete", fn task_io_bio_complete / task_io_bio_complete_raw (ctx) {
+    let bio = arg_of(&ctx, tp::BLOCK_BIO_COMPLETE, 0);
+    // SAFETY: the value is copied out before the entry is removed.
+    let Some(start) = (unsafe { TASK_IO_START.get(&bio) }).copied() else {
+        return 0;
+    };
+    let _ = TASK_IO_START.remove(&bio);
+    let key = TaskIoKey {
+        tgid: start.who.tgid,
+        dev: start.dev,
+        write: start.write,
+        _pad: 0,
+        cgroup_id: start.who.cgroup_id,
+        comm: start.who.comm,
+    };
+    // SAFETY: a helper without arguments.
+    let latency_ns = unsafe { bpf_ktime_get_ns() }.saturating_sub(start.start_ns);
+    add(&key, start.bytes, latency_ns);
+    0
+});
+
+/// Starts the clock of a bio queued on one of `BIO_DISKS` by `who`; false when the bio is not
+/// on one (or not on the disk filtered for).
+#[inline(always)]
+fn start_bio(bio: u64, who: &Who) -> bool {
+    let config = TASK_IO_CONFIG.load();
+    let layout = KERNEL_LAYOUT.load();
+    let Some(dev) = bio_based_dev(&layout, bio) else {
+        return false;
+    };
+    if config.filter_dev != 0 && dev != config.dev {
+        return false;
+    }
+    let op_flags: u32 = read(bio, layout.bio_opf);
+    let start = TaskIoStart {
+        // SAFETY: a helper without arguments.
+        start_ns: unsafe { bpf_ktime_get_ns() },
+        who: *who,
+        dev,
+        write: u32::from(op_flags & config.op_mask == config.op_write),
+        bytes: u64::from(read::<u32>(bio, layout.bio_size)),
+    };
+    let _ = TASK_IO_START.insert(&bio, &start, 0);
+    true
+}
 
 #[inline(always)]
 fn add(key: &TaskIoKey, bytes: u64, latency_ns: u64) {

@@ -75,6 +75,27 @@ fn sys_dir(device: DeviceId) -> std::path::PathBuf {
     Path::new("/sys/dev/block").join(format!("{}:{}", device.major, device.minor))
 }
 
+/// The bio-based disks of this machine that hold data: whole disks whose driver takes bios
+/// rather than requests (zram, brd, pmem, device-mapper, md: no `mq` directory in sysfs,
+/// which every blk-mq disk has) and whose size is not zero (an unconfigured zram is left out).
+pub fn bio_based_disks() -> Vec<DeviceId> {
+    let Ok(entries) = std::fs::read_dir("/sys/block") else {
+        return Vec::new();
+    };
+    let mut disks: Vec<DeviceId> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|dir| !dir.join("mq").exists())
+        .filter(|dir| {
+            std::fs::read_to_string(dir.join("size"))
+                .is_ok_and(|size| size.trim().parse::<u64>().is_ok_and(|s| s > 0))
+        })
+        .filter_map(|dir| parse_dev(std::fs::read_to_string(dir.join("dev")).ok()?.trim()))
+        .collect();
+    disks.sort_by_key(|d| (d.major, d.minor));
+    disks
+}
+
 fn parse_dev(text: &str) -> Option<DeviceId> {
     let (major, minor) = text.split_once(':')?;
     Some(DeviceId::new(major.parse().ok()?, minor.parse().ok()?))

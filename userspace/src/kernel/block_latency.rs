@@ -67,6 +67,8 @@ pub struct LatencySetup {
     queued: bool,
     tracks_owner: bool,
     flag_bits: RequestFlagBits,
+    /// The bio-based disks whose bios are timed.
+    bio_disks: Vec<DeviceId>,
 }
 
 /// One histogram's counts and sums (latency in ns; bytes with `per_direction`).
@@ -103,6 +105,9 @@ impl ProbeSet for LatencyProbe {
     ) -> Result<(ProbeSettings, Self::Setup), KernelError> {
         Preflight::probe_set(kernel_btf, ProbeKind::BlockLatency)?;
         let flag_bits = kernel_btf.request_flag_bits()?;
+        // Bio-based disks never make requests: their bios are timed instead (and the extra
+        // programs run only when there is one to time).
+        let bio_disks = loader::bio_disks_to_trace(options.device);
         let latency = LatencyConfig {
             queued: u32::from(options.queued),
             per_disk: u32::from(options.per_disk),
@@ -119,6 +124,8 @@ impl ProbeSet for LatencyProbe {
             per_direction: u32::from(options.per_direction),
             op_write: flag_bits.op_write,
             op_mask: (1u32 << flag_bits.op_bits.min(31)) - 1,
+            bio_disks: u32::from(!bio_disks.is_empty()),
+            _pad: 0,
         };
         // The exporter keeps a histogram per cgroup, disk and stage.
         let room = if options.split_stages {
@@ -130,6 +137,7 @@ impl ProbeSet for LatencyProbe {
             queued: options.queued,
             tracks_owner: latency.tracks_owner(),
             flag_bits,
+            bio_disks,
         };
         Ok((settings.block_latency(latency, room), setup))
     }
@@ -146,8 +154,12 @@ impl ProbeSet for LatencyProbe {
         if setup.queued {
             programs.push(names::RQ_INSERT);
         }
-        if setup.tracks_owner {
+        if setup.tracks_owner || !setup.bio_disks.is_empty() {
             programs.push(names::BIO_QUEUE);
+        }
+        if !setup.bio_disks.is_empty() {
+            loader::set_bio_disks(ebpf, &setup.bio_disks)?;
+            programs.push(names::BIO_COMPLETE);
         }
         loader::attach(ebpf, &programs)?;
         Ok(Self {

@@ -16,6 +16,8 @@ use blkscope_common::{
     task_io::TaskIoConfig,
 };
 
+use crate::model::event::DeviceId;
+
 use crate::kernel::{
     btf_layout::{self, KernelBtf},
     checks::{KernelError, Preflight},
@@ -202,6 +204,29 @@ pub(crate) fn attach_tracepoints(
         program
             .attach(category, tracepoint)
             .map_err(program_error)?;
+    }
+    Ok(())
+}
+
+/// The bio-based disks to time bios on: all of them, or the one a view is limited to.
+pub(crate) fn bio_disks_to_trace(device: Option<DeviceId>) -> Vec<DeviceId> {
+    crate::host::device::bio_based_disks()
+        .into_iter()
+        .filter(|d| device.is_none_or(|wanted| wanted == *d))
+        .collect()
+}
+
+/// Fills the shared `BIO_DISKS` map, before the programs that read it are attached.
+pub(crate) fn set_bio_disks(ebpf: &mut Ebpf, disks: &[DeviceId]) -> Result<(), KernelError> {
+    let map = ebpf
+        .map_mut(names::BIO_DISKS)
+        .ok_or_else(|| KernelError::MissingMap(names::BIO_DISKS.to_owned()))?;
+    let mut table: aya::maps::HashMap<_, u32, u8> =
+        aya::maps::HashMap::try_from(map).map_err(|e| map_error(names::BIO_DISKS, e))?;
+    for disk in disks {
+        table
+            .insert(&disk.to_kernel(), &1, 0)
+            .map_err(|e| map_error(names::BIO_DISKS, e))?;
     }
     Ok(())
 }

@@ -52,6 +52,8 @@ impl TaskIoProbe {
         let kernel_btf = KernelBtf::of_kernel()?;
         Preflight::probe_set(&kernel_btf, ProbeKind::TaskIo)?;
         let bits = kernel_btf.request_flag_bits()?;
+        // Bio-based disks never make requests: their bios are counted instead.
+        let bio_disks = loader::bio_disks_to_trace(options.device);
         let top = TaskIoConfig {
             filter_dev: u32::from(options.device.is_some()),
             dev: options.device.map_or(0, DeviceId::to_kernel),
@@ -62,6 +64,8 @@ impl TaskIoProbe {
             cgroup_id: options.cgroup.map_or(0, |(id, _)| id),
             op_write: bits.op_write,
             op_mask: (1u32 << bits.op_bits.min(31)) - 1,
+            bio_disks: u32::from(!bio_disks.is_empty()),
+            _pad: 0,
         };
         let mut ebpf = ProbeSettings::default().task_io(top).load(&kernel_btf)?;
 
@@ -69,7 +73,12 @@ impl TaskIoProbe {
             .map_err(|e| map_error(names::COUNTS, e))?;
         let drops = PerCpuArray::try_from(take_map(&mut ebpf, names::DROPS)?)
             .map_err(|e| map_error(names::DROPS, e))?;
-        loader::attach(&mut ebpf, &PROGRAMS)?;
+        let mut programs = PROGRAMS.to_vec();
+        if !bio_disks.is_empty() {
+            loader::set_bio_disks(&mut ebpf, &bio_disks)?;
+            programs.push(names::BIO_COMPLETE);
+        }
+        loader::attach(&mut ebpf, &programs)?;
         Ok(Self {
             _ebpf: ebpf,
             counts,

@@ -41,6 +41,21 @@ pub struct CompletedIo {
     pub inserted_ns: Option<u64>,
     pub issued_ns: Option<u64>,
     pub completed_ns: u64,
+    /// Completed as a bio, never part of a request: a bio-based disk (zram, dm, md, brd,
+    /// pmem), timed from its queueing.
+    pub bio_based: bool,
+}
+
+impl CompletedIo {
+    /// When the device was handed the I/O: its issue (D), or for a bio-based disk, which has
+    /// no requests, its queueing (Q).
+    pub fn started_ns(&self) -> Option<u64> {
+        match self.issued_ns {
+            Some(issued) => Some(issued),
+            None if self.bio_based => self.queued_ns,
+            None => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -219,7 +234,9 @@ impl RequestTracker {
 
     fn complete(&mut self, e: &BlockIoEvent) -> CompletedIo {
         let key = (e.device, e.request_id);
-        let state = self.in_flight.remove(&key).or_else(|| {
+        let request = self.in_flight.remove(&key);
+        let bio_based = request.is_none() && self.queued.contains_key(&(e.device, e.sector));
+        let state = request.or_else(|| {
             // Bio-based devices complete bios that were never part of a request.
             self.queued.remove(&(e.device, e.sector)).map(|b| InFlight {
                 queued_ns: Some(b.queued_ns),
@@ -252,6 +269,7 @@ impl RequestTracker {
             inserted_ns: state.inserted_ns,
             issued_ns: state.issued_ns,
             completed_ns: e.time_ns,
+            bio_based,
         }
     }
 

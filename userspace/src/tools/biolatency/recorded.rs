@@ -36,7 +36,7 @@ impl CompletionHistograms {
     /// Counts one finished I/O, timed from its issue (or, with `-Q`, its insertion when it
     /// was inserted); I/Os whose issue the recording missed are not counted, as live.
     pub fn add(&mut self, io: &CompletedIo) {
-        let Some(issued) = io.issued_ns else {
+        let Some(issued) = io.started_ns() else {
             return;
         };
         if self.options.device.is_some_and(|d| d != io.device) {
@@ -158,6 +158,7 @@ mod tests {
             inserted_ns: inserted,
             issued_ns: Some(issued),
             completed_ns: completed,
+            bio_based: false,
         }
     }
 

@@ -121,7 +121,7 @@ impl BiosnoopView {
     /// The line for one finished I/O, or `None` when it is filtered out or its issue was not
     /// seen (it started before the trace: bcc skips those too).
     pub fn line(&mut self, io: &CompletedIo) -> Option<String> {
-        let issued_ns = io.issued_ns?;
+        let issued_ns = io.started_ns()?;
         if let Some(pid) = self.options.pid
             && io.issuer.as_ref().map(|i| i.tgid) != Some(pid)
         {
@@ -292,6 +292,7 @@ mod tests {
             inserted_ns: None,
             issued_ns: Some(1_500_000),
             completed_ns,
+            bio_based: false,
         }
     }
 
