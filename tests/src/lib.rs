@@ -9,6 +9,7 @@ pub mod ftrace;
 pub mod loopdev;
 pub mod scratch;
 pub mod workload;
+pub mod zram;
 
 use std::{fs::File, os::fd::AsRawFd, sync::Mutex};
 
@@ -17,6 +18,7 @@ pub use diskstats::DiskCounters;
 pub use ftrace::KernelBlkTracer;
 pub use loopdev::{Ext4Mount, LoopDevice};
 pub use scratch::Scratch;
+pub use zram::ZramDisk;
 
 /// Held for the whole of a test that uses kernel state.
 pub struct SerialGuard {

@@ -98,21 +98,31 @@ impl Ext4Mount {
 
     /// A file system of another type (`xfs`, `btrfs`) made with its own mkfs.
     pub fn with_type(device: &LoopDevice, fs_type: &str) -> Self {
+        Self::on(device.path_str(), fs_type)
+    }
+
+    /// A file system made on any block device this test made (a zram disk, say).
+    pub fn on(device: &str, fs_type: &str) -> Self {
+        Self::made_with(device, fs_type, &[])
+    }
+
+    /// With more mkfs options.
+    pub fn made_with(device: &str, fs_type: &str, mkfs_options: &[&str]) -> Self {
         let force = match fs_type {
             "ext4" => "-F",
             _ => "-f",
         };
-        sh(
-            &format!("mkfs.{fs_type}"),
-            &["-q", force, device.path_str()],
-        );
+        let mut args = vec!["-q", force];
+        args.extend_from_slice(mkfs_options);
+        args.push(device);
+        sh(&format!("mkfs.{fs_type}"), &args);
         let dir = std::env::temp_dir().join(format!(
             "blkscope-mnt-{}-{}",
             std::process::id(),
             crate::unique()
         ));
         std::fs::create_dir_all(&dir).expect("mount point");
-        sh("mount", &[device.path_str(), dir.to_str().expect("utf-8")]);
+        sh("mount", &[device, dir.to_str().expect("utf-8")]);
         Self { dir }
     }
 

@@ -36,6 +36,9 @@ pub struct CompletedIo {
     pub bio_cgroup_id: u64,
     /// The partition the I/O was sent to, when it was remapped from one (A record).
     pub partition: Option<DeviceId>,
+    /// The stacked device (dm, md) whose I/O this is, when it was remapped from one: the
+    /// remap (A) came from an I/O queued on that device, still in flight.
+    pub stacked_on: Option<DeviceId>,
     pub queued_ns: Option<u64>,
     /// When the request went into the I/O scheduler (biolatency -Q starts there).
     pub inserted_ns: Option<u64>,
@@ -65,6 +68,7 @@ struct QueuedBio {
     bio_cgroup_id: u64,
     queued_ns: u64,
     partition: Option<DeviceId>,
+    stacked_on: Option<DeviceId>,
 }
 
 #[derive(Clone, Debug)]
@@ -72,6 +76,7 @@ struct InFlight {
     issuer: Option<Issuer>,
     bio_cgroup_id: u64,
     partition: Option<DeviceId>,
+    stacked_on: Option<DeviceId>,
     queued_ns: Option<u64>,
     inserted_ns: Option<u64>,
     issued_ns: Option<u64>,
@@ -88,8 +93,8 @@ const SWEEP_EVERY: u64 = 1 << 14;
 pub struct RequestTracker {
     /// Bios queued but not yet part of a request, by (device, first sector).
     queued: HashMap<(DeviceId, u64), QueuedBio>,
-    /// Bios remapped from a partition and not yet queued: (device, sector) -> (partition, time).
-    remapped: HashMap<(DeviceId, u64), (DeviceId, u64)>,
+    /// Bios remapped and not yet queued: (device, sector) -> where from, and when.
+    remapped: HashMap<(DeviceId, u64), (RemappedFrom, u64)>,
     /// Requests (and bios on bio-based devices) in flight, by kernel address.
     in_flight: HashMap<(DeviceId, u64), InFlight>,
     events_seen: u64,
@@ -122,14 +127,21 @@ impl RequestTracker {
         }
         match e.action {
             Action::Queue => {
-                let partition = self.remapped.remove(&(e.device, e.sector)).map(|(p, _)| p);
+                let from = self.remapped.remove(&(e.device, e.sector)).map(|(f, _)| f);
                 self.queued.insert(
                     (e.device, e.sector),
                     QueuedBio {
                         issuer: issuer_of(e),
                         bio_cgroup_id: e.bio_cgroup_id,
                         queued_ns: e.time_ns,
-                        partition,
+                        partition: match from {
+                            Some(RemappedFrom::Partition(p)) => Some(p),
+                            _ => None,
+                        },
+                        stacked_on: match from {
+                            Some(RemappedFrom::Stacked(d)) => Some(d),
+                            _ => None,
+                        },
                     },
                 );
                 None
@@ -143,13 +155,20 @@ impl RequestTracker {
                 }
                 None
             }
-            // A partition's bio is remapped to the whole disk just before it is queued.
+            // A partition's bio is remapped to the whole disk just before it is queued; a
+            // stacked device (dm, md) remaps a clone of a bio it was queued, which is still in
+            // flight on it, to the device below.
             Action::Remap => {
-                if let Some((from, _)) = e.remapped_from
+                if let Some((from, from_sector)) = e.remapped_from
                     && from != e.device
                 {
+                    let origin = if self.queued.contains_key(&(from, from_sector)) {
+                        RemappedFrom::Stacked(from)
+                    } else {
+                        RemappedFrom::Partition(from)
+                    };
                     self.remapped
-                        .insert((e.device, e.sector), (from, e.time_ns));
+                        .insert((e.device, e.sector), (origin, e.time_ns));
                 }
                 None
             }
@@ -214,6 +233,7 @@ impl RequestTracker {
                 InFlight {
                     queued_ns: bio.as_ref().map(|b| b.queued_ns),
                     partition: bio.as_ref().and_then(|b| b.partition),
+                    stacked_on: bio.as_ref().and_then(|b| b.stacked_on),
                     bio_cgroup_id: bio.as_ref().map_or(0, |b| b.bio_cgroup_id),
                     issuer: bio.map(|b| b.issuer),
                     inserted_ns: None,
@@ -241,6 +261,7 @@ impl RequestTracker {
             self.queued.remove(&(e.device, e.sector)).map(|b| InFlight {
                 queued_ns: Some(b.queued_ns),
                 partition: b.partition,
+                stacked_on: b.stacked_on,
                 bio_cgroup_id: b.bio_cgroup_id,
                 issuer: Some(b.issuer),
                 inserted_ns: None,
@@ -251,6 +272,7 @@ impl RequestTracker {
             issuer: None,
             bio_cgroup_id: e.bio_cgroup_id,
             partition: None,
+            stacked_on: None,
             queued_ns: None,
             inserted_ns: None,
             issued_ns: None,
@@ -265,6 +287,7 @@ impl RequestTracker {
             issuer: state.issuer,
             bio_cgroup_id: state.bio_cgroup_id,
             partition: state.partition,
+            stacked_on: state.stacked_on,
             queued_ns: state.queued_ns,
             inserted_ns: state.inserted_ns,
             issued_ns: state.issued_ns,
@@ -280,6 +303,15 @@ impl RequestTracker {
         self.in_flight
             .retain(|_, r| r.issued_ns.or(r.queued_ns).is_none_or(fresh));
     }
+}
+
+/// Where a remapped bio came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RemappedFrom {
+    /// A partition of the disk (the kernel remaps a partition's bio before queueing it).
+    Partition(DeviceId),
+    /// A stacked device with an I/O in flight at the origin (dm, md clone their bios).
+    Stacked(DeviceId),
 }
 
 fn issuer_of(e: &BlockIoEvent) -> Issuer {
@@ -357,6 +389,62 @@ mod tests {
             (Some(1), Some(2), Some(3), 9)
         );
         assert_eq!(t.pending(), 0);
+    }
+
+    /// dm-0 (253,0) clones a bio it was queued and remaps the clone to sda (8,0): the clone's
+    /// request completes on sda as an I/O of dm-0's, then the bio on dm-0 completes as a
+    /// bio-based I/O of its own; both belong to the task that queued on dm-0.
+    #[test]
+    fn a_stacked_device_and_the_disk_below_each_complete_their_own_io() {
+        let dm = DeviceId::new(253, 0);
+        let sda = DeviceId::new(8, 0);
+        let on = |device: DeviceId, mut e: BlockIoEvent| {
+            e.device = device;
+            e
+        };
+        let mut t = RequestTracker::new();
+        t.observe(&on(dm, ev(Action::Queue, 1, 100, 0xb10, 4242, "app")));
+        let mut remap = on(sda, ev(Action::Remap, 2, 2148, 0xc10, 4242, "app"));
+        remap.remapped_from = Some((dm, 100));
+        t.observe(&remap);
+        t.observe(&on(sda, ev(Action::Queue, 2, 2148, 0xc10, 4242, "app")));
+        t.observe(&on(sda, ev(Action::Insert, 3, 2148, 0x5e0, 4242, "app")));
+        t.observe(&on(sda, ev(Action::Issue, 4, 2148, 0x5e0, 4242, "app")));
+        let below = t
+            .observe(&on(sda, ev(Action::Complete, 9, 2148, 0x5e0, 0, "irq")))
+            .expect("sda's request completes");
+        assert_eq!(
+            (below.device, below.stacked_on, below.partition),
+            (sda, Some(dm), None)
+        );
+        assert!(!below.bio_based);
+        assert_eq!(below.issuer.as_ref().map(|i| i.tgid), Some(4242));
+        let above = t
+            .observe(&on(dm, ev(Action::Complete, 10, 100, 0xb10, 0, "irq")))
+            .expect("dm-0's bio completes");
+        assert_eq!((above.device, above.stacked_on), (dm, None));
+        assert!(above.bio_based);
+        assert_eq!(above.started_ns(), Some(1));
+        assert_eq!(above.issuer.as_ref().map(|i| i.comm.as_str()), Some("app"));
+        assert_eq!(t.pending(), 0);
+    }
+
+    /// A partition's bio is remapped before it is queued: no I/O is in flight at the origin.
+    #[test]
+    fn a_partition_remap_is_not_a_stacked_device() {
+        let disk = DeviceId::new(7, 0);
+        let mut t = RequestTracker::new();
+        let mut remap = ev(Action::Remap, 1, 2048, 0xb10, 4242, "dd");
+        remap.remapped_from = Some((DeviceId::new(259, 0), 0));
+        t.observe(&remap);
+        t.observe(&ev(Action::Queue, 1, 2048, 0xb10, 4242, "dd"));
+        t.observe(&ev(Action::Issue, 2, 2048, 0x5e0, 4242, "dd"));
+        let done = t
+            .observe(&ev(Action::Complete, 3, 2048, 0x5e0, 0, "irq"))
+            .expect("completes");
+        assert_eq!(done.device, disk);
+        assert_eq!(done.partition, Some(DeviceId::new(259, 0)));
+        assert_eq!(done.stacked_on, None);
     }
 
     #[test]

@@ -154,6 +154,7 @@ mod tests {
             }),
             bio_cgroup_id: 42,
             partition: None,
+            stacked_on: None,
             queued_ns: None,
             inserted_ns: inserted,
             issued_ns: Some(issued),

@@ -19,6 +19,9 @@ pub struct BiosnoopArgs {
     /// One JSON object per I/O
     #[arg(long)]
     pub json: bool,
+    /// Show the stacked device (dm, md) an I/O came through: DISK as dm-0->sda
+    #[arg(long)]
+    pub stack: bool,
     /// Only I/O issued by tasks in this cgroup (v2 path, absolute or relative to its root) or
     /// below; with -i, by the recording's cgroup paths
     #[arg(short = 'c', long = "cgroup", value_name = "PATH")]

@@ -80,6 +80,7 @@ fn view(args: &BiosnoopArgs, kernel_filters_cgroup: bool) -> anyhow::Result<Bios
         json: args.json,
         require_issuer: kernel_filters_cgroup,
         recorded: args.input.is_some(),
+        stack: args.stack,
     });
     if args.container || args.containers {
         view = view.with_containers(CgroupResolver::new().context("--container")?);

@@ -31,6 +31,8 @@ pub struct BiosnoopOptions {
     /// `-i`: reading a recording, where a disk this machine does not have is named `MAJ,MIN`
     /// (as blkparse names it) rather than bcc's `<unknown>`.
     pub recorded: bool,
+    /// `--stack`: an I/O a stacked device (dm, md) sent down is shown as `dm-0->sda`.
+    pub stack: bool,
 }
 
 /// Renders finished I/Os; the first line's completion time is time zero, as in bcc.
@@ -140,10 +142,16 @@ impl BiosnoopView {
             }
         }
         let first = *self.first_completion_ns.get_or_insert(io.completed_ns);
-        let disk = self
+        let recorded = self.options.recorded;
+        let mut disk = self
             .names
-            .name(io.partition.unwrap_or(io.device), self.options.recorded)
+            .name(io.partition.unwrap_or(io.device), recorded)
             .to_owned();
+        if self.options.stack
+            && let Some(upper) = io.stacked_on
+        {
+            disk = format!("{}->{disk}", self.names.name(upper, recorded));
+        }
         let mut row = Row::new(io, issued_ns, first, &disk);
         if self.container_column
             && let Some(resolver) = self.cgroups.as_mut()
@@ -288,6 +296,7 @@ mod tests {
             }),
             bio_cgroup_id: 1,
             partition: None,
+            stacked_on: None,
             queued_ns: Some(1_000_000),
             inserted_ns: None,
             issued_ns: Some(1_500_000),
