@@ -55,7 +55,7 @@ fn bare_blkscope_and_unknown_names_print_the_usage_and_exit_2() {
     let bare = run(&[]);
     assert_eq!(bare.status.code(), Some(2), "{bare:?}");
     assert!(
-        text(&bare.stderr).contains("Usage: blkscope <COMMAND>"),
+        text(&bare.stderr).contains("Usage: blkscope [OPTIONS] <COMMAND>"),
         "{}",
         text(&bare.stderr)
     );
