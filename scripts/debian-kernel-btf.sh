@@ -14,6 +14,8 @@ CACHE_DIR="${1:-$ROOT/target/kernel-btf}"
 
 log() { printf 'debian-kernel-btf: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=scripts/debian-packages.sh
+. "$ROOT/scripts/debian-packages.sh"
 
 # A cached result is reused as is: the download is ~70 MB, the extraction a few seconds.
 find_cached() {
@@ -45,31 +47,7 @@ CACHE_DIR="$(cd "$CACHE_DIR" && pwd)"
 WORK="$(mktemp -d "$CACHE_DIR/.tmp.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
-UPDATED=0
-apt_update_once() {
-  [ "$UPDATED" -eq 0 ] || return 1
-  UPDATED=1
-  [ "$(id -u)" -eq 0 ] || die "the apt package lists are missing or stale and apt-get update needs root"
-  log "running apt-get update"
-  apt-get update -qq >&2
-}
-
-# The metapackage names the current ABI (linux-image-6.1.0-NN-cloud-amd64); if it is unknown or
-# points elsewhere (e.g. a backports kernel), take the newest 6.1 cloud image apt knows about.
-# Signed and -unsigned packages both ship /boot/vmlinuz-*, so either will do.
-pick_package() {
-  local pkg
-  pkg="$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-    sed -n 's/^ *Depends: \(linux-image-6\.1\.[0-9][0-9.-]*-cloud-amd64\(-unsigned\)\?\)$/\1/p' |
-    head -n 1)"
-  if [ -z "$pkg" ]; then
-    pkg="$(apt-cache search --names-only '^linux-image-6\.1\.[0-9.]+-[0-9]+-cloud-amd64(-unsigned)?$' 2>/dev/null |
-      cut -d ' ' -f 1 | sort -V | tail -n 1)"
-  fi
-  [ -n "$pkg" ] && printf '%s\n' "$pkg"
-}
-
-PKG="$(pick_package)" || { apt_update_once || true; PKG="$(pick_package)"; } ||
+PKG="$(pick_bookworm_kernel)" || { apt_update_once || true; PKG="$(pick_bookworm_kernel)"; } ||
   die "apt knows no linux-image-6.1.*-cloud-amd64 package (is this Debian 12 with bookworm sources?)"
 
 # apt-get download writes into the current directory; a failure usually means the lists are
@@ -81,7 +59,7 @@ download() {
 }
 if ! download; then
   apt_update_once || die "apt-get download $PKG failed"
-  PKG="$(pick_package)" || die "no linux-image-6.1.*-cloud-amd64 package after apt-get update"
+  PKG="$(pick_bookworm_kernel)" || die "no linux-image-6.1.*-cloud-amd64 package after apt-get update"
   download || die "apt-get download $PKG failed even after apt-get update"
 fi
 

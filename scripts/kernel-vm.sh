@@ -47,6 +47,8 @@ die() {
   log "error: $*"
   exit 125
 }
+# shellcheck source=scripts/debian-packages.sh
+. "$ROOT/scripts/debian-packages.sh"
 usage() {
   sed -n '/^# Usage:/,/^#   CACHE_DIR/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
   exit 125
@@ -160,7 +162,6 @@ pick_bullseye_package() {
     END { if (p ~ /^linux-image-5\.10\.[0-9]+-[0-9]+-cloud-amd64(-unsigned)?$/ && f != "") print v, p, f, s }' |
     sort -t ' ' -k1,1V -k2,2r | tail -n 1
 }
-
 get_kernel_510() {
   local line version pkg file sha deb
   mkdir -p "$CACHE_DIR/debs"
@@ -187,31 +188,12 @@ get_kernel_510() {
   extract_kernel "$deb"
 }
 
-# Debian 12: as scripts/debian-kernel-btf.sh does, through apt.
-APT_UPDATED=0
-apt_update_once() {
-  [ "$APT_UPDATED" -eq 0 ] || return 1
-  APT_UPDATED=1
-  [ "$(id -u)" -eq 0 ] || die "the apt package lists are missing or stale and apt-get update needs root"
-  log "running apt-get update"
-  apt-get update -qq >&2
-}
-pick_bookworm_package() {
-  local pkg
-  pkg="$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-    sed -n 's/^ *Depends: \(linux-image-6\.1\.[0-9][0-9.-]*-cloud-amd64\(-unsigned\)\?\)$/\1/p' |
-    head -n 1)"
-  if [ -z "$pkg" ]; then
-    pkg="$(apt-cache search --names-only '^linux-image-6\.1\.[0-9.]+-[0-9]+-cloud-amd64(-unsigned)?$' 2>/dev/null |
-      cut -d ' ' -f 1 | sort -V | tail -n 1)"
-  fi
-  [ -n "$pkg" ] && printf '%s\n' "$pkg"
-}
+# Debian 12: through apt (scripts/debian-packages.sh).
 get_kernel_61() {
   local pkg deb
   need_tool apt-get apt
   need_tool apt-cache apt
-  pkg="$(pick_bookworm_package)" || { apt_update_once || true; pkg="$(pick_bookworm_package)"; } ||
+  pkg="$(pick_bookworm_kernel)" || { apt_update_once || true; pkg="$(pick_bookworm_kernel)"; } ||
     die "apt knows no linux-image-6.1.*-cloud-amd64 package (is this Debian 12 with bookworm sources?)"
   mkdir -p "$WORK/apt"
   download() {
@@ -221,7 +203,7 @@ get_kernel_61() {
   }
   if ! download; then
     apt_update_once || die "apt-get download $pkg failed"
-    pkg="$(pick_bookworm_package)" || die "no linux-image-6.1.*-cloud-amd64 package after apt-get update"
+    pkg="$(pick_bookworm_kernel)" || die "no linux-image-6.1.*-cloud-amd64 package after apt-get update"
     download || die "apt-get download $pkg failed even after apt-get update"
   fi
   deb="$(find "$WORK/apt" -maxdepth 1 -name '*.deb' | head -n 1)"

@@ -332,38 +332,46 @@ fn a_missing_recording_is_one_error_line_and_no_header() {
     }
 }
 
+/// `record -d DISK -o NAME -w 3` in `dir` around eight direct 4 KiB writes (and an fsync).
+fn record_eight_writes(
+    disk: &LoopDevice,
+    dir: &Path,
+    name: &std::ffi::OsStr,
+    fsync: bool,
+) -> Output {
+    let child = Command::new(blkscope_binary())
+        .current_dir(dir)
+        .args(["record", "-d", disk.path_str(), "-w", "3", "-o"])
+        .arg(name)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting blkscope record");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let mut dd = Command::new("dd");
+    dd.args([
+        "if=/dev/zero",
+        &format!("of={}", disk.path_str()),
+        "bs=4k",
+        "count=8",
+        "oflag=direct",
+    ]);
+    if fsync {
+        dd.arg("conv=fsync");
+    }
+    let status = dd.stderr(Stdio::null()).status().expect("dd");
+    assert!(status.success());
+    child.wait_with_output().expect("waiting for record")
+}
+
 #[test]
 fn default_recordings_are_what_any_blkparse_reads_and_flushes_are_at_sector_0() {
     require_root();
     let _serial = serial();
     let disk = LoopDevice::new(16);
     let work = Scratch::new("hardening-record");
-    let child = Command::new(blkscope_binary())
-        .current_dir(work.path())
-        .args(["record", "-d", disk.path_str(), "-o", "t"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting blkscope record");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
     // Writes with an fsync: the block device's flush is a request without a sector.
-    let status = Command::new("dd")
-        .args([
-            "if=/dev/zero",
-            &format!("of={}", disk.path_str()),
-            "bs=4k",
-            "count=8",
-            "oflag=direct",
-            "conv=fsync",
-        ])
-        .stderr(Stdio::null())
-        .status()
-        .expect("dd");
-    assert!(status.success());
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let recorded = child.wait_with_output().expect("waiting for record");
+    let recorded = record_eight_writes(&disk, work.path(), std::ffi::OsStr::new("t"), true);
     assert!(recorded.status.success(), "{recorded:?}");
     // Debian's blkparse 1.2 reads it without a complaint.
     let stock = Command::new("blkparse")
@@ -603,35 +611,7 @@ fn record_writes_a_trace_whose_name_is_not_utf8() {
     let work = Scratch::new("hardening-record-latin1");
     let name = latin1_name("rec");
     let os = std::ffi::OsStr::new;
-    let child = Command::new(blkscope_binary())
-        .current_dir(work.path())
-        .args([
-            os("record"),
-            os("-d"),
-            os(disk.path_str()),
-            os("-o"),
-            &name,
-            os("-w"),
-            os("3"),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting blkscope record");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    let status = Command::new("dd")
-        .args([
-            "if=/dev/zero",
-            &format!("of={}", disk.path_str()),
-            "bs=4k",
-            "count=8",
-            "oflag=direct",
-        ])
-        .stderr(Stdio::null())
-        .status()
-        .expect("dd");
-    assert!(status.success());
-    let recorded = child.wait_with_output().expect("waiting for record");
+    let recorded = record_eight_writes(&disk, work.path(), &name, false);
     assert!(recorded.status.success(), "{recorded:?}");
     let parsed = run_in(work.path(), &[os("parse"), os("-q"), os("-i"), &name]);
     assert!(parsed.status.success(), "{parsed:?}");
