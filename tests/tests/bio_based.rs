@@ -289,6 +289,7 @@ fn event(action: Action, t: u64, device: DeviceId, sector: u64, id: u64) -> Bloc
         remapped_from: None,
         split_sector: None,
         depth: 0,
+        file: None,
     }
 }
 

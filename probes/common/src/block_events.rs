@@ -69,6 +69,13 @@ impl BlockAction {
 
 /// `BlockEvent::flags`: the event was made from a bio, not a request (`request_id` is a bio).
 pub const EVENT_FROM_BIO: u8 = 1 << 0;
+/// A Queue event whose bio carries a file's data (`ProbeConfig::files`): `aux_sector` is the
+/// file's inode number, `aux_dev` its file system's `s_dev` (kernel encoding). Direct I/O is
+/// known from the iomap tracepoint that starts it, buffered I/O from the page cache.
+pub const EVENT_FILE: u8 = 1 << 1;
+/// A Queue event whose bio carries a block device's own pages (its page cache: a file
+/// system's metadata, a journal, or a raw device read through the page cache).
+pub const EVENT_BDEV_PAGES: u8 = 1 << 2;
 
 /// One block-layer event as the probes write it into the ring buffer.
 ///
@@ -139,6 +146,9 @@ pub struct ProbeConfig {
     /// Wake the reader only once this many bytes wait in the ring buffer (it collects the rest
     /// on a timer): a wakeup per event costs more than the event. 0: wake on every event.
     pub wakeup_bytes: u32,
+    /// Non-zero: Queue events name the file their bio carries (`EVENT_FILE`).
+    pub files: u32,
+    pub _pad: u32,
 }
 
 impl ProbeConfig {
@@ -150,6 +160,8 @@ impl ProbeConfig {
         cgroup_id: 0,
         cgroup_level: 0,
         wakeup_bytes: 0,
+        files: 0,
+        _pad: 0,
     };
 }
 

@@ -87,6 +87,47 @@ impl KernelLayout {
     };
 }
 
+/// Where the probes find the file a bio carries (`biosnoop --file`): the first page of the
+/// bio (`bio.bi_io_vec[0].bv_page`), its `mapping` (the page cache it belongs to, unless the low
+/// bits mark it anonymous), the mapping's `host` inode, and for direct I/O the file of the
+/// `kiocb` iomap starts with.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FileLayout {
+    pub bio_io_vec: u32,
+    pub bio_vec_page: u32,
+    pub page_mapping: u32,
+    pub mapping_host: u32,
+    pub inode_ino: u32,
+    pub inode_sb: u32,
+    pub sb_dev: u32,
+    pub sb_magic: u32,
+    pub kiocb_filp: u32,
+    pub file_inode: u32,
+}
+
+impl FileLayout {
+    pub const EMPTY: FileLayout = FileLayout {
+        bio_io_vec: 0,
+        bio_vec_page: 0,
+        page_mapping: 0,
+        mapping_host: 0,
+        inode_ino: 0,
+        inode_sb: 0,
+        sb_dev: 0,
+        sb_magic: 0,
+        kiocb_filp: 0,
+        file_inode: 0,
+    };
+}
+
+/// `s_magic` of the block devices' own pseudo file system (BDEVFS_MAGIC).
+pub const BDEVFS_MAGIC: u64 = 0x6264_6576;
+
 #[cfg(feature = "user")]
 // SAFETY: plain `#[repr(C)]` data of u32 fields.
 unsafe impl aya::Pod for KernelLayout {}
+
+#[cfg(feature = "user")]
+// SAFETY: as above.
+unsafe impl aya::Pod for FileLayout {}

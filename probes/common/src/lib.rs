@@ -16,5 +16,5 @@ pub mod task_io;
 pub mod tracepoint_args;
 
 pub use block_events::{BlockAction, BlockEvent, ProbeConfig};
-pub use layout::KernelLayout;
+pub use layout::{FileLayout, KernelLayout};
 pub use tracepoint_args::TracepointArgs;

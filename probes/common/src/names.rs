@@ -22,6 +22,13 @@ pub mod block_events {
     pub const RING: &str = "BLOCK_EVENTS_RING";
     pub const DROPS: &str = "BLOCK_EVENTS_DROPS";
     pub const DEVICES: &str = "BLOCK_EVENTS_DEVICES";
+    /// With `--file`: where the file of a bio is found, and the file each task is doing direct
+    /// I/O on (set by the iomap tracepoints).
+    pub const FILE_LAYOUT: &str = "FILE_LAYOUT";
+    pub const DIO_FILES: &str = "DIO_FILES";
+    /// `(program, tracepoint)`: attached with `--file` where the kernel has them (Linux 6.x).
+    pub const DIO_BEGIN: (&str, &str) = ("block_events_dio_begin", "iomap_dio_rw_begin");
+    pub const DIO_COMPLETE: (&str, &str) = ("block_events_dio_complete", "iomap_dio_complete");
     /// Each program is named after the `block:` tracepoint it attaches to.
     pub const PROGRAMS: [&str; 15] = crate::tracepoint_args::BLOCK_TRACEPOINTS;
 }
@@ -104,6 +111,7 @@ pub fn block_tracepoint_programs() -> impl Iterator<Item = &'static str> {
     ];
     block_events::PROGRAMS
         .into_iter()
+        .chain([block_events::DIO_BEGIN.0, block_events::DIO_COMPLETE.0])
         .chain(latency)
         .chain(task_io)
 }
@@ -112,6 +120,10 @@ pub fn block_tracepoint_programs() -> impl Iterator<Item = &'static str> {
 pub fn all() -> impl Iterator<Item = &'static str> {
     let singles = [
         KERNEL_LAYOUT,
+        block_events::FILE_LAYOUT,
+        block_events::DIO_FILES,
+        block_events::DIO_BEGIN.0,
+        block_events::DIO_COMPLETE.0,
         TRACEPOINT_ARGS,
         block_events::CONFIG,
         block_events::RING,

@@ -11,21 +11,33 @@ use aya_ebpf::{
         bpf_probe_read_kernel,
     },
     macros::map,
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use blkscope_common::{
-    BlockAction, BlockEvent, KernelLayout, ProbeConfig,
-    block_events::{DEFAULT_RING_BYTES, EVENT_FROM_BIO, MAX_TRACED_DEVICES},
+    BlockAction, BlockEvent, FileLayout, KernelLayout, ProbeConfig,
+    block_events::{
+        DEFAULT_RING_BYTES, EVENT_BDEV_PAGES, EVENT_FILE, EVENT_FROM_BIO, MAX_TRACED_DEVICES,
+    },
+    layout::BDEVFS_MAGIC,
     tracepoint_args::tracepoint as tp,
 };
 
-use crate::tracepoint::arg_of;
+use crate::tracepoint::{arg_of, ctx_word};
 
 #[unsafe(no_mangle)]
 pub(crate) static KERNEL_LAYOUT: Global<KernelLayout> = Global::new(KernelLayout::EMPTY);
 
 #[unsafe(no_mangle)]
 static BLOCK_EVENTS_CONFIG: Global<ProbeConfig> = Global::new(ProbeConfig::ALL);
+
+/// Where the file of a bio is found (`--file`).
+#[unsafe(no_mangle)]
+static FILE_LAYOUT: Global<FileLayout> = Global::new(FileLayout::EMPTY);
+
+/// The file each task is doing direct I/O on: thread id -> (inode number, s_dev).
+#[map]
+static DIO_FILES: LruHashMap<u32, [u64; 2]> =
+    LruHashMap::with_max_entries(MAX_TRACED_DEVICES * 16, 0);
 
 #[map]
 static BLOCK_EVENTS_RING: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
@@ -54,11 +66,38 @@ static BLOCK_EVENTS_DEVICES: HashMap<u32, u8> = HashMap::with_max_entries(MAX_TR
 // ---- entry points: one small function per tracepoint ----
 
 block_tracepoint!("block_bio_queue", fn block_bio_queue / block_bio_queue_raw (ctx) {
-    bio_event(
-        BlockAction::Queue,
-        arg_of(&ctx, tp::BLOCK_BIO_QUEUE, 0),
-        |_| {},
-    );
+    let bio = arg_of(&ctx, tp::BLOCK_BIO_QUEUE, 0);
+    bio_event(BlockAction::Queue, bio, |e| {
+        if BLOCK_EVENTS_CONFIG.load().files != 0 {
+            name_file(e, bio);
+        }
+    });
+    0
+});
+
+// Direct I/O through iomap (ext4, xfs, btrfs): the file, for the bios this task queues next,
+// whose pages are the task's own buffer and name no file.
+block_tracepoint!("iomap_dio_rw_begin", fn block_events_dio_begin / block_events_dio_begin_raw (ctx) {
+    let layout = FILE_LAYOUT.load();
+    let file: u64 = read(ctx_word::<0>(&ctx), layout.kiocb_filp);
+    let inode: u64 = read(file, layout.file_inode);
+    let id = file_id(&layout, inode);
+    let tid = bpf_get_current_pid_tgid() as u32;
+    let _ = DIO_FILES.insert(&tid, &id, 0);
+    0
+});
+
+block_tracepoint!("iomap_dio_complete", fn block_events_dio_complete / block_events_dio_complete_raw (ctx) {
+    let layout = FILE_LAYOUT.load();
+    let file: u64 = read(ctx_word::<0>(&ctx), layout.kiocb_filp);
+    let id = file_id(&layout, read(file, layout.file_inode));
+    let tid = bpf_get_current_pid_tgid() as u32;
+    // An asynchronous completion runs in whatever task was interrupted: only the entry of
+    // the same file is this I/O's.
+    // SAFETY: the value is only compared.
+    if unsafe { DIO_FILES.get(&tid) }.is_some_and(|known| *known == id) {
+        let _ = DIO_FILES.remove(&tid);
+    }
     0
 });
 
@@ -199,6 +238,60 @@ block_tracepoint!("block_unplug", fn block_unplug / block_unplug_raw (ctx) {
     queue_event(action, arg_of(&ctx, tp::BLOCK_UNPLUG, 0), depth);
     0
 });
+
+// ---- the file behind a bio ----
+
+/// `(inode number, s_dev)` of an inode.
+#[inline(always)]
+fn file_id(layout: &FileLayout, inode: u64) -> [u64; 2] {
+    let sb: u64 = read(inode, layout.inode_sb);
+    [
+        read(inode, layout.inode_ino),
+        u64::from(read::<u32>(sb, layout.sb_dev)),
+    ]
+}
+
+/// Names the file a queued bio carries: the inode of the page cache its first page belongs
+/// to; a block device's own pages (metadata, journal) are marked as such; anonymous pages
+/// (a direct I/O's buffer) name the file this task started direct I/O on, if any.
+#[inline(always)]
+fn name_file(event: &mut BlockEvent, bio: u64) {
+    let layout = FILE_LAYOUT.load();
+    let vec: u64 = read(bio, layout.bio_io_vec);
+    let page: u64 = if vec != 0 {
+        read(vec, layout.bio_vec_page)
+    } else {
+        0
+    };
+    let mapping: u64 = if page != 0 {
+        read(page, layout.page_mapping)
+    } else {
+        0
+    };
+    // The low bits of `mapping` mark anonymous and movable pages: no page cache.
+    if mapping != 0 && mapping & 3 == 0 {
+        let host: u64 = read(mapping, layout.mapping_host);
+        if host != 0 {
+            let sb: u64 = read(host, layout.inode_sb);
+            if read::<u64>(sb, layout.sb_magic) == BDEVFS_MAGIC {
+                event.flags |= EVENT_BDEV_PAGES;
+                return;
+            }
+            let [ino, dev] = file_id(&layout, host);
+            event.aux_sector = ino;
+            event.aux_dev = dev as u32;
+            event.flags |= EVENT_FILE;
+            return;
+        }
+    }
+    let tid = bpf_get_current_pid_tgid() as u32;
+    // SAFETY: the value is copied out.
+    if let Some([ino, dev]) = unsafe { DIO_FILES.get(&tid) }.copied() {
+        event.aux_sector = ino;
+        event.aux_dev = dev as u32;
+        event.flags |= EVENT_FILE;
+    }
+}
 
 // ---- event building ----
 

@@ -58,7 +58,7 @@ pub(crate) fn arg_of(ctx: &Args, tp: usize, k: usize) -> u64 {
 /// offset. Plain loads would let LLVM merge the branches of `arg_of` into one load through a
 /// computed pointer, which the verifier refuses ("dereference of modified ctx ptr").
 #[inline(always)]
-fn ctx_word<const OFFSET: i16>(ctx: &Args) -> u64 {
+pub(crate) fn ctx_word<const OFFSET: i16>(ctx: &Args) -> u64 {
     let base = ctx.0;
     let value: u64;
     // SAFETY: a read of the tracepoint's argument array at a constant offset; the verifier

@@ -165,6 +165,8 @@ impl RecordedEvents {
             remapped_from,
             split_sector: (action == Action::Split).then(|| t.payload_u64()),
             depth: 0,
+            // Recordings carry no file (record --files is not written yet).
+            file: None,
         }
     }
 }

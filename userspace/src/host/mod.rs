@@ -5,6 +5,7 @@
 pub mod bounded;
 pub mod counters;
 pub mod device;
+pub mod files;
 pub mod mounts;
 pub mod stat_files;
 pub mod system;

@@ -36,6 +36,8 @@ pub struct BlockTraceOptions {
     pub ring_bytes: u32,
     /// Only I/O submitted by tasks in this cgroup or below it (bio events; see ProbeConfig).
     pub cgroup: Option<CgroupFilter>,
+    /// Queue events name the file their bio carries (`BlockIoEvent::file`).
+    pub files: bool,
 }
 
 /// A cgroup of the unified hierarchy: its id and its depth below the root (root = 0).
@@ -60,6 +62,7 @@ impl Default for BlockTraceOptions {
             actions: BlockAction::ALL.to_vec(),
             ring_bytes: DEFAULT_RING_BYTES,
             cgroup: None,
+            files: false,
         }
     }
 }
@@ -108,17 +111,30 @@ impl BlockTracer {
             cgroup_level: options.cgroup.map_or(0, |c| c.level),
             // An eighth of the buffer: the reader has seven eighths of room left to catch up.
             wakeup_bytes: loader::ring_size(options.ring_bytes) / 8,
+            files: u32::from(options.files),
+            _pad: 0,
         };
-        let mut ebpf = ProbeSettings::default()
-            .block_events(config, options.ring_bytes)
-            .load(&kernel_btf)?;
+        let mut settings = ProbeSettings::default().block_events(config, options.ring_bytes);
+        if options.files {
+            settings = settings.files(kernel_btf.file_layout()?);
+        }
+        let mut ebpf = settings.load(&kernel_btf)?;
 
         set_traced_devices(&mut ebpf, &options.devices)?;
         let ring = RingBuf::try_from(take_map(&mut ebpf, names::RING)?)
             .map_err(|e| map_error(names::RING, e))?;
         let drops = PerCpuArray::try_from(take_map(&mut ebpf, names::DROPS)?)
             .map_err(|e| map_error(names::DROPS, e))?;
-        let programs: Vec<(&str, &str)> = BLOCK_TRACEPOINTS.iter().map(|t| (*t, *t)).collect();
+        let mut programs: Vec<(&str, &str)> = BLOCK_TRACEPOINTS.iter().map(|t| (*t, *t)).collect();
+        // Direct I/O names its file through iomap's tracepoints, where the kernel has them
+        // (Linux 6.x); elsewhere a direct I/O names none.
+        if options.files {
+            for (program, tracepoint) in [names::DIO_BEGIN, names::DIO_COMPLETE] {
+                if kernel_btf.has_raw_tracepoint(tracepoint) {
+                    programs.push((program, tracepoint));
+                }
+            }
+        }
         loader::attach(&mut ebpf, &programs)?;
         // SAFETY: the RingBuf owns its map fd, which stays open (and is the same fd) until the
         // AsyncFd that owns the RingBuf is dropped.

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use blkscope_common::{KernelLayout, fs_latency::FsLayout};
+use blkscope_common::{FileLayout, KernelLayout, fs_latency::FsLayout};
 use btf_rs::{Btf, BtfType, Type};
 
 use crate::model::event::RequestFlagBits;
@@ -291,6 +291,23 @@ impl KernelBtf {
             bdi_owner: when(old_queue, "backing_dev_info", "owner")?,
             device_devt: when(old_queue, "device", "devt")?,
             _pad: 0,
+        })
+    }
+
+    /// Where the file of a bio is found (`--file`): its first page, that page's mapping, the
+    /// mapping's inode; and for direct I/O the file of the kiocb.
+    pub fn file_layout(&self) -> Result<FileLayout, LayoutError> {
+        Ok(FileLayout {
+            bio_io_vec: self.offset_of("bio", "bi_io_vec")?,
+            bio_vec_page: self.offset_of("bio_vec", "bv_page")?,
+            page_mapping: self.offset_of("page", "mapping")?,
+            mapping_host: self.offset_of("address_space", "host")?,
+            inode_ino: self.offset_of("inode", "i_ino")?,
+            inode_sb: self.offset_of("inode", "i_sb")?,
+            sb_dev: self.offset_of("super_block", "s_dev")?,
+            sb_magic: self.offset_of("super_block", "s_magic")?,
+            kiocb_filp: self.offset_of("kiocb", "ki_filp")?,
+            file_inode: self.offset_of("file", "f_inode")?,
         })
     }
 

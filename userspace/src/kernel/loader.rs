@@ -9,7 +9,7 @@ use aya::{
     programs::{BtfTracePoint, RawTracePoint, TracePoint},
 };
 use blkscope_common::{
-    KernelLayout, ProbeConfig, TracepointArgs,
+    FileLayout, KernelLayout, ProbeConfig, TracepointArgs,
     block_latency::{LatencyConfig, MAX_HISTOGRAMS},
     fs_latency::{FsConfig, FsLayout},
     names,
@@ -42,6 +42,8 @@ pub struct ProbeSettings {
     task_io: Option<TaskIoConfig>,
     /// `fs_latency`: the kernel's file-system layout and its settings.
     fs_latency: Option<(FsLayout, FsConfig)>,
+    /// `block_events` with `--file`: where the file of a bio is found.
+    files: Option<FileLayout>,
 }
 
 impl ProbeSettings {
@@ -52,6 +54,11 @@ impl ProbeSettings {
 
     pub fn block_latency(mut self, config: LatencyConfig, histograms: u32) -> Self {
         self.block_latency = Some((config, histograms));
+        self
+    }
+
+    pub fn files(mut self, layout: FileLayout) -> Self {
+        self.files = Some(layout);
         self
     }
 
@@ -94,6 +101,9 @@ impl ProbeSettings {
             names::block_latency::FINE,
             if fine { MAX_HISTOGRAMS } else { 1 },
         );
+        if let Some(layout) = &self.files {
+            loader.override_global(names::block_events::FILE_LAYOUT, layout, true);
+        }
         if let Some(config) = &self.task_io {
             loader.override_global(names::task_io::CONFIG, config, true);
         }

@@ -4,7 +4,10 @@
 
 use std::fmt;
 
-use blkscope_common::{BlockAction, BlockEvent, block_events::EVENT_FROM_BIO};
+use blkscope_common::{
+    BlockAction, BlockEvent,
+    block_events::{EVENT_BDEV_PAGES, EVENT_FILE, EVENT_FROM_BIO},
+};
 use serde::Serialize;
 
 /// A block device number (`major:minor`).
@@ -214,6 +217,18 @@ pub struct BlockIoEvent {
     pub split_sector: Option<u64>,
     /// Unplug: requests flushed.
     pub depth: u32,
+    /// Queue, with `--file`: the file whose data the bio carries.
+    pub file: Option<IoFile>,
+}
+
+/// What a bio carries, when the probes were asked (`--file`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IoFile {
+    /// A file's data: its inode on the file system of `dev` (`st_dev`).
+    Inode { dev: DeviceId, ino: u64 },
+    /// The block device's own pages: file-system metadata or a journal, or a raw read.
+    DevicePages,
 }
 
 /// [`BlockAction`] for the views: serializable, with blktrace's letters.
@@ -338,6 +353,18 @@ impl EventDecoder {
                 .then(|| (DeviceId::from_kernel(raw.aux_dev), raw.aux_sector)),
             split_sector: (action == BlockAction::Split).then_some(raw.aux_sector),
             depth: raw.depth,
+            file: if action != BlockAction::Queue {
+                None
+            } else if raw.flags & EVENT_FILE != 0 {
+                Some(IoFile::Inode {
+                    dev: DeviceId::from_kernel(raw.aux_dev),
+                    ino: raw.aux_sector,
+                })
+            } else if raw.flags & EVENT_BDEV_PAGES != 0 {
+                Some(IoFile::DevicePages)
+            } else {
+                None
+            },
         })
     }
 }
@@ -391,6 +418,7 @@ pub(crate) mod tests {
             remapped_from: None,
             split_sector: None,
             depth: 0,
+            file: None,
         }
     }
 

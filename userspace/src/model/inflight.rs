@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use blkscope_common::BlockAction;
 use serde::Serialize;
 
-use crate::model::event::{Action, BlockIoEvent, DeviceId, OpFlags, Operation};
+use crate::model::event::{Action, BlockIoEvent, DeviceId, IoFile, OpFlags, Operation};
 
 /// Who issued an I/O: the task running when its bio was queued.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -39,6 +39,8 @@ pub struct CompletedIo {
     /// The stacked device (dm, md) whose I/O this is, when it was remapped from one: the
     /// remap (A) came from an I/O queued on that device, still in flight.
     pub stacked_on: Option<DeviceId>,
+    /// With `--file`: what the I/O's first bio carried (a file, or the device's own pages).
+    pub file: Option<IoFile>,
     pub queued_ns: Option<u64>,
     /// When the request went into the I/O scheduler (biolatency -Q starts there).
     pub inserted_ns: Option<u64>,
@@ -69,6 +71,7 @@ struct QueuedBio {
     queued_ns: u64,
     partition: Option<DeviceId>,
     stacked_on: Option<DeviceId>,
+    file: Option<IoFile>,
 }
 
 #[derive(Clone, Debug)]
@@ -77,6 +80,7 @@ struct InFlight {
     bio_cgroup_id: u64,
     partition: Option<DeviceId>,
     stacked_on: Option<DeviceId>,
+    file: Option<IoFile>,
     queued_ns: Option<u64>,
     inserted_ns: Option<u64>,
     issued_ns: Option<u64>,
@@ -142,6 +146,7 @@ impl RequestTracker {
                             Some(RemappedFrom::Stacked(d)) => Some(d),
                             _ => None,
                         },
+                        file: e.file,
                     },
                 );
                 None
@@ -234,6 +239,7 @@ impl RequestTracker {
                     queued_ns: bio.as_ref().map(|b| b.queued_ns),
                     partition: bio.as_ref().and_then(|b| b.partition),
                     stacked_on: bio.as_ref().and_then(|b| b.stacked_on),
+                    file: bio.as_ref().and_then(|b| b.file),
                     bio_cgroup_id: bio.as_ref().map_or(0, |b| b.bio_cgroup_id),
                     issuer: bio.map(|b| b.issuer),
                     inserted_ns: None,
@@ -262,6 +268,7 @@ impl RequestTracker {
                 queued_ns: Some(b.queued_ns),
                 partition: b.partition,
                 stacked_on: b.stacked_on,
+                file: b.file,
                 bio_cgroup_id: b.bio_cgroup_id,
                 issuer: Some(b.issuer),
                 inserted_ns: None,
@@ -273,6 +280,7 @@ impl RequestTracker {
             bio_cgroup_id: e.bio_cgroup_id,
             partition: None,
             stacked_on: None,
+            file: None,
             queued_ns: None,
             inserted_ns: None,
             issued_ns: None,
@@ -288,6 +296,7 @@ impl RequestTracker {
             bio_cgroup_id: state.bio_cgroup_id,
             partition: state.partition,
             stacked_on: state.stacked_on,
+            file: state.file,
             queued_ns: state.queued_ns,
             inserted_ns: state.inserted_ns,
             issued_ns: state.issued_ns,
@@ -358,6 +367,7 @@ mod tests {
             remapped_from: None,
             split_sector: None,
             depth: 0,
+            file: None,
         }
     }
 

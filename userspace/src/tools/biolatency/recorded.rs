@@ -155,6 +155,7 @@ mod tests {
             bio_cgroup_id: 42,
             partition: None,
             stacked_on: None,
+            file: None,
             queued_ns: None,
             inserted_ns: inserted,
             issued_ns: Some(issued),

@@ -22,6 +22,10 @@ pub struct BiosnoopArgs {
     /// Show the stacked device (dm, md) an I/O came through: DISK as dm-0->sda
     #[arg(long)]
     pub stack: bool,
+    /// A FILE column: the file whose data each I/O carries ([metadata], [journal] for a file
+    /// system's own blocks)
+    #[arg(long)]
+    pub file: bool,
     /// Only I/O issued by tasks in this cgroup (v2 path, absolute or relative to its root) or
     /// below; with -i, by the recording's cgroup paths
     #[arg(short = 'c', long = "cgroup", value_name = "PATH")]

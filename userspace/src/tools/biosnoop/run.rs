@@ -45,6 +45,7 @@ pub fn run(args: BiosnoopArgs) -> anyhow::Result<()> {
         actions: RequestTracker::ACTIONS.to_vec(),
         ring_bytes: args.buffer_mib.saturating_mul(1 << 20),
         cgroup,
+        files: args.file,
     };
     let mut printer = CompletionPrinter {
         tracker: RequestTracker::new(),
@@ -81,6 +82,7 @@ fn view(args: &BiosnoopArgs, kernel_filters_cgroup: bool) -> anyhow::Result<Bios
         require_issuer: kernel_filters_cgroup,
         recorded: args.input.is_some(),
         stack: args.stack,
+        file: args.file,
     });
     if args.container || args.containers {
         view = view.with_containers(CgroupResolver::new().context("--container")?);

@@ -1,0 +1,112 @@
+//! Files by inode: the path of `(file system device, inode number)` as this process's mount
+//! namespace sees it, for the views that name the file behind an I/O (`biosnoop --file`). No
+//! path is copied in the kernel: the probes give the inode, and the file system is walked here
+//! once, lazily, into a bounded cache; a file not found (deleted since, or beyond the bound)
+//! is shown as `(deleted) MAJ:MIN:INO`.
+
+use std::{
+    collections::HashMap,
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use crate::{host::mounts::MountTable, model::event::DeviceId};
+
+/// The most entries one file system's walk keeps (and reads).
+const MAX_ENTRIES: usize = 1_000_000;
+/// A file system is walked again at most this often (a miss after a walk: a new file).
+const REWALK_AFTER: Duration = Duration::from_secs(1);
+
+/// Paths by inode, per file system, walked on first need.
+#[derive(Debug, Default)]
+pub struct FileNames {
+    mounts: Option<MountTable>,
+    file_systems: HashMap<DeviceId, FsIndex>,
+}
+
+#[derive(Debug, Default)]
+struct FsIndex {
+    paths: HashMap<u64, PathBuf>,
+    walked: Option<Instant>,
+}
+
+impl FileNames {
+    pub fn new() -> FileNames {
+        FileNames::default()
+    }
+
+    /// The path of inode `ino` of the file system on `dev`.
+    pub fn path(&mut self, dev: DeviceId, ino: u64) -> String {
+        let mounts = self.mounts.get_or_insert_with(MountTable::read);
+        let Some(root) = mounts.mount_point(dev).map(PathBuf::from) else {
+            return unknown(dev, ino);
+        };
+        let index = self.file_systems.entry(dev).or_default();
+        if !index.paths.contains_key(&ino)
+            && index.walked.is_none_or(|at| at.elapsed() > REWALK_AFTER)
+        {
+            index.paths = walk(&root);
+            index.walked = Some(Instant::now());
+        }
+        match index.paths.get(&ino) {
+            Some(path) => path.display().to_string(),
+            None => unknown(dev, ino),
+        }
+    }
+}
+
+fn unknown(dev: DeviceId, ino: u64) -> String {
+    format!("(deleted) {}:{}:{ino}", dev.major, dev.minor)
+}
+
+/// Every file and directory below `root` on its file system (other mounts are not entered),
+/// by inode number, up to `MAX_ENTRIES`.
+fn walk(root: &Path) -> HashMap<u64, PathBuf> {
+    let mut paths = HashMap::new();
+    let Ok(top) = std::fs::symlink_metadata(root) else {
+        return paths;
+    };
+    let device = top.dev();
+    paths.insert(top.ino(), root.to_path_buf());
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if paths.len() >= MAX_ENTRIES {
+                return paths;
+            }
+            let Ok(meta) = entry.metadata() else {
+                continue;
+            };
+            if meta.dev() != device {
+                continue;
+            }
+            let path = entry.path();
+            if meta.is_dir() {
+                pending.push(path.clone());
+            }
+            paths.entry(meta.ino()).or_insert(path);
+        }
+    }
+    paths
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_walk_finds_files_by_inode_and_stays_on_its_file_system() {
+        let dir = std::env::temp_dir().join(format!("blkscope-files-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("sub/a"), b"x").unwrap();
+        let ino = std::fs::metadata(dir.join("sub/a")).unwrap().ino();
+        let paths = walk(&dir);
+        assert_eq!(paths.get(&ino), Some(&dir.join("sub/a")));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(unknown(DeviceId::new(7, 1), 12), "(deleted) 7:1:12");
+    }
+}
