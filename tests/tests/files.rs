@@ -132,3 +132,53 @@ fn ext4_names_direct_buffered_and_readahead_io() {
 fn xfs_names_direct_buffered_and_readahead_io() {
     files_named_on("xfs");
 }
+
+/// `biotop --files`: rows per file with the bytes each file's I/O moved.
+#[test]
+fn biotop_rows_per_file() {
+    let _serial = serial();
+    let disk = LoopDevice::new(64);
+    let fs = Ext4Mount::new(&disk);
+    let (a, b) = (fs.dir().join("A"), fs.dir().join("B"));
+    let child = Command::new(blkscope_binary())
+        .args([
+            "biotop",
+            "--files",
+            "--batch",
+            "-C",
+            "-d",
+            disk.name(),
+            "6",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("biotop");
+    std::thread::sleep(Duration::from_millis(2000));
+    sh(&format!(
+        "dd if=/dev/zero of={} bs=64k count=4 oflag=direct",
+        a.display()
+    ));
+    sh(&format!(
+        "dd if=/dev/zero of={} bs=64k count=8 && sync",
+        b.display()
+    ));
+    let out = child.wait_with_output().expect("biotop");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(report.contains("AVGms FILE\n"), "{report}");
+    let kib = |path: &Path| -> f64 {
+        report
+            .lines()
+            .filter(|l| l.ends_with(&format!(" {}", path.display())))
+            .filter_map(|l| l.split_whitespace().nth(5)?.parse::<f64>().ok())
+            .sum()
+    };
+    assert_eq!(kib(&a), 256.0, "{report}");
+    assert_eq!(kib(&b), 512.0, "{report}");
+}

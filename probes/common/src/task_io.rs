@@ -10,10 +10,20 @@ pub const MAX_TASK_IO_IN_FLIGHT: u32 = 16384;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Who {
     pub tgid: u32,
-    pub _pad: u32,
+    /// With `TaskIoConfig::files`: what the bio carries (`FILE_*`), and the file's inode
+    /// number and file system `s_dev` for `FILE_INODE`.
+    pub file_kind: u32,
     pub cgroup_id: u64,
     pub comm: [u8; 16],
+    pub file_ino: u64,
+    pub file_dev: u32,
+    pub _pad: u32,
 }
+
+/// `Who::file_kind`: no file known, a file's data, the device's own pages.
+pub const FILE_NONE: u32 = 0;
+pub const FILE_INODE: u32 = 1;
+pub const FILE_DEVICE_PAGES: u32 = 2;
 
 /// A request between issue and completion.
 #[repr(C)]
@@ -36,9 +46,13 @@ pub struct TaskIoKey {
     pub dev: u32,
     /// 1 for writes, 0 for everything else (bcc's rwflag).
     pub write: u32,
-    pub _pad: u32,
+    /// `Who::file_kind` (0 without `--files`).
+    pub file_kind: u32,
     pub cgroup_id: u64,
     pub comm: [u8; 16],
+    pub file_ino: u64,
+    pub file_dev: u32,
+    pub _pad: u32,
 }
 
 /// What a row adds up.
@@ -71,7 +85,8 @@ pub struct TaskIoConfig {
     /// Non-zero: some traced disks are bio-based (`BIO_DISKS`): their bios are counted from
     /// queueing to completion.
     pub bio_disks: u32,
-    pub _pad: u32,
+    /// Non-zero: rows are also keyed by the file each I/O carries (`biotop --files`).
+    pub files: u32,
 }
 
 impl TaskIoConfig {
@@ -86,7 +101,7 @@ impl TaskIoConfig {
         op_write: 1,
         op_mask: 0xff,
         bio_disks: 0,
-        _pad: 0,
+        files: 0,
     };
 }
 

@@ -19,6 +19,7 @@ use blkscope_common::{
         DEFAULT_RING_BYTES, EVENT_BDEV_PAGES, EVENT_FILE, EVENT_FROM_BIO, MAX_TRACED_DEVICES,
     },
     layout::BDEVFS_MAGIC,
+    task_io::{FILE_DEVICE_PAGES, FILE_INODE, FILE_NONE},
     tracepoint_args::tracepoint as tp,
 };
 
@@ -251,11 +252,24 @@ fn file_id(layout: &FileLayout, inode: u64) -> [u64; 2] {
     ]
 }
 
-/// Names the file a queued bio carries: the inode of the page cache its first page belongs
-/// to; a block device's own pages (metadata, journal) are marked as such; anonymous pages
-/// (a direct I/O's buffer) name the file this task started direct I/O on, if any.
+/// Names the file a queued bio carries in its event (`EVENT_FILE`, `EVENT_BDEV_PAGES`).
 #[inline(always)]
 fn name_file(event: &mut BlockEvent, bio: u64) {
+    let (kind, ino, dev) = file_of(bio);
+    if kind == FILE_INODE {
+        event.aux_sector = ino;
+        event.aux_dev = dev;
+        event.flags |= EVENT_FILE;
+    } else if kind == FILE_DEVICE_PAGES {
+        event.flags |= EVENT_BDEV_PAGES;
+    }
+}
+
+/// The file a queued bio carries, as `(FILE_* kind, inode number, s_dev)`: the inode of the
+/// page cache its first page belongs to; a block device's own pages (metadata, journal) as
+/// such; anonymous pages (a direct I/O's buffer) the file this task started direct I/O on.
+#[inline(always)]
+pub(crate) fn file_of(bio: u64) -> (u32, u64, u32) {
     let layout = FILE_LAYOUT.load();
     let vec: u64 = read(bio, layout.bio_io_vec);
     let page: u64 = if vec != 0 {
@@ -274,22 +288,17 @@ fn name_file(event: &mut BlockEvent, bio: u64) {
         if host != 0 {
             let sb: u64 = read(host, layout.inode_sb);
             if read::<u64>(sb, layout.sb_magic) == BDEVFS_MAGIC {
-                event.flags |= EVENT_BDEV_PAGES;
-                return;
+                return (FILE_DEVICE_PAGES, 0, 0);
             }
             let [ino, dev] = file_id(&layout, host);
-            event.aux_sector = ino;
-            event.aux_dev = dev as u32;
-            event.flags |= EVENT_FILE;
-            return;
+            return (FILE_INODE, ino, dev as u32);
         }
     }
     let tid = bpf_get_current_pid_tgid() as u32;
     // SAFETY: the value is copied out.
-    if let Some([ino, dev]) = unsafe { DIO_FILES.get(&tid) }.copied() {
-        event.aux_sector = ino;
-        event.aux_dev = dev as u32;
-        event.flags |= EVENT_FILE;
+    match unsafe { DIO_FILES.get(&tid) }.copied() {
+        Some([ino, dev]) => (FILE_INODE, ino, dev as u32),
+        None => (FILE_NONE, 0, 0),
     }
 }
 

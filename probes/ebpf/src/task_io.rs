@@ -12,13 +12,13 @@ use aya_ebpf::{
     maps::{LruHashMap, PerCpuArray, PerCpuHashMap},
 };
 use blkscope_common::task_io::{
-    MAX_TASK_IO_IN_FLIGHT, MAX_TASK_IO_ROWS, TaskIoConfig, TaskIoCounts, TaskIoKey, TaskIoStart,
-    Who,
+    FILE_NONE, MAX_TASK_IO_IN_FLIGHT, MAX_TASK_IO_ROWS, TaskIoConfig, TaskIoCounts, TaskIoKey,
+    TaskIoStart, Who,
 };
 
 use blkscope_common::tracepoint_args::tracepoint as tp;
 
-use crate::block_events::{KERNEL_LAYOUT, bio_based_dev, read, request_dev};
+use crate::block_events::{KERNEL_LAYOUT, bio_based_dev, file_of, read, request_dev};
 use crate::tracepoint::arg_of;
 
 #[unsafe(no_mangle)]
@@ -45,7 +45,13 @@ static TASK_IO_DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 block_tracepoint!("block_bio_queue", fn task_io_bio_queue / task_io_bio_queue_raw (ctx) {
     let bio = arg_of(&ctx, tp::BLOCK_BIO_QUEUE, 0);
     match current_who() {
-        Some(who) => {
+        Some(mut who) => {
+            if TASK_IO_CONFIG.load().files != 0 {
+                let (kind, ino, dev) = file_of(bio);
+                who.file_kind = kind;
+                who.file_ino = ino;
+                who.file_dev = dev;
+            }
             if TASK_IO_CONFIG.load().bio_disks != 0 && start_bio(bio, &who) {
                 return 0;
             }
@@ -99,9 +105,12 @@ block_tracepoint!("block_rq_complete", fn task_io_rq_complete / task_io_rq_compl
         tgid: start.who.tgid,
         dev: request_dev(&layout, rq),
         write: u32::from(cmd_flags & config.op_mask == config.op_write),
-        _pad: 0,
+        file_kind: start.who.file_kind,
         cgroup_id: start.who.cgroup_id,
         comm: start.who.comm,
+        file_ino: start.who.file_ino,
+        file_dev: start.who.file_dev,
+        _pad: 0,
     };
     // SAFETY: as above.
     let latency_ns = unsafe { bpf_ktime_get_ns() }.saturating_sub(start.start_ns);
@@ -122,9 +131,12 @@ block_tracepoint!("block_bio_complete", fn task_io_bio_complete / task_io_bio_co
         tgid: start.who.tgid,
         dev: start.dev,
         write: start.write,
-        _pad: 0,
+        file_kind: start.who.file_kind,
         cgroup_id: start.who.cgroup_id,
         comm: start.who.comm,
+        file_ino: start.who.file_ino,
+        file_dev: start.who.file_dev,
+        _pad: 0,
     };
     // SAFETY: a helper without arguments.
     let latency_ns = unsafe { bpf_ktime_get_ns() }.saturating_sub(start.start_ns);
@@ -197,9 +209,12 @@ fn current_who() -> Option<Who> {
     }
     Some(Who {
         tgid,
-        _pad: 0,
+        file_kind: FILE_NONE,
         // SAFETY: as above.
         cgroup_id: unsafe { bpf_get_current_cgroup_id() },
         comm: bpf_get_current_comm().unwrap_or([0; 16]),
+        file_ino: 0,
+        file_dev: 0,
+        _pad: 0,
     })
 }

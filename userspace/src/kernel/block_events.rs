@@ -126,14 +126,8 @@ impl BlockTracer {
         let drops = PerCpuArray::try_from(take_map(&mut ebpf, names::DROPS)?)
             .map_err(|e| map_error(names::DROPS, e))?;
         let mut programs: Vec<(&str, &str)> = BLOCK_TRACEPOINTS.iter().map(|t| (*t, *t)).collect();
-        // Direct I/O names its file through iomap's tracepoints, where the kernel has them
-        // (Linux 6.x); elsewhere a direct I/O names none.
         if options.files {
-            for (program, tracepoint) in [names::DIO_BEGIN, names::DIO_COMPLETE] {
-                if kernel_btf.has_raw_tracepoint(tracepoint) {
-                    programs.push((program, tracepoint));
-                }
-            }
+            programs.extend(loader::direct_io_programs(&kernel_btf));
         }
         loader::attach(&mut ebpf, &programs)?;
         // SAFETY: the RingBuf owns its map fd, which stays open (and is the same fd) until the

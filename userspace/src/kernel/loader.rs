@@ -218,6 +218,18 @@ pub(crate) fn attach_tracepoints(
     Ok(())
 }
 
+/// With `--file(s)`: the programs that name the file of a direct I/O (iomap's tracepoints),
+/// where the kernel has them (Linux 6.x; elsewhere a direct I/O names no file).
+pub(crate) fn direct_io_programs(kernel_btf: &KernelBtf) -> Vec<(&'static str, &'static str)> {
+    [
+        names::block_events::DIO_BEGIN,
+        names::block_events::DIO_COMPLETE,
+    ]
+    .into_iter()
+    .filter(|(_, tracepoint)| kernel_btf.has_raw_tracepoint(tracepoint))
+    .collect()
+}
+
 /// The bio-based disks to time bios on: all of them, or the one a view is limited to.
 pub(crate) fn bio_disks_to_trace(device: Option<DeviceId>) -> Vec<DeviceId> {
     crate::host::device::bio_based_disks()

@@ -33,6 +33,8 @@ pub struct TaskIoOptions {
     pub pid: Option<u32>,
     /// Only I/O queued in this cgroup or below: (id, depth) (`-c`).
     pub cgroup: Option<(u64, u32)>,
+    /// Rows also keyed by the file each I/O carries (`biotop --files`).
+    pub files: bool,
 }
 
 const PROGRAMS: [(&str, &str); 3] = [names::BIO_QUEUE, names::RQ_ISSUE, names::RQ_COMPLETE];
@@ -65,15 +67,22 @@ impl TaskIoProbe {
             op_write: bits.op_write,
             op_mask: (1u32 << bits.op_bits.min(31)) - 1,
             bio_disks: u32::from(!bio_disks.is_empty()),
-            _pad: 0,
+            files: u32::from(options.files),
         };
-        let mut ebpf = ProbeSettings::default().task_io(top).load(&kernel_btf)?;
+        let mut settings = ProbeSettings::default().task_io(top);
+        if options.files {
+            settings = settings.files(kernel_btf.file_layout()?);
+        }
+        let mut ebpf = settings.load(&kernel_btf)?;
 
         let counts = PerCpuHashMap::try_from(take_map(&mut ebpf, names::COUNTS)?)
             .map_err(|e| map_error(names::COUNTS, e))?;
         let drops = PerCpuArray::try_from(take_map(&mut ebpf, names::DROPS)?)
             .map_err(|e| map_error(names::DROPS, e))?;
         let mut programs = PROGRAMS.to_vec();
+        if options.files {
+            programs.extend(loader::direct_io_programs(&kernel_btf));
+        }
         if !bio_disks.is_empty() {
             loader::set_bio_disks(&mut ebpf, &bio_disks)?;
             programs.push(names::BIO_COMPLETE);

@@ -41,6 +41,10 @@ pub struct BiotopArgs {
     /// bcc's text output even on a terminal (it is the default when stdout is not one)
     #[arg(long)]
     pub batch: bool,
+    /// Rows per file (reads and writes, KiB, average latency); with --containers, per
+    /// container and file. The TUI's `g` key also groups by file
+    #[arg(long)]
+    pub files: bool,
     /// One JSON object per interval
     #[arg(long)]
     pub json: bool,

@@ -45,6 +45,15 @@ fn header(layout: &BatchLayout) -> String {
             "{:1} {:<3} {:<3} {:<8} {:>5} {:>7} {:>6}",
             "D", "MAJ", "MIN", "DISK", "I/O", "Kbytes", "AVGms"
         ),
+        // The path last: it is as long as it is.
+        Grouping::File => format!(
+            "{:1} {:<3} {:<3} {:<8} {:>5} {:>7} {:>6} {}",
+            "D", "MAJ", "MIN", "DISK", "I/O", "Kbytes", "AVGms", "FILE"
+        ),
+        Grouping::ContainerFile => format!(
+            "{:<40} {:1} {:<3} {:<3} {:<8} {:>5} {:>7} {:>6} {}",
+            "CONTAINER", "D", "MAJ", "MIN", "DISK", "I/O", "Kbytes", "AVGms", "FILE"
+        ),
     };
     if layout.container_column && layout.grouping == Grouping::Process {
         text.push_str(" CONTAINER");
@@ -69,6 +78,8 @@ fn line(row: &TopRow, layout: &BatchLayout) -> String {
         Grouping::Process => format!("{:<7} {:<16} {tail}", row.pid, row.comm),
         Grouping::Container => format!("{:<40} {tail}", row.container),
         Grouping::Disk => tail,
+        Grouping::File => format!("{tail} {}", row.file),
+        Grouping::ContainerFile => format!("{:<40} {tail} {}", row.container, row.file),
     };
     if layout.container_column && layout.grouping == Grouping::Process {
         text.push(' ');
@@ -97,6 +108,7 @@ mod tests {
             pid: 4242,
             comm: "dd".into(),
             container: "docker:0123456789ab".into(),
+            file: "/srv/data".into(),
             write: false,
             device: DeviceId::new(7, 0),
             disk: "loop0".into(),

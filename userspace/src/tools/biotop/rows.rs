@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use blkscope_common::task_io::{TaskIoCounts, TaskIoKey};
+use blkscope_common::task_io::{FILE_DEVICE_PAGES, FILE_INODE, TaskIoCounts, TaskIoKey};
 use serde::Serialize;
 
 use crate::model::event::DeviceId;
@@ -19,6 +19,10 @@ pub enum Grouping {
     Container,
     /// One per disk and direction.
     Disk,
+    /// One per file (`--files`), direction and disk.
+    File,
+    /// One per container and file (`--files --containers`): a container's heaviest files.
+    ContainerFile,
 }
 
 impl Grouping {
@@ -26,7 +30,9 @@ impl Grouping {
         match self {
             Grouping::Process => Grouping::Container,
             Grouping::Container => Grouping::Disk,
-            Grouping::Disk => Grouping::Process,
+            Grouping::Disk => Grouping::File,
+            Grouping::File => Grouping::ContainerFile,
+            Grouping::ContainerFile => Grouping::Process,
         }
     }
 
@@ -35,6 +41,8 @@ impl Grouping {
             Grouping::Process => "process",
             Grouping::Container => "container",
             Grouping::Disk => "disk",
+            Grouping::File => "file",
+            Grouping::ContainerFile => "container and file",
         }
     }
 }
@@ -91,6 +99,8 @@ pub struct TopRow {
     pub pid: u32,
     pub comm: String,
     pub container: String,
+    /// With `--files`: the file the I/O carried (path, `[metadata]`, `[journal]`, or `-`).
+    pub file: String,
     pub write: bool,
     pub device: DeviceId,
     pub disk: String,
@@ -109,10 +119,23 @@ impl TopRow {
     }
 }
 
-/// How to name disks and cgroups.
+/// How to name disks, cgroups and files.
 pub struct RowNames<'a> {
     pub disk: &'a mut dyn FnMut(DeviceId) -> String,
     pub container: &'a mut dyn FnMut(u64) -> String,
+    /// A file by (file system device, inode number).
+    pub file: &'a mut dyn FnMut(DeviceId, u64) -> String,
+}
+
+/// The FILE column of a row: its file's path, the device's own pages as `[journal]` (ext4's
+/// jbd2 thread writes the journal) or `[metadata]`, or `-`.
+fn file_label(key: &TaskIoKey, comm: &str, names: &mut RowNames<'_>) -> String {
+    match key.file_kind {
+        FILE_INODE => (names.file)(DeviceId::from_kernel(key.file_dev), key.file_ino),
+        FILE_DEVICE_PAGES if comm.starts_with("jbd2/") => "[journal]".to_owned(),
+        FILE_DEVICE_PAGES => "[metadata]".to_owned(),
+        _ => "-".to_owned(),
+    }
 }
 
 /// The kernel's rows for one interval, named.
@@ -126,9 +149,11 @@ pub fn rows_from(interval: &[(TaskIoKey, TaskIoCounts)], names: &mut RowNames<'_
                 .iter()
                 .position(|&b| b == 0)
                 .unwrap_or(key.comm.len());
+            let comm = String::from_utf8_lossy(&key.comm[..comm_len]).into_owned();
             TopRow {
                 pid: key.tgid,
-                comm: String::from_utf8_lossy(&key.comm[..comm_len]).into_owned(),
+                file: file_label(key, &comm, names),
+                comm,
                 container: (names.container)(key.cgroup_id),
                 write: key.write != 0,
                 device,
@@ -144,24 +169,51 @@ pub fn rows_from(interval: &[(TaskIoKey, TaskIoCounts)], names: &mut RowNames<'_
 /// Merges rows that are the same under `grouping` (a process seen in two cgroups is one
 /// process row; a container's processes are one container row).
 pub fn group(rows: &[TopRow], grouping: Grouping) -> Vec<TopRow> {
-    let mut merged: BTreeMap<(String, u32, String, bool, DeviceId), TopRow> = BTreeMap::new();
+    type Key = (String, String, u32, String, bool, DeviceId);
+    let mut merged: BTreeMap<Key, TopRow> = BTreeMap::new();
     for row in rows {
-        let key = match grouping {
+        let (write, device) = (row.write, row.device);
+        let key: Key = match grouping {
             Grouping::Process => (
+                String::new(),
                 String::new(),
                 row.pid,
                 row.comm.clone(),
-                row.write,
-                row.device,
+                write,
+                device,
             ),
             Grouping::Container => (
                 row.container.clone(),
+                String::new(),
                 0,
                 String::new(),
-                row.write,
-                row.device,
+                write,
+                device,
             ),
-            Grouping::Disk => (String::new(), 0, String::new(), row.write, row.device),
+            Grouping::Disk => (
+                String::new(),
+                String::new(),
+                0,
+                String::new(),
+                write,
+                device,
+            ),
+            Grouping::File => (
+                String::new(),
+                row.file.clone(),
+                0,
+                String::new(),
+                write,
+                device,
+            ),
+            Grouping::ContainerFile => (
+                row.container.clone(),
+                row.file.clone(),
+                0,
+                String::new(),
+                write,
+                device,
+            ),
         };
         let entry = merged.entry(key).or_insert_with(|| {
             let mut first = row.clone();
@@ -172,8 +224,11 @@ pub fn group(rows: &[TopRow], grouping: Grouping) -> Vec<TopRow> {
                 first.pid = 0;
                 first.comm = String::new();
             }
-            if grouping == Grouping::Disk {
+            if matches!(grouping, Grouping::Disk | Grouping::File) {
                 first.container = String::new();
+            }
+            if !matches!(grouping, Grouping::File | Grouping::ContainerFile) {
+                first.file = String::new();
             }
             first
         });
@@ -204,7 +259,12 @@ pub fn filter(rows: Vec<TopRow>, text: &str) -> Vec<TopRow> {
         return rows;
     }
     rows.into_iter()
-        .filter(|r| r.comm.contains(text) || r.container.contains(text) || r.disk.contains(text))
+        .filter(|r| {
+            r.comm.contains(text)
+                || r.container.contains(text)
+                || r.disk.contains(text)
+                || r.file.contains(text)
+        })
         .collect()
 }
 
@@ -250,6 +310,7 @@ mod tests {
             pid,
             comm: comm.into(),
             container: container.into(),
+            file: String::new(),
             write,
             device: DeviceId::new(7, 0),
             disk: "loop0".into(),

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     cgroup::CgroupResolver,
-    host::{device, time::strftime_now},
+    host::{device, files::FileNames, time::strftime_now},
     kernel::{
         CgroupFilter, privileges,
         task_io::{TaskIoOptions, TaskIoProbe},
@@ -48,6 +48,7 @@ pub fn run(args: BiotopArgs) -> anyhow::Result<()> {
         device: disk.map(device::whole_disk),
         pid: args.pid,
         cgroup: cgroup.map(|f| (f.id, f.level)),
+        files: args.files,
     })?;
     privileges::attached(&[]);
     let mut resolver = CgroupResolver::new().ok();
@@ -57,19 +58,23 @@ pub fn run(args: BiotopArgs) -> anyhow::Result<()> {
             .map_or_else(|| id.to_string(), |r| r.label(id))
     };
     let mut disk_label = |d: DeviceId| device::name(d).unwrap_or_else(|| "?".to_owned());
+    let mut file_names = FileNames::new();
+    let mut file_label = |dev: DeviceId, ino: u64| file_names.path(dev, ino);
     let mut refresh = || -> anyhow::Result<(Vec<TopRow>, u64)> {
         let interval = probe.take_interval()?;
         let mut names = RowNames {
             disk: &mut disk_label,
             container: &mut container_label,
+            file: &mut file_label,
         };
         Ok((rows_from(&interval, &mut names), probe.drops()?))
     };
     let stop = Stop::on_signals(INTERRUPT)?;
-    let grouping = if args.containers {
-        Grouping::Container
-    } else {
-        Grouping::Process
+    let grouping = match (args.files, args.containers) {
+        (true, true) => Grouping::ContainerFile,
+        (true, false) => Grouping::File,
+        (false, true) => Grouping::Container,
+        (false, false) => Grouping::Process,
     };
     let interval = std::time::Duration::from_secs(args.interval);
     if std::io::stdout().is_terminal() && !args.batch && !args.json {

@@ -240,6 +240,30 @@ fn rows_table(state: &TuiState, rows: &[TopRow]) -> Table<'static> {
                 .map(Constraint::Length)
                 .collect(),
         ),
+        Grouping::File => (
+            vec!["FILE", "D", "MAJ", "MIN", "DISK", "I/O", "Kbytes", "AVGms"],
+            vec![48, 1, 3, 3, 8, 7, 9, 7]
+                .into_iter()
+                .map(Constraint::Length)
+                .collect(),
+        ),
+        Grouping::ContainerFile => (
+            vec![
+                "CONTAINER",
+                "FILE",
+                "D",
+                "MAJ",
+                "MIN",
+                "DISK",
+                "I/O",
+                "Kbytes",
+                "AVGms",
+            ],
+            vec![24, 40, 1, 3, 3, 8, 7, 9, 7]
+                .into_iter()
+                .map(Constraint::Length)
+                .collect(),
+        ),
     };
     let body: Vec<Row<'static>> = rows
         .iter()
@@ -265,6 +289,8 @@ fn cells(grouping: Grouping, row: &TopRow) -> Vec<Cell<'static>> {
         Grouping::Process => vec![row.pid.to_string(), row.comm.clone()],
         Grouping::Container => vec![row.container.clone()],
         Grouping::Disk => vec![],
+        Grouping::File => vec![row.file.clone()],
+        Grouping::ContainerFile => vec![row.container.clone(), row.file.clone()],
     };
     values.extend(common);
     if grouping == Grouping::Process {
@@ -315,6 +341,7 @@ mod tests {
             pid,
             comm: comm.into(),
             container: "docker:a".into(),
+            file: "/data/a".into(),
             write: false,
             device: DeviceId::new(7, 0),
             disk: "loop0".into(),

@@ -46,6 +46,7 @@ pub fn run(options: &IostatOptions) -> anyhow::Result<()> {
         device: (wanted.len() == 1).then(|| wanted[0]),
         pid: None,
         cgroup: cgroup.map(|f| (f.id, f.level)),
+        files: false,
     })?;
     privileges::attached(&[]);
     let mut resolver = CgroupResolver::new().ok();
