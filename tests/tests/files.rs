@@ -49,11 +49,19 @@ fn overlaps(extents: &[(u64, u64)], first: u64, sectors: u64) -> bool {
     extents.iter().any(|(s, e)| first <= *e && last >= *s)
 }
 
-fn files_named_on(fs_type: &str) {
+/// How the I/O is seen: live, or from a recording made with `record --files`.
+#[derive(Clone, Copy, PartialEq)]
+enum Seen {
+    Live,
+    Recorded,
+}
+
+fn files_named_on(fs_type: &str, seen: Seen) {
     let _serial = serial();
     // xfs wants 300 MB at least; the loop device's file is sparse in /dev/shm.
     let disk = LoopDevice::new(320);
     let fs = Ext4Mount::with_type(&disk, fs_type);
+    let work = blkscope_tests::Scratch::new("files");
     let dir = fs.dir().to_path_buf();
     let [a, b, c]: [PathBuf; 3] = ["A", "B", "C"].map(|n| dir.join(n));
     let show = |p: &Path| p.display().to_string();
@@ -65,12 +73,26 @@ fn files_named_on(fs_type: &str) {
         "dd if={} of=/dev/null iflag=nocache count=0",
         show(&c)
     ));
+    let args: Vec<&str> = match seen {
+        Seen::Live => vec!["biosnoop", "--file", "--json", "-d", disk.name(), "7"],
+        Seen::Recorded => vec![
+            "record",
+            "--files",
+            "-d",
+            disk.path_str(),
+            "-o",
+            "t",
+            "-w",
+            "7",
+        ],
+    };
     let child = Command::new(blkscope_binary())
-        .args(["biosnoop", "--file", "--json", "-d", disk.name(), "7"])
+        .current_dir(work.path())
+        .args(&args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("biosnoop");
+        .expect("blkscope");
     std::thread::sleep(Duration::from_millis(2000));
     sh(&format!(
         "dd if=/dev/zero of={} bs=64k count=4 oflag=direct",
@@ -81,12 +103,32 @@ fn files_named_on(fs_type: &str) {
         show(&b)
     ));
     sh(&format!("cat {} > /dev/null", show(&c)));
-    let out = child.wait_with_output().expect("biosnoop");
+    let mut out = child.wait_with_output().expect("blkscope");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    if seen == Seen::Recorded {
+        out = Command::new(blkscope_binary())
+            .current_dir(work.path())
+            .args(["biosnoop", "-i", "t", "--file", "--json"])
+            .output()
+            .expect("biosnoop -i");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Stock blkparse reads such a recording: a Q record's payload is not shown.
+        let stock = Command::new("blkparse")
+            .current_dir(work.path())
+            .args(["-i", "t"])
+            .output()
+            .expect("blkparse");
+        assert!(stock.status.success());
+        assert!(String::from_utf8_lossy(&stock.stdout).contains("  Q  "));
+    }
     let ios: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
@@ -125,12 +167,17 @@ fn files_named_on(fs_type: &str) {
 
 #[test]
 fn ext4_names_direct_buffered_and_readahead_io() {
-    files_named_on("ext4");
+    files_named_on("ext4", Seen::Live);
+}
+
+#[test]
+fn a_recording_made_with_files_names_them_in_biosnoop() {
+    files_named_on("ext4", Seen::Recorded);
 }
 
 #[test]
 fn xfs_names_direct_buffered_and_readahead_io() {
-    files_named_on("xfs");
+    files_named_on("xfs", Seen::Live);
 }
 
 /// `biotop --files`: rows per file with the bytes each file's I/O moved.

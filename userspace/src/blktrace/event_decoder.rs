@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use crate::blktrace::TraceError;
-use crate::blktrace::event_encoder::parse_cgroup_note;
+use crate::blktrace::event_encoder::{decode_file, parse_cgroup_note, parse_file_note};
 use crate::blktrace::format::{Trace, TraceHeader, act, category, notify};
 use crate::blktrace::source::{SourceError, TraceSource};
 use crate::model::event::{Action, BlockIoEvent, DeviceId, OpFlags, Operation};
@@ -32,6 +32,12 @@ pub enum RecordedItem {
     /// the first event charged to it.
     CgroupPath {
         id: u64,
+        path: String,
+    },
+    /// A file named by the recording (`record --files`' `file MAJ:MIN:INO PATH` note).
+    FilePath {
+        dev: DeviceId,
+        ino: u64,
         path: String,
     },
 }
@@ -91,6 +97,10 @@ impl RecordedEvents {
                     && let Some((id, path)) = parse_cgroup_note(self.record.payload_text())
                 {
                     return Some(RecordedItem::CgroupPath { id, path });
+                } else if h.is_message()
+                    && let Some((dev, ino, path)) = parse_file_note(self.record.payload_text())
+                {
+                    return Some(RecordedItem::FilePath { dev, ino, path });
                 }
                 continue;
             }
@@ -101,7 +111,11 @@ impl RecordedEvents {
                 continue;
             };
             let cgroup_id = self.record.cgroup(endian).map_or(0, |c| c.id());
-            return Some(RecordedItem::Event(self.event(action, cgroup_id)));
+            let mut event = self.event(action, cgroup_id);
+            if action == Action::Queue {
+                event.file = decode_file(self.record.payload(), endian);
+            }
+            return Some(RecordedItem::Event(event));
         }
     }
 
@@ -165,7 +179,7 @@ impl RecordedEvents {
             remapped_from,
             split_sector: (action == Action::Split).then(|| t.payload_u64()),
             depth: 0,
-            // Recordings carry no file (record --files is not written yet).
+            // Set by `next_item` from a Q record's payload (`record --files`).
             file: None,
         }
     }

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashSet};
 use super::format::{
     CgroupId, Endian, MAGIC, Remap, Trace, TraceHeader, VERSION, act, category, notify,
 };
-use crate::model::event::{Action, BlockIoEvent, Operation};
+use crate::model::event::{Action, BlockIoEvent, DeviceId, IoFile, Operation};
 
 /// What to record.
 #[derive(Clone, Copy, Debug)]
@@ -59,6 +59,8 @@ pub struct Recorder {
     named: HashSet<u32>,
     /// Cgroups whose path was noted already (or looked for in vain).
     named_cgroups: HashSet<u64>,
+    /// Files whose path was noted already (or looked for in vain).
+    named_files: HashSet<(DeviceId, u64)>,
     /// The clocks at the start, until the wall-clock note is written (before the first event).
     clocks: Option<Clocks>,
     counts: BTreeMap<u32, CpuCounts>,
@@ -71,6 +73,7 @@ impl Recorder {
             sequence: BTreeMap::new(),
             named: HashSet::new(),
             named_cgroups: HashSet::new(),
+            named_files: HashSet::new(),
             clocks: Some(clocks),
             counts: BTreeMap::new(),
         }
@@ -84,6 +87,18 @@ impl Recorder {
         e: &BlockIoEvent,
         owner: u64,
         cgroup_path: &mut dyn FnMut(u64) -> Option<String>,
+    ) -> Vec<Trace> {
+        self.records_naming_files(e, owner, cgroup_path, &mut |_, _| None)
+    }
+
+    /// `records`, and a note naming the file of a queued bio the first time it is seen
+    /// (`record --files`), with the path `file_path` gives.
+    pub fn records_naming_files(
+        &mut self,
+        e: &BlockIoEvent,
+        owner: u64,
+        cgroup_path: &mut dyn FnMut(u64) -> Option<String>,
+        file_path: &mut dyn FnMut(DeviceId, u64) -> Option<String>,
     ) -> Vec<Trace> {
         let mut event = trace_of(e, self.settings.cgroup_ids.then_some(owner));
         if (self.settings.act_mask << category::SHIFT) & event.header.action == 0 {
@@ -113,6 +128,13 @@ impl Recorder {
             && let Some(path) = cgroup_path(owner)
         {
             out.push(self.note(e, owner, notify::MESSAGE, cgroup_note(owner, &path)));
+        }
+        if notes
+            && let Some(IoFile::Inode { dev, ino }) = e.file
+            && self.named_files.insert((dev, ino))
+            && let Some(path) = file_path(dev, ino)
+        {
+            out.push(self.note(e, owner, notify::MESSAGE, file_note(dev, ino, &path)));
         }
         let sequence = self.sequence.entry(e.cpu).or_insert(0);
         *sequence = sequence.wrapping_add(1);
@@ -181,6 +203,13 @@ pub fn trace_of(e: &BlockIoEvent, cgroup: Option<u64>) -> Trace {
         }
         Action::Split => pdu.extend(e.split_sector.unwrap_or(0).to_be_bytes()),
         Action::UnplugIo | Action::UnplugTimer => pdu.extend(u64::from(e.depth).to_be_bytes()),
+        // `record --files`: the file a queued bio carries (no kernel blktrace record has a
+        // Q payload; blkparse shows none).
+        Action::Queue => {
+            if let Some(file) = e.file {
+                pdu.extend(encode_file(file));
+            }
+        }
         _ => {}
     }
     let carries_io = !matches!(
@@ -308,6 +337,55 @@ fn errno_of(status: u8) -> u16 {
 fn trace_sector(sector: u64) -> u64 {
     if sector == u64::MAX { 0 } else { sector }
 }
+
+/// A Q record's file payload: inode number (u64), file system device (kernel dev_t, u32) and
+/// kind (1: a file, 2: the device's own pages), in this machine's byte order.
+fn encode_file(file: IoFile) -> Vec<u8> {
+    let (ino, dev, kind) = match file {
+        IoFile::Inode { dev, ino } => (ino, dev.to_kernel(), 1u32),
+        IoFile::DevicePages => (0, 0, 2),
+    };
+    let mut out = Vec::with_capacity(FILE_PAYLOAD_LEN);
+    out.extend(ino.to_ne_bytes());
+    out.extend(dev.to_ne_bytes());
+    out.extend(kind.to_ne_bytes());
+    out
+}
+
+/// The file of a Q record's payload (`encode_file`), read in the recording's byte order.
+pub fn decode_file(payload: &[u8], endian: Endian) -> Option<IoFile> {
+    if payload.len() < FILE_PAYLOAD_LEN {
+        return None;
+    }
+    match endian.u32(&payload[12..]) {
+        1 => Some(IoFile::Inode {
+            dev: DeviceId::from_kernel(endian.u32(&payload[8..])),
+            ino: endian.u64(payload),
+        }),
+        2 => Some(IoFile::DevicePages),
+        _ => None,
+    }
+}
+
+const FILE_PAYLOAD_LEN: usize = 16;
+
+/// The message a recording names a file with: `file MAJ:MIN:INO PATH`.
+pub fn file_note(dev: DeviceId, ino: u64, path: &str) -> Vec<u8> {
+    format!("{FILE_NOTE_PREFIX}{}:{}:{ino} {path}", dev.major, dev.minor).into_bytes()
+}
+
+/// The file and path a message note names, if it is a `file_note`.
+pub fn parse_file_note(message: &[u8]) -> Option<(DeviceId, u64, String)> {
+    let text = std::str::from_utf8(message).ok()?;
+    let (id, path) = text.strip_prefix(FILE_NOTE_PREFIX)?.split_once(' ')?;
+    let mut parts = id.split(':');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    let ino = parts.next()?.parse().ok()?;
+    Some((DeviceId::new(major, minor), ino, path.to_owned()))
+}
+
+const FILE_NOTE_PREFIX: &str = "file ";
 
 /// The message a recording names a cgroup with: `cgroup ID PATH`.
 pub fn cgroup_note(id: u64, path: &str) -> Vec<u8> {

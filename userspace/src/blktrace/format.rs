@@ -127,7 +127,7 @@ impl Endian {
         }
     }
 
-    fn u32(self, b: &[u8]) -> u32 {
+    pub(crate) fn u32(self, b: &[u8]) -> u32 {
         let a = [b[0], b[1], b[2], b[3]];
         match self {
             Endian::Little => u32::from_le_bytes(a),
@@ -135,7 +135,7 @@ impl Endian {
         }
     }
 
-    fn u64(self, b: &[u8]) -> u64 {
+    pub(crate) fn u64(self, b: &[u8]) -> u64 {
         let mut a = [0u8; 8];
         a.copy_from_slice(&b[..8]);
         match self {

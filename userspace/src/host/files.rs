@@ -23,6 +23,8 @@ const REWALK_AFTER: Duration = Duration::from_secs(1);
 pub struct FileNames {
     mounts: Option<MountTable>,
     file_systems: HashMap<DeviceId, FsIndex>,
+    /// Paths a recording named (`record --files`): they are another machine's, not walked.
+    recorded: HashMap<(DeviceId, u64), String>,
 }
 
 #[derive(Debug, Default)]
@@ -36,8 +38,23 @@ impl FileNames {
         FileNames::default()
     }
 
+    /// A path a recording gives for an inode.
+    pub fn remember(&mut self, dev: DeviceId, ino: u64, path: &str) {
+        self.recorded.insert((dev, ino), path.to_owned());
+    }
+
+    /// The path of inode `ino` of the file system on `dev`, if it can be found: a path a
+    /// recording named, else a walk of where `dev` is mounted.
+    pub fn find(&mut self, dev: DeviceId, ino: u64) -> Option<String> {
+        let found = self.path(dev, ino);
+        (!found.starts_with("(deleted) ")).then_some(found)
+    }
+
     /// The path of inode `ino` of the file system on `dev`.
     pub fn path(&mut self, dev: DeviceId, ino: u64) -> String {
+        if let Some(path) = self.recorded.get(&(dev, ino)) {
+            return path.clone();
+        }
         let mounts = self.mounts.get_or_insert_with(MountTable::read);
         let Some(root) = mounts.mount_point(dev).map(PathBuf::from) else {
             return unknown(dev, ino);

@@ -43,6 +43,9 @@ pub trait EventSink {
     /// A recording names cgroup `id` (before the first event charged to it). Live views name
     /// cgroups from the running system instead.
     fn cgroup_named(&mut self, _id: u64, _path: &str) {}
+
+    /// A recording named a file (`record --files`), before the first event that carries it.
+    fn file_named(&mut self, _dev: DeviceId, _ino: u64, _path: &str) {}
 }
 
 impl<F: FnMut(&[BlockIoEvent]) -> Result<bool, String>> EventSink for F {
@@ -169,6 +172,11 @@ fn feed_recording(
                 go_on = batch.is_empty() || sink.consume(&mut batch).map_err(FeedError::View)?;
                 batch.clear();
                 sink.cgroup_named(id, &path);
+            }
+            RecordedItem::FilePath { dev, ino, path } => {
+                go_on = batch.is_empty() || sink.consume(&mut batch).map_err(FeedError::View)?;
+                batch.clear();
+                sink.file_named(dev, ino, &path);
             }
         }
     }

@@ -140,6 +140,10 @@ impl EventSink for CompletionPrinter {
         self.print(events).map_err(|e| e.to_string())
     }
 
+    fn file_named(&mut self, dev: DeviceId, ino: u64, path: &str) {
+        self.view.remember_file(dev, ino, path);
+    }
+
     fn cgroup_named(&mut self, id: u64, path: &str) {
         self.view.remember_cgroup(id, path);
     }

@@ -78,6 +78,11 @@ impl BiosnoopView {
         self
     }
 
+    /// A recording's path for a file (`record --files`).
+    pub fn remember_file(&mut self, dev: DeviceId, ino: u64, path: &str) {
+        self.files.remember(dev, ino, path);
+    }
+
     /// A recording's name for a cgroup.
     pub fn remember_cgroup(&mut self, id: u64, path: &str) {
         if let Some(resolver) = self.cgroups.as_mut() {

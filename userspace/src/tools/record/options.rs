@@ -21,6 +21,7 @@ const CGROUP: char = 'c';
 const NO_CGROUP_IDS: char = '\u{2}';
 const CGROUP_IDS: char = '\u{3}';
 const BTF: char = '\u{4}';
+const FILES: char = '\u{5}';
 
 pub const SPECS: &[OptSpec] = &[
     opt('d', "dev", Arg::Required),
@@ -39,6 +40,7 @@ pub const SPECS: &[OptSpec] = &[
     opt(NO_CGROUP_IDS, "no-cgroup-ids", Arg::None),
     opt(CGROUP_IDS, "cgroup-ids", Arg::None),
     opt(BTF, "btf", Arg::Required),
+    opt(FILES, "files", Arg::None),
 ];
 
 pub const USAGE: &str = "Usage: blktrace [OPTIONS] -d DEV [-d DEV ...]
@@ -73,6 +75,8 @@ pub const USAGE: &str = "Usage: blktrace [OPTIONS] -d DEV [-d DEV ...]
 	--cgroup-ids Add each record's cgroup id and name the cgroups (implied by -c; blkparse 1.2
 	             warns \"Bad fs action\" on such records)
 	--no-cgroup-ids Leave the cgroup ids off, also with -c (the default without -c)
+	--files Each queued bio's file (inode) in its record and each file's path in a note
+	        (biosnoop -i --file reads them; blkparse shows nothing of them)
 	--btf <file> This kernel's BTF (raw or a vmlinux ELF), for kernels without /sys/kernel/btf/vmlinux
 ";
 
@@ -94,6 +98,8 @@ pub struct RecordOptions {
     pub cgroup_ids: bool,
     /// `--btf FILE`: the kernel's BTF, for kernels without /sys/kernel/btf/vmlinux.
     pub btf: Option<PathBuf>,
+    /// `--files`: each queued bio's file in its record, and each file's path in a note.
+    pub files: bool,
 }
 
 /// What to do.
@@ -134,6 +140,7 @@ pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
         cgroup: None,
         cgroup_ids: false,
         btf: None,
+        files: false,
     };
     let mut cgroup_ids = None;
     for p in getopt_long(args, SPECS)? {
@@ -187,6 +194,7 @@ fn take_word(
         'b' => o.buffer_kib = Some(count(v, "buffer size")?),
         'n' => o.buffers = Some(count(v, "number of sub buffers")?),
         'v' | 'V' => return Ok(Some(Command::Version)),
+        FILES => o.files = true,
         NO_CGROUP_IDS => *cgroup_ids = Some(false),
         CGROUP_IDS => *cgroup_ids = Some(true),
         _ => return Ok(Some(Command::Help)),

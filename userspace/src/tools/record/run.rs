@@ -14,6 +14,7 @@ use crate::blktrace::format::Endian;
 use crate::blktrace::writer::BlktraceWriter;
 use crate::cgroup::{CgroupError, CgroupResolver};
 use crate::host::device::{self, DeviceError};
+use crate::host::files::FileNames;
 use crate::kernel::{BlockTraceOptions, CgroupFilter, DropCounts, privileges};
 use crate::model::event::{Action, BlockIoEvent, DeviceId};
 use crate::model::inflight::RequestTracker;
@@ -114,8 +115,12 @@ impl TraceOut {
         e: &BlockIoEvent,
         owner: u64,
         cgroup_path: &mut dyn FnMut(u64) -> Option<String>,
+        file_path: &mut dyn FnMut(DeviceId, u64) -> Option<String>,
     ) -> io::Result<()> {
-        for t in self.recorder.records(e, owner, cgroup_path) {
+        for t in self
+            .recorder
+            .records_naming_files(e, owner, cgroup_path, file_path)
+        {
             match &mut self.destination {
                 Destination::Files(w) => w.write(&t)?,
                 Destination::Stdout(out) => out.write_all(&t.encode(Endian::NATIVE))?,
@@ -140,6 +145,8 @@ struct Traces {
     clocks: CpuClocks,
     /// Names the cgroups in the recording's notes (none when the hierarchy is not found).
     cgroups: Option<CgroupResolver>,
+    /// Names the files in the recording's notes (`--files`).
+    files: FileNames,
 }
 
 impl Traces {
@@ -184,6 +191,7 @@ impl Traces {
             owners,
             clocks: CpuClocks::default(),
             cgroups: CgroupResolver::new().ok(),
+            files: FileNames::new(),
         }
     }
 
@@ -202,7 +210,9 @@ impl Traces {
             if let Some(&t) = self.by_device.get(&e.device) {
                 let cgroups = &mut self.cgroups;
                 let mut path_of = |id| cgroups.as_mut().and_then(|r| r.path(id));
-                self.traces[t].write(e, owner, &mut path_of)?;
+                let files = &mut self.files;
+                let mut file_of = |dev, ino| files.find(dev, ino);
+                self.traces[t].write(e, owner, &mut path_of, &mut file_of)?;
             }
         }
         for t in &mut self.traces {
@@ -286,6 +296,7 @@ pub fn run(o: &RecordOptions) -> Result<Finished, RecordError> {
         devices: devices.clone(),
         ring_bytes,
         cgroup,
+        files: o.files,
         ..BlockTraceOptions::default()
     };
     let mut traces = Traces::open(o, &devices);
