@@ -15,8 +15,9 @@ use crate::{host::mounts::MountTable, model::event::DeviceId};
 
 /// The most entries one file system's walk keeps (and reads).
 const MAX_ENTRIES: usize = 1_000_000;
-/// A file system is walked again at most this often (a miss after a walk: a new file).
-const REWALK_AFTER: Duration = Duration::from_secs(1);
+/// A file system is walked again at most this often (a miss after a walk: a new file, or one
+/// deleted since): a walk of a large root file system takes a while.
+const REWALK_AFTER: Duration = Duration::from_secs(10);
 
 /// Paths by inode, per file system, walked on first need.
 #[derive(Debug, Default)]
