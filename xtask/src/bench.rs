@@ -276,7 +276,10 @@ fn tracers(blkscope: &Path, device: &str) -> Vec<Tracer> {
         ours("blkscope biosnoop", &["biosnoop", "-d", device]),
         // What naming the file behind each I/O costs (fio's direct I/O on the raw device: the
         // per-task direct-I/O lookup on every bio).
-        ours("blkscope biosnoop --file", &["biosnoop", "--file", "-d", device]),
+        ours(
+            "blkscope biosnoop --file",
+            &["biosnoop", "--file", "-d", device],
+        ),
         ours("blkscope trace (every event)", &["trace", "-d", device]),
         ours(
             "blkscope record (-o - to /dev/null)",

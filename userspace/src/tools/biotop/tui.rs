@@ -197,74 +197,41 @@ fn header_lines(state: &TuiState, rows: &[TopRow]) -> Vec<Line<'static>> {
     vec![Line::from(first), Line::from(second)]
 }
 
-fn rows_table(state: &TuiState, rows: &[TopRow]) -> Table<'static> {
-    let (titles, widths): (Vec<&str>, Vec<Constraint>) = match state.grouping {
-        Grouping::Process => (
-            vec![
-                "PID",
-                "COMM",
-                "D",
-                "MAJ",
-                "MIN",
-                "DISK",
-                "I/O",
-                "Kbytes",
-                "AVGms",
-                "CONTAINER",
-            ],
-            vec![7, 16, 1, 3, 3, 8, 7, 9, 7, 40]
-                .into_iter()
-                .map(Constraint::Length)
-                .collect(),
-        ),
-        Grouping::Container => (
-            vec![
-                "CONTAINER",
-                "D",
-                "MAJ",
-                "MIN",
-                "DISK",
-                "I/O",
-                "Kbytes",
-                "AVGms",
-            ],
-            vec![40, 1, 3, 3, 8, 7, 9, 7]
-                .into_iter()
-                .map(Constraint::Length)
-                .collect(),
-        ),
-        Grouping::Disk => (
-            vec!["D", "MAJ", "MIN", "DISK", "I/O", "Kbytes", "AVGms"],
-            vec![1, 3, 3, 8, 7, 9, 7]
-                .into_iter()
-                .map(Constraint::Length)
-                .collect(),
-        ),
-        Grouping::File => (
-            vec!["FILE", "D", "MAJ", "MIN", "DISK", "I/O", "Kbytes", "AVGms"],
-            vec![48, 1, 3, 3, 8, 7, 9, 7]
-                .into_iter()
-                .map(Constraint::Length)
-                .collect(),
-        ),
-        Grouping::ContainerFile => (
-            vec![
-                "CONTAINER",
-                "FILE",
-                "D",
-                "MAJ",
-                "MIN",
-                "DISK",
-                "I/O",
-                "Kbytes",
-                "AVGms",
-            ],
-            vec![24, 40, 1, 3, 3, 8, 7, 9, 7]
-                .into_iter()
-                .map(Constraint::Length)
-                .collect(),
-        ),
+/// A column: its title and width.
+type Column = (&'static str, u16);
+
+/// The columns every grouping shows, after its own.
+const COMMON_COLUMNS: [Column; 7] = [
+    ("D", 1),
+    ("MAJ", 3),
+    ("MIN", 3),
+    ("DISK", 8),
+    ("I/O", 7),
+    ("Kbytes", 9),
+    ("AVGms", 7),
+];
+
+/// `(title, width)` of each column of a grouping, in order (as `cells` fills them).
+fn columns(grouping: Grouping) -> Vec<Column> {
+    let (lead, tail): (&[Column], &[Column]) = match grouping {
+        Grouping::Process => (&[("PID", 7), ("COMM", 16)], &[("CONTAINER", 40)]),
+        Grouping::Container => (&[("CONTAINER", 40)], &[]),
+        Grouping::Disk => (&[], &[]),
+        Grouping::File => (&[("FILE", 48)], &[]),
+        Grouping::ContainerFile => (&[("CONTAINER", 24), ("FILE", 40)], &[]),
     };
+    lead.iter()
+        .chain(COMMON_COLUMNS.iter())
+        .chain(tail)
+        .copied()
+        .collect()
+}
+
+fn rows_table(state: &TuiState, rows: &[TopRow]) -> Table<'static> {
+    let (titles, widths): (Vec<&str>, Vec<Constraint>) = columns(state.grouping)
+        .into_iter()
+        .map(|(title, width)| (title, Constraint::Length(width)))
+        .unzip();
     let body: Vec<Row<'static>> = rows
         .iter()
         .map(|r| Row::new(cells(state.grouping, r)))
