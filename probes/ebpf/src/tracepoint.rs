@@ -18,8 +18,9 @@ pub(crate) static TRACEPOINT_ARGS: Global<TracepointArgs> = Global::new(Tracepoi
 /// A tracepoint program's context: its arguments, one 64-bit word each.
 pub(crate) struct Args(pub(crate) *mut c_void);
 
-/// Defines a `block:` tracepoint program as `tp_btf/TRACEPOINT` named `$name` and as
-/// `raw_tp/TRACEPOINT` named `$raw`, with one body reading its arguments through `$ctx`.
+/// Defines a tracepoint program (the `block:` ones, and iomap's for `--file`) as
+/// `tp_btf/TRACEPOINT` named `$name` and as `raw_tp/TRACEPOINT` named `$raw`, with one body
+/// reading its arguments through `$ctx`.
 macro_rules! block_tracepoint {
     ($tracepoint:tt, fn $name:ident / $raw:ident ($ctx:ident) $body:block) => {
         #[aya_ebpf::macros::btf_tracepoint(function = $tracepoint)]
