@@ -248,3 +248,45 @@ fn biotop_rows_per_file() {
 fn btrfs_names_direct_buffered_and_readahead_io() {
     files_named_on("btrfs", Seen::Live);
 }
+
+/// Asynchronous direct I/O (io_uring): its bios are named with the file too.
+#[test]
+fn io_uring_direct_writes_name_their_file() {
+    let _serial = serial();
+    let disk = LoopDevice::new(64);
+    let fs = Ext4Mount::new(&disk);
+    let file = fs.dir().join("D");
+    let child = Command::new(blkscope_binary())
+        .args(["biosnoop", "--file", "--json", "-d", disk.name(), "6"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("biosnoop");
+    std::thread::sleep(Duration::from_millis(2000));
+    sh(&format!(
+        "fio --name=d --filename={} --rw=write --bs=64k --size=256k --ioengine=io_uring \
+         --iodepth=4 --direct=1 --output=/dev/null",
+        file.display()
+    ));
+    let out = child.wait_with_output().expect("biosnoop");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let extents = extents(&file);
+    let ios: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let mut named = 0;
+    for io in &ios {
+        let sector = io["sector"].as_u64().unwrap_or(0);
+        let sectors = io["bytes"].as_u64().unwrap_or(0) / 512;
+        if sectors > 0 && overlaps(&extents, sector, sectors) {
+            assert_eq!(io["file"].as_str(), Some(file.to_str().unwrap()), "{io}");
+            named += io["bytes"].as_u64().unwrap_or(0);
+        }
+    }
+    assert_eq!(named, 262_144, "{ios:#?}");
+}

@@ -29,6 +29,7 @@ pub mod block_events {
     /// `(program, tracepoint)`: attached with `--file` where the kernel has them (Linux 6.x).
     pub const DIO_BEGIN: (&str, &str) = ("block_events_dio_begin", "iomap_dio_rw_begin");
     pub const DIO_COMPLETE: (&str, &str) = ("block_events_dio_complete", "iomap_dio_complete");
+    pub const DIO_QUEUED: (&str, &str) = ("block_events_dio_queued", "iomap_dio_rw_queued");
     /// Each program is named after the `block:` tracepoint it attaches to.
     pub const PROGRAMS: [&str; 15] = crate::tracepoint_args::BLOCK_TRACEPOINTS;
 }
@@ -111,7 +112,11 @@ pub fn block_tracepoint_programs() -> impl Iterator<Item = &'static str> {
     ];
     block_events::PROGRAMS
         .into_iter()
-        .chain([block_events::DIO_BEGIN.0, block_events::DIO_COMPLETE.0])
+        .chain([
+            block_events::DIO_BEGIN.0,
+            block_events::DIO_COMPLETE.0,
+            block_events::DIO_QUEUED.0,
+        ])
         .chain(latency)
         .chain(task_io)
 }
@@ -124,6 +129,7 @@ pub fn all() -> impl Iterator<Item = &'static str> {
         block_events::DIO_FILES,
         block_events::DIO_BEGIN.0,
         block_events::DIO_COMPLETE.0,
+        block_events::DIO_QUEUED.0,
         TRACEPOINT_ARGS,
         block_events::CONFIG,
         block_events::RING,

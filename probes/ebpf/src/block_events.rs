@@ -88,6 +88,19 @@ block_tracepoint!("iomap_dio_rw_begin", fn block_events_dio_begin / block_events
     0
 });
 
+// An asynchronous direct I/O (io_uring, aio) was submitted: its bios are queued, and the
+// task's next bios are not this file's.
+block_tracepoint!("iomap_dio_rw_queued", fn block_events_dio_queued / block_events_dio_queued_raw (ctx) {
+    let layout = FILE_LAYOUT.load();
+    let id = file_id(&layout, ctx_word::<0>(&ctx));
+    let tid = bpf_get_current_pid_tgid() as u32;
+    // SAFETY: the value is only compared.
+    if unsafe { DIO_FILES.get(&tid) }.is_some_and(|known| *known == id) {
+        let _ = DIO_FILES.remove(&tid);
+    }
+    0
+});
+
 block_tracepoint!("iomap_dio_complete", fn block_events_dio_complete / block_events_dio_complete_raw (ctx) {
     let layout = FILE_LAYOUT.load();
     let file: u64 = read(ctx_word::<0>(&ctx), layout.kiocb_filp);

@@ -223,6 +223,7 @@ pub(crate) fn attach_tracepoints(
 pub(crate) fn direct_io_programs(kernel_btf: &KernelBtf) -> Vec<(&'static str, &'static str)> {
     [
         names::block_events::DIO_BEGIN,
+        names::block_events::DIO_QUEUED,
         names::block_events::DIO_COMPLETE,
     ]
     .into_iter()
