@@ -442,41 +442,36 @@ impl KernelBtf {
     }
 
     /// What a parameter is, through typedefs and qualifiers.
-    fn kind_of(&self, mut type_id: u32) -> ParamKind {
-        for _ in 0..16 {
-            let Ok(t) = self.btf.resolve_type_by_id(type_id) else {
-                return ParamKind::Other;
-            };
-            match t {
-                Type::Int(_) | Type::Enum(_) | Type::Enum64(_) => return ParamKind::Number,
-                Type::Ptr(p) => {
-                    let pointee = p.get_type_id().and_then(|id| self.struct_name_behind(id));
-                    return pointee.map_or(ParamKind::Other, ParamKind::PointerTo);
-                }
-                Type::Typedef(d) => type_id = d.get_type_id().unwrap_or(0),
-                Type::Const(c) | Type::Volatile(c) | Type::Restrict(c) => {
-                    type_id = c.get_type_id().unwrap_or(0)
-                }
-                Type::TypeTag(t) => type_id = t.get_type_id().unwrap_or(0),
-                _ => return ParamKind::Other,
-            }
+    fn kind_of(&self, type_id: u32) -> ParamKind {
+        match self.through_aliases(type_id) {
+            Some(Type::Int(_) | Type::Enum(_) | Type::Enum64(_)) => ParamKind::Number,
+            Some(Type::Ptr(p)) => p
+                .get_type_id()
+                .and_then(|id| self.struct_name_behind(id))
+                .map_or(ParamKind::Other, ParamKind::PointerTo),
+            _ => ParamKind::Other,
         }
-        ParamKind::Other
     }
 
     /// The name of the struct a type id names (also a forward declaration).
-    fn struct_name_behind(&self, mut type_id: u32) -> Option<String> {
+    fn struct_name_behind(&self, type_id: u32) -> Option<String> {
+        match self.through_aliases(type_id)? {
+            Type::Struct(s) => self.btf.resolve_name(&s).ok(),
+            Type::Fwd(f) => self.btf.resolve_name(&f).ok(),
+            _ => None,
+        }
+    }
+
+    /// The type a type id names, through typedefs, qualifiers and type tags.
+    fn through_aliases(&self, mut type_id: u32) -> Option<Type> {
         for _ in 0..16 {
-            match self.btf.resolve_type_by_id(type_id).ok()? {
-                Type::Struct(s) => return self.btf.resolve_name(&s).ok(),
-                Type::Fwd(f) => return self.btf.resolve_name(&f).ok(),
-                Type::Typedef(d) => type_id = d.get_type_id()?,
-                Type::Const(c) | Type::Volatile(c) | Type::Restrict(c) => {
-                    type_id = c.get_type_id()?
-                }
-                Type::TypeTag(t) => type_id = t.get_type_id()?,
-                _ => return None,
-            }
+            let t = self.btf.resolve_type_by_id(type_id).ok()?;
+            type_id = match &t {
+                Type::Typedef(d) => d.get_type_id()?,
+                Type::Const(c) | Type::Volatile(c) | Type::Restrict(c) => c.get_type_id()?,
+                Type::TypeTag(t) => t.get_type_id()?,
+                _ => return Some(t),
+            };
         }
         None
     }
@@ -546,18 +541,11 @@ impl KernelBtf {
     }
 
     /// The struct or union a type id names, through typedefs and qualifiers.
-    fn struct_behind(&self, mut type_id: u32) -> Option<btf_rs::Struct> {
-        for _ in 0..16 {
-            match self.btf.resolve_type_by_id(type_id).ok()? {
-                Type::Struct(s) | Type::Union(s) => return Some(s),
-                Type::Typedef(t) => type_id = t.get_type_id()?,
-                Type::Const(t) | Type::Volatile(t) | Type::Restrict(t) => {
-                    type_id = t.get_type_id()?
-                }
-                _ => return None,
-            }
+    fn struct_behind(&self, type_id: u32) -> Option<btf_rs::Struct> {
+        match self.through_aliases(type_id)? {
+            Type::Struct(s) | Type::Union(s) => Some(s),
+            _ => None,
         }
-        None
     }
 
     pub fn enum_value(&self, enum_name: &str, value_name: &str) -> Result<u32, LayoutError> {
