@@ -92,26 +92,14 @@ block_tracepoint!("iomap_dio_rw_begin", fn block_events_dio_begin / block_events
 // task's next bios are not this file's.
 block_tracepoint!("iomap_dio_rw_queued", fn block_events_dio_queued / block_events_dio_queued_raw (ctx) {
     let layout = FILE_LAYOUT.load();
-    let id = file_id(&layout, ctx_word::<0>(&ctx));
-    let tid = bpf_get_current_pid_tgid() as u32;
-    // SAFETY: the value is only compared.
-    if unsafe { DIO_FILES.get(&tid) }.is_some_and(|known| *known == id) {
-        let _ = DIO_FILES.remove(&tid);
-    }
+    forget_direct_io(file_id(&layout, ctx_word::<0>(&ctx)));
     0
 });
 
 block_tracepoint!("iomap_dio_complete", fn block_events_dio_complete / block_events_dio_complete_raw (ctx) {
     let layout = FILE_LAYOUT.load();
     let file: u64 = read(ctx_word::<0>(&ctx), layout.kiocb_filp);
-    let id = file_id(&layout, read(file, layout.file_inode));
-    let tid = bpf_get_current_pid_tgid() as u32;
-    // An asynchronous completion runs in whatever task was interrupted: only the entry of
-    // the same file is this I/O's.
-    // SAFETY: the value is only compared.
-    if unsafe { DIO_FILES.get(&tid) }.is_some_and(|known| *known == id) {
-        let _ = DIO_FILES.remove(&tid);
-    }
+    forget_direct_io(file_id(&layout, read(file, layout.file_inode)));
     0
 });
 
@@ -254,6 +242,17 @@ block_tracepoint!("block_unplug", fn block_unplug / block_unplug_raw (ctx) {
 });
 
 // ---- the file behind a bio ----
+
+/// Forgets this task's direct-I/O file if it is `id`. An asynchronous completion runs in
+/// whatever task was interrupted: only the entry of the same file is this I/O's.
+#[inline(always)]
+fn forget_direct_io(id: [u64; 2]) {
+    let tid = bpf_get_current_pid_tgid() as u32;
+    // SAFETY: the value is only compared.
+    if unsafe { DIO_FILES.get(&tid) }.is_some_and(|known| *known == id) {
+        let _ = DIO_FILES.remove(&tid);
+    }
+}
 
 /// `(inode number, s_dev)` of an inode.
 #[inline(always)]

@@ -101,17 +101,8 @@ block_tracepoint!("block_rq_complete", fn task_io_rq_complete / task_io_rq_compl
     let config = TASK_IO_CONFIG.load();
     let layout = KERNEL_LAYOUT.load();
     let cmd_flags: u32 = read(rq, layout.request_cmd_flags);
-    let key = TaskIoKey {
-        tgid: start.who.tgid,
-        dev: request_dev(&layout, rq),
-        write: u32::from(cmd_flags & config.op_mask == config.op_write),
-        file_kind: start.who.file_kind,
-        cgroup_id: start.who.cgroup_id,
-        comm: start.who.comm,
-        file_ino: start.who.file_ino,
-        file_dev: start.who.file_dev,
-        _pad: 0,
-    };
+    let write = u32::from(cmd_flags & config.op_mask == config.op_write);
+    let key = key_of(&start.who, request_dev(&layout, rq), write);
     // SAFETY: as above.
     let latency_ns = unsafe { bpf_ktime_get_ns() }.saturating_sub(start.start_ns);
     let bytes = u64::from(read::<u32>(rq, layout.request_data_len));
@@ -127,17 +118,7 @@ block_tracepoint!("block_bio_complete", fn task_io_bio_complete / task_io_bio_co
         return 0;
     };
     let _ = TASK_IO_START.remove(&bio);
-    let key = TaskIoKey {
-        tgid: start.who.tgid,
-        dev: start.dev,
-        write: start.write,
-        file_kind: start.who.file_kind,
-        cgroup_id: start.who.cgroup_id,
-        comm: start.who.comm,
-        file_ino: start.who.file_ino,
-        file_dev: start.who.file_dev,
-        _pad: 0,
-    };
+    let key = key_of(&start.who, start.dev, start.write);
     // SAFETY: a helper without arguments.
     let latency_ns = unsafe { bpf_ktime_get_ns() }.saturating_sub(start.start_ns);
     add(&key, start.bytes, latency_ns);
@@ -167,6 +148,22 @@ fn start_bio(bio: u64, who: &Who) -> bool {
     };
     let _ = TASK_IO_START.insert(&bio, &start, 0);
     true
+}
+
+/// The table row of an I/O `who` queued, on disk `dev`, a write or not.
+#[inline(always)]
+fn key_of(who: &Who, dev: u32, write: u32) -> TaskIoKey {
+    TaskIoKey {
+        tgid: who.tgid,
+        dev,
+        write,
+        file_kind: who.file_kind,
+        cgroup_id: who.cgroup_id,
+        comm: who.comm,
+        file_ino: who.file_ino,
+        file_dev: who.file_dev,
+        _pad: 0,
+    }
 }
 
 #[inline(always)]
