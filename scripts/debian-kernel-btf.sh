@@ -47,24 +47,9 @@ CACHE_DIR="$(cd "$CACHE_DIR" && pwd)"
 WORK="$(mktemp -d "$CACHE_DIR/.tmp.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
-PKG="$(pick_bookworm_kernel)" || { apt_update_once || true; PKG="$(pick_bookworm_kernel)"; } ||
-  die "apt knows no linux-image-6.1.*-cloud-amd64 package (is this Debian 12 with bookworm sources?)"
-
-# apt-get download writes into the current directory; a failure usually means the lists are
-# missing or name a version the mirror no longer has, so refresh them once and pick again.
-download() {
-  log "downloading $PKG"
-  # As root, apt drops to the _apt user, which cannot write the 0700 temp dir; download as root.
-  (cd "$WORK" && apt-get download -q -o APT::Sandbox::User=root "$PKG" >&2)
-}
-if ! download; then
-  apt_update_once || die "apt-get download $PKG failed"
-  PKG="$(pick_bookworm_kernel)" || die "no linux-image-6.1.*-cloud-amd64 package after apt-get update"
-  download || die "apt-get download $PKG failed even after apt-get update"
-fi
-
-DEB="$(find "$WORK" -maxdepth 1 -name '*.deb' | head -n 1)"
-[ -n "$DEB" ] || die "apt-get download $PKG produced no .deb"
+download_bookworm_kernel "$WORK"
+PKG="$BOOKWORM_PKG"
+DEB="$BOOKWORM_DEB"
 dpkg-deb -x "$DEB" "$WORK/root"
 VMLINUZ="$(find "$WORK/root/boot" -maxdepth 1 -type f -name 'vmlinuz-*' | head -n 1)"
 [ -n "$VMLINUZ" ] || die "$PKG holds no boot/vmlinuz-*"

@@ -26,3 +26,26 @@ pick_bookworm_kernel() {
   fi
   [ -n "$pkg" ] && printf '%s\n' "$pkg"
 }
+
+# Downloads Debian 12's 6.1 cloud kernel package into DIR; sets BOOKWORM_PKG (its name) and
+# BOOKWORM_DEB (the .deb's path). apt-get download writes into the current directory; a failure
+# usually means the lists are missing or name a version the mirror no longer has, so refresh
+# them once and pick again.
+download_bookworm_kernel() {
+  local dir="$1"
+  BOOKWORM_PKG="$(pick_bookworm_kernel)" || { apt_update_once || true; BOOKWORM_PKG="$(pick_bookworm_kernel)"; } ||
+    die "apt knows no linux-image-6.1.*-cloud-amd64 package (is this Debian 12 with bookworm sources?)"
+  if ! download_into "$dir" "$BOOKWORM_PKG"; then
+    apt_update_once || die "apt-get download $BOOKWORM_PKG failed"
+    BOOKWORM_PKG="$(pick_bookworm_kernel)" || die "no linux-image-6.1.*-cloud-amd64 package after apt-get update"
+    download_into "$dir" "$BOOKWORM_PKG" || die "apt-get download $BOOKWORM_PKG failed even after apt-get update"
+  fi
+  BOOKWORM_DEB="$(find "$dir" -maxdepth 1 -name '*.deb' | head -n 1)"
+  [ -n "$BOOKWORM_DEB" ] || die "apt-get download $BOOKWORM_PKG produced no .deb"
+}
+
+download_into() {
+  log "downloading $2"
+  # As root, apt drops to the _apt user, which cannot write a 0700 temp dir; download as root.
+  (cd "$1" && apt-get download -q -o APT::Sandbox::User=root "$2" >&2)
+}

@@ -193,21 +193,10 @@ get_kernel_61() {
   local pkg deb
   need_tool apt-get apt
   need_tool apt-cache apt
-  pkg="$(pick_bookworm_kernel)" || { apt_update_once || true; pkg="$(pick_bookworm_kernel)"; } ||
-    die "apt knows no linux-image-6.1.*-cloud-amd64 package (is this Debian 12 with bookworm sources?)"
   mkdir -p "$WORK/apt"
-  download() {
-    log "downloading $pkg"
-    # As root, apt drops to the _apt user, which cannot write the 0700 temp dir; download as root.
-    (cd "$WORK/apt" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2)
-  }
-  if ! download; then
-    apt_update_once || die "apt-get download $pkg failed"
-    pkg="$(pick_bookworm_kernel)" || die "no linux-image-6.1.*-cloud-amd64 package after apt-get update"
-    download || die "apt-get download $pkg failed even after apt-get update"
-  fi
-  deb="$(find "$WORK/apt" -maxdepth 1 -name '*.deb' | head -n 1)"
-  [ -n "$deb" ] || die "apt-get download $pkg produced no .deb"
+  download_bookworm_kernel "$WORK/apt"
+  pkg="$BOOKWORM_PKG"
+  deb="$BOOKWORM_DEB"
   mkdir -p "$CACHE_DIR/debs"
   mv -f "$deb" "$CACHE_DIR/debs/"
   log "extracting $pkg"
