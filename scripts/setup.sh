@@ -21,6 +21,7 @@ APT_PACKAGES=(
   prometheus curl openssl
   lz4 binutils
   qemu-system-x86 busybox-static cpio xz-utils
+  docker.io
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }

@@ -172,7 +172,7 @@ fn counts_two_containers_io_agrees_with_diskstats_and_parses() {
             &scrape,
             metric,
             &[
-                ("container", container),
+                ("container_id", container),
                 ("device", disk.name()),
                 ("direction", direction),
             ],

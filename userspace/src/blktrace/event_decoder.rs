@@ -10,7 +10,9 @@
 use std::collections::HashMap;
 
 use crate::blktrace::TraceError;
-use crate::blktrace::event_encoder::{decode_file, parse_cgroup_note, parse_file_note};
+use crate::blktrace::event_encoder::{
+    decode_file, parse_cgroup_note, parse_container_note, parse_file_note,
+};
 use crate::blktrace::format::{Trace, TraceHeader, act, category, notify};
 use crate::blktrace::source::{SourceError, TraceSource};
 use crate::model::event::{Action, BlockIoEvent, DeviceId, OpFlags, Operation};
@@ -33,6 +35,11 @@ pub enum RecordedItem {
     CgroupPath {
         id: u64,
         path: String,
+    },
+    /// A container named by the recording (`container ID NAME`), after its cgroup's path.
+    ContainerName {
+        id: u64,
+        name: String,
     },
     /// A file named by the recording (`record --files`' `file MAJ:MIN:INO PATH` note).
     FilePath {
@@ -97,6 +104,10 @@ impl RecordedEvents {
                     && let Some((id, path)) = parse_cgroup_note(self.record.payload_text())
                 {
                     return Some(RecordedItem::CgroupPath { id, path });
+                } else if h.is_message()
+                    && let Some((id, name)) = parse_container_note(self.record.payload_text())
+                {
+                    return Some(RecordedItem::ContainerName { id, name });
                 } else if h.is_message()
                     && let Some((dev, ino, path)) = parse_file_note(self.record.payload_text())
                 {

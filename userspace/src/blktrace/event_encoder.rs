@@ -86,7 +86,7 @@ impl Recorder {
         &mut self,
         e: &BlockIoEvent,
         owner: u64,
-        cgroup_path: &mut dyn FnMut(u64) -> Option<String>,
+        cgroup_path: &mut dyn FnMut(u64) -> Option<CgroupNote>,
     ) -> Vec<Trace> {
         self.records_naming_files(e, owner, cgroup_path, &mut |_, _| None)
     }
@@ -97,7 +97,7 @@ impl Recorder {
         &mut self,
         e: &BlockIoEvent,
         owner: u64,
-        cgroup_path: &mut dyn FnMut(u64) -> Option<String>,
+        cgroup_path: &mut dyn FnMut(u64) -> Option<CgroupNote>,
         file_path: &mut dyn FnMut(DeviceId, u64) -> Option<String>,
     ) -> Vec<Trace> {
         let mut event = trace_of(e, self.settings.cgroup_ids.then_some(owner));
@@ -125,9 +125,13 @@ impl Recorder {
             && self.settings.cgroup_ids
             && owner != 0
             && self.named_cgroups.insert(owner)
-            && let Some(path) = cgroup_path(owner)
+            && let Some(named) = cgroup_path(owner)
         {
-            out.push(self.note(e, owner, notify::MESSAGE, cgroup_note(owner, &path)));
+            out.push(self.note(e, owner, notify::MESSAGE, cgroup_note(owner, &named.path)));
+            if let Some(container) = &named.container {
+                let note = container_note(owner, container);
+                out.push(self.note(e, owner, notify::MESSAGE, note));
+            }
         }
         if notes
             && let Some(IoFile::Inode { dev, ino }) = e.file
@@ -387,6 +391,29 @@ pub fn parse_file_note(message: &[u8]) -> Option<(DeviceId, u64, String)> {
 
 const FILE_NOTE_PREFIX: &str = "file ";
 
+/// What a recording says of a cgroup: its path, and its container's name when the runtime
+/// named it (`NAMESPACE/POD/CONTAINER` for Kubernetes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CgroupNote {
+    pub path: String,
+    pub container: Option<String>,
+}
+
+/// The message a recording names a container with: `container ID NAME`, after the cgroup's
+/// own note.
+pub fn container_note(id: u64, name: &str) -> Vec<u8> {
+    format!("{CONTAINER_NOTE_PREFIX}{id} {name}").into_bytes()
+}
+
+/// The cgroup id and container name a message note names, if it is a `container_note`.
+pub fn parse_container_note(message: &[u8]) -> Option<(u64, String)> {
+    let text = std::str::from_utf8(message).ok()?;
+    let (id, name) = text.strip_prefix(CONTAINER_NOTE_PREFIX)?.split_once(' ')?;
+    Some((id.parse().ok()?, name.to_owned()))
+}
+
+const CONTAINER_NOTE_PREFIX: &str = "container ";
+
 /// The message a recording names a cgroup with: `cgroup ID PATH`.
 pub fn cgroup_note(id: u64, path: &str) -> Vec<u8> {
     format!("{CGROUP_NOTE_PREFIX}{id} {path}").into_bytes()
@@ -513,7 +540,10 @@ mod tests {
         let mut asked = Vec::new();
         let mut path_of = |id: u64| {
             asked.push(id);
-            (id == 5).then(|| "/system.slice/docker-ab.scope".to_owned())
+            (id == 5).then(|| CgroupNote {
+                path: "/system.slice/docker-ab.scope".to_owned(),
+                container: Some("web".to_owned()),
+            })
         };
         let first = r.records(&event(Action::Queue, 0, 1), 5, &mut path_of);
         let note = first
@@ -524,6 +554,15 @@ mod tests {
         assert_eq!(
             parse_cgroup_note(note.payload_text()),
             Some((5, "/system.slice/docker-ab.scope".to_owned()))
+        );
+        let named = first
+            .iter()
+            .filter_map(|t| parse_container_note(t.payload_text()))
+            .collect::<Vec<_>>();
+        assert_eq!(
+            named,
+            [(5, "web".to_owned())],
+            "the container's name follows"
         );
         let again = r.records(&event(Action::Issue, 0, 1), 5, &mut path_of);
         assert_eq!(again.len(), 1, "named once");

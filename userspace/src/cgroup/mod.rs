@@ -2,9 +2,13 @@
 //! containers, pods, services and sessions those paths name.
 
 pub mod container;
+pub mod filter;
+pub mod names;
 pub mod resolver;
 pub mod summary;
 
 pub use container::{Container, Runtime, container_label, container_of};
-pub use resolver::{CgroupError, CgroupResolver, CgroupSubtree};
+pub use filter::{CgroupNameFilter, NameFilter, NameFilterError, NamedCgroups};
+pub use names::{ContainerName, PodName, RuntimeState};
+pub use resolver::{CgroupError, CgroupResolver, CgroupSubtree, ContainerLabel};
 pub use summary::{ContainerSummary, ContainerTotals};

@@ -9,7 +9,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::cgroup::container::{Container, container_label, container_of};
+use crate::cgroup::{
+    container::{Container, container_of},
+    names::{ContainerName, ContainerNames, RuntimeState},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
@@ -29,6 +32,19 @@ pub enum CgroupError {
 /// per unknown event would cost more than the event).
 const MISS_TTL: Duration = Duration::from_secs(1);
 
+/// How many removed cgroups keep their paths (and so their containers' names).
+const DEPARTED_KEPT: usize = 4096;
+
+/// What the CONTAINER column and the labels say.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ContainerLabel {
+    /// The runtime's name (`web`, `NAMESPACE/POD/CONTAINER`), else the id.
+    #[default]
+    Name,
+    /// `--container-id`: the runtime and short id (`docker:0123456789ab`).
+    Id,
+}
+
 /// Resolves cgroup ids, caching what it finds.
 #[derive(Debug)]
 pub struct CgroupResolver {
@@ -38,6 +54,14 @@ pub struct CgroupResolver {
     /// Paths a recording named its cgroups with: the truth when and where it was made, so
     /// they win over this machine's hierarchy (whose ids may be other cgroups).
     recorded: HashMap<u64, String>,
+    /// Containers' names a recording wrote down, by cgroup id.
+    recorded_names: HashMap<u64, ContainerName>,
+    /// Cgroups removed while traced, oldest first: their I/O still in flight, or read late
+    /// from the ring, is named as they were (unless a live cgroup took the id since).
+    departed: HashMap<u64, String>,
+    departed_order: std::collections::VecDeque<u64>,
+    names: ContainerNames,
+    label: ContainerLabel,
 }
 
 impl CgroupResolver {
@@ -59,7 +83,24 @@ impl CgroupResolver {
             by_id: HashMap::new(),
             misses: HashMap::new(),
             recorded: HashMap::new(),
+            recorded_names: HashMap::new(),
+            departed: HashMap::new(),
+            departed_order: std::collections::VecDeque::new(),
+            names: ContainerNames::new(RuntimeState::from_env()),
+            label: ContainerLabel::Name,
         }
+    }
+
+    /// Reads the runtimes' state under `state` (tests; `BLKSCOPE_HOST_ROOT` otherwise).
+    pub fn with_runtime_state(mut self, state: RuntimeState) -> Self {
+        self.names = ContainerNames::new(state);
+        self
+    }
+
+    /// What `label` shows (`--container-id`: ids rather than names).
+    pub fn labelling(mut self, label: ContainerLabel) -> Self {
+        self.label = label;
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -78,14 +119,14 @@ impl CgroupResolver {
             return Some(path.clone());
         }
         if self.misses.get(&id).is_some_and(|t| t.elapsed() < MISS_TTL) {
-            return None;
+            return self.departed.get(&id).cloned();
         }
         self.rescan();
         match self.by_id.get(&id) {
             Some(path) => Some(path.clone()),
             None => {
                 self.misses.insert(id, Instant::now());
-                None
+                self.departed.get(&id).cloned()
             }
         }
     }
@@ -101,16 +142,41 @@ impl CgroupResolver {
         self.recorded.insert(id, path.to_owned());
     }
 
+    /// Takes a recording's word for what its container was called (`container ID NAME`).
+    pub fn remember_name(&mut self, id: u64, name: ContainerName) {
+        self.recorded_names.insert(id, name);
+    }
+
     /// The container cgroup `id` belongs to, if its path names one.
     pub fn container(&mut self, id: u64) -> Option<Container> {
         self.path(id).and_then(|p| container_of(&p))
     }
 
-    /// What a view shows for a cgroup: the container's name, else the cgroup path, else the
-    /// raw id (names wherever a name can be found).
+    /// What the container's runtime calls the container of cgroup `id`.
+    pub fn container_name(&mut self, id: u64) -> Option<ContainerName> {
+        if let Some(name) = self.recorded_names.get(&id) {
+            return Some(name.clone());
+        }
+        let container = self.container(id)?;
+        self.names.name(&container).cloned()
+    }
+
+    /// What a view shows for a cgroup: the container's name (`--container-id`: its runtime
+    /// and short id), else the cgroup path, else the raw id.
     pub fn label(&mut self, id: u64) -> String {
+        if self.label == ContainerLabel::Name
+            && let Some(name) = self.container_name(id)
+        {
+            return name.display();
+        }
+        self.id_label(id)
+    }
+
+    /// The container's runtime and short id (`docker:0123456789ab`), else the cgroup path,
+    /// else the raw id: what JSON carries as `container_id`.
+    pub fn id_label(&mut self, id: u64) -> String {
         match self.path(id) {
-            Some(path) => container_label(&path),
+            Some(path) => container_of(&path).map_or(path, |c| c.display_name()),
             None => id.to_string(),
         }
     }
@@ -156,7 +222,7 @@ impl CgroupResolver {
     }
 
     fn rescan(&mut self) {
-        self.by_id.clear();
+        let before = std::mem::take(&mut self.by_id);
         // Ids looked for in vain long ago may exist by now; forgetting them also keeps the
         // table bounded when cgroups come and go for days.
         self.misses.retain(|_, when| when.elapsed() < MISS_TTL);
@@ -175,6 +241,30 @@ impl CgroupResolver {
                     pending.push((entry.path(), child));
                 }
             }
+        }
+        self.note_changes(before);
+    }
+
+    /// After a walk: cgroups gone since the last keep their paths (bounded), ids live again
+    /// are no longer departed, and containers new since are looked up again by name.
+    fn note_changes(&mut self, before: HashMap<u64, String>) {
+        let appeared = self.by_id.keys().any(|id| !before.contains_key(id));
+        for (id, path) in before {
+            if !self.by_id.contains_key(&id) && self.departed.insert(id, path).is_none() {
+                self.departed_order.push_back(id);
+            }
+        }
+        let live = &self.by_id;
+        self.departed.retain(|id, _| !live.contains_key(id));
+        let departed = &self.departed;
+        self.departed_order.retain(|id| departed.contains_key(id));
+        while self.departed_order.len() > DEPARTED_KEPT {
+            if let Some(oldest) = self.departed_order.pop_front() {
+                self.departed.remove(&oldest);
+            }
+        }
+        if appeared {
+            self.names.retry_unknown();
         }
     }
 }
@@ -281,15 +371,26 @@ mod tests {
             resolver.path(ino).as_deref(),
             Some(format!("/system.slice/docker-{id}.scope").as_str())
         );
-        assert_eq!(resolver.label(ino), "docker:0123456789ab");
+        assert_eq!(
+            resolver.label(ino),
+            "docker:0123456789ab",
+            "no runtime state: the id"
+        );
         assert_eq!(resolver.id_of(&container_dir).unwrap(), ino);
         std::fs::remove_dir(&container_dir).unwrap();
+        // Gone, it keeps the path it had (its I/O may still be completing, or be read late).
         assert_eq!(
-            resolver.path(ino),
-            None,
-            "a removed cgroup is not reported under its old path"
+            resolver.path(ino).as_deref(),
+            Some(format!("/system.slice/docker-{id}.scope").as_str())
         );
-        assert_eq!(resolver.label(ino), ino.to_string());
+        // Unless a live cgroup has its inode number now.
+        let reused = root.join("reused");
+        std::fs::create_dir_all(&reused).unwrap();
+        let reused_ino = std::fs::metadata(&reused).unwrap().ino();
+        resolver.departed.insert(reused_ino, "/old".into());
+        resolver.misses.clear();
+        assert_eq!(resolver.path(reused_ino).as_deref(), Some("/reused"));
+        assert!(!resolver.departed.contains_key(&reused_ino));
         // A recording's names win: they were true where and when it was made.
         resolver.remember(ino, &format!("/machine.slice/libpod-{id}.scope"));
         assert_eq!(resolver.label(ino), "podman:0123456789ab");

@@ -84,6 +84,9 @@ pub struct SlowOp {
     pub cgroup_id: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
+    /// The container's runtime and short id, beside its name (JSON).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
 }
 
 /// Decodes a probe event into what the views show.
@@ -110,6 +113,7 @@ pub fn decode(event: &FsEvent, mounts: &MountTable) -> Option<SlowOp> {
         device,
         cgroup_id: event.cgroup_id,
         container: None,
+        container_id: None,
     })
 }
 

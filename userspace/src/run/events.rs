@@ -44,6 +44,9 @@ pub trait EventSink {
     /// cgroups from the running system instead.
     fn cgroup_named(&mut self, _id: u64, _path: &str) {}
 
+    /// A recording names the container of cgroup `id` (`NAME` or `NAMESPACE/POD/CONTAINER`).
+    fn container_named(&mut self, _id: u64, _name: &str) {}
+
     /// A recording named a file (`record --files`), before the first event that carries it.
     fn file_named(&mut self, _dev: DeviceId, _ino: u64, _path: &str) {}
 }
@@ -172,6 +175,11 @@ fn feed_recording(
                 go_on = batch.is_empty() || sink.consume(&mut batch).map_err(FeedError::View)?;
                 batch.clear();
                 sink.cgroup_named(id, &path);
+            }
+            RecordedItem::ContainerName { id, name } => {
+                go_on = batch.is_empty() || sink.consume(&mut batch).map_err(FeedError::View)?;
+                batch.clear();
+                sink.container_named(id, &name);
             }
             RecordedItem::FilePath { dev, ino, path } => {
                 go_on = batch.is_empty() || sink.consume(&mut batch).map_err(FeedError::View)?;

@@ -4,6 +4,8 @@ use clap::Args;
 
 #[derive(Args, Debug)]
 pub struct BiolatencyArgs {
+    #[command(flatten)]
+    pub names: crate::cli::containers::ContainerNameArgs,
     /// Include a timestamp (HH:MM:SS) on each output
     #[arg(short = 'T', long = "timestamp")]
     pub timestamp: bool,

@@ -13,7 +13,7 @@ use super::{
     },
 };
 use crate::{
-    cgroup::{CgroupResolver, CgroupSubtree},
+    cgroup::{CgroupNameFilter, CgroupResolver, CgroupSubtree, ContainerName, NamedCgroups},
     host::{device, time::strftime_now},
     kernel::{
         CgroupFilter,
@@ -58,7 +58,10 @@ pub fn run(args: BiolatencyArgs) -> anyhow::Result<()> {
         per_flag: args.flags,
         milliseconds: args.milliseconds,
         device: device.map(device::whole_disk),
-        per_cgroup: args.containers,
+        // A name filter keeps cgroups' histograms apart until it has chosen among them.
+        per_cgroup: args.containers
+            || args.names.pod.is_some()
+            || args.names.container_name.is_some(),
         cgroup,
         percentiles: args.percentiles,
         split_stages: false,
@@ -85,7 +88,14 @@ fn run_live(
 ) -> anyhow::Result<()> {
     let mut probe = LatencyProbe::start(options)?;
     privileges::attached(&[]);
-    let mut container_label = container_labeller(layout.per_container)?;
+    let mut cgroups = NamedCgroups::new(
+        CgroupResolver::new().map(|r| r.labelling(args.names.label())),
+        args.names.filter()?,
+    )
+    .context("--containers, --pod, --container-name")?;
+    if layout.per_container && cgroups.resolver().is_none() {
+        CgroupResolver::new().context("--containers")?;
+    }
     let mut out = Output::stdout();
     if !args.json && !out.line("Tracing block device I/O... Hit Ctrl-C to end.")? {
         return Ok(());
@@ -95,12 +105,16 @@ fn run_live(
     let mut count = ReportCount::new(args.count);
     loop {
         let stopped = clock.wait();
-        let histograms = probe.take_interval()?;
-        let fine = probe.take_fine_interval()?;
+        let mut histograms = probe.take_interval()?;
+        let mut fine = probe.take_fine_interval()?;
+        if cgroups.filters() {
+            histograms.retain(|key, _| cgroups.keeps(key.cgroup_id));
+            fine.retain(|key, _| cgroups.keeps(key.cgroup_id));
+        }
         let mut names = SectionNames {
             flag_bits: Some(probe.flag_bits()),
             disk: &mut disk_name,
-            container: &mut container_label,
+            container: &mut |id| cgroups.label(id),
         };
         let labelled = label_histograms(&histograms, &fine, layout, &mut names);
         let times = (strftime_now("%H:%M:%S"), strftime_now("%Y-%m-%d %H:%M:%S"));
@@ -114,20 +128,6 @@ fn run_live(
         eprintln!("You have {drops} completions not counted (histogram map full)");
     }
     Ok(())
-}
-
-/// Names cgroup ids after their containers (`--containers`), or prints the id.
-fn container_labeller(per_container: bool) -> anyhow::Result<impl FnMut(u64) -> String> {
-    let mut resolver = if per_container {
-        Some(CgroupResolver::new().context("--containers")?)
-    } else {
-        None
-    };
-    Ok(move |id: u64| {
-        resolver
-            .as_mut()
-            .map_or_else(|| id.to_string(), |r| r.label(id))
-    })
 }
 
 /// One interval's histograms, as bcc prints them (or one JSON object each); `times` are the
@@ -164,7 +164,7 @@ fn run_recorded(
     stop: &Stop,
 ) -> anyhow::Result<()> {
     let source = EventSource::recording(input, &[])?;
-    let resolver = CgroupResolver::for_recording();
+    let resolver = CgroupResolver::for_recording().labelling(args.names.label());
     let subtree = args
         .cgroup
         .as_deref()
@@ -177,6 +177,7 @@ fn run_recorded(
         cgroups: RecordedCgroups {
             resolver,
             subtree,
+            names: args.names.filter()?.map(CgroupNameFilter::new),
             per_container: layout.per_container,
         },
         clock: RecordingClock::new(
@@ -268,6 +269,11 @@ impl EventSink for RecordedCounter<'_> {
     fn cgroup_named(&mut self, id: u64, path: &str) {
         self.cgroups.resolver.remember(id, path);
     }
+
+    fn container_named(&mut self, id: u64, name: &str) {
+        let name = ContainerName::from_display(name);
+        self.cgroups.resolver.remember_name(id, name);
+    }
 }
 
 /// The cgroups of a recording: its own names (its notes) first, this machine's second.
@@ -275,6 +281,8 @@ struct RecordedCgroups {
     resolver: CgroupResolver,
     /// `-c PATH`: only cgroups in this subtree.
     subtree: Option<CgroupSubtree>,
+    /// `--pod`, `--container-name`: only the containers so named.
+    names: Option<CgroupNameFilter>,
     /// `--containers`: histograms by container name instead of cgroup id.
     per_container: bool,
 }
@@ -289,12 +297,17 @@ impl RecordedCgroups {
     }
 
     fn keeps(&mut self, id: u64) -> bool {
-        match &self.subtree {
+        let in_subtree = match &self.subtree {
             None => true,
             Some(subtree) => self
                 .resolver
                 .path(id)
                 .is_some_and(|path| subtree.contains(&path)),
-        }
+        };
+        in_subtree
+            && self
+                .names
+                .as_mut()
+                .is_none_or(|names| names.keeps(id, &mut self.resolver))
     }
 }

@@ -4,6 +4,8 @@ use clap::Args;
 
 #[derive(Args, Debug)]
 pub struct BiosnoopArgs {
+    #[command(flatten)]
+    pub names: crate::cli::containers::ContainerNameArgs,
     /// Include OS queued time (queue to issue) as QUE(ms)
     #[arg(short = 'Q', long = "queue")]
     pub queued: bool,

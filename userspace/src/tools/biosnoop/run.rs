@@ -8,7 +8,7 @@ use super::{
     view::{BiosnoopOptions, BiosnoopView},
 };
 use crate::{
-    cgroup::{CgroupResolver, CgroupSubtree},
+    cgroup::{CgroupNameFilter, CgroupResolver, CgroupSubtree},
     host::device,
     kernel::{BlockTraceOptions, CgroupFilter},
     model::{
@@ -84,14 +84,24 @@ fn view(args: &BiosnoopArgs, kernel_filters_cgroup: bool) -> anyhow::Result<Bios
         stack: args.stack,
         file: args.file,
     });
+    let label = args.names.label();
     if args.container || args.containers {
-        view = view.with_containers(CgroupResolver::new().context("--container")?);
+        let resolver = CgroupResolver::new().context("--container")?;
+        view = view.with_containers(resolver.labelling(label));
+    }
+    if let Some(filter) = args.names.filter()? {
+        let resolver = if args.input.is_some() {
+            CgroupResolver::for_recording()
+        } else {
+            CgroupResolver::new().context("--pod, --container-name")?
+        };
+        view = view.with_name_filter(CgroupNameFilter::new(filter), resolver.labelling(label));
     }
     if args.containers {
         view = view.with_container_summary();
     }
     if let (Some(path), Some(_)) = (&args.cgroup, &args.input) {
-        let resolver = CgroupResolver::for_recording();
+        let resolver = CgroupResolver::for_recording().labelling(label);
         let subtree = CgroupSubtree::new(path, Some(resolver.root()));
         view = view.with_cgroup_subtree(subtree, resolver);
     }
@@ -146,5 +156,9 @@ impl EventSink for CompletionPrinter {
 
     fn cgroup_named(&mut self, id: u64, path: &str) {
         self.view.remember_cgroup(id, path);
+    }
+
+    fn container_named(&mut self, id: u64, name: &str) {
+        self.view.remember_container(id, name);
     }
 }

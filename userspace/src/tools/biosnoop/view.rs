@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::{
-    cgroup::{CgroupResolver, CgroupSubtree, ContainerSummary},
+    cgroup::{CgroupNameFilter, CgroupResolver, CgroupSubtree, ContainerName, ContainerSummary},
     host::{device, files::FileNames},
     model::event::{DeviceId, IoFile, Operation, rwbs},
     model::inflight::CompletedIo,
@@ -49,6 +49,8 @@ pub struct BiosnoopView {
     container_column: bool,
     /// `-c PATH` over a recording: only I/O whose issuer's cgroup is in this subtree.
     subtree: Option<CgroupSubtree>,
+    /// `--pod`, `--container-name`: only I/O of the containers so named.
+    name_filter: Option<CgroupNameFilter>,
     /// `--containers`: each container's I/Os in all, printed at the end.
     summary: Option<ContainerSummary>,
     /// `--file`: paths of inodes.
@@ -76,6 +78,20 @@ impl BiosnoopView {
         self.cgroups.get_or_insert(resolver);
         self.subtree = Some(subtree);
         self
+    }
+
+    /// Only I/O of the containers `filter` keeps (by their names).
+    pub fn with_name_filter(mut self, filter: CgroupNameFilter, resolver: CgroupResolver) -> Self {
+        self.cgroups.get_or_insert(resolver);
+        self.name_filter = Some(filter);
+        self
+    }
+
+    /// A recording's name for a container.
+    pub fn remember_container(&mut self, id: u64, name: &str) {
+        if let Some(resolver) = self.cgroups.as_mut() {
+            resolver.remember_name(id, ContainerName::from_display(name));
+        }
     }
 
     /// A recording's path for a file (`record --files`).
@@ -153,6 +169,15 @@ impl BiosnoopView {
                 return None;
             }
         }
+        if let (Some(filter), Some(resolver)) = (&mut self.name_filter, &mut self.cgroups) {
+            let kept = io
+                .issuer
+                .as_ref()
+                .is_some_and(|i| filter.keeps(i.cgroup_id, resolver));
+            if !kept {
+                return None;
+            }
+        }
         let first = *self.first_completion_ns.get_or_insert(io.completed_ns);
         let recorded = self.options.recorded;
         let mut disk = self
@@ -177,6 +202,9 @@ impl BiosnoopView {
                 summary.add(&container, u64::from(io.bytes), latency_ns);
             }
             row.container = Some(container);
+            if self.options.json {
+                row.container_id = io.issuer.as_ref().map(|i| resolver.id_label(i.cgroup_id));
+            }
         }
         if self.options.file {
             row.file = Some(self.file_label(io));
@@ -258,6 +286,9 @@ struct Row<'a> {
     status: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
     container: Option<String>,
+    /// The container's runtime and short id, beside its name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container_id: Option<String>,
     /// `--file`: `Some(None)` is `"file": null`, an I/O that carries no file.
     #[serde(skip_serializing_if = "Option::is_none")]
     file: Option<Option<String>>,
@@ -282,6 +313,7 @@ impl<'a> Row<'a> {
             bio_cgroup_id: io.bio_cgroup_id,
             status: io.status,
             container: None,
+            container_id: None,
             file: None,
         }
     }

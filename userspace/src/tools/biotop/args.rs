@@ -4,6 +4,8 @@ use clap::Args;
 
 #[derive(Args, Debug)]
 pub struct BiotopArgs {
+    #[command(flatten)]
+    pub names: crate::cli::containers::ContainerNameArgs,
     /// Don't clear the screen between intervals (text mode)
     #[arg(short = 'C', long = "noclear")]
     pub noclear: bool,

@@ -12,7 +12,7 @@ use super::{
     tui::{self, TuiState},
 };
 use crate::{
-    cgroup::CgroupResolver,
+    cgroup::{CgroupResolver, NamedCgroups},
     host::{device, files::FileNames, time::strftime_now},
     kernel::{
         CgroupFilter, privileges,
@@ -51,17 +51,20 @@ pub fn run(args: BiotopArgs) -> anyhow::Result<()> {
         files: args.files,
     })?;
     privileges::attached(&[]);
-    let mut resolver = CgroupResolver::new().ok();
-    let mut container_label = |id: u64| {
-        resolver
-            .as_mut()
-            .map_or_else(|| id.to_string(), |r| r.label(id))
-    };
+    let cgroups = std::cell::RefCell::new(
+        NamedCgroups::new(
+            CgroupResolver::new().map(|r| r.labelling(args.names.label())),
+            args.names.filter()?,
+        )
+        .context("--pod, --container-name")?,
+    );
+    let mut container_label = |id: u64| cgroups.borrow_mut().label(id);
     let mut disk_label = |d: DeviceId| device::name(d).unwrap_or_else(|| "?".to_owned());
     let mut file_names = FileNames::new();
     let mut file_label = |dev: DeviceId, ino: u64| file_names.path(dev, ino);
     let mut refresh = || -> anyhow::Result<(Vec<TopRow>, u64)> {
-        let interval = probe.take_interval()?;
+        let mut interval = probe.take_interval()?;
+        interval.retain(|(key, _)| cgroups.borrow_mut().keeps(key.cgroup_id));
         let mut names = RowNames {
             disk: &mut disk_label,
             container: &mut container_label,

@@ -16,7 +16,7 @@ use blkscope_common::{
 
 use super::series::{CgroupLabels, CgroupTable, Log2Histogram, StageHistograms};
 use crate::{
-    cgroup::{CgroupResolver, container_of},
+    cgroup::{CgroupResolver, ContainerName, container_of},
     kernel::block_latency::{HistogramSums, LatencyOptions, LatencyProbe},
     kernel::fs_latency::{FsOptions, FsProbe},
     kernel::{
@@ -265,13 +265,29 @@ impl CgroupNames {
         match path {
             Some(path) => {
                 let container = container_of(&path);
-                CgroupLabels {
-                    container: container
+                let name = self.resolver.as_mut().and_then(|r| r.container_name(id));
+                let mut labels = CgroupLabels {
+                    container_id: container
                         .as_ref()
                         .map_or_else(String::new, |c| c.display_name()),
                     pod_uid: container.and_then(|c| c.pod_uid).unwrap_or_default(),
                     cgroup: path,
+                    ..CgroupLabels::default()
+                };
+                match name {
+                    Some(ContainerName {
+                        pod: Some(pod),
+                        name,
+                        ..
+                    }) => {
+                        labels.namespace = pod.namespace;
+                        labels.pod = pod.name;
+                        labels.container = name.unwrap_or_default();
+                    }
+                    Some(ContainerName { name, .. }) => labels.name = name.unwrap_or_default(),
+                    None => {}
                 }
+                labels
             }
             None => CgroupLabels {
                 cgroup: id.to_string(),

@@ -238,8 +238,12 @@ fn device_label(line: &DiskstatsLine) -> Labels {
 fn cgroup_labels(series: &CgroupSeries) -> Labels {
     vec![
         ("cgroup", series.labels.cgroup.clone()),
-        ("container", series.labels.container.clone()),
+        ("container_id", series.labels.container_id.clone()),
         ("pod_uid", series.labels.pod_uid.clone()),
+        ("namespace", series.labels.namespace.clone()),
+        ("pod", series.labels.pod.clone()),
+        ("container", series.labels.container.clone()),
+        ("name", series.labels.name.clone()),
     ]
 }
 
@@ -543,8 +547,9 @@ mod tests {
         .expect("a diskstats line");
         let mut series = CgroupSeries::new(CgroupLabels {
             cgroup: "/system.slice/docker-ab.scope".into(),
-            container: "docker:ab".into(),
-            pod_uid: String::new(),
+            container_id: "docker:ab".into(),
+            name: "web".into(),
+            ..CgroupLabels::default()
         });
         series.io.insert(
             (crate::model::event::DeviceId::new(7, 0), false),
@@ -580,9 +585,9 @@ mod tests {
             "node_disk_read_bytes_total{device=\"loop0\"} 40960.0",
             "node_disk_io_time_seconds_total{device=\"loop0\"} 0.009",
             "node_disk_io_now{device=\"loop0\"} 0.0",
-            "blkscope_cgroup_ios_total{cgroup=\"/system.slice/docker-ab.scope\",container=\"docker:ab\",pod_uid=\"\",device=\"loop0\",direction=\"read\"} 3.0",
-            "blkscope_cgroup_device_latency_seconds_count{cgroup=\"/system.slice/docker-ab.scope\",container=\"docker:ab\",pod_uid=\"\"} 3",
-            "blkscope_cgroup_device_latency_seconds_sum{cgroup=\"/system.slice/docker-ab.scope\",container=\"docker:ab\",pod_uid=\"\"} 0.00003",
+            "blkscope_cgroup_ios_total{cgroup=\"/system.slice/docker-ab.scope\",container_id=\"docker:ab\",pod_uid=\"\",namespace=\"\",pod=\"\",container=\"\",name=\"web\",device=\"loop0\",direction=\"read\"} 3.0",
+            "blkscope_cgroup_device_latency_seconds_count{cgroup=\"/system.slice/docker-ab.scope\",container_id=\"docker:ab\",pod_uid=\"\",namespace=\"\",pod=\"\",container=\"\",name=\"web\"} 3",
+            "blkscope_cgroup_device_latency_seconds_sum{cgroup=\"/system.slice/docker-ab.scope\",container_id=\"docker:ab\",pod_uid=\"\",namespace=\"\",pod=\"\",container=\"\",name=\"web\"} 0.00003",
         ] {
             assert!(text.contains(expected), "{expected}\n{text}");
         }

@@ -15,18 +15,24 @@ pub struct CgroupLabels {
     /// The cgroup's path below the cgroup root, its id when it has none, `overflow` for the
     /// overflow series.
     pub cgroup: String,
-    /// The container's name as the views show it (`docker:0123456789ab`), or empty.
-    pub container: String,
+    /// The container's runtime and short id (`docker:0123456789ab`), or empty.
+    pub container_id: String,
     /// The Kubernetes pod uid, or empty.
     pub pod_uid: String,
+    /// Kubernetes namespace, pod and container names (cAdvisor's labels), or empty.
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    /// A non-Kubernetes container's name (docker's, podman's, a systemd unit's), or empty.
+    pub name: String,
 }
 
 impl CgroupLabels {
     pub fn overflow() -> CgroupLabels {
         CgroupLabels {
             cgroup: "overflow".into(),
-            container: "overflow".into(),
-            pod_uid: String::new(),
+            container_id: "overflow".into(),
+            ..CgroupLabels::default()
         }
     }
 }

@@ -6,6 +6,8 @@ use crate::cli::fs_scope::FsScope;
 
 #[derive(Args, Debug)]
 pub struct Ext4slowerArgs {
+    #[command(flatten)]
+    pub names: crate::cli::containers::ContainerNameArgs,
     /// Just print fields: comma-separated values (bcc's -j)
     #[arg(short = 'j', long = "csv")]
     pub csv: bool,

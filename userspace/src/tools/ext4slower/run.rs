@@ -1,12 +1,14 @@
 //! `blkscope ext4slower` wired: slow operations from the fs_latency probes' ring buffer,
 //! named (files, containers), printed as they come; the per-container summary at the end.
 
+use anyhow::Context as _;
+
 use super::{
     args::Ext4slowerArgs,
     render::{SlowerLayout, slower_header, slower_line},
 };
 use crate::{
-    cgroup::{CgroupResolver, ContainerSummary},
+    cgroup::{CgroupResolver, ContainerSummary, NamedCgroups},
     host::{mounts::MountTable, time::strftime_now},
     kernel::{
         fs_latency::{FsOptions, FsProbe},
@@ -44,11 +46,13 @@ async fn trace(
     privileges::attached(&[]);
     let mut printer = SlowPrinter {
         mounts: MountTable::read(),
-        resolver: if layout.container || args.json {
-            CgroupResolver::new().ok()
-        } else {
-            None
-        },
+        cgroups: NamedCgroups::new(
+            CgroupResolver::new().map(|r| r.labelling(args.names.label())),
+            args.names.filter()?,
+        )
+        .context("--pod, --container-name")?,
+        label: layout.container || args.json,
+        json: args.json,
         summary: args.containers.then(ContainerSummary::default),
         layout,
         out: Output::stdout(),
@@ -90,7 +94,10 @@ async fn trace(
 /// Slow operations named and printed, counted per container for the summary.
 struct SlowPrinter {
     mounts: MountTable,
-    resolver: Option<CgroupResolver>,
+    cgroups: NamedCgroups,
+    /// Whether each operation is labelled with its container.
+    label: bool,
+    json: bool,
     summary: Option<ContainerSummary>,
     layout: SlowerLayout,
     out: Output,
@@ -106,8 +113,14 @@ impl SlowPrinter {
             let Some(mut op) = decode(&event, &self.mounts) else {
                 continue;
             };
-            if let Some(resolver) = self.resolver.as_mut() {
-                op.container = Some(resolver.label(op.cgroup_id));
+            if !self.cgroups.keeps(op.cgroup_id) {
+                continue;
+            }
+            if self.label {
+                op.container = Some(self.cgroups.label(op.cgroup_id));
+            }
+            if self.json {
+                op.container_id = Some(self.cgroups.id_label(op.cgroup_id));
             }
             if let (Some(summary), Some(container)) = (self.summary.as_mut(), &op.container) {
                 summary.add(container, op.bytes, op.latency_us.saturating_mul(1000));

@@ -15,7 +15,7 @@ use super::{
     report::text_banner,
 };
 use crate::{
-    cgroup::{CgroupResolver, container_label},
+    cgroup::{CgroupResolver, ContainerLabel, NameFilter, NamedCgroups},
     host::{
         device,
         stat_files::StatFiles,
@@ -49,7 +49,14 @@ pub fn run(options: &IostatOptions) -> anyhow::Result<()> {
         files: false,
     })?;
     privileges::attached(&[]);
-    let mut resolver = CgroupResolver::new().ok();
+    let label = if options.container_id {
+        ContainerLabel::Id
+    } else {
+        ContainerLabel::Name
+    };
+    let filter = NameFilter::new(options.pod.as_deref(), options.container_name.as_deref())?;
+    let mut named = NamedCgroups::new(CgroupResolver::new().map(|r| r.labelling(label)), filter)
+        .context("--pod, --container-name")?;
     let printer = Printer {
         colors: Default::default(),
         decimals: options.decimals,
@@ -70,12 +77,13 @@ pub fn run(options: &IostatOptions) -> anyhow::Result<()> {
     let mut before = busy_ticks(&files);
     while !count.done() {
         let stopped = clock.wait();
-        let rows = probe.take_interval()?;
+        let mut rows = probe.take_interval()?;
+        rows.retain(|(key, _)| named.keeps(key.cgroup_id));
         let seconds = clock.take_elapsed();
         let after = busy_ticks(&files);
-        let mut name = |id: u64| match resolver.as_mut().and_then(|r| r.path(id)) {
+        let mut name = |id: u64| match named.resolver().and_then(|r| r.path(id)) {
             Some(path) => cgroups::CgroupName {
-                container: container_label(&path),
+                container: named.label(id),
                 path,
             },
             None => cgroups::CgroupName {

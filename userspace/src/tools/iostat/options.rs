@@ -53,6 +53,12 @@ pub struct IostatOptions {
     pub btf: Option<PathBuf>,
     /// Beyond sysstat: how the per-cgroup rows are named and grouped.
     pub cgroup_rows: CgroupRows,
+    /// Beyond sysstat: only the cgroups of this Kubernetes pod (`--pod NAMESPACE/POD`).
+    pub pod: Option<String>,
+    /// Beyond sysstat: only containers whose name matches (`--container-name GLOB`).
+    pub container_name: Option<String>,
+    /// Beyond sysstat: containers by runtime and short id rather than name.
+    pub container_id: bool,
 }
 
 /// A name given on the command line.
@@ -176,6 +182,17 @@ pub fn parse(args: &[String], names: &dyn ArgNames) -> Result<Invocation, UsageE
                 o.cgroups = true;
                 o.cgroup = Some(path.into());
             }
+            "--pod" | "--container-name" => {
+                let value = args.get(i).ok_or(UsageError::Usage)?;
+                i += 1;
+                o.cgroups = true;
+                if arg == "--pod" {
+                    o.pod = Some(value.clone());
+                } else {
+                    o.container_name = Some(value.clone());
+                }
+            }
+            "--container-id" => o.container_id = true,
             "--btf" => {
                 let path = args.get(i).ok_or(UsageError::Usage)?;
                 i += 1;
@@ -380,6 +397,9 @@ Usage: {program} [ options ] [ <device> [...] | ALL ] [ <interval> [ <count> ] ]
   --cgroup PATH      like --cgroups, only that cgroup and its descendants\n\
   --container        like --cgroups, with the container of each cgroup in a column\n\
   --containers       like --cgroups, one row per container (its cgroups added up)\n\
+  --pod NS/POD       like --cgroups, only the cgroups of that Kubernetes pod's containers\n\
+  --container-name GLOB  like --cgroups, only containers whose name matches GLOB\n\
+  --container-id     containers by runtime and short id (docker:0123456789ab), not name\n\
   --btf FILE         with --cgroups: this kernel's BTF from FILE (for kernels without\n\
                      /sys/kernel/btf/vmlinux)\n\
   --help             this text\n\

@@ -22,6 +22,8 @@ const NO_CGROUP_IDS: char = '\u{2}';
 const CGROUP_IDS: char = '\u{3}';
 const BTF: char = '\u{4}';
 const FILES: char = '\u{5}';
+const POD: char = '\u{6}';
+const CONTAINER_NAME: char = '\u{7}';
 
 pub const SPECS: &[OptSpec] = &[
     opt('d', "dev", Arg::Required),
@@ -41,6 +43,8 @@ pub const SPECS: &[OptSpec] = &[
     opt(CGROUP_IDS, "cgroup-ids", Arg::None),
     opt(BTF, "btf", Arg::Required),
     opt(FILES, "files", Arg::None),
+    opt(POD, "pod", Arg::Required),
+    opt(CONTAINER_NAME, "container-name", Arg::Required),
 ];
 
 pub const USAGE: &str = "Usage: blktrace [OPTIONS] -d DEV [-d DEV ...]
@@ -58,6 +62,7 @@ pub const USAGE: &str = "Usage: blktrace [OPTIONS] -d DEV [-d DEV ...]
 [ -V <version>       | --version]
 [ -c <path>          | --cgroup=<path> ]
 [ --cgroup-ids      | --no-cgroup-ids ]
+[ --pod=<namespace/pod> ] [ --container-name=<glob> ]
 
 	-d Use specified device. May also be given last after options
 	-o File(s) to send output to (- for a stream on stdout)
@@ -75,6 +80,8 @@ pub const USAGE: &str = "Usage: blktrace [OPTIONS] -d DEV [-d DEV ...]
 	--cgroup-ids Add each record's cgroup id and name the cgroups (implied by -c; blkparse 1.2
 	             warns \"Bad fs action\" on such records)
 	--no-cgroup-ids Leave the cgroup ids off, also with -c (the default without -c)
+	--pod Only record I/O of this Kubernetes pod's containers (NAMESPACE/POD; implies --cgroup-ids)
+	--container-name Only record I/O of containers whose name matches the glob (implies --cgroup-ids)
 	--files Each queued bio's file (inode) in its record and each file's path in a note
 	        (biosnoop -i --file reads them; blkparse shows nothing of them)
 	--btf <file> This kernel's BTF (raw or a vmlinux ELF), for kernels without /sys/kernel/btf/vmlinux
@@ -100,6 +107,10 @@ pub struct RecordOptions {
     pub btf: Option<PathBuf>,
     /// `--files`: each queued bio's file in its record, and each file's path in a note.
     pub files: bool,
+    /// `--pod NAMESPACE/POD`: only the pod's containers' I/O.
+    pub pod: Option<String>,
+    /// `--container-name GLOB`: only the I/O of containers so named.
+    pub container_name: Option<String>,
 }
 
 /// What to do.
@@ -141,6 +152,8 @@ pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
         cgroup_ids: false,
         btf: None,
         files: false,
+        pod: None,
+        container_name: None,
     };
     let mut cgroup_ids = None;
     for p in getopt_long(args, SPECS)? {
@@ -172,7 +185,8 @@ pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
     if o.act_mask == 0 {
         o.act_mask = 0xffff;
     }
-    o.cgroup_ids = cgroup_ids.unwrap_or(o.cgroup.is_some());
+    let filtered = o.cgroup.is_some() || o.pod.is_some() || o.container_name.is_some();
+    o.cgroup_ids = cgroup_ids.unwrap_or(filtered);
     Ok(Command::Record(o))
 }
 
@@ -195,6 +209,8 @@ fn take_word(
         'n' => o.buffers = Some(count(v, "number of sub buffers")?),
         'v' | 'V' => return Ok(Some(Command::Version)),
         FILES => o.files = true,
+        POD => o.pod = Some(v.to_string()),
+        CONTAINER_NAME => o.container_name = Some(v.to_string()),
         NO_CGROUP_IDS => *cgroup_ids = Some(false),
         CGROUP_IDS => *cgroup_ids = Some(true),
         _ => return Ok(Some(Command::Help)),

@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::options::RecordOptions;
-use crate::blktrace::event_encoder::{Clocks, CpuCounts, RecordSettings, Recorder};
+use crate::blktrace::event_encoder::{CgroupNote, Clocks, CpuCounts, RecordSettings, Recorder};
 use crate::blktrace::format::Endian;
 use crate::blktrace::writer::BlktraceWriter;
-use crate::cgroup::{CgroupError, CgroupResolver};
+use crate::cgroup::{CgroupError, CgroupNameFilter, CgroupResolver, NameFilter, NameFilterError};
 use crate::host::device::{self, DeviceError};
 use crate::host::files::FileNames;
 use crate::kernel::{BlockTraceOptions, CgroupFilter, DropCounts, privileges};
@@ -31,6 +31,10 @@ pub enum RecordError {
     Device(#[from] DeviceError),
     #[error("--cgroup: {0}")]
     Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    NameFilter(#[from] NameFilterError),
+    #[error("--pod, --container-name: {0}")]
+    Names(CgroupError),
     #[error(transparent)]
     Feed(#[from] FeedError),
     #[error(transparent)]
@@ -114,7 +118,7 @@ impl TraceOut {
         &mut self,
         e: &BlockIoEvent,
         owner: u64,
-        cgroup_path: &mut dyn FnMut(u64) -> Option<String>,
+        cgroup_path: &mut dyn FnMut(u64) -> Option<CgroupNote>,
         file_path: &mut dyn FnMut(DeviceId, u64) -> Option<String>,
     ) -> io::Result<()> {
         for t in self
@@ -147,10 +151,12 @@ struct Traces {
     cgroups: Option<CgroupResolver>,
     /// Names the files in the recording's notes (`--files`).
     files: FileNames,
+    /// `--pod`, `--container-name`: the containers whose I/O is recorded.
+    names: Option<CgroupNameFilter>,
 }
 
 impl Traces {
-    fn open(o: &RecordOptions, devices: &[DeviceId]) -> Traces {
+    fn open(o: &RecordOptions, devices: &[DeviceId], names: Option<NameFilter>) -> Traces {
         let settings = RecordSettings {
             act_mask: o.act_mask,
             cgroup_ids: o.cgroup_ids,
@@ -192,6 +198,7 @@ impl Traces {
             clocks: CpuClocks::default(),
             cgroups: CgroupResolver::new().ok(),
             files: FileNames::new(),
+            names: names.map(CgroupNameFilter::new),
         }
     }
 
@@ -207,9 +214,20 @@ impl Traces {
             let Some(owner) = self.owners.owner(e) else {
                 continue;
             };
+            if let (Some(names), Some(cgroups)) = (&mut self.names, &mut self.cgroups)
+                && !names.keeps(owner, cgroups)
+            {
+                continue;
+            }
             if let Some(&t) = self.by_device.get(&e.device) {
                 let cgroups = &mut self.cgroups;
-                let mut path_of = |id| cgroups.as_mut().and_then(|r| r.path(id));
+                let mut path_of = |id| {
+                    let resolver = cgroups.as_mut()?;
+                    Some(CgroupNote {
+                        path: resolver.path(id)?,
+                        container: resolver.container_name(id).map(|n| n.display()),
+                    })
+                };
                 let files = &mut self.files;
                 let mut file_of = |dev, ino| files.find(dev, ino);
                 self.traces[t].write(e, owner, &mut path_of, &mut file_of)?;
@@ -283,6 +301,11 @@ pub fn run(o: &RecordOptions) -> Result<Finished, RecordError> {
     let mut seen = HashSet::new();
     devices.retain(|d| seen.insert(*d));
     let cgroup = o.cgroup.as_deref().map(CgroupFilter::of_path).transpose()?;
+    let names = NameFilter::new(o.pod.as_deref(), o.container_name.as_deref())?;
+    if names.is_some() {
+        // Names are matched by cgroup: without the hierarchy nothing could match.
+        CgroupResolver::new().map_err(RecordError::Names)?;
+    }
     let cpus = online_cpus();
     let ring_bytes = match (o.buffer_kib, o.buffers) {
         (None, None) => DEFAULT_RING_BYTES,
@@ -299,7 +322,7 @@ pub fn run(o: &RecordOptions) -> Result<Finished, RecordError> {
         files: o.files,
         ..BlockTraceOptions::default()
     };
-    let mut traces = Traces::open(o, &devices);
+    let mut traces = Traces::open(o, &devices, names);
     let mut sink = RecordSink {
         traces: &mut traces,
         failure: None,
