@@ -62,6 +62,26 @@ impl Drop for Cgroup {
         for dir in self.made.iter().rev() {
             let _ = std::fs::remove_dir(dir);
         }
+        // Directories another guard made on the way (a test's base shared by its cgroups)
+        // go with the last cgroup in them: removing a cgroup that still has children fails.
+        let root = unified_root();
+        let mut parent = self.dir.parent();
+        while let Some(dir) = parent.filter(|d| *d != root) {
+            let ours = dir
+                .strip_prefix(&root)
+                .ok()
+                .and_then(|r| r.iter().next())
+                .is_some_and(|top| top.to_string_lossy().starts_with("blkscope-test-"));
+            let removed = std::fs::remove_dir(dir).or_else(|e| {
+                (e.kind() == std::io::ErrorKind::NotFound)
+                    .then_some(())
+                    .ok_or(e)
+            });
+            if !ours || removed.is_err() {
+                break;
+            }
+            parent = dir.parent();
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod cgroup;
 pub mod diskstats;
+pub mod docker;
 pub mod ftrace;
 pub mod loopdev;
 pub mod scratch;

@@ -1,6 +1,7 @@
 //! Per-container attribution: cgroup ids (what the kernel gives) to cgroup paths and to the
 //! containers, pods, services and sessions those paths name.
 
+pub mod births;
 pub mod container;
 pub mod filter;
 pub mod names;

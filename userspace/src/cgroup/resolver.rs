@@ -10,6 +10,7 @@ use std::{
 };
 
 use crate::cgroup::{
+    births::CgroupBirths,
     container::{Container, container_of},
     names::{ContainerName, ContainerNames, RuntimeState},
 };
@@ -62,19 +63,23 @@ pub struct CgroupResolver {
     departed_order: std::collections::VecDeque<u64>,
     names: ContainerNames,
     label: ContainerLabel,
+    /// Cgroups seen being made (live views): those gone before their I/O was read.
+    births: Option<CgroupBirths>,
 }
 
 impl CgroupResolver {
     /// On the unified hierarchy wherever this machine mounts it (/sys/fs/cgroup on pure v2,
-    /// /sys/fs/cgroup/unified on the hybrid layout).
+    /// /sys/fs/cgroup/unified on the hybrid layout), watching it for cgroups being made.
     pub fn new() -> Result<Self, CgroupError> {
-        Ok(Self::with_root(unified_root()?))
+        let resolver = Self::with_root(unified_root()?);
+        let births = CgroupBirths::watch(&resolver.root, RuntimeState::from_env());
+        Ok(Self { births, ..resolver })
     }
 
     /// Names a recording's cgroups: by its notes (`remember`), and this machine's hierarchy
     /// where there is one (a recording is read fine on a machine without cgroup v2).
     pub fn for_recording() -> Self {
-        Self::new().unwrap_or_else(|_| Self::with_root(PathBuf::new()))
+        unified_root().map_or_else(|_| Self::with_root(PathBuf::new()), Self::with_root)
     }
 
     pub fn with_root(root: PathBuf) -> Self {
@@ -88,6 +93,7 @@ impl CgroupResolver {
             departed_order: std::collections::VecDeque::new(),
             names: ContainerNames::new(RuntimeState::from_env()),
             label: ContainerLabel::Name,
+            births: None,
         }
     }
 
@@ -119,16 +125,24 @@ impl CgroupResolver {
             return Some(path.clone());
         }
         if self.misses.get(&id).is_some_and(|t| t.elapsed() < MISS_TTL) {
-            return self.departed.get(&id).cloned();
+            return self.gone(id);
         }
         self.rescan();
         match self.by_id.get(&id) {
             Some(path) => Some(path.clone()),
             None => {
                 self.misses.insert(id, Instant::now());
-                self.departed.get(&id).cloned()
+                self.gone(id)
             }
         }
+    }
+
+    /// The path of a cgroup no longer there: seen by a walk, or being made.
+    fn gone(&self, id: u64) -> Option<String> {
+        self.departed
+            .get(&id)
+            .cloned()
+            .or_else(|| self.births.as_ref()?.get(id).map(|b| b.path))
     }
 
     /// The ids of every cgroup that exists now (one walk of the hierarchy).
@@ -156,6 +170,10 @@ impl CgroupResolver {
     pub fn container_name(&mut self, id: u64) -> Option<ContainerName> {
         if let Some(name) = self.recorded_names.get(&id) {
             return Some(name.clone());
+        }
+        // Named when it was made: a short-lived container's runtime state may be gone now.
+        if let Some(name) = self.births.as_ref().and_then(|b| b.get(id)?.name) {
+            return Some(name);
         }
         let container = self.container(id)?;
         self.names.name(&container).cloned()

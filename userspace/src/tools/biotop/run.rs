@@ -32,6 +32,7 @@ pub fn run(args: BiotopArgs) -> anyhow::Result<()> {
     if args.interval == 0 {
         anyhow::bail!("interval must be at least 1 second");
     }
+    let name_filter = args.names.filter()?;
     let disk = args
         .disk
         .as_deref()
@@ -54,7 +55,7 @@ pub fn run(args: BiotopArgs) -> anyhow::Result<()> {
     let cgroups = std::cell::RefCell::new(
         NamedCgroups::new(
             CgroupResolver::new().map(|r| r.labelling(args.names.label())),
-            args.names.filter()?,
+            name_filter,
         )
         .context("--pod, --container-name")?,
     );

@@ -116,7 +116,7 @@ pub struct RecordOptions {
 /// What to do.
 #[derive(Debug, PartialEq)]
 pub enum Command {
-    Record(RecordOptions),
+    Record(Box<RecordOptions>),
     Version,
     Help,
 }
@@ -187,7 +187,7 @@ pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
     }
     let filtered = o.cgroup.is_some() || o.pod.is_some() || o.container_name.is_some();
     o.cgroup_ids = cgroup_ids.unwrap_or(filtered);
-    Ok(Command::Record(o))
+    Ok(Command::Record(Box::new(o)))
 }
 
 /// An option whose value (if any) is a word or number; a command when it ends the parse.

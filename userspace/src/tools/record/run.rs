@@ -304,7 +304,7 @@ pub fn run(o: &RecordOptions) -> Result<Finished, RecordError> {
     let names = NameFilter::new(o.pod.as_deref(), o.container_name.as_deref())?;
     if names.is_some() {
         // Names are matched by cgroup: without the hierarchy nothing could match.
-        CgroupResolver::new().map_err(RecordError::Names)?;
+        crate::cgroup::resolver::unified_root().map_err(RecordError::Names)?;
     }
     let cpus = online_cpus();
     let ring_bytes = match (o.buffer_kib, o.buffers) {
