@@ -31,10 +31,15 @@ struct Exporter {
 
 impl Exporter {
     fn start(args: &[&str]) -> Exporter {
+        Self::start_with_env(args, &[])
+    }
+
+    fn start_with_env(args: &[&str], env: &[(&str, &std::path::Path)]) -> Exporter {
         let addr = free_port();
         let child = Command::new(blkscope_binary())
             .args(["exporter", "--listen", &addr.to_string()])
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -268,6 +273,24 @@ fn counts_two_containers_io_agrees_with_diskstats_and_parses() {
         }
     }
     assert!(asked >= 10, "{asked} metrics in the dashboard");
+    // Its pod and namespace variables ask for labels the per-cgroup series carry.
+    let variables: Vec<&str> = dashboard["templating"]["list"]
+        .as_array()
+        .expect("templating")
+        .iter()
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    for label in ["namespace", "pod"] {
+        assert!(variables.contains(&label), "no ${label} variable: {variables:?}");
+        assert!(
+            scrape
+                .samples
+                .iter()
+                .filter(|s| s.metric == "blkscope_cgroup_ios_total")
+                .all(|s| s.labels.get(label).is_some()),
+            "blkscope_cgroup_ios_total lacks {label}"
+        );
+    }
 
     // A second exporter on the same port says so, and fails.
     let taken = Command::new(blkscope_binary())
@@ -370,4 +393,86 @@ fn memory_stays_bounded_while_thousands_of_cgroups_come_and_go() {
     );
     let (status, stderr) = exporter.stop();
     assert!(status.success(), "{stderr}");
+}
+
+/// Per-cgroup series carry the label set cAdvisor users join on: `namespace`, `pod`,
+/// `container` for Kubernetes containers, `name` for the others, from the runtimes' state
+/// (tests/fixtures/runtimes: containerd's CRI bundle and docker's config.v2.json).
+#[test]
+fn labels_containers_by_name_as_cadvisor_does() {
+    const CONTAINERD: &str = "c0d7a1e5c0d7a1e5c0d7a1e5c0d7a1e5c0d7a1e5c0d7a1e5c0d7a1e5c0d7a1e5";
+    const WEB: &str = "d0c4e1d0c4e1d0c4e1d0c4e1d0c4e1d0c4e1d0c4e1d0c4e1d0c4e1d0c4e1d0c4";
+    let _serial = serial();
+    let disk = LoopDevice::new(64);
+    let dev = disk.path_str();
+    let base = format!("blkscope-test-exporter-names-{}", std::process::id());
+    let redis = Cgroup::nested(&format!(
+        "{base}/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod4f6e2a10_8b7c_4d3e_9f21_0a1b2c3d4e5f.slice/cri-containerd-{CONTAINERD}.scope"
+    ));
+    let web = Cgroup::nested(&format!("{base}/system.slice/docker-{WEB}.scope"));
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/runtimes");
+    let exporter = Exporter::start_with_env(
+        &["--interval", "0.5"],
+        &[("BLKSCOPE_HOST_ROOT", fixtures.as_path())],
+    );
+    dd_in(
+        &redis,
+        &format!("if={dev} of=/dev/null bs=4096 count=40 iflag=direct"),
+    );
+    dd_in(
+        &web,
+        &format!("if={dev} of=/dev/null bs=4096 count=25 skip=500 iflag=direct"),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let scrape = exporter.scrape();
+    let reads = |labels: &[(&str, &str)]| {
+        let mut all = vec![("device", disk.name()), ("direction", "read")];
+        all.extend_from_slice(labels);
+        value(&scrape, "blkscope_cgroup_ios_total", &all)
+    };
+    assert_eq!(
+        reads(&[
+            ("namespace", "shop"),
+            ("pod", "cart-7d9f8-x2x4z"),
+            ("container", "redis"),
+            ("name", ""),
+            (
+                "container_id",
+                "pod:4f6e2a10-8b7c-4d3e-9f21-0a1b2c3d4e5f/containerd:c0d7a1e5c0d7"
+            ),
+        ]),
+        Some(40.0)
+    );
+    assert_eq!(
+        reads(&[
+            ("name", "web-1"),
+            ("namespace", ""),
+            ("pod", ""),
+            ("container", ""),
+            ("container_id", "docker:d0c4e1d0c4e1"),
+        ]),
+        Some(25.0)
+    );
+    // Every per-cgroup sample has the whole label set (one set per metric family).
+    for sample in scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric.starts_with("blkscope_cgroup_"))
+    {
+        for label in [
+            "cgroup",
+            "container_id",
+            "pod_uid",
+            "namespace",
+            "pod",
+            "container",
+            "name",
+        ] {
+            assert!(
+                sample.labels.get(label).is_some(),
+                "{} lacks {label}",
+                sample.metric
+            );
+        }
+    }
 }
