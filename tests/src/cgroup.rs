@@ -62,26 +62,30 @@ impl Drop for Cgroup {
         for dir in self.made.iter().rev() {
             let _ = std::fs::remove_dir(dir);
         }
-        // Directories another guard made on the way (a test's base shared by its cgroups)
-        // go with the last cgroup in them: removing a cgroup that still has children fails.
-        let root = unified_root();
-        let mut parent = self.dir.parent();
-        while let Some(dir) = parent.filter(|d| *d != root) {
-            let ours = dir
-                .strip_prefix(&root)
-                .ok()
-                .and_then(|r| r.iter().next())
-                .is_some_and(|top| top.to_string_lossy().starts_with("blkscope-test-"));
-            let removed = std::fs::remove_dir(dir).or_else(|e| {
-                (e.kind() == std::io::ErrorKind::NotFound)
-                    .then_some(())
-                    .ok_or(e)
-            });
-            if !ours || removed.is_err() {
-                break;
-            }
-            parent = dir.parent();
+        remove_empty_test_parents(&self.dir, &unified_root());
+    }
+}
+
+/// Directories another guard made on the way (a test's base shared by its cgroups) go with
+/// the last cgroup in them: removing a cgroup that still has children fails, and only
+/// `blkscope-test-*` trees are touched.
+fn remove_empty_test_parents(dir: &std::path::Path, root: &std::path::Path) {
+    let mut parent = dir.parent();
+    while let Some(dir) = parent.filter(|d| *d != root) {
+        let ours = dir
+            .strip_prefix(root)
+            .ok()
+            .and_then(|r| r.iter().next())
+            .is_some_and(|top| top.to_string_lossy().starts_with("blkscope-test-"));
+        let removed = std::fs::remove_dir(dir).or_else(|e| {
+            (e.kind() == std::io::ErrorKind::NotFound)
+                .then_some(())
+                .ok_or(e)
+        });
+        if !ours || removed.is_err() {
+            break;
         }
+        parent = dir.parent();
     }
 }
 
@@ -93,4 +97,57 @@ pub fn unified_root() -> PathBuf {
         }
     }
     panic!("no cgroup v2 hierarchy mounted at /sys/fs/cgroup or /sys/fs/cgroup/unified");
+}
+
+/// A cgroup of the v1 blkio hierarchy (hybrid and v1-only hosts): where a runtime that does
+/// not use the unified hierarchy puts a container. Removed on drop, with the directories it
+/// made.
+pub struct BlkioCgroup {
+    dir: PathBuf,
+    made: Vec<PathBuf>,
+}
+
+impl BlkioCgroup {
+    /// `relative` below the blkio hierarchy's root. Fails (never skips) on a host whose block
+    /// controller is on the unified hierarchy: this test needs a v1 blkio hierarchy.
+    pub fn nested(relative: &str) -> Self {
+        let root = blkscope::cgroup::resolver::blkio_v1_root().unwrap_or_else(|| {
+            panic!("no cgroup v1 blkio hierarchy in /proc/self/mountinfo (this test needs a hybrid or v1 host)")
+        });
+        let mut dir = root;
+        let mut made = Vec::new();
+        for part in relative.split('/').filter(|p| !p.is_empty()) {
+            dir.push(part);
+            if !dir.exists() {
+                std::fs::create_dir(&dir)
+                    .unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+                made.push(dir.clone());
+            }
+        }
+        Self { dir, made }
+    }
+
+    pub fn procs_path(&self) -> String {
+        self.dir.join("cgroup.procs").display().to_string()
+    }
+}
+
+impl Drop for BlkioCgroup {
+    fn drop(&mut self) {
+        let root = blkscope::cgroup::resolver::blkio_v1_root();
+        if let (Ok(procs), Some(root)) = (
+            std::fs::read_to_string(self.dir.join("cgroup.procs")),
+            &root,
+        ) {
+            for pid in procs.lines() {
+                let _ = std::fs::write(root.join("cgroup.procs"), pid);
+            }
+        }
+        for dir in self.made.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+        if let Some(root) = root {
+            remove_empty_test_parents(&self.dir, &root);
+        }
+    }
 }

@@ -14,7 +14,7 @@ pub mod zram;
 
 use std::{fs::File, os::fd::AsRawFd, sync::Mutex};
 
-pub use cgroup::Cgroup;
+pub use cgroup::{BlkioCgroup, Cgroup};
 pub use diskstats::DiskCounters;
 pub use ftrace::KernelBlkTracer;
 pub use loopdev::{Ext4Mount, LoopDevice};

@@ -281,7 +281,10 @@ fn counts_two_containers_io_agrees_with_diskstats_and_parses() {
         .filter_map(|v| v["name"].as_str())
         .collect();
     for label in ["namespace", "pod"] {
-        assert!(variables.contains(&label), "no ${label} variable: {variables:?}");
+        assert!(
+            variables.contains(&label),
+            "no ${label} variable: {variables:?}"
+        );
         assert!(
             scrape
                 .samples

@@ -50,8 +50,24 @@ pub struct KernelLayout {
     pub request_queue_bdi: u32,
     pub bdi_owner: u32,
     pub device_devt: u32,
+    /// Non-zero on hosts whose block controller is on a cgroup v1 (blkio) hierarchy: a task
+    /// in the v2 root is charged to its blkio cgroup (tagged with `BLKIO_CGROUP_TAG`).
+    /// Set by userspace from the host's mounts, not from BTF.
+    pub blkio_v1: u32,
+    /// The task's blkio cgroup: `task_struct.cgroups` (a `css_set`), that set's
+    /// `subsys[io_cgrp_id]` (a `cgroup_subsys_state`), the state's `cgroup`.
+    pub task_cgroups: u32,
+    pub css_set_io: u32,
+    pub css_cgroup: u32,
     pub _pad: u32,
 }
+
+/// Marks a cgroup id as one of the v1 blkio hierarchy's (ids are per hierarchy, so one
+/// hierarchy's ids must not be read as another's). Inode numbers never reach bit 63.
+pub const BLKIO_CGROUP_TAG: u64 = 1 << 63;
+
+/// The id (inode number) of every cgroup hierarchy's root.
+pub const ROOT_CGROUP_ID: u64 = 1;
 
 impl KernelLayout {
     /// All offsets zero: the probes' placeholder until userspace overrides it at load time.
@@ -83,6 +99,10 @@ impl KernelLayout {
         request_queue_bdi: 0,
         bdi_owner: 0,
         device_devt: 0,
+        blkio_v1: 0,
+        task_cgroups: 0,
+        css_set_io: 0,
+        css_cgroup: 0,
         _pad: 0,
     };
 }

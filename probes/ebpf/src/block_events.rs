@@ -7,7 +7,7 @@ use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_comm,
-        bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
+        bpf_get_current_pid_tgid, bpf_get_current_task, bpf_get_smp_processor_id, bpf_ktime_get_ns,
         bpf_probe_read_kernel,
     },
     macros::map,
@@ -18,7 +18,7 @@ use blkscope_common::{
     block_events::{
         DEFAULT_RING_BYTES, EVENT_BDEV_PAGES, EVENT_FILE, EVENT_FROM_BIO, MAX_TRACED_DEVICES,
     },
-    layout::BDEVFS_MAGIC,
+    layout::{BDEVFS_MAGIC, BLKIO_CGROUP_TAG, ROOT_CGROUP_ID},
     task_io::{FILE_DEVICE_PAGES, FILE_INODE, FILE_NONE},
     tracepoint_args::tracepoint as tp,
 };
@@ -350,6 +350,7 @@ fn bio_event(action: BlockAction, bio: u64, extra: impl FnOnce(&mut BlockEvent))
     // that follow.
     if action == BlockAction::Queue {
         event.bio_cgroup_id = bio_cgroup(&layout, bio);
+        event.cgroup_id = current_cgroup(&layout);
     }
     extra(&mut event);
     emit(&event);
@@ -511,6 +512,40 @@ fn bio_cgroup(layout: &KernelLayout, bio: u64) -> u64 {
     let blkg: u64 = read(bio, layout.bio_blkg);
     let blkcg: u64 = read(blkg, layout.blkg_blkcg);
     let cgroup: u64 = read(blkcg, layout.blkcg_css_cgroup);
+    let id = cgroup_id_of(layout, cgroup);
+    if layout.blkio_v1 != 0 && id != 0 {
+        id | BLKIO_CGROUP_TAG
+    } else {
+        id
+    }
+}
+
+/// `cgroup->kn->id`: a cgroup's id in its hierarchy.
+#[inline(always)]
+fn cgroup_id_of(layout: &KernelLayout, cgroup: u64) -> u64 {
     let kn: u64 = read(cgroup, layout.cgroup_kn);
     read(kn, layout.kernfs_node_id)
+}
+
+/// The cgroup the current task's I/O is charged to: its cgroup v2 id, unless the block
+/// controller is on cgroup v1 and the task sits in the v2 root (v1-only hosts, and hybrid
+/// hosts whose runtimes leave the unified hierarchy alone): then its blkio cgroup, tagged,
+/// when that is not the root either. The five reads happen only for tasks in the v2 root.
+#[inline(always)]
+pub(crate) fn current_cgroup(layout: &KernelLayout) -> u64 {
+    // SAFETY: a helper that only reads the current task's cgroup.
+    let id = unsafe { bpf_get_current_cgroup_id() };
+    if layout.blkio_v1 == 0 || id > ROOT_CGROUP_ID {
+        return id;
+    }
+    // SAFETY: a helper without arguments; the pointer is only read through probe reads.
+    let task = unsafe { bpf_get_current_task() };
+    let css_set: u64 = read(task, layout.task_cgroups);
+    let css: u64 = read(css_set, layout.css_set_io);
+    let blkio = cgroup_id_of(layout, read(css, layout.css_cgroup));
+    if blkio > ROOT_CGROUP_ID {
+        blkio | BLKIO_CGROUP_TAG
+    } else {
+        id
+    }
 }

@@ -6,7 +6,7 @@
 use aya_ebpf::{
     Global,
     bindings::BPF_NOEXIST,
-    helpers::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_ktime_get_ns},
+    helpers::{bpf_get_current_ancestor_cgroup_id, bpf_ktime_get_ns},
     macros::map,
     maps::{LruHashMap, PerCpuArray, PerCpuHashMap},
 };
@@ -17,7 +17,7 @@ use blkscope_common::block_latency::{
 
 use blkscope_common::tracepoint_args::tracepoint as tp;
 
-use crate::block_events::{KERNEL_LAYOUT, bio_based_dev, read, request_dev};
+use crate::block_events::{KERNEL_LAYOUT, bio_based_dev, current_cgroup, read, request_dev};
 use crate::tracepoint::arg_of;
 
 #[unsafe(no_mangle)]
@@ -51,8 +51,7 @@ block_tracepoint!("block_bio_queue", fn block_latency_bio_queue / block_latency_
             return 0;
         }
     }
-    // SAFETY: as above.
-    let owner = unsafe { bpf_get_current_cgroup_id() };
+    let owner = current_cgroup(&KERNEL_LAYOUT.load());
     let _ = BLOCK_LATENCY_BIO_OWNER.insert(&arg_of(&ctx, tp::BLOCK_BIO_QUEUE, 0), &owner, 0);
     0
 });
@@ -154,8 +153,7 @@ fn start_bio_timing(bio: u64) {
                 return;
             }
         }
-        // SAFETY: as above.
-        cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+        cgroup_id = current_cgroup(&layout);
     }
     let timed = TimedRequest {
         // SAFETY: a helper without arguments.

@@ -5,9 +5,8 @@
 use aya_ebpf::{
     Global,
     helpers::{
-        bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_comm,
-        bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_ns,
-        bpf_probe_read_kernel_str_bytes,
+        bpf_get_current_ancestor_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
+        bpf_get_current_task, bpf_ktime_get_ns, bpf_probe_read_kernel_str_bytes,
     },
     macros::{map, tracepoint},
     maps::{HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
@@ -192,8 +191,8 @@ fn send(layout: &FsLayout, entry: &FsEntry, file: u64, now: u64, latency_ns: u64
     event.latency_ns = latency_ns;
     event.offset = entry.offset;
     event.ret = ret;
-    // SAFETY: a helper that reads the current task's cgroup.
-    event.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+    event.cgroup_id =
+        crate::block_events::current_cgroup(&crate::block_events::KERNEL_LAYOUT.load());
     event.tgid = (pid_tgid >> 32) as u32;
     event.tid = pid_tgid as u32;
     event.op = entry.op;

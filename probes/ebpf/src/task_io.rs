@@ -5,8 +5,8 @@
 use aya_ebpf::{
     Global,
     helpers::{
-        bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_comm,
-        bpf_get_current_pid_tgid, bpf_ktime_get_ns,
+        bpf_get_current_ancestor_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
+        bpf_ktime_get_ns,
     },
     macros::map,
     maps::{LruHashMap, PerCpuArray, PerCpuHashMap},
@@ -18,7 +18,9 @@ use blkscope_common::task_io::{
 
 use blkscope_common::tracepoint_args::tracepoint as tp;
 
-use crate::block_events::{KERNEL_LAYOUT, bio_based_dev, file_of, read, request_dev};
+use crate::block_events::{
+    KERNEL_LAYOUT, bio_based_dev, current_cgroup, file_of, read, request_dev,
+};
 use crate::tracepoint::arg_of;
 
 #[unsafe(no_mangle)]
@@ -207,8 +209,7 @@ fn current_who() -> Option<Who> {
     Some(Who {
         tgid,
         file_kind: FILE_NONE,
-        // SAFETY: as above.
-        cgroup_id: unsafe { bpf_get_current_cgroup_id() },
+        cgroup_id: current_cgroup(&KERNEL_LAYOUT.load()),
         comm: bpf_get_current_comm().unwrap_or([0; 16]),
         file_ino: 0,
         file_dev: 0,

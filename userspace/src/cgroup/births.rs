@@ -46,17 +46,20 @@ struct Births {
 impl CgroupBirths {
     /// Starts watching the hierarchy at `root` (in a thread of its own, for the life of the
     /// process). `None` when inotify is refused: cgroups are then only found by walking.
-    pub fn watch(root: &Path, state: RuntimeState) -> Option<CgroupBirths> {
+    /// `hierarchies`: each root with the tag its ids carry (`BLKIO_CGROUP_TAG` for v1 blkio).
+    pub fn watch(hierarchies: &[(PathBuf, u64)], state: RuntimeState) -> Option<CgroupBirths> {
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC).ok()?;
         let births = CgroupBirths::default();
         let mut watcher = Watcher {
             inotify,
-            root: root.to_owned(),
+            roots: hierarchies.to_vec(),
             dirs: HashMap::new(),
             state,
             births: births.clone(),
         };
-        watcher.watch_tree(root);
+        for (root, _) in hierarchies {
+            watcher.watch_tree(root);
+        }
         std::thread::Builder::new()
             .name("cgroup-births".into())
             .spawn(move || watcher.run())
@@ -89,7 +92,7 @@ impl CgroupBirths {
 /// The watching thread's side.
 struct Watcher {
     inotify: Inotify,
-    root: PathBuf,
+    roots: Vec<(PathBuf, u64)>,
     /// Watched directories by watch descriptor.
     dirs: HashMap<WatchDescriptor, PathBuf>,
     state: RuntimeState,
@@ -126,7 +129,7 @@ impl Watcher {
                 continue;
             };
             self.dirs.insert(wd, dir.clone());
-            if dir != top {
+            if !self.roots.iter().any(|(root, _)| *root == dir) {
                 self.born(&dir);
             }
             if let Ok(entries) = std::fs::read_dir(&dir) {
@@ -144,11 +147,15 @@ impl Watcher {
         let Ok(meta) = std::fs::metadata(dir) else {
             return; // gone already
         };
-        let Some(path) = relative(&self.root, dir) else {
+        let Some((path, tag)) = self
+            .roots
+            .iter()
+            .find_map(|(root, tag)| Some((relative(root, dir)?, *tag)))
+        else {
             return;
         };
         let name = container_of(&path).and_then(|c| self.state.name_of(&c));
-        self.births.record(meta.ino(), Birth { path, name });
+        self.births.record(meta.ino() | tag, Birth { path, name });
     }
 }
 
@@ -183,7 +190,8 @@ mod tests {
         let config = state.join(format!("var/lib/docker/containers/{id}"));
         std::fs::create_dir_all(&config).unwrap();
         std::fs::write(config.join("config.v2.json"), r#"{"Name":"/job"}"#).unwrap();
-        let births = CgroupBirths::watch(&root, RuntimeState::at(state)).expect("inotify");
+        let births =
+            CgroupBirths::watch(&[(root.clone(), 0)], RuntimeState::at(state)).expect("inotify");
         let dir = root.join(format!("system.slice/docker-{id}.scope"));
         std::fs::create_dir_all(dir.join("inner")).unwrap();
         let ino = std::fs::metadata(&dir).unwrap().ino();

@@ -9,6 +9,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use blkscope_common::layout::BLKIO_CGROUP_TAG;
+
 use crate::cgroup::{
     births::CgroupBirths,
     container::{Container, container_of},
@@ -50,6 +52,9 @@ pub enum ContainerLabel {
 #[derive(Debug)]
 pub struct CgroupResolver {
     root: PathBuf,
+    /// The v1 blkio hierarchy (hybrid and v1-only hosts), whose ids the probes tag with
+    /// `BLKIO_CGROUP_TAG` (docs/containers.md, "cgroup v1").
+    blkio_root: Option<PathBuf>,
     by_id: HashMap<u64, String>,
     misses: HashMap<u64, Instant>,
     /// Paths a recording named its cgroups with: the truth when and where it was made, so
@@ -71,20 +76,44 @@ impl CgroupResolver {
     /// On the unified hierarchy wherever this machine mounts it (/sys/fs/cgroup on pure v2,
     /// /sys/fs/cgroup/unified on the hybrid layout), watching it for cgroups being made.
     pub fn new() -> Result<Self, CgroupError> {
-        let resolver = Self::with_root(unified_root()?);
-        let births = CgroupBirths::watch(&resolver.root, RuntimeState::from_env());
+        // A v1-only host has no unified hierarchy: its blkio hierarchy names the cgroups.
+        let blkio = blkio_v1_root();
+        let root = match (unified_root(), &blkio) {
+            (Ok(root), _) => root,
+            (Err(_), Some(_)) => PathBuf::new(),
+            (Err(e), None) => return Err(e),
+        };
+        let resolver = Self::with_root(root).with_blkio_root(blkio);
+        let births = CgroupBirths::watch(&resolver.hierarchies(), RuntimeState::from_env());
         Ok(Self { births, ..resolver })
+    }
+
+    /// Also resolves the v1 blkio hierarchy at `root` (tagged ids).
+    pub fn with_blkio_root(mut self, root: Option<PathBuf>) -> Self {
+        self.blkio_root = root;
+        self
+    }
+
+    /// Each hierarchy walked, with the tag its ids carry.
+    fn hierarchies(&self) -> Vec<(PathBuf, u64)> {
+        let mut all = vec![(self.root.clone(), 0)];
+        all.extend(self.blkio_root.clone().map(|r| (r, BLKIO_CGROUP_TAG)));
+        all.retain(|(root, _)| !root.as_os_str().is_empty());
+        all
     }
 
     /// Names a recording's cgroups: by its notes (`remember`), and this machine's hierarchy
     /// where there is one (a recording is read fine on a machine without cgroup v2).
     pub fn for_recording() -> Self {
-        unified_root().map_or_else(|_| Self::with_root(PathBuf::new()), Self::with_root)
+        unified_root()
+            .map_or_else(|_| Self::with_root(PathBuf::new()), Self::with_root)
+            .with_blkio_root(blkio_v1_root())
     }
 
     pub fn with_root(root: PathBuf) -> Self {
         Self {
             root,
+            blkio_root: None,
             by_id: HashMap::new(),
             misses: HashMap::new(),
             recorded: HashMap::new(),
@@ -236,7 +265,11 @@ impl CgroupResolver {
     /// A cached path is only trusted while its directory exists with the same inode: cgroups
     /// are removed and inode numbers reused.
     fn still_there(&self, path: &str, id: u64) -> bool {
-        std::fs::metadata(self.root.join(path.trim_start_matches('/'))).is_ok_and(|m| m.ino() == id)
+        let (root, ino) = match (&self.blkio_root, id & BLKIO_CGROUP_TAG) {
+            (Some(blkio), BLKIO_CGROUP_TAG) => (blkio, id & !BLKIO_CGROUP_TAG),
+            _ => (&self.root, id),
+        };
+        std::fs::metadata(root.join(path.trim_start_matches('/'))).is_ok_and(|m| m.ino() == ino)
     }
 
     fn rescan(&mut self) {
@@ -244,10 +277,14 @@ impl CgroupResolver {
         // Ids looked for in vain long ago may exist by now; forgetting them also keeps the
         // table bounded when cgroups come and go for days.
         self.misses.retain(|_, when| when.elapsed() < MISS_TTL);
-        let mut pending = vec![(self.root.clone(), String::from("/"))];
-        while let Some((dir, relative)) = pending.pop() {
+        let mut pending: Vec<(PathBuf, String, u64)> = self
+            .hierarchies()
+            .into_iter()
+            .map(|(root, tag)| (root, String::from("/"), tag))
+            .collect();
+        while let Some((dir, relative, tag)) = pending.pop() {
             if let Ok(meta) = std::fs::metadata(&dir) {
-                self.by_id.insert(meta.ino(), relative.clone());
+                self.by_id.insert(meta.ino() | tag, relative.clone());
             }
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;
@@ -256,7 +293,7 @@ impl CgroupResolver {
                 if entry.file_type().is_ok_and(|t| t.is_dir()) {
                     let name = entry.file_name().to_string_lossy().into_owned();
                     let child = format!("{}/{name}", relative.trim_end_matches('/'));
-                    pending.push((entry.path(), child));
+                    pending.push((entry.path(), child, tag));
                 }
             }
         }
@@ -329,6 +366,30 @@ pub fn unified_root() -> Result<PathBuf, CgroupError> {
     cgroup2_mount_point(&mountinfo).ok_or(CgroupError::NoUnifiedHierarchy)
 }
 
+/// The mount point of the cgroup v1 hierarchy the block controller (blkio) is bound to, on
+/// hybrid and v1-only hosts; `None` where it is on the unified hierarchy.
+pub fn blkio_v1_root() -> Option<PathBuf> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    blkio_mount_point(&mountinfo)
+}
+
+/// `37 25 0:32 / /sys/fs/cgroup/blkio rw shared:10 - cgroup cgroup rw,blkio`
+fn blkio_mount_point(mountinfo: &str) -> Option<PathBuf> {
+    mountinfo.lines().find_map(|line| {
+        let (mount, fs) = line.split_once(" - ")?;
+        let mut fs = fs.split_whitespace();
+        let is_blkio = fs.next() == Some("cgroup")
+            && fs
+                .nth(1)
+                .is_some_and(|opts| opts.split(',').any(|o| o == "blkio"));
+        // The hierarchy's root, not a bind mount of a cgroup inside it.
+        let root_mounted = mount.split_whitespace().nth(3) == Some("/");
+        (is_blkio && root_mounted)
+            .then(|| mount.split_whitespace().nth(4).map(PathBuf::from))
+            .flatten()
+    })
+}
+
 /// `36 25 0:31 / /sys/fs/cgroup/unified rw,... shared:9 - cgroup2 cgroup2 rw,...`
 fn cgroup2_mount_point(mountinfo: &str) -> Option<PathBuf> {
     mountinfo.lines().find_map(|line| {
@@ -356,6 +417,12 @@ mod tests {
             cgroup2_mount_point("24 30 0:22 / /sys rw - sysfs sysfs rw\n"),
             None
         );
+        assert_eq!(
+            blkio_mount_point(info),
+            Some(PathBuf::from("/sys/fs/cgroup/blkio"))
+        );
+        let pure_v2 = "36 25 0:31 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        assert_eq!(blkio_mount_point(pure_v2), None);
     }
 
     #[test]

@@ -230,6 +230,9 @@ impl KernelBtf {
             ("blkcg", "css.cgroup"),
             ("cgroup", "kn"),
             ("kernfs_node", "id"),
+            ("task_struct", "cgroups"),
+            ("css_set", "subsys"),
+            ("cgroup_subsys_state", "cgroup"),
         ]);
         members
     }
@@ -290,8 +293,22 @@ impl KernelBtf {
             request_queue_bdi: when(old_queue, "request_queue", "backing_dev_info")?,
             bdi_owner: when(old_queue, "backing_dev_info", "owner")?,
             device_devt: when(old_queue, "device", "devt")?,
+            blkio_v1: 0,
+            task_cgroups: self.offset_of("task_struct", "cgroups")?,
+            css_set_io: self.css_set_io()?,
+            css_cgroup: self.offset_of("cgroup_subsys_state", "cgroup")?,
             _pad: 0,
         })
+    }
+
+    /// `css_set.subsys[io_cgrp_id]`: where a task's block-controller state is (0 when the
+    /// kernel has no block cgroups: the probes then never read it).
+    fn css_set_io(&self) -> Result<u32, LayoutError> {
+        match self.enum_value("cgroup_subsys_id", "io_cgrp_id") {
+            Ok(index) => Ok(self.offset_of("css_set", "subsys")? + 8 * index),
+            Err(LayoutError::MissingEnumValue(_)) => Ok(0),
+            Err(other) => Err(other),
+        }
     }
 
     /// Where the file of a bio is found (`--file`): its first page, that page's mapping, the

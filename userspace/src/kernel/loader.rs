@@ -75,7 +75,11 @@ impl ProbeSettings {
     /// Loads the object with the kernel's layout and tracepoint argument positions (from its
     /// BTF) and these settings (nothing attached yet).
     pub fn load(&self, kernel_btf: &KernelBtf) -> Result<Ebpf, KernelError> {
-        let layout: KernelLayout = kernel_btf.block_layout()?;
+        let mut layout: KernelLayout = kernel_btf.block_layout()?;
+        // The block controller on a v1 hierarchy (hybrid and v1-only hosts): tasks the
+        // unified hierarchy does not separate are told apart by their blkio cgroups.
+        layout.blkio_v1 =
+            u32::from(layout.css_set_io != 0 && crate::cgroup::resolver::blkio_v1_root().is_some());
         let args: TracepointArgs = tracepoint_args::tracepoint_args(kernel_btf);
         let mut loader = EbpfLoader::new();
         loader.override_global(names::KERNEL_LAYOUT, &layout, true);

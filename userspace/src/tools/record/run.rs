@@ -8,6 +8,8 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use blkscope_common::layout::{BLKIO_CGROUP_TAG, ROOT_CGROUP_ID};
+
 use super::options::RecordOptions;
 use crate::blktrace::event_encoder::{CgroupNote, Clocks, CpuCounts, RecordSettings, Recorder};
 use crate::blktrace::format::Endian;
@@ -100,10 +102,15 @@ impl Owners {
     }
 }
 
-/// The bio's own cgroup when it names one below the root (writeback on behalf of a cgroup),
-/// else the running task's.
+/// The bio's own cgroup when it names one below the v2 root (cgroup writeback on behalf of a
+/// cgroup), else the running task's. A v1 blkio cgroup (tagged) is the task's own already:
+/// the probes chose it for a task the unified hierarchy does not separate.
 fn task_or_bio_owner(task: u64, bio: u64) -> u64 {
-    if bio > 1 { bio } else { task }
+    if bio & BLKIO_CGROUP_TAG == 0 && bio > ROOT_CGROUP_ID {
+        bio
+    } else {
+        task
+    }
 }
 
 /// One trace being written: its name, its records' numbering and notes, its destination.
