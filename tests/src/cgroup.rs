@@ -17,16 +17,7 @@ impl Cgroup {
     /// A cgroup at `relative` below the unified root (e.g. a docker- or kubepods-like layout
     /// inside a test directory), making the directories on the way.
     pub fn nested(relative: &str) -> Self {
-        let mut dir = unified_root();
-        let mut made = Vec::new();
-        for part in relative.split('/').filter(|p| !p.is_empty()) {
-            dir.push(part);
-            if !dir.exists() {
-                std::fs::create_dir(&dir)
-                    .unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
-                made.push(dir.clone());
-            }
-        }
+        let (dir, made) = make_dirs(unified_root(), relative);
         Self { dir, made }
     }
 
@@ -64,6 +55,21 @@ impl Drop for Cgroup {
         }
         remove_empty_test_parents(&self.dir, &unified_root());
     }
+}
+
+/// `root/relative`, made with the directories on the way: the cgroup and those it made,
+/// outermost first.
+fn make_dirs(root: PathBuf, relative: &str) -> (PathBuf, Vec<PathBuf>) {
+    let mut dir = root;
+    let mut made = Vec::new();
+    for part in relative.split('/').filter(|p| !p.is_empty()) {
+        dir.push(part);
+        if !dir.exists() {
+            std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+            made.push(dir.clone());
+        }
+    }
+    (dir, made)
 }
 
 /// Directories another guard made on the way (a test's base shared by its cgroups) go with
@@ -114,16 +120,7 @@ impl BlkioCgroup {
         let root = blkscope::cgroup::resolver::blkio_v1_root().unwrap_or_else(|| {
             panic!("no cgroup v1 blkio hierarchy in /proc/self/mountinfo (this test needs a hybrid or v1 host)")
         });
-        let mut dir = root;
-        let mut made = Vec::new();
-        for part in relative.split('/').filter(|p| !p.is_empty()) {
-            dir.push(part);
-            if !dir.exists() {
-                std::fs::create_dir(&dir)
-                    .unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
-                made.push(dir.clone());
-            }
-        }
+        let (dir, made) = make_dirs(root, relative);
         Self { dir, made }
     }
 

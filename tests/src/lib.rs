@@ -8,6 +8,7 @@ pub mod diskstats;
 pub mod docker;
 pub mod ftrace;
 pub mod loopdev;
+pub mod running;
 pub mod scratch;
 pub mod workload;
 pub mod zram;

@@ -11,7 +11,10 @@ use std::{
 };
 
 use blkscope_tests::{
-    BlkioCgroup, Ext4Mount, LoopDevice, Scratch, blkscope_binary, cgroup::unified_root, serial,
+    BlkioCgroup, Ext4Mount, LoopDevice, Scratch,
+    cgroup::unified_root,
+    running::{blkscope_command, json_lines, start_blkscope, stop_blkscope},
+    serial,
 };
 use serde_json::Value;
 
@@ -26,38 +29,20 @@ fn fixture_root() -> PathBuf {
 }
 
 fn blkscope(args: &[&str]) -> Command {
-    let mut command = Command::new(blkscope_binary());
-    command
-        .args(args)
-        .env("BLKSCOPE_HOST_ROOT", fixture_root())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
+    let root = fixture_root();
+    blkscope_command(args, &[("BLKSCOPE_HOST_ROOT", root.as_os_str())])
 }
 
 fn start(args: &[&str]) -> Child {
-    let child = blkscope(args).spawn().expect("starting blkscope");
-    std::thread::sleep(Duration::from_millis(1500));
-    child
+    let root = fixture_root();
+    start_blkscope(args, &[("BLKSCOPE_HOST_ROOT", root.as_os_str())])
 }
 
+/// The JSON lines and the whole text it printed.
 fn stop(child: Child) -> (Vec<Value>, String) {
-    std::thread::sleep(Duration::from_millis(300));
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let out = child.wait_with_output().expect("waiting for blkscope");
-    assert!(
-        out.status.success(),
-        "blkscope failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = stop_blkscope(child);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let json = text
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
-    (json, text)
+    (json_lines(&out.stdout), text)
 }
 
 /// `command` in the v2 root and in the blkio cgroup `blkio`.

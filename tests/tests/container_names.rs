@@ -11,7 +11,11 @@ use std::{
     time::Duration,
 };
 
-use blkscope_tests::{Cgroup, LoopDevice, Scratch, blkscope_binary, serial};
+use blkscope_tests::{
+    Cgroup, LoopDevice, Scratch, blkscope_binary,
+    running::{blkscope_command, json_lines, start_blkscope, stop_blkscope},
+    serial,
+};
 use serde_json::Value;
 
 const DOCKER: &str = "d0c4e1d0c4e1d0c4e1d0c4e1d0c4e1d0c4e1d0c4e1d0c4e1d0c4e1d0c4e1d0c4";
@@ -95,43 +99,16 @@ fn workloads(base: &str) -> Vec<Workload> {
 
 /// `blkscope ARGS`, reading the runtimes' state from `host_root`.
 fn blkscope(host_root: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(blkscope_binary());
-    command
-        .args(args)
-        .env("BLKSCOPE_HOST_ROOT", host_root)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
+    blkscope_command(args, &[("BLKSCOPE_HOST_ROOT", host_root.as_os_str())])
 }
 
 fn start(host_root: &Path, args: &[&str]) -> Child {
-    let child = blkscope(host_root, args)
-        .spawn()
-        .expect("starting blkscope");
-    std::thread::sleep(Duration::from_millis(1500));
-    child
+    start_blkscope(args, &[("BLKSCOPE_HOST_ROOT", host_root.as_os_str())])
 }
 
 /// SIGTERM, then the JSON lines it printed; it must have ended well.
 fn stop(child: Child) -> Vec<Value> {
-    std::thread::sleep(Duration::from_millis(300));
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let out = child.wait_with_output().expect("waiting for blkscope");
-    assert!(
-        out.status.success(),
-        "blkscope failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    json_lines(&out.stdout)
-}
-
-fn json_lines(stdout: &[u8]) -> Vec<Value> {
-    String::from_utf8_lossy(stdout)
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
+    json_lines(&stop_blkscope(child).stdout)
 }
 
 /// Every workload's reads, each in its own cgroup, in new mount and pid namespaces as a
@@ -426,4 +403,76 @@ fn bad_name_filters_are_named() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(args[0]), "{view}: {err}");
     }
+}
+
+#[test]
+fn ext4slower_names_and_filters_containers() {
+    let _serial = serial();
+    let disk = LoopDevice::new(64);
+    let fs = blkscope_tests::Ext4Mount::new(&disk);
+    let mount = fs.dir().to_str().unwrap().to_owned();
+    let all = workloads(&format!("blkscope-test-fs-names-{}", std::process::id()));
+    // web-1 (docker) and db (podman).
+    let picked: Vec<&Workload> = all
+        .iter()
+        .filter(|w| ["web-1", "db"].contains(&w.name))
+        .collect();
+    let cgroups: Vec<Cgroup> = picked.iter().map(|w| Cgroup::nested(&w.cgroup)).collect();
+    let root = fixture_root();
+    let named = start(
+        &root,
+        &[
+            "ext4slower",
+            "--container",
+            "--mount",
+            &mount,
+            "--json",
+            "0",
+        ],
+    );
+    let only_db = start(
+        &root,
+        &[
+            "ext4slower",
+            "--container-name",
+            "db",
+            "--mount",
+            &mount,
+            "--json",
+            "0",
+        ],
+    );
+    for (cgroup, w) in cgroups.iter().zip(&picked) {
+        let script = format!(
+            "echo $$ > {} && exec dd if=/dev/zero of={mount}/{}.bin bs=4096 count={}",
+            cgroup.procs_path(),
+            w.name,
+            w.reads
+        );
+        let status = Command::new("sh")
+            .args(["-c", &script])
+            .stderr(Stdio::null())
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "{script}");
+    }
+    let named = stop(named);
+    let only_db = stop(only_db);
+    let writes = |lines: &[Value], name: &str| {
+        lines
+            .iter()
+            .filter(|l| l["op"] == "W" && l["container"] == name)
+            .count()
+    };
+    assert_eq!(writes(&named, "web-1"), 3, "{named:#?}");
+    assert_eq!(writes(&named, "db"), 2, "{named:#?}");
+    assert!(
+        named
+            .iter()
+            .any(|l| l["container_id"] == "docker:d0c4e1d0c4e1")
+    );
+    let files: Vec<&str> = only_db.iter().filter_map(|l| l["file"].as_str()).collect();
+    assert!(
+        !files.is_empty() && files.iter().all(|f| *f == "db.bin"),
+        "{only_db:#?}"
+    );
 }

@@ -2,43 +2,22 @@
 //! network): every I/O a named container does is shown under its name by biosnoop and biotop,
 //! and `--container-name` keeps one container of two.
 
-use std::{
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::{process::Child, time::Duration};
 
 use blkscope_tests::{
-    LoopDevice, blkscope_binary,
+    LoopDevice,
     docker::{Container, DockerDaemon},
+    running::{json_lines, start_blkscope, stop_blkscope},
     serial,
 };
 use serde_json::Value;
 
 fn start(args: &[&str]) -> Child {
-    let child = Command::new(blkscope_binary())
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting blkscope");
-    std::thread::sleep(Duration::from_millis(1500));
-    child
+    start_blkscope(args, &[])
 }
 
 fn stop(child: Child) -> Vec<Value> {
-    std::thread::sleep(Duration::from_millis(300));
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let out = child.wait_with_output().expect("waiting for blkscope");
-    assert!(
-        out.status.success(),
-        "blkscope failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
+    json_lines(&stop_blkscope(child).stdout)
 }
 
 #[test]
