@@ -59,7 +59,8 @@ pub struct KernelLayout {
     pub task_cgroups: u32,
     pub css_set_io: u32,
     pub css_cgroup: u32,
-    pub _pad: u32,
+    /// `cgroup_subsys_state.parent`: NULL for the root's, which ends the walk early.
+    pub css_parent: u32,
 }
 
 /// Marks a cgroup id as one of the v1 blkio hierarchy's (ids are per hierarchy, so one
@@ -103,7 +104,7 @@ impl KernelLayout {
         task_cgroups: 0,
         css_set_io: 0,
         css_cgroup: 0,
-        _pad: 0,
+        css_parent: 0,
     };
 }
 

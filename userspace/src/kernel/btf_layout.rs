@@ -233,6 +233,7 @@ impl KernelBtf {
             ("task_struct", "cgroups"),
             ("css_set", "subsys"),
             ("cgroup_subsys_state", "cgroup"),
+            ("cgroup_subsys_state", "parent"),
         ]);
         members
     }
@@ -297,7 +298,7 @@ impl KernelBtf {
             task_cgroups: self.offset_of("task_struct", "cgroups")?,
             css_set_io: self.css_set_io()?,
             css_cgroup: self.offset_of("cgroup_subsys_state", "cgroup")?,
-            _pad: 0,
+            css_parent: self.offset_of("cgroup_subsys_state", "parent")?,
         })
     }
 
