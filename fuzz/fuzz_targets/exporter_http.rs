@@ -46,6 +46,7 @@ fuzz_target!(|data: &[u8]| {
         BTreeMap::new()
     };
     let shared = Shared {
+        collector: None,
         totals: Arc::new(Mutex::new(Totals::new(8))),
         stale_after: Duration::from_secs(5),
         scrapes: (settings & 2 == 2).then(|| Arc::new(tokio::sync::Semaphore::new(1))),

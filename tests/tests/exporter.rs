@@ -479,3 +479,37 @@ fn labels_containers_by_name_as_cadvisor_does() {
         }
     }
 }
+
+/// A scrape reads the kernel's counts of that moment (as ebpf_exporter does): I/O done just
+/// before it is there, though the exporter's own interval is far from due.
+#[test]
+fn a_scrape_right_after_the_workload_sees_all_of_it() {
+    let _serial = serial();
+    let disk = LoopDevice::new(64);
+    let dev = disk.path_str();
+    let cgroup = Cgroup::nested(&format!(
+        "blkscope-test-exporter-fresh-{}/system.slice/docker-{DOCKER_ID}.scope",
+        std::process::id()
+    ));
+    let exporter = Exporter::start(&["--interval", "600"]);
+    for round in 1..=2u32 {
+        dd_in(
+            &cgroup,
+            &format!(
+                "if={dev} of=/dev/null bs=4096 count=70 skip={} iflag=direct",
+                100 * round
+            ),
+        );
+        let scrape = exporter.scrape();
+        let reads = value(
+            &scrape,
+            "blkscope_cgroup_ios_total",
+            &[
+                ("container_id", "docker:e4907e4907e4"),
+                ("device", disk.name()),
+                ("direction", "read"),
+            ],
+        );
+        assert_eq!(reads, Some(70.0 * f64::from(round)), "scrape {round}");
+    }
+}

@@ -19,10 +19,12 @@ pub struct BenchPlan {
 }
 
 impl BenchPlan {
+    /// Five rounds: a row moves 10 points between runs on these VMs, so a target is judged
+    /// on the median of five, with the spread beside it.
     pub fn full() -> Self {
         Self {
             seconds: 10,
-            rounds: 3,
+            rounds: 5,
             image_mib: 1024,
             quick: false,
         }
@@ -90,6 +92,8 @@ pub(crate) struct Tracer {
     pub(crate) command: Option<Vec<String>>,
     /// The kernel's own blktrace engine through ftrace.
     pub(crate) ftrace_blk: bool,
+    /// blkscope: its stderr says how many events it lost.
+    pub(crate) reports_drops: bool,
 }
 
 /// One measured run.
@@ -97,6 +101,77 @@ pub(crate) struct Run {
     pub(crate) iops: f64,
     /// user+sys seconds the tracer process used.
     pub(crate) tracer_cpu_s: f64,
+    /// Events the tracer said it lost (blkscope's "dropped" / "not counted" lines on stderr).
+    pub(crate) drops: u64,
+}
+
+/// A tracer's runs, each against the baselines on both sides of it: what is left after the
+/// machine's drift between runs.
+#[derive(Default)]
+pub(crate) struct Bracketed {
+    /// Each run's IOPS over the mean of the runs with nothing attached just before and after.
+    pub(crate) kept: Vec<f64>,
+    pub(crate) iops: Vec<f64>,
+    /// CPUs the tracer's process used (1.00 = one core busy).
+    pub(crate) cpu: Vec<f64>,
+    pub(crate) drops: u64,
+}
+
+impl Bracketed {
+    pub(crate) fn kept_median(&self) -> f64 {
+        median(&self.kept)
+    }
+
+    /// `min-max` of the kept fractions, in points.
+    pub(crate) fn spread(&self) -> String {
+        let min = self.kept.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = self.kept.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if self.kept.is_empty() {
+            "-".into()
+        } else {
+            format!("{:.1}-{:.1}%", 100.0 * min, 100.0 * max)
+        }
+    }
+}
+
+/// `rounds` rounds of: nothing, tracer 1, nothing, tracer 2, ..., nothing (the order of the
+/// tracers turns by one each round, so none always runs first or after the same neighbour).
+/// The medians of the baselines, and per tracer its bracketed runs.
+pub(crate) fn bracketed(
+    target: &str,
+    device: &str,
+    workload: Workload,
+    plan: &BenchPlan,
+    tracers: &[&Tracer],
+) -> anyhow::Result<(Vec<f64>, Vec<Bracketed>)> {
+    let mut baselines = Vec::new();
+    let mut results: Vec<Bracketed> = tracers.iter().map(|_| Bracketed::default()).collect();
+    for round in 0..plan.rounds as usize {
+        eprintln!(
+            "bench: {} round {}/{}",
+            workload.name(),
+            round + 1,
+            plan.rounds
+        );
+        let mut before = measure(target, device, workload, plan.seconds, None)?.iops;
+        baselines.push(before);
+        for step in 0..tracers.len() {
+            let index = (step + round) % tracers.len();
+            let run = measure(target, device, workload, plan.seconds, Some(tracers[index]))?;
+            let after = measure(target, device, workload, plan.seconds, None)?.iops;
+            baselines.push(after);
+            let result = &mut results[index];
+            let around = (before + after) / 2.0;
+            result
+                .kept
+                .push(if around > 0.0 { run.iops / around } else { 0.0 });
+            result.iops.push(run.iops);
+            result.cpu.push(run.tracer_cpu_s / f64::from(plan.seconds));
+            result.drops += run.drops;
+            before = after;
+        }
+    }
+    Ok((baselines, results))
 }
 
 pub fn run(root: &Path, plan: &BenchPlan) -> anyhow::Result<String> {
@@ -120,6 +195,7 @@ pub fn run(root: &Path, plan: &BenchPlan) -> anyhow::Result<String> {
             "10".into(),
         ]),
         ftrace_blk: false,
+        reports_drops: true,
     }];
     let mut rows = Vec::new();
     let mut kept = Vec::new();
@@ -137,98 +213,109 @@ pub fn run(root: &Path, plan: &BenchPlan) -> anyhow::Result<String> {
         ),
     ];
     for (workload, target, tracers) in cases {
-        let mut baseline = Vec::new();
-        let mut results: Vec<Vec<Run>> = tracers.iter().map(|_| Vec::new()).collect();
-        for round in 0..plan.rounds {
-            eprintln!(
-                "bench: {} round {}/{}",
-                workload.name(),
-                round + 1,
-                plan.rounds
-            );
-            baseline.push(measure(&target, &stage.device, workload, plan.seconds, None)?.iops);
-            for (tracer, runs) in tracers.iter().zip(results.iter_mut()) {
-                runs.push(measure(
-                    &target,
-                    &stage.device,
-                    workload,
-                    plan.seconds,
-                    Some(tracer),
-                )?);
-            }
-        }
-        let base = median(&baseline);
+        let tracers: Vec<&Tracer> = tracers.iter().collect();
+        let (baselines, results) = bracketed(&target, &stage.device, workload, plan, &tracers)?;
+        let base = median(&baselines);
         rows.push(format!(
-            "| {} | nothing attached | {:.0} | 100.0% | - | - |",
+            "| {} | nothing attached | {:.0} | 100.0% | - | - | - | - |",
             workload.name(),
             base
         ));
-        for (tracer, runs) in tracers.iter().zip(&results) {
-            let iops = median(&runs.iter().map(|r| r.iops).collect::<Vec<_>>());
-            let cpu = median(&runs.iter().map(|r| r.tracer_cpu_s).collect::<Vec<_>>());
+        for (tracer, result) in tracers.iter().zip(&results) {
+            let iops = median(&result.iops);
+            let ratio = result.kept_median();
             // What each operation costs more with the tracer attached, in microseconds.
-            let extra_us = if iops > 0.0 && base > 0.0 {
-                1e6 / iops - 1e6 / base
+            let extra_us = if ratio > 0.0 && base > 0.0 {
+                1e6 / (base * ratio) - 1e6 / base
             } else {
                 0.0
             };
-            kept.push((workload, tracer.name, iops / base));
+            kept.push((workload, tracer.name, ratio));
             rows.push(format!(
-                "| {} | {} | {:.0} | {:.1}% | {:+.2} µs | {:.2} |",
+                "| {} | {} | {:.0} | {:.1}% | {} | {:+.2} µs | {:.2} | {} |",
                 workload.name(),
                 tracer.name,
                 iops,
-                100.0 * iops / base,
+                100.0 * ratio,
+                result.spread(),
                 extra_us,
-                cpu / f64::from(plan.seconds)
+                median(&result.cpu),
+                if tracer.reports_drops {
+                    result.drops.to_string()
+                } else {
+                    "-".into()
+                }
             ));
         }
     }
     Ok(report(plan, &rows, &targets(&kept)))
 }
 
-/// The tracing targets, each met or missed by this run's figures.
+/// The tracing targets, each met or missed by this run's figures (kept fractions, each
+/// against the baselines around it, medians of the rounds).
 fn targets(kept: &[(Workload, &str, f64)]) -> String {
     let ratio = |workload: Workload, prefix: &str| {
         kept.iter()
             .find(|(w, name, _)| *w == workload && name.starts_with(prefix))
             .map(|(_, _, r)| *r)
     };
-    let io_uring = Workload::RandReadIoUring;
-    let loss = |r: f64| 100.0 * (1.0 - r);
+    let points = |r: f64| 100.0 * r;
     let mut lines = Vec::new();
-    let floor = ratio(io_uring, "bpftrace: empty programs").map_or(0.0, loss);
-    for view in ["blkscope biolatency", "blkscope biotop"] {
-        if let Some(r) = ratio(io_uring, view) {
+    for workload in [Workload::RandReadIoUring, Workload::PsyncWrite] {
+        let case = workload.name();
+        if let (Some(ours), Some(ftrace)) = (
+            ratio(workload, "blkscope record"),
+            ratio(workload, "ftrace blk tracer"),
+        ) {
             lines.push(format!(
-                "- {view}: below 3% IOPS loss at the io_uring case: {} ({:.1}% lost; two empty \
-                 BPF programs on the same tracepoints lose {floor:.1}%).",
-                verdict(loss(r) < 3.0),
-                loss(r)
+                "- record keeps at least 1.5x what the ftrace blk tracer keeps ({case}): {} \
+                 ({:.1}% vs {:.1}%: {:.2}x).",
+                verdict(ours >= 1.5 * ftrace),
+                points(ours),
+                points(ftrace),
+                ours / ftrace.max(f64::MIN_POSITIVE)
             ));
         }
-    }
-    for (ours, theirs, what) in [
-        (
-            "blkscope biosnoop",
-            "bpftrace biosnoop",
-            "less loss than the bpftrace one-liner doing the same job",
-        ),
-        (
-            "blkscope record",
-            "ftrace blk tracer",
-            "less loss than the kernel's own blktrace engine",
-        ),
-    ] {
-        for workload in [Workload::RandReadIoUring, Workload::PsyncWrite] {
-            if let (Some(a), Some(b)) = (ratio(workload, ours), ratio(workload, theirs)) {
-                lines.push(format!(
-                    "- {ours}, {what} ({}): {} ({:.1}% vs {:.1}%).",
-                    workload.name(),
-                    verdict(a > b),
-                    loss(a),
-                    loss(b)
-                ));
+        if let (Some(ours), Some(floor)) = (
+            ratio(workload, "blkscope record"),
+            ratio(workload, FLOOR_ALL),
+        ) {
+            lines.push(format!(
+                "- record within 10 points of empty programs on its 15 tracepoints ({case}): {} \
+                 ({:.1}% vs {:.1}%).",
+                verdict(points(floor) - points(ours) <= 10.0),
+                points(ours),
+                points(floor)
+            ));
+        }
+        if let (Some(ours), Some(theirs)) = (
+            ratio(workload, "blkscope biosnoop"),
+            ratio(workload, "bpftrace biosnoop"),
+        ) {
+            lines.push(format!(
+                "- biosnoop keeps at least 1.5x what the bpftrace one-liner keeps ({case}): {} \
+                 ({:.1}% vs {:.1}%: {:.2}x).",
+                verdict(ours >= 1.5 * theirs),
+                points(ours),
+                points(theirs),
+                ours / theirs.max(f64::MIN_POSITIVE)
+            ));
+        }
+        if let Some(peer) = ratio(workload, "libbpf-tools biolatency") {
+            for (view, within) in [
+                ("blkscope biolatency", 3.0),
+                ("blkscope biotop", 5.0),
+                ("blkscope exporter", 5.0),
+            ] {
+                if let Some(ours) = ratio(workload, view) {
+                    lines.push(format!(
+                        "- {view} within {within:.0} points of libbpf-tools biolatency ({case}): \
+                         {} ({:.1}% vs {:.1}%).",
+                        verdict(points(peer) - points(ours) <= within),
+                        points(ours),
+                        points(peer)
+                    ));
+                }
             }
         }
     }
@@ -240,11 +327,14 @@ fn targets(kept: &[(Workload, &str, f64)]) -> String {
         ));
     }
     format!(
-        "\n## Targets\n\nThis run's figures against the targets (a psync row moves by +-20% from \
-         run to run on this VM, an io_uring row by +-10 points):\n\n{}\n",
+        "\n## Targets\n\nThis run's figures against the targets (medians of the rounds; a row \
+         moves some 10 points between runs on this VM, see the spreads):\n\n{}\n",
         lines.join("\n")
     )
 }
+
+/// The name of the floor row of record's tracepoints.
+const FLOOR_ALL: &str = "bpftrace: empty programs on the 15 block tracepoints record uses";
 
 /// "met", or "**missed**".
 pub(crate) fn verdict(met: bool) -> &'static str {
@@ -260,11 +350,13 @@ fn tracers(blkscope: &Path, device: &str) -> Vec<Tracer> {
                 .collect(),
         ),
         ftrace_blk: false,
+        reports_drops: true,
     };
     let shell = |name, script: String| Tracer {
         name,
         command: Some(vec!["sh".into(), "-c".into(), script]),
         ftrace_blk: false,
+        reports_drops: false,
     };
     let disk = device.trim_start_matches("/dev/");
     vec![
@@ -289,17 +381,27 @@ fn tracers(blkscope: &Path, device: &str) -> Vec<Tracer> {
             "blkscope iostat --cgroups (1 s reports)",
             &["iostat", "--cgroups", device, "1"],
         ),
+        ours(
+            "blkscope exporter",
+            &["exporter", "--listen", "127.0.0.1:0", "--interval", "1"],
+        ),
         Tracer {
             name: "ftrace blk tracer (kernel blktrace)",
             command: None,
             ftrace_blk: true,
+            reports_drops: false,
         },
-        // The floor of every tracepoint tool: two programs that do nothing.
+        // The floors of every tracepoint tool: programs that do nothing, on the two
+        // tracepoints biolatency needs and on the fifteen record attaches.
         shell(
             "bpftrace: empty programs on rq_issue and rq_complete",
             "exec bpftrace -e 'tracepoint:block:block_rq_issue { } \
              tracepoint:block:block_rq_complete { }'"
                 .to_string(),
+        ),
+        shell(
+            FLOOR_ALL,
+            format!("exec bpftrace -e '{}'", empty_programs(&RECORD_TRACEPOINTS)),
         ),
         shell(
             "bpftrace biolatency one-liner",
@@ -314,6 +416,34 @@ fn tracers(blkscope: &Path, device: &str) -> Vec<Tracer> {
             format!("exec biolatency -d {disk}"),
         ),
     ]
+}
+
+/// The block tracepoints `blkscope record` attaches (docs/kernel.md).
+const RECORD_TRACEPOINTS: [&str; 15] = [
+    "block_bio_queue",
+    "block_bio_backmerge",
+    "block_bio_frontmerge",
+    "block_getrq",
+    "block_split",
+    "block_bio_remap",
+    "block_bio_complete",
+    "block_rq_insert",
+    "block_rq_issue",
+    "block_rq_merge",
+    "block_rq_requeue",
+    "block_rq_complete",
+    "block_rq_remap",
+    "block_plug",
+    "block_unplug",
+];
+
+/// A bpftrace program of empty probes on these block tracepoints.
+fn empty_programs(tracepoints: &[&str]) -> String {
+    tracepoints
+        .iter()
+        .map(|t| format!("tracepoint:block:{t} {{ }}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// What biolatency does, as a bpftrace user would write it (tracepoints only).
@@ -334,9 +464,10 @@ pub(crate) fn measure(
 ) -> anyhow::Result<Run> {
     let mut child = None;
     let mut ftrace = None;
+    let stderr = std::env::temp_dir().join(format!("blkscope-bench-{}.err", std::process::id()));
     if let Some(tracer) = tracer {
         if let Some(command) = &tracer.command {
-            child = Some(spawn(command)?);
+            child = Some(spawn(command, &stderr)?);
         }
         if tracer.ftrace_blk {
             ftrace = Some(FtraceBlk::start(device)?);
@@ -350,45 +481,31 @@ pub(crate) fn measure(
         stop(child);
     }
     drop(ftrace);
+    let drops = match tracer {
+        Some(t) if t.reports_drops => {
+            drops_in(&std::fs::read_to_string(&stderr).unwrap_or_default())
+        }
+        _ => 0,
+    };
+    let _ = std::fs::remove_file(&stderr);
     Ok(Run {
         iops: iops?,
         tracer_cpu_s,
+        drops,
     })
 }
 
-/// fio's IOPS (4k random reads, io_uring qd32) on the stage with nothing attached and with
-/// each tracer, alternating, `plan.rounds` times: the median IOPS with nothing attached, and
-/// each tracer's median IOPS and CPU (in CPUs).
+/// fio's IOPS (4k random reads, io_uring qd32) on the stage with each tracer attached, each
+/// run between two with nothing attached (`bracketed`): the median IOPS with nothing attached,
+/// and each tracer's median fraction kept, its spread and median CPU (in CPUs).
 pub(crate) fn alternating(
     stage: &Stage,
     plan: &BenchPlan,
-    label: &str,
     tracers: &[&Tracer],
-) -> anyhow::Result<(f64, Vec<(f64, f64)>)> {
+) -> anyhow::Result<(f64, Vec<Bracketed>)> {
     let workload = Workload::RandReadIoUring;
-    let mut base = Vec::new();
-    let mut runs: Vec<(Vec<f64>, Vec<f64>)> = tracers.iter().map(|_| Default::default()).collect();
-    for round in 0..plan.rounds {
-        eprintln!("bench: {label}, round {}/{}", round + 1, plan.rounds);
-        base.push(measure(&stage.device, &stage.device, workload, plan.seconds, None)?.iops);
-        for (tracer, (iops, cpu)) in tracers.iter().zip(runs.iter_mut()) {
-            let run = measure(
-                &stage.device,
-                &stage.device,
-                workload,
-                plan.seconds,
-                Some(tracer),
-            )?;
-            iops.push(run.iops);
-            cpu.push(run.tracer_cpu_s / f64::from(plan.seconds));
-        }
-    }
-    Ok((
-        median(&base),
-        runs.iter()
-            .map(|(iops, cpu)| (median(iops), median(cpu)))
-            .collect(),
-    ))
+    let (baselines, results) = bracketed(&stage.device, &stage.device, workload, plan, tracers)?;
+    Ok((median(&baselines), results))
 }
 
 pub(crate) fn fio(device: &str, workload: Workload, seconds: u32) -> anyhow::Result<f64> {
@@ -428,14 +545,26 @@ pub(crate) fn fio_at_rate(
     Ok(iops)
 }
 
-fn spawn(command: &[String]) -> anyhow::Result<Child> {
+/// Starts a tracer, its stderr to `stderr` (where blkscope says what it lost).
+fn spawn(command: &[String], stderr: &Path) -> anyhow::Result<Child> {
     let (program, args) = command.split_first().context("empty command")?;
+    let log = std::fs::File::create(stderr).with_context(|| stderr.display().to_string())?;
     Command::new(program)
         .args(args)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .with_context(|| format!("starting {program}"))
+}
+
+/// Events a blkscope view said it lost: the numbers of its "You have N dropped events" and
+/// "N completions ... not counted" lines.
+fn drops_in(stderr: &str) -> u64 {
+    stderr
+        .lines()
+        .filter(|l| l.contains("dropped") || l.contains("not counted"))
+        .filter_map(|l| l.split_whitespace().find_map(|w| w.parse::<u64>().ok()))
+        .sum()
 }
 
 /// SIGINT (what a user's Ctrl-C sends), then SIGKILL if it lingers.
@@ -485,9 +614,11 @@ fn report(plan: &BenchPlan, rows: &[String], targets: &str) -> String {
     let mut text = String::from("# blkscope performance\n\n");
     text.push_str(&format!(
         "Measured by `cargo xtask bench{}` on Linux {} with {cpus} CPUs: fio on a loop device backed by \
-         {} MiB of random data in /dev/shm, {} s per run, {} round(s), tracers alternating with runs \
-         with nothing attached; medians. `tracer CPU` is the CPU the tracer's own process used, in \
-         CPUs (1.00 = one core busy).\n\n",
+         {} MiB of random data in /dev/shm, {} s per run, {} round(s). Every tracer run sits between \
+         two runs with nothing attached; `kept` is its IOPS over the mean of those two, the median \
+         of the rounds, `spread` the lowest and highest round. `tracer CPU` is the CPU the \
+         tracer's own process used, in CPUs (1.00 = one core busy); `drops` the events blkscope \
+         said it lost, all rounds together.\n\n",
         if plan.quick { " --quick" } else { "" },
         kernel.trim(),
         plan.image_mib,
@@ -495,7 +626,7 @@ fn report(plan: &BenchPlan, rows: &[String], targets: &str) -> String {
         plan.rounds
     ));
     text.push_str(
-        "| workload | attached | IOPS | vs nothing | cost per op | tracer CPU |\n|---|---|---|---|---|---|\n",
+        "| workload | attached | IOPS | kept | spread | cost per op | tracer CPU | drops |\n|---|---|---|---|---|---|---|---|\n",
     );
     for row in rows {
         text.push_str(row);

@@ -1,6 +1,8 @@
-//! The exporter's collector: a thread that owns the probes and, every interval, adds what the
-//! kernel counted since the last read to the running totals the scrapes read. Nothing is done
-//! per event in userspace, and a scrape only takes the totals' lock (never the probes').
+//! The exporter's collector: the probes and what reads them. Each scrape reads the kernel's
+//! counts first (as ebpf_exporter does), so it sees the I/O done up to that moment, as fresh
+//! as its node_disk_* series; a thread also reads them every interval (health, forgetting
+//! removed cgroups). Each read adds what the kernel counted since the last read to the running
+//! totals. Nothing is done per event in userspace.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -119,29 +121,73 @@ impl Probes {
     }
 }
 
+/// The probes and the cgroup names, shared by the interval thread and the scrapes (one
+/// reads at a time).
+pub struct Collector {
+    probes: Probes,
+    names: CgroupNames,
+}
+
+impl Collector {
+    pub fn new(probes: Probes) -> Arc<Mutex<Collector>> {
+        Arc::new(Mutex::new(Collector {
+            probes,
+            names: CgroupNames::new(),
+        }))
+    }
+}
+
+/// When a read happens: a scrape's, or the interval's (which also times how long a removed
+/// cgroup's series stays, so scrapes do not shorten `--forget-after`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    Scrape,
+    Interval,
+}
+
+/// Reads the probes into `totals` now; the error is kept in the health.
+pub fn refresh(collector: &Mutex<Collector>, totals: &Arc<Mutex<Totals>>, read: Read) {
+    let mut collector = lock_collector(collector);
+    let Collector { probes, names } = &mut *collector;
+    let result = update(probes, names, totals, read);
+    lock(totals).health.error = result.err().map(|e| e.to_string());
+}
+
 /// Reads the probes every `interval` into `totals` until `stop`.
-pub fn run(mut probes: Probes, options: &CollectOptions, totals: &Arc<Mutex<Totals>>, stop: Stop) {
-    let mut names = CgroupNames::new();
+pub fn run(
+    collector: &Mutex<Collector>,
+    options: &CollectOptions,
+    totals: &Arc<Mutex<Totals>>,
+    stop: Stop,
+) {
     let idle_updates =
         (options.forget_after.as_secs_f64() / options.interval.as_secs_f64()).ceil() as u64;
     let mut clock = WallClock::new(Some(options.interval), stop);
+    // A first read at once: /healthz is healthy as soon as the probes are read.
+    refresh(collector, totals, Read::Interval);
+    let mut reads = 1u64;
     while !clock.wait() {
-        let result = update(&mut probes, &mut names, totals);
-        let forget_round = {
-            let mut locked = lock(totals);
-            locked.health.error = result.err().map(|e| e.to_string());
-            locked.health.updates.is_multiple_of(10)
-        };
-        if forget_round {
+        refresh(collector, totals, Read::Interval);
+        reads += 1;
+        if reads.is_multiple_of(10) {
             // Cgroups removed since: their series (and kernel histograms) go once idle. The
-            // hierarchy is walked without the lock, so scrapes do not wait for it.
-            let live = names.live_ids();
+            // hierarchy is walked without the totals' lock, so scrapes do not wait for it.
+            let mut collector = lock_collector(collector);
+            let live = collector.names.live_ids();
             lock(totals).cgroups.forget_gone(&live, idle_updates);
-            probes
+            collector
+                .probes
                 .latency
                 .forget(|key| key.cgroup_id > 1 && !live.contains(&key.cgroup_id));
         }
     }
+}
+
+fn lock_collector(collector: &Mutex<Collector>) -> std::sync::MutexGuard<'_, Collector> {
+    // A panic during a read leaves probes that still count: keep reading them.
+    collector
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The totals, also after a panic elsewhere left their lock poisoned.
@@ -157,6 +203,7 @@ fn update(
     probes: &mut Probes,
     names: &mut CgroupNames,
     totals: &Arc<Mutex<Totals>>,
+    read: Read,
 ) -> Result<(), KernelError> {
     let histograms = probes.latency.take_interval_with_sums()?;
     let fs = match probes.fs.as_mut() {
@@ -199,7 +246,9 @@ fn update(
             })
     };
     let mut t = lock(totals);
-    t.cgroups.begin_update();
+    if read == Read::Interval {
+        t.cgroups.begin_update();
+    }
     for (key, sums) in &histograms {
         add_histogram(&mut t, &label, key, sums);
     }

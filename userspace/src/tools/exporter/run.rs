@@ -11,7 +11,7 @@ use std::{
 use tokio::sync::Semaphore;
 
 use super::{
-    collect::{self, CollectOptions, Probes, Totals},
+    collect::{self, CollectOptions, Collector, Probes, Totals},
     server::{self, Limits, Shared},
     web::WebConfig,
 };
@@ -57,7 +57,8 @@ pub fn run(options: &ExporterOptions) -> Result<(), ExporterError> {
     let totals = Arc::new(Mutex::new(totals));
     let shutdown = Stop::on_signals(INTERRUPT)?;
     let stop_collector = Stop::manual();
-    let collector = start_collector(&options.collect, &totals, &stop_collector, runtime.handle())?;
+    let (collector, reader) =
+        start_collector(&options.collect, &totals, &stop_collector, runtime.handle())?;
     // The port is bound and the probes attached: the server needs no privilege.
     privileges::attached(&[]);
     let scheme = if options.web.tls.is_some() {
@@ -71,6 +72,7 @@ pub fn run(options: &ExporterOptions) -> Result<(), ExporterError> {
     );
     let shared = Shared {
         totals,
+        collector: Some(reader),
         stale_after: options.collect.interval * 3 + Duration::from_secs(1),
         scrapes: (options.max_requests > 0).then(|| Arc::new(Semaphore::new(options.max_requests))),
         users: Arc::clone(&options.web.users),
@@ -110,7 +112,7 @@ fn start_collector(
     totals: &Arc<Mutex<Totals>>,
     stop: &Stop,
     runtime: &tokio::runtime::Handle,
-) -> Result<std::thread::JoinHandle<()>, ExporterError> {
+) -> Result<(std::thread::JoinHandle<()>, Arc<Mutex<Collector>>), ExporterError> {
     let (started, result) = mpsc::channel();
     let (options, totals, stop) = (options.clone(), Arc::clone(totals), stop.clone());
     let runtime = runtime.clone();
@@ -121,7 +123,7 @@ fn start_collector(
         collect_from_start(&options, &totals, stop, &started);
     });
     match result.recv() {
-        Ok(Ok(())) => Ok(handle),
+        Ok(Ok(collector)) => Ok((handle, collector)),
         Ok(Err(e)) => Err(ExporterError::Probes(e)),
         Err(_) => Err(ExporterError::CollectorGone),
     }
@@ -132,13 +134,14 @@ fn collect_from_start(
     options: &CollectOptions,
     totals: &Arc<Mutex<Totals>>,
     stop: Stop,
-    started: &mpsc::Sender<Result<(), String>>,
+    started: &mpsc::Sender<Result<Arc<Mutex<Collector>>, String>>,
 ) {
     match Probes::start(options) {
         Ok(probes) => {
             privileges::attached(&[]);
-            let _ = started.send(Ok(()));
-            collect::run(probes, options, totals, stop);
+            let collector = Collector::new(probes);
+            let _ = started.send(Ok(Arc::clone(&collector)));
+            collect::run(&collector, options, totals, stop);
         }
         Err(e) => {
             let _ = started.send(Err(e.to_string()));

@@ -29,7 +29,7 @@ use tokio::{
 use tokio_rustls::TlsAcceptor;
 
 use super::{
-    collect::{Totals, lock},
+    collect::{Collector, Read, Totals, lock, refresh},
     metrics::{Snapshot, classic_text_format},
     web::BasicAuthUsers,
 };
@@ -39,6 +39,9 @@ use crate::run::stop::Stop;
 #[derive(Clone)]
 pub struct Shared {
     pub totals: Arc<Mutex<Totals>>,
+    /// Read before each scrape, so it sees the kernel's counts of that moment (`None`: serve
+    /// the totals as they are, as the tests of the server alone do).
+    pub collector: Option<Arc<Mutex<Collector>>>,
     /// `/healthz` fails when the collector has not read the probes for this long.
     pub stale_after: Duration,
     /// Room for scrapes running at once (`--web.max-requests`; none: no limit).
@@ -111,6 +114,12 @@ async fn metrics(State(shared): State<Shared>, headers: HeaderMap) -> Response {
         },
         None => None,
     };
+    if let Some(collector) = &shared.collector {
+        let (collector, totals) = (Arc::clone(collector), Arc::clone(&shared.totals));
+        // Reading the kernel's tables blocks (a few ms with 1,000 cgroups): off the runtime.
+        let read = tokio::task::spawn_blocking(move || refresh(&collector, &totals, Read::Scrape));
+        let _ = read.await;
+    }
     let snapshot = {
         let totals = lock(&shared.totals);
         Snapshot::take(&totals)
@@ -357,6 +366,7 @@ mod tests {
     #[tokio::test]
     async fn scrapes_beyond_the_limit_get_503() {
         let shared = Shared {
+            collector: None,
             totals: Arc::new(Mutex::new(Totals::new(10))),
             stale_after: Duration::from_secs(1),
             scrapes: Some(Arc::new(Semaphore::new(0))),
