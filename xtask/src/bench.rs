@@ -16,6 +16,19 @@ pub struct BenchPlan {
     pub rounds: u32,
     pub image_mib: u32,
     pub quick: bool,
+    /// `--tracer NAME`: only the tracers whose names contain one of these (all when empty),
+    /// to measure a change against its peers without the whole table.
+    pub tracers: Vec<String>,
+}
+
+impl BenchPlan {
+    fn wants(&self, tracer: &Tracer) -> bool {
+        self.tracers.is_empty()
+            || self
+                .tracers
+                .iter()
+                .any(|t| tracer.name.contains(t.as_str()))
+    }
 }
 
 impl BenchPlan {
@@ -27,6 +40,7 @@ impl BenchPlan {
             rounds: 5,
             image_mib: 1024,
             quick: false,
+            tracers: Vec::new(),
         }
     }
 
@@ -37,6 +51,7 @@ impl BenchPlan {
             rounds: 1,
             image_mib: 128,
             quick: true,
+            tracers: Vec::new(),
         }
     }
 }
@@ -213,7 +228,10 @@ pub fn run(root: &Path, plan: &BenchPlan) -> anyhow::Result<String> {
         ),
     ];
     for (workload, target, tracers) in cases {
-        let tracers: Vec<&Tracer> = tracers.iter().collect();
+        let tracers: Vec<&Tracer> = tracers.iter().filter(|t| plan.wants(t)).collect();
+        if tracers.is_empty() {
+            continue;
+        }
         let (baselines, results) = bracketed(&target, &stage.device, workload, plan, &tracers)?;
         let base = median(&baselines);
         rows.push(format!(

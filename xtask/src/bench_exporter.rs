@@ -14,7 +14,7 @@ use anyhow::{Context as _, bail};
 
 use crate::bench::{BenchPlan, Stage, Tracer, alternating, median, stop};
 
-/// Where the exporter's part of docs/PERFORMANCE.md starts.
+/// Where the exporter's part of docs/performance/bench-log.md starts.
 pub const EXPORTER_SECTION: &str = "\n## Exporter";
 
 /// The port the bench's exporters listen on (127.0.0.1 only).

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use crate::bench::{attach_loop, detach_loop, median};
 use crate::bench_parse::measure;
 
-/// Where iostat's part of docs/PERFORMANCE.md starts.
+/// Where iostat's part of docs/performance/bench-log.md starts.
 pub const IOSTAT_SECTION: &str = "\n## iostat: CPU per report";
 
 /// Loop devices that exist for the bench's lifetime.

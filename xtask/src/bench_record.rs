@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::bench::{BenchPlan, Bracketed, Stage, Tracer, alternating, median, verdict};
 use crate::bench_rates::{Counted, Sweep, highest_clean_rate, sweep, table, view_command};
 
-/// Where the recorder's part of docs/PERFORMANCE.md starts.
+/// Where the recorder's part of docs/performance/bench-log.md starts.
 pub const RECORD_SECTION: &str = "\n## Recording (blkscope record)";
 
 pub fn run(root: &Path, plan: &BenchPlan) -> anyhow::Result<String> {

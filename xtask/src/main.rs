@@ -58,19 +58,23 @@ enum Task {
         #[arg(long)]
         target: Option<String>,
     },
-    /// Tracing overhead next to the tools users would pick instead; writes docs/PERFORMANCE.md
+    /// Tracing overhead next to the tools users would pick instead; writes docs/performance/bench-log.md
     Bench {
         /// A few seconds per case (what CI runs); prints the table, writes nothing
         #[arg(long)]
         quick: bool,
         /// Only one section (tracing, record, iostat or parse); with a full run, replaces that
-        /// section of docs/PERFORMANCE.md and keeps the others
+        /// section of docs/performance/bench-log.md and keeps the others
         #[arg(long, value_enum)]
         only: Option<Section>,
+        /// Only the tracing rows whose tracer's name contains NAME (repeatable; e.g. `--tracer
+        /// record --tracer ftrace`); prints the table, writes nothing
+        #[arg(long = "tracer", value_name = "NAME")]
+        tracers: Vec<String>,
     },
 }
 
-/// The sections of docs/PERFORMANCE.md, in order.
+/// The sections of docs/performance/bench-log.md, in order.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Section {
     /// fio's IOPS with each tracer attached
@@ -98,19 +102,33 @@ fn main() -> anyhow::Result<()> {
         }
         Task::Test { args } => test(&root, &args),
         Task::Fuzz { seconds, target } => fuzz::fuzz(&root, seconds, target.as_deref()),
-        Task::Bench { quick, only } => {
+        Task::Bench {
+            quick,
+            only,
+            tracers,
+        } => {
             if !is_root() {
                 bail!("the bench needs root (loop devices, eBPF, ftrace)");
             }
             run(cargo(&root).args(["build", "--release", "--package", "blkscope"]))?;
-            let plan = if quick {
-                bench::BenchPlan::quick()
-            } else {
-                bench::BenchPlan::full()
+            let partial = !tracers.is_empty();
+            let plan = bench::BenchPlan {
+                tracers,
+                ..if quick {
+                    bench::BenchPlan::quick()
+                } else {
+                    bench::BenchPlan::full()
+                }
             };
-            let path = root.join("docs/PERFORMANCE.md");
+            let path = root.join("docs/performance/bench-log.md");
             let old = std::fs::read_to_string(&path).unwrap_or_default();
             let kept = sections(&old);
+            // `--tracer` picks rows of the tracing table.
+            let only = if partial {
+                Some(Section::Tracing)
+            } else {
+                only
+            };
             let wanted = |section| only.is_none_or(|o| o == section);
             let mut report = String::new();
             for (section, kept) in SECTIONS.iter().zip(kept) {
@@ -125,7 +143,7 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             println!("{report}");
-            if !quick {
+            if !quick && !partial {
                 std::fs::write(&path, &report).with_context(|| path.display().to_string())?;
                 eprintln!("written to {}", path.display());
             }
@@ -139,7 +157,7 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Where the parse bench's part of docs/PERFORMANCE.md starts.
+/// Where the parse bench's part of docs/performance/bench-log.md starts.
 const PARSE_SECTION: &str = "\n## Parsing a recorded trace";
 
 const SECTIONS: [Section; 5] = [
@@ -177,7 +195,7 @@ fn measure_section(
     }
 }
 
-/// docs/PERFORMANCE.md cut into its sections (in `SECTIONS` order, each empty when missing),
+/// docs/performance/bench-log.md cut into its sections (in `SECTIONS` order, each empty when missing),
 /// so that one can be measured again and the others kept.
 fn sections(text: &str) -> [&str; 5] {
     // Each section ends where the next present one starts.
