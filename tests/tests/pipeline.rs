@@ -93,7 +93,7 @@ fn completions_match_workload_diskstats_and_the_kernels_blktrace() {
                 c.bytes,
                 c.op == Operation::Write,
                 issuer.tgid,
-                issuer.comm,
+                issuer.comm.to_string(),
             )
         })
         .collect();

@@ -15,6 +15,7 @@ use crate::blktrace::event_encoder::{
 };
 use crate::blktrace::format::{Trace, TraceHeader, act, category, notify};
 use crate::blktrace::source::{SourceError, TraceSource};
+use crate::model::comm::Comm;
 use crate::model::event::{Action, BlockIoEvent, DeviceId, OpFlags, Operation};
 // Requests not seen for this long are forgotten (they completed outside the recording), as
 // the request tracker forgets its own.
@@ -55,7 +56,7 @@ pub struct RecordedEvents {
     source: Option<TraceSource>,
     record: Trace,
     /// pid -> process name, from the notify records (the first name wins, as in blkparse).
-    names: HashMap<u32, String>,
+    names: HashMap<u32, Comm>,
     requests: RequestIds,
     errors: Vec<TraceError>,
 }
@@ -98,7 +99,7 @@ impl RecordedEvents {
                 if h.action & !act::CGROUP == notify::PROCESS {
                     // At most 15 bytes, as the kernel's comm and as blkparse shows it.
                     let text = self.record.payload_text();
-                    let name = String::from_utf8_lossy(&text[..text.len().min(15)]).into_owned();
+                    let name = Comm::from_kernel(&text[..text.len().min(15)]);
                     self.names.entry(h.pid).or_insert(name);
                 } else if h.is_message()
                     && let Some((id, path)) = parse_cgroup_note(self.record.payload_text())
@@ -174,8 +175,8 @@ impl RecordedEvents {
             comm: self
                 .names
                 .get(&h.pid)
-                .cloned()
-                .unwrap_or_else(|| "?".to_owned()),
+                .copied()
+                .unwrap_or_else(|| Comm::from("?")),
             cgroup_id,
             bio_cgroup_id: cgroup_id,
             request_id,

@@ -10,6 +10,8 @@ use blkscope_common::{
 };
 use serde::Serialize;
 
+use crate::model::comm::Comm;
+
 /// A block device number (`major:minor`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct DeviceId {
@@ -203,7 +205,7 @@ pub struct BlockIoEvent {
     /// Thread id of the task running when the event fired (blktrace's pid).
     pub pid: u32,
     pub tgid: u32,
-    pub comm: String,
+    pub comm: Comm,
     /// cgroup v2 id of the running task.
     pub cgroup_id: u64,
     /// cgroup id of the bio's owner (blkcg), 0 when none.
@@ -327,11 +329,6 @@ impl EventDecoder {
     pub fn decode(&self, raw: &BlockEvent) -> Result<BlockIoEvent, DecodeError> {
         let action =
             BlockAction::from_u8(raw.action).ok_or(DecodeError::UnknownAction(raw.action))?;
-        let comm_len = raw
-            .comm
-            .iter()
-            .position(|&b| b == 0)
-            .unwrap_or(raw.comm.len());
         Ok(BlockIoEvent {
             time_ns: raw.timestamp_ns,
             cpu: raw.cpu,
@@ -344,7 +341,7 @@ impl EventDecoder {
             status: raw.status,
             pid: raw.pid,
             tgid: raw.tgid,
-            comm: String::from_utf8_lossy(&raw.comm[..comm_len]).into_owned(),
+            comm: Comm::from_kernel(&raw.comm),
             cgroup_id: raw.cgroup_id,
             bio_cgroup_id: raw.bio_cgroup_id,
             request_id: raw.request_id,

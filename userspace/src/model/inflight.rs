@@ -17,7 +17,7 @@ use crate::model::event::{Action, BlockIoEvent, DeviceId, IoFile, OpFlags, Opera
 pub struct Issuer {
     pub pid: u32,
     pub tgid: u32,
-    pub comm: String,
+    pub comm: crate::model::comm::Comm,
     pub cgroup_id: u64,
 }
 
@@ -327,7 +327,7 @@ fn issuer_of(e: &BlockIoEvent) -> Issuer {
     Issuer {
         pid: e.pid,
         tgid: e.tgid,
-        comm: e.comm.clone(),
+        comm: e.comm,
         cgroup_id: e.cgroup_id,
     }
 }

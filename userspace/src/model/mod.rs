@@ -5,6 +5,7 @@
 //! their interval differences, percentiles and bcc's printer; `fs_op` is one timed
 //! file-system operation (ext4slower, ext4dist, the exporter).
 
+pub mod comm;
 pub mod event;
 pub mod fs_op;
 pub mod histogram;
