@@ -19,6 +19,8 @@ pub struct BenchPlan {
     /// `--tracer NAME`: only the tracers whose names contain one of these (all when empty),
     /// to measure a change against its peers without the whole table.
     pub tracers: Vec<String>,
+    /// `--workload NAME`: only the workloads whose names contain one of these (all when empty).
+    pub workloads: Vec<String>,
 }
 
 impl BenchPlan {
@@ -28,6 +30,14 @@ impl BenchPlan {
                 .tracers
                 .iter()
                 .any(|t| tracer.name.contains(t.as_str()))
+    }
+
+    fn wants_workload(&self, workload: Workload) -> bool {
+        self.workloads.is_empty()
+            || self
+                .workloads
+                .iter()
+                .any(|w| workload.name().contains(w.as_str()))
     }
 }
 
@@ -41,6 +51,7 @@ impl BenchPlan {
             image_mib: 1024,
             quick: false,
             tracers: Vec::new(),
+            workloads: Vec::new(),
         }
     }
 
@@ -52,6 +63,7 @@ impl BenchPlan {
             image_mib: 128,
             quick: true,
             tracers: Vec::new(),
+            workloads: Vec::new(),
         }
     }
 }
@@ -229,7 +241,7 @@ pub fn run(root: &Path, plan: &BenchPlan) -> anyhow::Result<String> {
     ];
     for (workload, target, tracers) in cases {
         let tracers: Vec<&Tracer> = tracers.iter().filter(|t| plan.wants(t)).collect();
-        if tracers.is_empty() {
+        if tracers.is_empty() || !plan.wants_workload(workload) {
             continue;
         }
         let (baselines, results) = bracketed(&target, &stage.device, workload, plan, &tracers)?;
@@ -575,13 +587,28 @@ fn spawn(command: &[String], stderr: &Path) -> anyhow::Result<Child> {
         .with_context(|| format!("starting {program}"))
 }
 
-/// Events a blkscope view said it lost: the numbers of its "You have N dropped events" and
-/// "N completions ... not counted" lines.
+/// Events a blkscope view said it lost: the N of its "You have N ... dropped events" line
+/// (blktrace's summary adds a per-trace "(dropped N)" that this counts once through it), or
+/// of "N completions ... not counted".
 fn drops_in(stderr: &str) -> u64 {
+    let number_after = |line: &str, marker: &str| -> Option<u64> {
+        let rest = &line[line.find(marker)? + marker.len()..];
+        rest.split(|c: char| !c.is_ascii_digit())
+            .find(|w| !w.is_empty())?
+            .parse()
+            .ok()
+    };
     stderr
         .lines()
-        .filter(|l| l.contains("dropped") || l.contains("not counted"))
-        .filter_map(|l| l.split_whitespace().find_map(|w| w.parse::<u64>().ok()))
+        .filter_map(|l| {
+            if l.contains("You have") {
+                number_after(l, "You have")
+            } else if l.contains("not counted") {
+                l.split_whitespace().find_map(|w| w.parse::<u64>().ok())
+            } else {
+                None
+            }
+        })
         .sum()
 }
 
@@ -800,5 +827,34 @@ impl Drop for FtraceBlk {
         let _ = self.reader.wait();
         let _ = std::fs::write(format!("{TRACEFS}/current_tracer"), "nop");
         let _ = std::fs::write(&self.enable, "0");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_are_read_from_what_blkscope_says() {
+        let record = "loop0: 5 events\n  Total:        1000 events (dropped 5),        2 KiB data\n\
+                      \nYou have 5 ( 33.3%) dropped events\nConsider using a larger buffer size\n";
+        assert_eq!(drops_in(record), 5);
+        let biosnoop =
+            "You have 7 dropped events (CPU1: 7; 0 undecodable); consider a bigger buffer (-b)\n";
+        assert_eq!(drops_in(biosnoop), 7);
+        assert_eq!(
+            drops_in("You have 3 completions not counted (histogram map full)\n"),
+            3
+        );
+        assert_eq!(
+            drops_in(
+                "iostat --cgroups: 4 completions found no room in the kernel's table and are not counted\n"
+            ),
+            4
+        );
+        assert_eq!(
+            drops_in("  Total:  1000 events (dropped 0), 2 KiB data\n"),
+            0
+        );
     }
 }

@@ -71,6 +71,10 @@ enum Task {
         /// record --tracer ftrace`); prints the table, writes nothing
         #[arg(long = "tracer", value_name = "NAME")]
         tracers: Vec<String>,
+        /// Only the tracing workloads whose name contains NAME (`io_uring`, `psync`, `ext4`;
+        /// repeatable); prints the table, writes nothing
+        #[arg(long = "workload", value_name = "NAME")]
+        workloads: Vec<String>,
     },
 }
 
@@ -106,14 +110,16 @@ fn main() -> anyhow::Result<()> {
             quick,
             only,
             tracers,
+            workloads,
         } => {
             if !is_root() {
                 bail!("the bench needs root (loop devices, eBPF, ftrace)");
             }
             run(cargo(&root).args(["build", "--release", "--package", "blkscope"]))?;
-            let partial = !tracers.is_empty();
+            let partial = !tracers.is_empty() || !workloads.is_empty();
             let plan = bench::BenchPlan {
                 tracers,
+                workloads,
                 ..if quick {
                     bench::BenchPlan::quick()
                 } else {

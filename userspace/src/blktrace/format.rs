@@ -401,12 +401,22 @@ impl Trace {
 
     /// The whole record in the given byte order (pdu_len taken from the payload).
     pub fn encode(&self, e: Endian) -> Vec<u8> {
-        let mut header = self.header;
-        header.pdu_len = self.pdu.len() as u16;
         let mut out = Vec::with_capacity(HEADER_LEN + self.pdu.len());
-        out.extend_from_slice(&header.encode(e));
+        out.extend_from_slice(&self.encoded_header(e));
         out.extend_from_slice(&self.pdu);
         out
+    }
+
+    /// The record written straight into `out` (a buffered writer): no allocation per record.
+    pub fn write_to(&self, e: Endian, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        out.write_all(&self.encoded_header(e))?;
+        out.write_all(&self.pdu)
+    }
+
+    fn encoded_header(&self, e: Endian) -> [u8; HEADER_LEN] {
+        let mut header = self.header;
+        header.pdu_len = self.pdu.len() as u16;
+        header.encode(e)
     }
 }
 

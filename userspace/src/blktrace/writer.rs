@@ -55,7 +55,7 @@ impl BlktraceWriter {
                 v.insert(BufWriter::with_capacity(1 << 16, file))
             }
         };
-        out.write_all(&trace.encode(self.endian))
+        trace.write_to(self.endian, out)
     }
 
     /// Flushes every file and creates empty files for CPUs without records below the highest,

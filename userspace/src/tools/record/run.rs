@@ -56,6 +56,9 @@ enum Destination {
 /// the task that queued the request's first bio, followed through merges and splits by the
 /// request tracker, since they happen in other contexts; plugs are the running task's.
 struct Owners {
+    /// Whether owners are wanted at all (`--cgroup-ids`, a cgroup or name filter): without,
+    /// no record carries one, and following every request would only cost the collector.
+    followed: bool,
     tracker: RequestTracker,
     /// With `--cgroup`: the cgroups whose bios the kernel let through.
     filtered: Option<HashSet<u64>>,
@@ -64,6 +67,9 @@ struct Owners {
 impl Owners {
     /// The cgroup id to record the event under; `None` when `--cgroup` leaves it out.
     fn owner(&mut self, e: &BlockIoEvent) -> Option<u64> {
+        if !self.followed {
+            return Some(e.cgroup_id);
+        }
         let merged_away = (e.action == Action::RequestMerge)
             .then(|| self.tracker.request_issuer(e).map(|i| i.cgroup_id));
         // The probes read a bio's blkcg at its Q only; the bio's later events get it from there.
@@ -134,7 +140,7 @@ impl TraceOut {
         {
             match &mut self.destination {
                 Destination::Files(w) => w.write(&t)?,
-                Destination::Stdout(out) => out.write_all(&t.encode(Endian::NATIVE))?,
+                Destination::Stdout(out) => t.write_to(Endian::NATIVE, out)?,
             }
         }
         Ok(())
@@ -195,6 +201,7 @@ impl Traces {
             }
         }
         let owners = Owners {
+            followed: o.cgroup_ids || o.cgroup.is_some() || names.is_some(),
             tracker: RequestTracker::new(),
             filtered: o.cgroup.as_ref().map(|_| HashSet::new()),
         };
