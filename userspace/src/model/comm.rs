@@ -1,13 +1,14 @@
 //! A task's name as the kernel keeps it (`comm`: at most 15 bytes), held inline: every block
 //! event carries one, and an allocation per event is what the collector can least afford at
-//! millions of events per second.
+//! millions of events per second. Kept as small as the kernel's: a name that is not UTF-8
+//! (rare) has U+FFFD for its bad bytes and is cut at 16 bytes.
 
 use std::{fmt, ops::Deref};
 
 use serde::{Serialize, Serializer};
 
-/// Room for 15 kernel bytes that are not UTF-8, each shown as U+FFFD (three bytes).
-const CAPACITY: usize = 48;
+/// The kernel's `TASK_COMM_LEN`.
+const CAPACITY: usize = 16;
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Comm {
@@ -18,7 +19,15 @@ pub struct Comm {
 impl Comm {
     /// The kernel's NUL-padded `comm`; bytes that are not UTF-8 become U+FFFD.
     pub fn from_kernel(raw: &[u8]) -> Comm {
+        let raw = &raw[..raw.len().min(CAPACITY)];
         let len = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+        if raw[..len].is_ascii() {
+            // The usual case: a straight copy.
+            let mut comm = Comm::default();
+            comm.bytes[..len].copy_from_slice(&raw[..len]);
+            comm.len = len as u8;
+            return comm;
+        }
         match std::str::from_utf8(&raw[..len]) {
             Ok(text) => Comm::from(text),
             Err(_) => Comm::from(String::from_utf8_lossy(&raw[..len]).as_ref()),
@@ -112,8 +121,14 @@ mod tests {
         let long = "é".repeat(30);
         assert_eq!(
             Comm::from(long.as_str()).len(),
-            48,
+            16,
             "cut at a character boundary"
+        );
+        let bad = Comm::from_kernel(&[0xff; 16]);
+        assert_eq!(
+            bad.as_str(),
+            "\u{fffd}".repeat(5),
+            "whole replacement characters only"
         );
         assert_eq!(serde_json::to_string(&comm).unwrap(), "\"kworker\"");
     }

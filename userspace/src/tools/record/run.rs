@@ -218,11 +218,17 @@ impl Traces {
 
     /// Writes the events of a read, in time order per CPU.
     fn write(&mut self, events: &mut [BlockIoEvent]) -> io::Result<()> {
-        // Sorted through indices: the events are large, moving them costs more than the sort.
-        // Stable: equal times keep their ring-buffer order.
-        let mut order: Vec<usize> = (0..events.len()).collect();
-        order.sort_by_key(|&i| events[i].time_ns);
-        for i in order {
+        // Sorted through (time, index) keys: the events are large, moving them costs more than
+        // the sort, and contiguous keys sort fast (a read is mostly in order already). The
+        // index keeps equal times in their ring-buffer order.
+        let mut order: Vec<(u64, u32)> = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.time_ns, i as u32))
+            .collect();
+        order.sort_unstable();
+        for (_, i) in order {
+            let i = i as usize;
             let e = &mut events[i];
             self.clocks.keep_monotonic(e);
             let Some(owner) = self.owners.owner(e) else {
