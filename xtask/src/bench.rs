@@ -9,6 +9,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
+use blkscope_common::tracepoint_args::BLOCK_TRACEPOINTS;
 
 /// How long and how often.
 pub struct BenchPlan {
@@ -431,7 +432,7 @@ fn tracers(blkscope: &Path, device: &str) -> Vec<Tracer> {
         ),
         shell(
             FLOOR_ALL,
-            format!("exec bpftrace -e '{}'", empty_programs(&RECORD_TRACEPOINTS)),
+            format!("exec bpftrace -e '{}'", empty_programs(&BLOCK_TRACEPOINTS)),
         ),
         shell(
             "bpftrace biolatency one-liner",
@@ -447,25 +448,6 @@ fn tracers(blkscope: &Path, device: &str) -> Vec<Tracer> {
         ),
     ]
 }
-
-/// The block tracepoints `blkscope record` attaches (docs/kernel.md).
-const RECORD_TRACEPOINTS: [&str; 15] = [
-    "block_bio_queue",
-    "block_bio_backmerge",
-    "block_bio_frontmerge",
-    "block_getrq",
-    "block_split",
-    "block_bio_remap",
-    "block_bio_complete",
-    "block_rq_insert",
-    "block_rq_issue",
-    "block_rq_merge",
-    "block_rq_requeue",
-    "block_rq_complete",
-    "block_rq_remap",
-    "block_plug",
-    "block_unplug",
-];
 
 /// A bpftrace program of empty probes on these block tracepoints.
 fn empty_programs(tracepoints: &[&str]) -> String {
