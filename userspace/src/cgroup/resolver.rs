@@ -13,7 +13,7 @@ use blkscope_common::layout::BLKIO_CGROUP_TAG;
 
 use crate::cgroup::{
     births::CgroupBirths,
-    container::{Container, container_of},
+    container::{Container, container_label, container_of},
     names::{ContainerName, ContainerNames, RuntimeState},
 };
 
@@ -46,6 +46,17 @@ pub enum ContainerLabel {
     Name,
     /// `--container-id`: the runtime and short id (`docker:0123456789ab`).
     Id,
+}
+
+impl ContainerLabel {
+    /// `Id` when `--container-id` was given.
+    pub fn ids_if(container_id: bool) -> Self {
+        if container_id {
+            ContainerLabel::Id
+        } else {
+            ContainerLabel::Name
+        }
+    }
 }
 
 /// Resolves cgroup ids, caching what it finds.
@@ -126,12 +137,6 @@ impl CgroupResolver {
         }
     }
 
-    /// Reads the runtimes' state under `state` (tests; `BLKSCOPE_HOST_ROOT` otherwise).
-    pub fn with_runtime_state(mut self, state: RuntimeState) -> Self {
-        self.names = ContainerNames::new(state);
-        self
-    }
-
     /// What `label` shows (`--container-id`: ids rather than names).
     pub fn labelling(mut self, label: ContainerLabel) -> Self {
         self.label = label;
@@ -200,12 +205,13 @@ impl CgroupResolver {
         if let Some(name) = self.recorded_names.get(&id) {
             return Some(name.clone());
         }
-        // Named when it was made: a short-lived container's runtime state may be gone now.
-        if let Some(name) = self.births.as_ref().and_then(|b| b.get(id)?.name) {
-            return Some(name);
-        }
         let container = self.container(id)?;
-        self.names.name(&container).cloned()
+        if let Some(name) = self.names.name(&container) {
+            return Some(name.clone());
+        }
+        // Named when it was made: a short-lived container's runtime state may be gone now.
+        // Asked last, so the usual lookup (a live container) takes no lock.
+        self.births.as_ref()?.get(id)?.name
     }
 
     /// What a view shows for a cgroup: the container's name (`--container-id`: its runtime
@@ -223,7 +229,7 @@ impl CgroupResolver {
     /// else the raw id: what JSON carries as `container_id`.
     pub fn id_label(&mut self, id: u64) -> String {
         match self.path(id) {
-            Some(path) => container_of(&path).map_or(path, |c| c.display_name()),
+            Some(path) => container_label(&path),
             None => id.to_string(),
         }
     }

@@ -25,10 +25,6 @@ impl ContainerNameArgs {
     }
 
     pub fn label(&self) -> ContainerLabel {
-        if self.container_id {
-            ContainerLabel::Id
-        } else {
-            ContainerLabel::Name
-        }
+        ContainerLabel::ids_if(self.container_id)
     }
 }

@@ -49,11 +49,7 @@ pub fn run(options: &IostatOptions) -> anyhow::Result<()> {
         files: false,
     })?;
     privileges::attached(&[]);
-    let label = if options.container_id {
-        ContainerLabel::Id
-    } else {
-        ContainerLabel::Name
-    };
+    let label = ContainerLabel::ids_if(options.container_id);
     let filter = NameFilter::new(options.pod.as_deref(), options.container_name.as_deref())?;
     let mut named = NamedCgroups::new(CgroupResolver::new().map(|r| r.labelling(label)), filter)
         .context("--pod, --container-name")?;
