@@ -44,9 +44,9 @@ struct Births {
 }
 
 impl CgroupBirths {
-    /// Starts watching the hierarchy at `root` (in a thread of its own, for the life of the
-    /// process). `None` when inotify is refused: cgroups are then only found by walking.
-    /// `hierarchies`: each root with the tag its ids carry (`BLKIO_CGROUP_TAG` for v1 blkio).
+    /// Starts watching `hierarchies` (each root with the tag its ids carry: `BLKIO_CGROUP_TAG`
+    /// for v1 blkio), in a thread of its own, for the life of the process. `None` when inotify
+    /// is refused: cgroups are then only found by walking.
     pub fn watch(hierarchies: &[(PathBuf, u64)], state: RuntimeState) -> Option<CgroupBirths> {
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC).ok()?;
         let births = CgroupBirths::default();
@@ -110,9 +110,8 @@ impl Watcher {
                 } else if is_new_dir
                     && let (Some(parent), Some(name)) = (self.dirs.get(&event.wd), &event.name)
                 {
+                    // Records it, and the cgroups made inside it before its watch was added.
                     let dir = parent.join(name);
-                    self.born(&dir);
-                    // Cgroups made inside it before the watch was added are walked now.
                     self.watch_tree(&dir);
                 }
             }
@@ -123,15 +122,15 @@ impl Watcher {
     fn watch_tree(&mut self, top: &Path) {
         let mut pending = vec![top.to_owned()];
         while let Some(dir) = pending.pop() {
+            if !self.roots.iter().any(|(root, _)| *root == dir) {
+                self.born(&dir);
+            }
             let flags = AddWatchFlags::IN_CREATE | AddWatchFlags::IN_ONLYDIR;
             // Out of watches (fs.inotify.max_user_watches): the resolver walks for the rest.
             let Ok(wd) = self.inotify.add_watch(&dir, flags) else {
                 continue;
             };
             self.dirs.insert(wd, dir.clone());
-            if !self.roots.iter().any(|(root, _)| *root == dir) {
-                self.born(&dir);
-            }
             if let Ok(entries) = std::fs::read_dir(&dir) {
                 pending.extend(
                     entries
