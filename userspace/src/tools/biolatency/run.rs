@@ -88,14 +88,12 @@ fn run_live(
 ) -> anyhow::Result<()> {
     let mut probe = LatencyProbe::start(options)?;
     privileges::attached(&[]);
-    let mut cgroups = NamedCgroups::new(
-        CgroupResolver::new().map(|r| r.labelling(args.names.label())),
-        args.names.filter()?,
-    )
-    .context("--containers, --pod, --container-name")?;
-    if layout.per_container && cgroups.resolver().is_none() {
-        CgroupResolver::new().context("--containers")?;
-    }
+    let resolver = match CgroupResolver::new() {
+        Err(e) if layout.per_container => return Err(anyhow::Error::new(e).context("--containers")),
+        found => found.map(|r| r.labelling(args.names.label())),
+    };
+    let mut cgroups =
+        NamedCgroups::new(resolver, args.names.filter()?).context("--pod, --container-name")?;
     let mut out = Output::stdout();
     if !args.json && !out.line("Tracing block device I/O... Hit Ctrl-C to end.")? {
         return Ok(());
