@@ -1,7 +1,8 @@
 //! Files by inode: the path of `(file system device, inode number)` as this process's mount
 //! namespace sees it, for the views that name the file behind an I/O (`biosnoop --file`). No
 //! path is copied in the kernel: the probes give the inode, and the file system is walked here
-//! once, lazily, into a bounded cache; a file not found (deleted since, or beyond the bound)
+//! lazily into a bounded cache (again when a file is missed: at once on a small file system,
+//! every ten seconds at most on a large one); a file not found (deleted since, or beyond the bound)
 //! is shown as `(deleted) MAJ:MIN:INO`.
 
 use std::{
@@ -15,9 +16,12 @@ use crate::{host::mounts::MountTable, model::event::DeviceId};
 
 /// The most entries one file system's walk keeps (and reads).
 const MAX_ENTRIES: usize = 1_000_000;
-/// A file system is walked again at most this often (a miss after a walk: a new file, or one
-/// deleted since): a walk of a large root file system takes a while.
+/// A large file system is walked again at most this often (a miss after a walk: a new file,
+/// or one deleted since): a walk of a large root file system takes a while.
 const REWALK_AFTER: Duration = Duration::from_secs(10);
+/// A file system with fewer entries than this is walked again on the first miss of each
+/// inode (a file made since the last walk is named at once; a deleted one costs one walk).
+const SMALL_WALK: usize = 10_000;
 
 /// Paths by inode, per file system, walked on first need.
 #[derive(Debug, Default)]
@@ -32,6 +36,22 @@ pub struct FileNames {
 struct FsIndex {
     paths: HashMap<u64, PathBuf>,
     walked: Option<Instant>,
+    /// Inodes not found since the last walk.
+    missed: std::collections::HashSet<u64>,
+}
+
+impl FsIndex {
+    /// Whether a miss of `ino` is worth a walk: never walked, or the last walk is old, or the
+    /// file system is small and `ino` was not missed since that walk.
+    fn walk_for(&self, ino: u64) -> bool {
+        match self.walked {
+            None => true,
+            Some(at) => {
+                at.elapsed() > REWALK_AFTER
+                    || (self.paths.len() < SMALL_WALK && !self.missed.contains(&ino))
+            }
+        }
+    }
 }
 
 impl FileNames {
@@ -61,15 +81,17 @@ impl FileNames {
             return unknown(dev, ino);
         };
         let index = self.file_systems.entry(dev).or_default();
-        if !index.paths.contains_key(&ino)
-            && index.walked.is_none_or(|at| at.elapsed() > REWALK_AFTER)
-        {
+        if !index.paths.contains_key(&ino) && index.walk_for(ino) {
             index.paths = walk(&root);
             index.walked = Some(Instant::now());
+            index.missed.clear();
         }
         match index.paths.get(&ino) {
             Some(path) => path.display().to_string(),
-            None => unknown(dev, ino),
+            None => {
+                index.missed.insert(ino);
+                unknown(dev, ino)
+            }
         }
     }
 }
@@ -126,5 +148,20 @@ mod tests {
         assert_eq!(paths.get(&ino), Some(&dir.join("sub/a")));
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(unknown(DeviceId::new(7, 1), 12), "(deleted) 7:1:12");
+    }
+
+    #[test]
+    fn a_small_file_system_is_walked_again_for_each_new_miss() {
+        let mut index = FsIndex {
+            walked: Some(Instant::now()),
+            ..FsIndex::default()
+        };
+        assert!(index.walk_for(5), "a file made since the walk");
+        index.missed.insert(5);
+        assert!(!index.walk_for(5), "one walk per missed inode");
+        index.paths = (0..SMALL_WALK as u64)
+            .map(|i| (i, PathBuf::new()))
+            .collect();
+        assert!(!index.walk_for(6), "a large one waits for REWALK_AFTER");
     }
 }
