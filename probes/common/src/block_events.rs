@@ -58,7 +58,24 @@ impl BlockAction {
 
     /// Decodes the `action` byte of an event; `None` for a value no probe writes.
     pub fn from_u8(value: u8) -> Option<BlockAction> {
-        BlockAction::ALL.into_iter().find(|a| *a as u8 == value)
+        // A match, not a search of ALL: the collector decodes millions of these a second.
+        Some(match value {
+            1 => BlockAction::Queue,
+            2 => BlockAction::BackMerge,
+            3 => BlockAction::FrontMerge,
+            4 => BlockAction::GetRequest,
+            6 => BlockAction::Requeue,
+            7 => BlockAction::Issue,
+            8 => BlockAction::Complete,
+            9 => BlockAction::Plug,
+            10 => BlockAction::UnplugIo,
+            11 => BlockAction::UnplugTimer,
+            12 => BlockAction::Insert,
+            13 => BlockAction::Split,
+            15 => BlockAction::Remap,
+            32 => BlockAction::RequestMerge,
+            _ => return None,
+        })
     }
 
     /// The bit of this action in [`ProbeConfig::action_mask`].

@@ -43,6 +43,12 @@ static DIO_FILES: LruHashMap<u32, [u64; 2]> =
 #[map]
 static BLOCK_EVENTS_RING: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
 
+/// Events written on each CPU, to look at the buffer's fill every `WAKEUP_CHECK_EVERY`th.
+#[map]
+static EMITTED: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
+
+const WAKEUP_CHECK_EVERY: u32 = 16;
+
 /// Events that did not fit in the ring buffer, per CPU.
 #[map]
 static BLOCK_EVENTS_DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
@@ -429,12 +435,25 @@ fn emit(event: &BlockEvent) {
     }
 }
 
-/// Wakes the reader only when enough is waiting (see `ProbeConfig::wakeup_bytes`).
+/// Wakes the reader only when enough is waiting (see `ProbeConfig::wakeup_bytes`), looked at
+/// on every `WAKEUP_CHECK_EVERY`th event of a CPU: the query reads the reader's position, a
+/// cache line the reader writes after every record.
 #[inline(always)]
 fn wakeup_flags() -> u64 {
     let threshold = BLOCK_EVENTS_CONFIG.load().wakeup_bytes;
     if threshold == 0 {
-        0
+        return 0;
+    }
+    let due = match EMITTED.get_ptr_mut(0) {
+        // SAFETY: this CPU's own slot; a probe runs to completion on its CPU.
+        Some(emitted) => unsafe {
+            *emitted = (*emitted).wrapping_add(1);
+            *emitted % WAKEUP_CHECK_EVERY == 0
+        },
+        None => true,
+    };
+    if !due {
+        u64::from(BPF_RB_NO_WAKEUP)
     } else if BLOCK_EVENTS_RING.query(u64::from(BPF_RB_AVAIL_DATA)) >= u64::from(threshold) {
         u64::from(BPF_RB_FORCE_WAKEUP)
     } else {

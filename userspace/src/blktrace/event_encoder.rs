@@ -9,6 +9,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use foldhash::fast::RandomState as FastHash;
+
 use super::format::{
     CgroupId, Endian, MAGIC, Remap, Trace, TraceHeader, VERSION, act, category, notify,
 };
@@ -53,29 +55,31 @@ pub struct Clocks {
 #[derive(Debug)]
 pub struct Recorder {
     settings: RecordSettings,
-    /// The last sequence number used on each CPU.
-    sequence: BTreeMap<u32, u32>,
+    /// The last sequence number used on each CPU, by CPU number. A vector and a fast hash
+    /// (not a tree and SipHash): these are looked at for every one of millions of events.
+    sequence: Vec<u32>,
     /// Tasks whose name was noted already.
-    named: HashSet<u32>,
+    named: HashSet<u32, FastHash>,
     /// Cgroups whose path was noted already (or looked for in vain).
     named_cgroups: HashSet<u64>,
     /// Files whose path was noted already (or looked for in vain).
     named_files: HashSet<(DeviceId, u64)>,
     /// The clocks at the start, until the wall-clock note is written (before the first event).
     clocks: Option<Clocks>,
-    counts: BTreeMap<u32, CpuCounts>,
+    /// By CPU number.
+    counts: Vec<CpuCounts>,
 }
 
 impl Recorder {
     pub fn new(settings: RecordSettings, clocks: Clocks) -> Recorder {
         Recorder {
             settings,
-            sequence: BTreeMap::new(),
-            named: HashSet::new(),
+            sequence: Vec::new(),
+            named: HashSet::default(),
             named_cgroups: HashSet::new(),
             named_files: HashSet::new(),
             clocks: Some(clocks),
-            counts: BTreeMap::new(),
+            counts: Vec::new(),
         }
     }
 
@@ -100,11 +104,26 @@ impl Recorder {
         cgroup_path: &mut dyn FnMut(u64) -> Option<CgroupNote>,
         file_path: &mut dyn FnMut(DeviceId, u64) -> Option<String>,
     ) -> Vec<Trace> {
+        let mut out = Vec::with_capacity(1);
+        self.records_into(e, owner, cgroup_path, file_path, &mut out);
+        out
+    }
+
+    /// `records_naming_files`, appending to `out`: the recorder's own loop reuses one vector
+    /// for all its events.
+    pub fn records_into(
+        &mut self,
+        e: &BlockIoEvent,
+        owner: u64,
+        cgroup_path: &mut dyn FnMut(u64) -> Option<CgroupNote>,
+        file_path: &mut dyn FnMut(DeviceId, u64) -> Option<String>,
+        out: &mut Vec<Trace>,
+    ) {
         let mut event = trace_of(e, self.settings.cgroup_ids.then_some(owner));
         if (self.settings.act_mask << category::SHIFT) & event.header.action == 0 {
-            return Vec::new();
+            return;
         }
-        let mut out = Vec::with_capacity(3);
+        let first = out.len();
         let notes = self.settings.act_mask & category::NOTIFY != 0;
         if let Some(clocks) = self.clocks.take()
             && notes
@@ -140,21 +159,30 @@ impl Recorder {
         {
             out.push(self.note(e, owner, notify::MESSAGE, file_note(dev, ino, &path)));
         }
-        let sequence = self.sequence.entry(e.cpu).or_insert(0);
+        let cpu = e.cpu as usize;
+        if self.sequence.len() <= cpu {
+            self.sequence.resize(cpu + 1, 0);
+            self.counts.resize(cpu + 1, CpuCounts::default());
+        }
+        let sequence = &mut self.sequence[cpu];
         *sequence = sequence.wrapping_add(1);
         event.header.sequence = *sequence;
         out.push(event);
-        for t in &out {
-            let c = self.counts.entry(e.cpu).or_default();
+        let c = &mut self.counts[cpu];
+        for t in &out[first..] {
             c.events += u64::from(!t.header.is_notify());
             c.bytes += (super::format::HEADER_LEN + t.pdu.len()) as u64;
         }
-        out
     }
 
     /// What was written per CPU so far.
-    pub fn counts(&self) -> &BTreeMap<u32, CpuCounts> {
-        &self.counts
+    pub fn counts(&self) -> BTreeMap<u32, CpuCounts> {
+        // Only CPUs that wrote something, as blktrace lists them.
+        (0u32..)
+            .zip(&self.counts)
+            .filter(|(_, c)| c.bytes != 0)
+            .map(|(cpu, c)| (cpu, *c))
+            .collect()
     }
 
     /// A note (no sequence number, as the kernel writes them) on the event's CPU and device.

@@ -10,6 +10,17 @@ use serde::{Serialize, Serializer};
 /// The kernel's `TASK_COMM_LEN`.
 const CAPACITY: usize = 16;
 
+/// The top bit of each byte: set in every byte that is not ASCII.
+const HIGH_BITS: u128 = u128::from_le_bytes([0x80; CAPACITY]);
+
+/// The index of the first zero byte of `word` (little-endian), `CAPACITY` when none is.
+fn first_zero_byte(word: u128) -> usize {
+    const LOW_BITS: u128 = u128::from_le_bytes([0x01; CAPACITY]);
+    // The classic has-zero-byte test: exact for the lowest zero byte, which is all we need.
+    let zeros = word.wrapping_sub(LOW_BITS) & !word & HIGH_BITS;
+    (zeros.trailing_zeros() / 8) as usize
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Comm {
     len: u8,
@@ -19,15 +30,26 @@ pub struct Comm {
 impl Comm {
     /// The kernel's NUL-padded `comm`; bytes that are not UTF-8 become U+FFFD.
     pub fn from_kernel(raw: &[u8]) -> Comm {
+        let mut comm = Comm::default();
+        if let Ok(whole) = <[u8; CAPACITY]>::try_from(raw) {
+            // The usual case, every event's: one 16-byte copy, and the NUL and non-ASCII bytes
+            // found with word arithmetic rather than byte by byte.
+            let word = u128::from_le_bytes(whole);
+            let len = first_zero_byte(word);
+            let below = if len == CAPACITY {
+                u128::MAX
+            } else {
+                (1u128 << (len * 8)) - 1
+            };
+            if word & below & HIGH_BITS == 0 {
+                comm.bytes = whole;
+                comm.bytes[len..].fill(0);
+                comm.len = len as u8;
+                return comm;
+            }
+        }
         let raw = &raw[..raw.len().min(CAPACITY)];
         let len = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
-        if raw[..len].is_ascii() {
-            // The usual case: a straight copy.
-            let mut comm = Comm::default();
-            comm.bytes[..len].copy_from_slice(&raw[..len]);
-            comm.len = len as u8;
-            return comm;
-        }
         match std::str::from_utf8(&raw[..len]) {
             Ok(text) => Comm::from(text),
             Err(_) => Comm::from(String::from_utf8_lossy(&raw[..len]).as_ref()),
@@ -131,5 +153,23 @@ mod tests {
             "whole replacement characters only"
         );
         assert_eq!(serde_json::to_string(&comm).unwrap(), "\"kworker\"");
+    }
+
+    #[test]
+    fn bytes_after_the_nul_are_not_the_name() {
+        // The kernel leaves an old, longer name's tail after the NUL of a renamed task's.
+        let mut raw = *b"fio\0stale-tail\xff\xff";
+        assert_eq!(Comm::from_kernel(&raw), Comm::from("fio"));
+        raw[0] = 0;
+        assert_eq!(Comm::from_kernel(&raw), Comm::default());
+        // Every length from 0 to 16 is found.
+        for len in 0..=16 {
+            let mut raw = [0u8; 16];
+            raw[..len].fill(b'x');
+            assert_eq!(Comm::from_kernel(&raw).len(), len);
+        }
+        let mut accented = [0u8; 16];
+        accented[..3].copy_from_slice("dé".as_bytes());
+        assert_eq!(Comm::from_kernel(&accented).as_str(), "dé");
     }
 }

@@ -12,7 +12,7 @@ use blkscope_common::layout::{BLKIO_CGROUP_TAG, ROOT_CGROUP_ID};
 
 use super::options::RecordOptions;
 use crate::blktrace::event_encoder::{CgroupNote, Clocks, CpuCounts, RecordSettings, Recorder};
-use crate::blktrace::format::Endian;
+use crate::blktrace::format::{Endian, Trace};
 use crate::blktrace::writer::BlktraceWriter;
 use crate::cgroup::{CgroupError, CgroupNameFilter, CgroupResolver, NameFilter, NameFilterError};
 use crate::host::device::{self, DeviceError};
@@ -124,6 +124,8 @@ struct TraceOut {
     name: String,
     recorder: Recorder,
     destination: Destination,
+    /// The records of the event being written (one vector for all of them).
+    records: Vec<Trace>,
 }
 
 impl TraceOut {
@@ -134,12 +136,12 @@ impl TraceOut {
         cgroup_path: &mut dyn FnMut(u64) -> Option<CgroupNote>,
         file_path: &mut dyn FnMut(DeviceId, u64) -> Option<String>,
     ) -> io::Result<()> {
-        for t in self
-            .recorder
-            .records_naming_files(e, owner, cgroup_path, file_path)
-        {
+        self.records.clear();
+        self.recorder
+            .records_into(e, owner, cgroup_path, file_path, &mut self.records);
+        for t in &self.records {
             match &mut self.destination {
-                Destination::Files(w) => w.write(&t)?,
+                Destination::Files(w) => w.write(t)?,
                 Destination::Stdout(out) => t.write_to(Endian::NATIVE, out)?,
             }
         }
@@ -184,6 +186,7 @@ impl Traces {
             },
             name: name.to_string_lossy().into_owned(),
             recorder: Recorder::new(settings, clocks),
+            records: Vec::new(),
         };
         let mut traces = Vec::new();
         let mut by_device = BTreeMap::new();
@@ -362,7 +365,7 @@ pub fn run(o: &RecordOptions) -> Result<Finished, RecordError> {
     let mut to_stderr = false;
     let mut finished = Vec::new();
     for t in traces.traces {
-        let counts = t.recorder.counts().clone();
+        let counts = t.recorder.counts();
         match t.destination {
             Destination::Files(w) => {
                 w.finish().map_err(RecordError::Write)?;
