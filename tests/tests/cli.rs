@@ -104,6 +104,25 @@ fn record_usage_errors_name_the_problem() {
         "{}",
         stderr(&unknown)
     );
+    // Before anything is traced: the timeline file cannot be made.
+    let _serial = serial();
+    let disk = LoopDevice::new(8);
+    let timeline = run(&[
+        "record",
+        "-d",
+        disk.path_str(),
+        "-o",
+        "-",
+        "--perfetto",
+        "/no/such/dir/t.json",
+    ]);
+    assert_eq!(timeline.status.code(), Some(1));
+    assert!(
+        stderr(&timeline).contains("--perfetto /no/such/dir/t.json"),
+        "{}",
+        stderr(&timeline)
+    );
+    assert!(timeline.stdout.is_empty(), "nothing recorded");
 }
 
 #[test]

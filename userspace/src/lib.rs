@@ -7,6 +7,7 @@
 //!   completion, histograms, file-system operations.
 //! - `blktrace`: the blktrace binary format, read and written, and its mapping to the model.
 //! - `cgroup`: cgroup ids to paths to containers.
+//! - `timeline`: block I/O as a Chrome trace-event (Perfetto) timeline.
 //! - `host`: the machine's own files (/proc, /sys, mounts, device names) and local time.
 //! - `run`: how a tool runs: stop (signals, deadline), intervals, the event feed (live or
 //!   recorded), output to a reader that may go away.
@@ -20,4 +21,5 @@ pub mod host;
 pub mod kernel;
 pub mod model;
 pub mod run;
+pub mod timeline;
 pub mod tools;

@@ -3,7 +3,7 @@
 //!
 //! `options` is its command line, `engine` what it does with each record (counts, I/O
 //! tracking), `events` how a record prints (default lines, `-f`/`-F`), `stats` the summaries,
-//! `json` the `--format json` output, `memory` what blkparse 1.2's `-t` times start from when
+//! `json` the `--format json` output, `timeline` the `--format perfetto` one, `memory` what blkparse 1.2's `-t` times start from when
 //! a stage was not seen, `run` the file and pipe modes, `cli` the entry point.
 
 pub mod cli;
@@ -14,3 +14,4 @@ pub mod memory;
 pub mod options;
 pub mod run;
 pub mod stats;
+pub mod timeline;

@@ -114,6 +114,8 @@ pub enum OutputKind {
     Text,
     /// One JSON object per line (`--format json`).
     Json,
+    /// A Perfetto timeline, Chrome trace-event JSON (`--format perfetto`).
+    Perfetto,
 }
 
 /// Everything blkparse's options set.
@@ -285,6 +287,7 @@ fn take_word(
         'q' => o.device_stats = false,
         'w' => o.stopwatch = stopwatch(v).map_err(UsageError::Value)?,
         'f' if v == "json" => o.kind = OutputKind::Json,
+        'f' if v == "perfetto" => o.kind = OutputKind::Perfetto,
         'f' => o.formats.push((None, v.to_string())),
         'F' => {
             let (letter, format) = format_spec(v).map_err(UsageError::Value)?;
@@ -443,8 +446,11 @@ pub const USAGE: &str = "\n\n\
 /// blkscope's additions, shown by `--help` after the usage.
 pub const EXTRA_HELP: &str = "blkscope additions:\n\
 \t--format json  one JSON object per event (and a summary object at the end)\n\
+\t--format perfetto\n\
+\t               a timeline that ui.perfetto.dev and chrome://tracing open: a slice per\n\
+\t               completed I/O (queue to completion), a track per disk (one trace: -i NAME)\n\
 \t--help         this text\n\
-The format string \"json\" itself can be given with -F X,json.\n";
+The format strings \"json\" and \"perfetto\" themselves can be given with -F X,json.\n";
 
 #[cfg(test)]
 mod tests {

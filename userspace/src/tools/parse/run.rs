@@ -35,6 +35,9 @@ pub enum RunError {
     Format(#[from] super::events::FormatError),
     #[error("starting the trace reader thread: {0}")]
     Thread(std::io::Error),
+    /// `--format perfetto`: the input could not be opened, or was damaged after its valid part.
+    #[error("{0}")]
+    Timeline(String),
 }
 
 /// What a finished parse reports besides its output.
@@ -45,6 +48,9 @@ pub struct Finished {
 
 /// Runs a parse with the given options, writing to stdout or `-o`.
 pub fn run(o: &BlkparseOptions) -> Result<Finished, RunError> {
+    if o.kind == OutputKind::Perfetto {
+        return super::timeline::run(o);
+    }
     // Without the handlers a signal just ends the parse without its summary; not fatal.
     let stop = Stop::on_signals(INTERRUPT_OR_HANGUP).unwrap_or_else(|_| Stop::manual());
     let mut out: Option<Box<dyn Write>> = match (&o.output, o.text_output) {
@@ -109,7 +115,7 @@ pub fn run(o: &BlkparseOptions) -> Result<Finished, RunError> {
     Ok(Finished { input_errors })
 }
 
-fn create(path: &Path) -> Result<File, RunError> {
+pub(super) fn create(path: &Path) -> Result<File, RunError> {
     File::create(path).map_err(|source| RunError::Create {
         path: path.to_path_buf(),
         source,
@@ -164,7 +170,7 @@ impl Announcements {
 
 /// Where blkparse looks for a trace's files: a name with a directory sets the directory (for
 /// it and the inputs after it); ".blktrace.N" is stripped from names.
-fn trace_inputs(o: &BlkparseOptions) -> Vec<TraceInput> {
+pub(super) fn trace_inputs(o: &BlkparseOptions) -> Vec<TraceInput> {
     let mut dir = o.input_dir.clone();
     o.inputs
         .iter()

@@ -24,6 +24,7 @@ const BTF: char = '\u{4}';
 const FILES: char = '\u{5}';
 const POD: char = '\u{6}';
 const CONTAINER_NAME: char = '\u{7}';
+const PERFETTO: char = '\u{8}';
 
 pub const SPECS: &[OptSpec] = &[
     opt('d', "dev", Arg::Required),
@@ -45,6 +46,7 @@ pub const SPECS: &[OptSpec] = &[
     opt(FILES, "files", Arg::None),
     opt(POD, "pod", Arg::Required),
     opt(CONTAINER_NAME, "container-name", Arg::Required),
+    opt(PERFETTO, "perfetto", Arg::Required),
 ];
 
 pub const USAGE: &str = "Usage: blktrace [OPTIONS] -d DEV [-d DEV ...]
@@ -63,6 +65,7 @@ pub const USAGE: &str = "Usage: blktrace [OPTIONS] -d DEV [-d DEV ...]
 [ -c <path>          | --cgroup=<path> ]
 [ --cgroup-ids      | --no-cgroup-ids ]
 [ --pod=<namespace/pod> ] [ --container-name=<glob> ]
+[ --perfetto=<file> ]
 
 	-d Use specified device. May also be given last after options
 	-o File(s) to send output to (- for a stream on stdout)
@@ -84,6 +87,8 @@ pub const USAGE: &str = "Usage: blktrace [OPTIONS] -d DEV [-d DEV ...]
 	--container-name Only record I/O of containers whose name matches the glob (implies --cgroup-ids)
 	--files Each queued bio's file (inode) in its record and each file's path in a note
 	        (biosnoop -i --file reads them; blkparse shows nothing of them)
+	--perfetto <file> Also write the I/Os as a timeline that ui.perfetto.dev opens (what
+	        `blkscope parse -i TRACE --format perfetto` makes of the trace)
 	--btf <file> This kernel's BTF (raw or a vmlinux ELF), for kernels without /sys/kernel/btf/vmlinux
 ";
 
@@ -111,6 +116,8 @@ pub struct RecordOptions {
     pub pod: Option<String>,
     /// `--container-name GLOB`: only the I/O of containers so named.
     pub container_name: Option<String>,
+    /// `--perfetto FILE`: the I/Os as a Perfetto timeline too.
+    pub perfetto: Option<PathBuf>,
 }
 
 /// What to do.
@@ -154,6 +161,7 @@ pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
         files: false,
         pod: None,
         container_name: None,
+        perfetto: None,
     };
     let mut cgroup_ids = None;
     for p in getopt_long(args, SPECS)? {
@@ -169,6 +177,7 @@ pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
                     'I' => o.devices.extend(device_list(Path::new(&v))?),
                     CGROUP => o.cgroup = Some(PathBuf::from(v)),
                     BTF => o.btf = Some(PathBuf::from(v)),
+                    PERFETTO => o.perfetto = Some(PathBuf::from(v)),
                     _ => {
                         let v = text(c, &v)?;
                         if let Some(command) = take_word(&mut o, &mut cgroup_ids, c, v)? {

@@ -4,8 +4,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsString;
+use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use blkscope_common::layout::{BLKIO_CGROUP_TAG, ROOT_CGROUP_ID};
@@ -22,6 +23,7 @@ use crate::model::event::{Action, BlockIoEvent, DeviceId};
 use crate::model::inflight::RequestTracker;
 use crate::run::events::{EventSink, EventSource, FeedError, feed};
 use crate::run::stop::{INTERRUPT, Stop, StopError};
+use crate::timeline::TimelineWriter;
 
 /// The probes' ring buffer when neither `-b` nor `-n` is given (blktrace's default, 4 x 512
 /// KiB per CPU, is sized for per-CPU relay buffers; ours is one buffer for all CPUs).
@@ -43,6 +45,8 @@ pub enum RecordError {
     Stop(#[from] StopError),
     #[error("{0}")]
     Write(io::Error),
+    #[error("--perfetto {}: {source}", path.display())]
+    Timeline { path: PathBuf, source: io::Error },
 }
 
 /// Where one trace's records go.
@@ -168,6 +172,57 @@ struct Traces {
     files: FileNames,
     /// `--pod`, `--container-name`: the containers whose I/O is recorded.
     names: Option<CgroupNameFilter>,
+    /// `--perfetto`: the I/Os as a timeline too.
+    timeline: Option<RecordedTimeline>,
+}
+
+/// `--perfetto`'s timeline, and the cgroups named in it so far.
+struct RecordedTimeline {
+    path: PathBuf,
+    writer: TimelineWriter<BufWriter<File>>,
+    named: HashSet<u64>,
+}
+
+impl RecordedTimeline {
+    fn create(path: &Path) -> Result<RecordedTimeline, RecordError> {
+        let failed = |source| RecordError::Timeline {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = File::create(path).map_err(failed)?;
+        let disk_name = |d| match device::name(d) {
+            Some(name) => format!("{name} ({d})"),
+            None => d.to_string(),
+        };
+        let writer =
+            TimelineWriter::new(BufWriter::with_capacity(1 << 17, file), Box::new(disk_name))
+                .map_err(failed)?;
+        Ok(RecordedTimeline {
+            path: path.to_path_buf(),
+            writer,
+            named: HashSet::new(),
+        })
+    }
+
+    /// Takes an event in, naming the cgroups of a queued bio the first time they are seen.
+    fn event(&mut self, e: &BlockIoEvent, cgroups: &mut Option<CgroupResolver>) -> io::Result<()> {
+        if e.action == Action::Queue
+            && let Some(resolver) = cgroups.as_mut()
+        {
+            for id in [e.cgroup_id, e.bio_cgroup_id] {
+                if id != 0 && self.named.insert(id) {
+                    let name = resolver
+                        .container_name(id)
+                        .map(|n| n.display())
+                        .or_else(|| resolver.path(id));
+                    if let Some(name) = name {
+                        self.writer.name_cgroup(id, &name);
+                    }
+                }
+            }
+        }
+        self.writer.event(e)
+    }
 }
 
 impl Traces {
@@ -216,6 +271,7 @@ impl Traces {
             cgroups: CgroupResolver::new().ok(),
             files: FileNames::new(),
             names: names.map(CgroupNameFilter::new),
+            timeline: None,
         }
     }
 
@@ -243,6 +299,9 @@ impl Traces {
                 continue;
             }
             if let Some(&t) = self.by_device.get(&e.device) {
+                if let Some(timeline) = &mut self.timeline {
+                    timeline.event(e, &mut self.cgroups)?;
+                }
                 let cgroups = &mut self.cgroups;
                 let mut path_of = |id| {
                     let resolver = cgroups.as_mut()?;
@@ -346,6 +405,11 @@ pub fn run(o: &RecordOptions) -> Result<Finished, RecordError> {
         ..BlockTraceOptions::default()
     };
     let mut traces = Traces::open(o, &devices, names);
+    traces.timeline = o
+        .perfetto
+        .as_deref()
+        .map(RecordedTimeline::create)
+        .transpose()?;
     let mut sink = RecordSink {
         traces: &mut traces,
         failure: None,
@@ -362,6 +426,13 @@ pub fn run(o: &RecordOptions) -> Result<Finished, RecordError> {
         return Err(RecordError::Write(e));
     }
     let drops = result?.unwrap_or_default();
+    if let Some(timeline) = traces.timeline.take() {
+        let path = timeline.path;
+        timeline
+            .writer
+            .finish()
+            .map_err(|source| RecordError::Timeline { path, source })?;
+    }
     let mut to_stderr = false;
     let mut finished = Vec::new();
     for t in traces.traces {
