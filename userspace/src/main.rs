@@ -15,6 +15,7 @@ use blkscope::tools::{
     ext4dist::{self, Ext4distArgs},
     ext4slower::{self, Ext4slowerArgs},
     iostat, parse, record,
+    report::{self, ReportArgs},
     trace::{self, TraceArgs},
 };
 use clap::{Args, Parser, Subcommand};
@@ -67,6 +68,8 @@ enum Command {
     Ext4dist(Ext4distArgs),
     /// Prometheus metrics: node_exporter's diskstats, per-cgroup I/O, latency histograms
     Exporter(ExporterArgs),
+    /// Pictures of a recording (or a live run): one HTML page of SVG charts per disk
+    Report(ReportArgs),
     /// Will blkscope work on this kernel (or the one whose BTF is in --btf FILE)? Exit 0 when
     /// every view can run
     Check(CheckArgs),
@@ -125,6 +128,7 @@ fn main() -> ExitCode {
         Command::Ext4slower(args) => ext4slower::run(args),
         Command::Ext4dist(args) => ext4dist::run(args),
         Command::Exporter(args) => exporter::run(&args),
+        Command::Report(args) => report::run(args),
         Command::Check(args) => match check::run(&args) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,

@@ -42,6 +42,8 @@ pub struct CompletedIo {
     /// With `--file`: what the I/O's first bio carried (a file, or the device's own pages).
     pub file: Option<IoFile>,
     pub queued_ns: Option<u64>,
+    /// When a request was allocated for its first bio (G; not for a bio merged into one).
+    pub got_ns: Option<u64>,
     /// When the request went into the I/O scheduler (biolatency -Q starts there).
     pub inserted_ns: Option<u64>,
     pub issued_ns: Option<u64>,
@@ -69,6 +71,7 @@ struct QueuedBio {
     /// The bio's blkcg (the probes read it on bio events only).
     bio_cgroup_id: u64,
     queued_ns: u64,
+    got_ns: Option<u64>,
     partition: Option<DeviceId>,
     stacked_on: Option<DeviceId>,
     file: Option<IoFile>,
@@ -82,6 +85,7 @@ struct InFlight {
     stacked_on: Option<DeviceId>,
     file: Option<IoFile>,
     queued_ns: Option<u64>,
+    got_ns: Option<u64>,
     inserted_ns: Option<u64>,
     issued_ns: Option<u64>,
 }
@@ -138,6 +142,7 @@ impl RequestTracker {
                         issuer: issuer_of(e),
                         bio_cgroup_id: e.bio_cgroup_id,
                         queued_ns: e.time_ns,
+                        got_ns: None,
                         partition: match from {
                             Some(RemappedFrom::Partition(p)) => Some(p),
                             _ => None,
@@ -193,7 +198,13 @@ impl RequestTracker {
                 None
             }
             // G still carries the bio (its address is not the request's): the request is first
-            // seen, by its own address, at insert or issue.
+            // seen, by its own address, at insert or issue; G's time goes with the bio.
+            Action::GetRequest => {
+                if let Some(bio) = self.queued.get_mut(&(e.device, e.sector)) {
+                    bio.got_ns.get_or_insert(e.time_ns);
+                }
+                None
+            }
             Action::Insert | Action::Issue | Action::Requeue => {
                 self.track_request(e);
                 None
@@ -237,6 +248,7 @@ impl RequestTracker {
                 key,
                 InFlight {
                     queued_ns: bio.as_ref().map(|b| b.queued_ns),
+                    got_ns: bio.as_ref().and_then(|b| b.got_ns),
                     partition: bio.as_ref().and_then(|b| b.partition),
                     stacked_on: bio.as_ref().and_then(|b| b.stacked_on),
                     file: bio.as_ref().and_then(|b| b.file),
@@ -266,6 +278,7 @@ impl RequestTracker {
             // Bio-based devices complete bios that were never part of a request.
             self.queued.remove(&(e.device, e.sector)).map(|b| InFlight {
                 queued_ns: Some(b.queued_ns),
+                got_ns: b.got_ns,
                 partition: b.partition,
                 stacked_on: b.stacked_on,
                 file: b.file,
@@ -282,6 +295,7 @@ impl RequestTracker {
             stacked_on: None,
             file: None,
             queued_ns: None,
+            got_ns: None,
             inserted_ns: None,
             issued_ns: None,
         });
@@ -298,6 +312,7 @@ impl RequestTracker {
             stacked_on: state.stacked_on,
             file: state.file,
             queued_ns: state.queued_ns,
+            got_ns: state.got_ns,
             inserted_ns: state.inserted_ns,
             issued_ns: state.issued_ns,
             completed_ns: e.time_ns,
@@ -392,11 +407,12 @@ mod tests {
         assert_eq!(
             (
                 done.queued_ns,
+                done.got_ns,
                 done.inserted_ns,
                 done.issued_ns,
                 done.completed_ns
             ),
-            (Some(1), Some(2), Some(3), 9)
+            (Some(1), Some(2), Some(2), Some(3), 9)
         );
         assert_eq!(t.pending(), 0);
     }

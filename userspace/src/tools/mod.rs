@@ -13,4 +13,5 @@ pub mod ext4slower;
 pub mod iostat;
 pub mod parse;
 pub mod record;
+pub mod report;
 pub mod trace;

@@ -157,6 +157,7 @@ mod tests {
             stacked_on: None,
             file: None,
             queued_ns: None,
+            got_ns: None,
             inserted_ns: inserted,
             issued_ns: Some(issued),
             completed_ns: completed,

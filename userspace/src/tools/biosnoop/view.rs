@@ -370,6 +370,7 @@ mod tests {
             stacked_on: None,
             file: None,
             queued_ns: Some(1_000_000),
+            got_ns: None,
             inserted_ns: None,
             issued_ns: Some(1_500_000),
             completed_ns,
