@@ -22,6 +22,7 @@ APT_PACKAGES=(
   lz4 binutils
   qemu-system-x86 busybox-static cpio xz-utils
   docker.io
+  chromium
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }
