@@ -2,8 +2,9 @@
 //! ../shared/fixtures/blktrace, on traces our writer makes (every action, several devices,
 //! remaps, splits, requeues), and on random traces with overlapping and repeated I/Os (where
 //! btt's answers depend on the shape of its trees), the report and every file btt writes for
-//! the options we support are the same byte for byte. Broken input gives the report of the
-//! valid part and an error naming file and offset.
+//! the options we support are the same byte for byte, the plot-data files of `-B -l -L -m -q
+//! -Q -s -u -z -Z` included (names, set of files, contents). Broken input gives the report of
+//! the valid part and an error naming file and offset.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -138,9 +139,35 @@ const OPTION_SETS: &[&[&str]] = &[
     &["--all-data", "--output-file=base", "--iostat=io"],
 ];
 
+/// The plot-data options, compared on every trace.
+const PLOT_SETS: &[&[&str]] = &[
+    &[
+        "-B", "bno", "-l", "d2c", "-q", "q2c", "-z", "q2d", "-Q", "aqd", "-u", "up",
+    ],
+    &["-s", "seek", "-m", "sps", "-L", "0.01", "-Z"],
+    &["-a", "-s", "seek", "-m", "sps", "-L", "1", "-o", "out"],
+    &[
+        "-t", "0.02", "-T", "0.1", "-s", "s", "-Q", "q", "-l", "l", "-Z",
+    ],
+    &[
+        "--dump-blocknos=b",
+        "--d2c-latencies=l",
+        "--periodic-latencies=0.1",
+        "--seeks=s",
+        "--seeks-per-second=m",
+        "--q2c-latencies=q",
+        "--active-queue-depth=a",
+        "--unplug-hist=u",
+        "--q2d-latencies=z",
+        "-Z",
+    ],
+    // btt's --do-active is -z without a value: it turns -z off.
+    &["-z", "z", "--do-active", "-q", "q"],
+];
+
 fn compare_all(work: &Path, dump_path: &Path) {
     let input = dump_path.to_string_lossy().into_owned();
-    for set in OPTION_SETS {
+    for set in OPTION_SETS.iter().chain(PLOT_SETS) {
         let mut args = vec!["-i", input.as_str()];
         args.extend_from_slice(set);
         same(work, &args);
@@ -169,6 +196,15 @@ fn fixtures_analyse_as_btt_does_with_every_option() {
             &["-i", &input, "-M", &map, "-A", "-I", "io", "-P", "t"],
         );
         same(work.path(), &["-i", &input, "-D", "7,1"]);
+        // Plot files named after mapped devices, and live files in -D's order.
+        same(
+            work.path(),
+            &[
+                "-i", &input, "-M", &map, "-B", "b", "-s", "s", "-m", "m", "-u", "u", "-L", "0.02",
+                "-Z",
+            ],
+        );
+        same(work.path(), &["-i", &input, "-D", "7,1", "-Z", "-Q", "q"]);
         // A listed device the trace does not have: btt crashes on it, we leave it out.
         let listed = run_btt(true, &["-i", &input, "-D", "7,1"], work.path(), None);
         let extra = run_btt(true, &["-i", &input, "-D", "7,1;8,0"], work.path(), None);
@@ -324,6 +360,101 @@ fn overlapping_and_repeated_ios_analyse_as_btt_does() {
             &["-i", &input, "-A", "-p", "per-io", "-P", "t"],
         );
         same(work.path(), &["-i", &input, "-a", "-I", "io", "-S", "0"]);
+        same(
+            work.path(),
+            &[
+                "-i", &input, "-B", "b", "-s", "s", "-m", "m", "-l", "l", "-q", "q", "-z", "z",
+                "-Q", "a", "-L", "0.5", "-Z",
+            ],
+        );
+    }
+}
+
+/// A long trace: 8,0 queues, issues and completes an I/O every few milliseconds for
+/// `seconds` (its seeks-per-second lines outgrow a stdio buffer many times over, so the
+/// two streams btt writes that file with overwrite each other block by block); 253,0 only
+/// queues (its D2D stream writes nothing, and btt loses the file when it closes that stream
+/// first); 8,16 is seen only in plugs and unplugs (no files: btt counts unplugs only for
+/// devices it follows).
+fn long_trace(seconds: u64) -> Vec<u8> {
+    let mut rng = Rng(99);
+    let (disk, dm, other) = (make_dev(8, 0), make_dev(253, 0), make_dev(8, 16));
+    let mut out = Vec::new();
+    let mut seq = 0;
+    let mut push = |t: Trace, out: &mut Vec<u8>| {
+        let mut t = t;
+        seq += 1;
+        t.header.sequence = seq;
+        out.extend(t.encode(Endian::NATIVE));
+    };
+    let mut time = 1_000;
+    while time < seconds * 1_000_000_000 {
+        let sector = rng.below(1 << 30);
+        let sectors = 8 << rng.below(4);
+        let q = record(
+            time,
+            act::QUEUE,
+            category::QUEUE,
+            sector,
+            sectors as u32,
+            disk,
+        );
+        push(q, &mut out);
+        let q = record(time + 10, act::QUEUE, category::QUEUE, sector, 8, dm);
+        push(q, &mut out);
+        let d = record(
+            time + 50_000,
+            act::ISSUE,
+            category::ISSUE,
+            sector,
+            sectors as u32,
+            disk,
+        );
+        push(d, &mut out);
+        let c = record(
+            time + 900_000,
+            act::COMPLETE,
+            category::COMPLETE,
+            sector,
+            sectors as u32,
+            disk,
+        );
+        push(c, &mut out);
+        if rng.below(8) == 0 {
+            for dev in [disk, other] {
+                push(
+                    record(time + 1_000, act::PLUG, category::QUEUE, 0, 0, dev),
+                    &mut out,
+                );
+                let mut u = record(time + 2_000, act::UNPLUG_IO, category::QUEUE, 0, 0, dev);
+                u.pdu = rng.below(130).to_be_bytes().to_vec();
+                u.header.pdu_len = 8;
+                push(u, &mut out);
+            }
+        }
+        time += 1_000_000 + rng.below(60_000_000);
+    }
+    out
+}
+
+#[test]
+fn long_traces_plot_as_btt_does() {
+    tools_available();
+    let work = Scratch::new("btt-long");
+    for seconds in [3, 400] {
+        let path = work.path().join(format!("long{seconds}.bin"));
+        std::fs::write(&path, long_trace(seconds)).expect("write trace");
+        let input = path.to_string_lossy().into_owned();
+        same(
+            work.path(),
+            &[
+                "-i", &input, "-s", "s", "-m", "m", "-u", "u", "-L", "2", "-Z",
+            ],
+        );
+        same(
+            work.path(),
+            &["-i", &input, "-B", "b", "-Q", "q", "-l", "l"],
+        );
     }
 }
 
@@ -400,9 +531,17 @@ fn usage_errors_name_the_problem() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no-such-trace"));
 
-    let unwritten = run_btt(true, &["-i", "x", "--seeks=s"], work.path(), None);
-    assert_eq!(unwritten.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&unwritten.stderr).contains("-s (--seeks)"));
+    // As btt: seeks per second only with the seeks.
+    let sps = run_btt(
+        true,
+        &["-i", "x", "--seeks-per-second=m"],
+        work.path(),
+        None,
+    );
+    assert_eq!(sps.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&sps.stderr).contains("-m option requires -s"));
+    let theirs = run_btt(false, &["-i", "x", "-m", "m"], work.path(), None);
+    assert_eq!(theirs.status.code(), Some(1));
 
     let bad = run_btt(true, &["-i", "x", "-d", "soon"], work.path(), None);
     assert_eq!(bad.status.code(), Some(1));

@@ -38,6 +38,19 @@ impl ActivePeriods {
         self.periods.insert(start, end);
     }
 
+    /// The periods as `(start, end)`, in time order.
+    pub fn periods(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.periods.iter().map(|(&s, &e)| (s, e))
+    }
+
+    pub fn len(&self) -> usize {
+        self.periods.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.periods.is_empty()
+    }
+
     /// The figures btt prints. As btt does, the observed span is measured from time zero of
     /// the trace (not from the first period), and a single period shows a zero average.
     pub fn summary(&self) -> ActiveSummary {

@@ -10,8 +10,11 @@ use super::active::ActivePeriods;
 use super::avg::{Span, Spans};
 use super::device::{Device, QueuedIo, devno, is_remapper};
 use super::iostat_file::{self as iostat, Totals};
+use super::latency::Latency;
+use super::plots::Plots;
 use super::process::{ProcessId, Processes};
 use super::ranges::Regions;
+use super::sps::SeekStream;
 use super::time::{bit_time, stamp, to_sec};
 use super::trees::IoTrees;
 use crate::blktrace::format::{Trace, TraceHeader, act, category, notify};
@@ -65,6 +68,8 @@ pub struct Sinks {
     pub per_io: Option<Box<dyn Write>>,
     /// `-P`: per device, each completion's queue, issue and completion times.
     pub trees: Option<IoTrees>,
+    /// `-B -l -L -m -q -Q -s -u -z`: the per-device plot-data files.
+    pub plots: Plots,
 }
 
 /// The state of one btt run.
@@ -156,14 +161,14 @@ impl Analysis {
         self.iostat_tick(h.time)?;
         // The cgroup flag is not part of the action (btt 2.09 skips such records).
         match h.action & 0xffff & !act::CGROUP {
-            act::QUEUE => self.queue(h),
+            act::QUEUE => self.queue(h)?,
             act::REMAP => self.remap(t),
             act::INSERT => self.step(h, Step::Insert),
             act::GETRQ => self.step(h, Step::GetRq),
             act::BACKMERGE | act::FRONTMERGE => self.step(h, Step::Merge),
             act::SLEEPRQ => self.step(h, Step::Sleep),
             act::REQUEUE => self.requeue(h),
-            act::ISSUE => self.issue(h),
+            act::ISSUE => self.issue(h)?,
             act::COMPLETE => self.complete(h)?,
             act::PLUG => {
                 if let Some(d) = self.device_mut(h.device) {
@@ -173,8 +178,14 @@ impl Analysis {
             act::UNPLUG_IO | act::UNPLUG_TIMER => {
                 let by_timer = h.action & 0xffff & !act::CGROUP == act::UNPLUG_TIMER;
                 let ios = t.payload_u64();
-                if let Some(d) = self.device_mut(h.device) {
-                    d.plugs.unplug(bit_time(h.time), ios, by_timer);
+                if let Some(&i) = self.by_dev.get(&h.device) {
+                    // btt's histogram counts every unplug by I/O count, plugged or not.
+                    if !by_timer {
+                        self.sinks.plots.unplug(i, ios);
+                    }
+                    self.devices[i]
+                        .plugs
+                        .unplug(bit_time(h.time), ios, by_timer);
                 }
             }
             _ => {}
@@ -202,9 +213,11 @@ impl Analysis {
                     .iter()
                     .find(|(_, no)| *no == devno)
                     .map(|(name, _)| name.clone());
+                let file_name = name.as_deref().unwrap_or(&devno);
                 if let Some(trees) = self.sinks.trees.as_mut() {
-                    trees.add_device(h.device, name.as_deref().unwrap_or(&devno));
+                    trees.add_device(h.device, file_name);
                 }
+                self.sinks.plots.add_device(file_name);
                 self.devices.push(Device::new(h.device, name, now));
                 self.by_dev.insert(h.device, self.devices.len() - 1);
                 self.devices.len() - 1
@@ -229,12 +242,12 @@ impl Analysis {
         self.processes.get_mut(process).spans.add(span, ns);
     }
 
-    fn queue(&mut self, h: &TraceHeader) {
+    fn queue(&mut self, h: &TraceHeader) -> io::Result<()> {
         if h.bytes == 0 {
-            return;
+            return Ok(());
         }
         let Some(dev) = self.follow(h, Step::Queue) else {
-            return;
+            return Ok(());
         };
         let io = QueuedIo {
             time: h.time,
@@ -257,7 +270,12 @@ impl Analysis {
         let q2q = if remapper { Span::Q2Qdm } else { Span::Q2Q };
 
         let d = &mut self.devices[dev];
-        d.q2q_seeks.add(sector, end, absolute);
+        let dist = d.q2q_seeks.add(sector, end, absolute);
+        let (now, read) = (bit_time(h.time), is_read(h));
+        self.sinks
+            .plots
+            .seek(dev, SeekStream::Q2q, now, dist, read)?;
+        let d = &mut self.devices[dev];
         self.regions.queued.update(h.time, delta);
         if let Some(gap) = since(&mut d.last_q, h.time) {
             d.spans.add(q2q, gap);
@@ -278,6 +296,7 @@ impl Analysis {
         d.queues += 1;
         d.active_at_q_total += d.active_at_q;
         d.active_at_q += 1;
+        Ok(())
     }
 
     /// Getrq, sleep, insert and merge: each marks the queued I/O at its sector.
@@ -368,12 +387,12 @@ impl Analysis {
         self.add_span(from, process, span, ns);
     }
 
-    fn issue(&mut self, h: &TraceHeader) {
+    fn issue(&mut self, h: &TraceHeader) -> io::Result<()> {
         if h.bytes == 0 {
-            return;
+            return Ok(());
         }
         let Some(dev) = self.follow(h, Step::Issue) else {
-            return;
+            return Ok(());
         };
         self.processes.of_pid(h.pid);
         let absolute = self.settings.seek_absolute;
@@ -382,7 +401,12 @@ impl Analysis {
         let end = h.sector.wrapping_add(u64::from(sectors));
         let d = &mut self.devices[dev];
         d.active_at_q = d.active_at_q.saturating_sub(1);
-        d.d2d_seeks.add(h.sector, end, absolute);
+        let dist = d.d2d_seeks.add(h.sector, end, absolute);
+        let (now, read) = (bit_time(h.time), is_read(h));
+        let plots = &mut self.sinks.plots;
+        plots.seek(dev, SeekStream::D2d, now, dist, read)?;
+        plots.issue(dev, now, h.sector, end, read)?;
+        let d = &mut self.devices[dev];
         d.iostat
             .issue(is_read(h), u64::from(sectors), to_sec(h.time));
         d.issues += 1;
@@ -390,6 +414,7 @@ impl Analysis {
             count_size(&mut self.issue_sizes, h.bytes);
         }
         let mut spans = Vec::new();
+        let mut waits = Vec::new();
         for at in d.queued_within(h.sector, end) {
             let q = d.queued.get_mut(at);
             if let Some(i) = q.insert_time {
@@ -399,14 +424,20 @@ impl Analysis {
             }
             q.issue_time = Some(h.time);
             q.issue_at = (h.sector, sectors);
+            // Not btt's tdelta: an issue stamped before its queue wraps around.
+            let wait = h.time.wrapping_sub(q.time);
             if all_data {
-                let wait = h.time.wrapping_sub(q.time);
                 d.q2d.add(wait);
             }
+            waits.push(wait);
         }
         for (process, span, ns) in spans {
             self.add_span(dev, process, span, ns);
         }
+        for wait in waits {
+            self.sinks.plots.latency(dev, Latency::Q2d, h.time, wait)?;
+        }
+        Ok(())
     }
 
     fn complete(&mut self, h: &TraceHeader) -> io::Result<()> {
@@ -430,6 +461,7 @@ impl Analysis {
             .completed
             .update(h.time, delta);
 
+        self.sinks.plots.complete(dev, bit_time(h.time))?;
         let end = h.sector.wrapping_add(blocks);
         let covered = self.devices[dev].queued_within(h.sector, end);
         let mut queue_times = Vec::new();
@@ -445,10 +477,13 @@ impl Analysis {
                 Span::Q2C
             };
             self.add_span(dev, q.process, span, q2c);
+            self.sinks.plots.latency(dev, Latency::Q2c, q.time, q2c)?;
             if let Some(issued) = q.issue_time {
                 self.devices[dev].active.add(issued, h.time);
                 self.active.add(issued, h.time);
-                self.add_span(dev, q.process, Span::D2C, tdelta(issued, h.time));
+                let d2c = tdelta(issued, h.time);
+                self.add_span(dev, q.process, Span::D2C, d2c);
+                self.sinks.plots.latency(dev, Latency::D2c, h.time, d2c)?;
                 let d = &mut self.devices[dev];
                 if let Some(i) = q.insert_time.or(q.merge_time) {
                     d.iostat.wait(tdelta(i, h.time));

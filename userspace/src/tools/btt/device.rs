@@ -134,6 +134,11 @@ impl Device {
         }
     }
 
+    /// The name btt gives the device's files: the mapped name or `MAJ,MIN`.
+    pub fn file_name(&self) -> String {
+        self.mapped_name.clone().unwrap_or_else(|| devno(self.dev))
+    }
+
     /// The header btt prints for this device: the mapped name or `(  8,  0)`, cut to
     /// `max - 1` characters like its fixed buffers.
     pub fn header(&self, max: usize) -> String {

@@ -3,13 +3,16 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use super::plots::PlotNames;
 use crate::cli::getopt::{Arg, OptError, OptSpec, Parsed, getopt_long, text};
 
 const fn opt(short: char, long: &'static str, arg: Arg) -> OptSpec {
     OptSpec { short, long, arg }
 }
 
-/// btt 2.09's options, in its order.
+/// btt 2.09's options, in its order, with its slip kept: `--do-active` is `-z` without a
+/// value (it turns `-z` off), so `-Z` has no long name (`\0` can never be typed), and `-z`
+/// comes before `--do-active` so that the letter finds its value-taking entry.
 pub const SPECS: &[OptSpec] = &[
     opt('a', "seek-absolute", Arg::None),
     opt('A', "all-data", Arg::None),
@@ -37,45 +40,44 @@ pub const SPECS: &[OptSpec] = &[
     opt('u', "unplug-hist", Arg::Required),
     opt('V', "version", Arg::None),
     opt('v', "verbose", Arg::None),
-    opt('Z', "do-active", Arg::None),
-    opt('X', "easy-parse-avgs", Arg::None),
     opt('z', "q2d-latencies", Arg::Required),
+    opt('z', "do-active", Arg::None),
+    opt('X', "easy-parse-avgs", Arg::None),
+    opt('Z', "\0", Arg::None),
 ];
 
+/// btt 2.09's usage text.
 pub const USAGE: &str = "\n[ -a               | --seek-absolute ]
 [ -A               | --all-data ]
+[ -B <output name> | --dump-blocknos=<output name> ]
 [ -d <seconds>     | --range-delta=<seconds> ]
 [ -D <dev;...>     | --devices=<dev;...> ]
 [ -e <exe,...>     | --exes=<exe,...>  ]
 [ -h               | --help ]
 [ -i <input name>  | --input-file=<input name> ]
 [ -I <output name> | --iostat=<output name> ]
+[ -l <output name> | --d2c-latencies=<output name> ]
+[ -L <freq>        | --periodic-latencies=<freq> ]
+[ -m <output name> | --seeks-per-second=<output name> ]
 [ -M <dev map>     | --dev-maps=<dev map>
 [ -o <output name> | --output-file=<output name> ]
 [ -p <output name> | --per-io-dump=<output name> ]
+[ -P <output name> | --per-io-trees=<output name> ]
+[ -q <output name> | --q2c-latencies=<output name> ]
+[ -Q <output name> | --active-queue-depth=<output name> ]
 [ -r               | --no-remaps ]
+[ -s <output name> | --seeks=<output name> ]
 [ -S <interval>    | --iostat-interval=<interval> ]
 [ -t <sec>         | --time-start=<sec> ]
 [ -T <sec>         | --time-end=<sec> ]
+[ -u <output name> | --unplug-hist=<output name> ]
 [ -V               | --version ]
 [ -v               | --verbose ]
 [ -X               | --easy-parse-avgs ]
+[ -z <output name> | --q2d-latencies=<output name> ]
+[ -Z               | --do-active
 
 ";
-
-/// The data files of btt's that blkscope does not write (yet), with their long names.
-const NOT_WRITTEN: &[(char, &str)] = &[
-    ('B', "dump-blocknos"),
-    ('l', "d2c-latencies"),
-    ('L', "periodic-latencies"),
-    ('m', "seeks-per-second"),
-    ('q', "q2c-latencies"),
-    ('Q', "active-queue-depth"),
-    ('s', "seeks"),
-    ('u', "unplug-hist"),
-    ('z', "q2d-latencies"),
-    ('Z', "do-active"),
-];
 
 /// What the command line asks for.
 #[derive(Debug, Clone, Default)]
@@ -100,6 +102,10 @@ pub struct BttOptions {
     pub time_end: Option<f64>,
     pub verbose: bool,
     pub easy_parse: bool,
+    /// `-B -l -L -m -q -Q -s -u -z`: the per-device plot-data files.
+    pub plots: PlotNames,
+    /// `-Z`: the active periods' `_live.dat` files.
+    pub live: bool,
 }
 
 /// What to do.
@@ -117,8 +123,8 @@ pub enum UsageError {
     Getopt(OptError),
     #[error("no input given (-i NAME)")]
     NoInput,
-    #[error("option -{0} (--{1}) asks for a data file that blkscope btt does not write")]
-    NotWritten(char, &'static str),
+    #[error("-m option requires -s options")]
+    SeeksPerSecondWithoutSeeks,
     #[error("option -{0}: '{1}' is not {2}")]
     BadValue(char, String, &'static str),
 }
@@ -135,8 +141,13 @@ pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
     let mut input = None;
     for p in getopt_long(args, SPECS).map_err(UsageError::Getopt)? {
         // btt ignores operands.
-        let Parsed::Opt(c, v) = p else { continue };
-        let v = v.unwrap_or_default();
+        let Parsed::Opt(c, value) = p else { continue };
+        if c == 'z' {
+            // `--do-active` comes here without a value and turns `-z` off.
+            o.plots.q2d = value.map(PathBuf::from);
+            continue;
+        }
+        let v = value.unwrap_or_default();
         // File names are taken as the OS gave them; words and numbers must be text.
         match c {
             'i' => input = Some(PathBuf::from(v)),
@@ -144,6 +155,13 @@ pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
             'M' => o.device_map = Some(v.into()),
             'o' => o.output = Some(v.into()),
             'p' => o.per_io = Some(v.into()),
+            'B' => o.plots.block_numbers = Some(v.into()),
+            'l' => o.plots.d2c = Some(v.into()),
+            'm' => o.plots.seeks_per_second = Some(v.into()),
+            'q' => o.plots.q2c = Some(v.into()),
+            'Q' => o.plots.queue_depth = Some(v.into()),
+            's' => o.plots.seeks = Some(v.into()),
+            'u' => o.plots.unplugs = Some(v.into()),
             _ => {
                 let v = text(c, &v).map_err(UsageError::Getopt)?;
                 if let Some(command) = take_word(&mut o, c, v)? {
@@ -153,6 +171,9 @@ pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
         }
     }
     o.input = input.ok_or(UsageError::NoInput)?;
+    if o.plots.seeks_per_second.is_some() && o.plots.seeks.is_none() {
+        return Err(UsageError::SeeksPerSecondWithoutSeeks);
+    }
     Ok(Command::Run(Box::new(o)))
 }
 
@@ -165,6 +186,7 @@ fn take_word(o: &mut BttOptions, c: char, v: &str) -> Result<Option<Command>, Us
         'D' => o.devices = device_list(v),
         'e' => o.exes = Some(v.to_string()),
         'h' => return Ok(Some(Command::Help)),
+        'L' => o.plots.periodic = number(c, v)?,
         'P' => o.per_io_trees = true,
         'r' => o.ignore_remaps = true,
         'S' => {
@@ -179,13 +201,9 @@ fn take_word(o: &mut BttOptions, c: char, v: &str) -> Result<Option<Command>, Us
         'V' => return Ok(Some(Command::Version)),
         'v' => o.verbose = true,
         'X' => o.easy_parse = true,
-        _ => {
-            let &(c, long) = NOT_WRITTEN
-                .iter()
-                .find(|(s, _)| *s == c)
-                .unwrap_or(&('?', "unknown"));
-            return Err(UsageError::NotWritten(c, long));
-        }
+        'Z' => o.live = true,
+        // getopt_long gives only the letters above.
+        _ => return Err(UsageError::Getopt(OptError::Invalid(c))),
     }
     Ok(None)
 }
@@ -253,9 +271,21 @@ mod tests {
     }
 
     #[test]
-    fn unwritten_files_and_bad_values_are_named() {
-        let e = parse(&args("-i x -B blk")).unwrap_err();
-        assert!(e.to_string().contains("-B (--dump-blocknos)"), "{e}");
+    fn plot_options_and_bad_values() {
+        let Ok(Command::Run(o)) = parse(&args("-i x -B blk -s s -m m -L 0.5 -Z -z q -l d")) else {
+            panic!("should parse");
+        };
+        assert_eq!(o.plots.block_numbers, Some(PathBuf::from("blk")));
+        assert_eq!(o.plots.q2d, Some(PathBuf::from("q")));
+        assert_eq!(o.plots.periodic, 0.5);
+        assert!(o.live);
+        // btt's --do-active is -z without a value.
+        let Ok(Command::Run(o)) = parse(&args("-i x -z q --do-active")) else {
+            panic!("should parse");
+        };
+        assert!(!o.live && o.plots.q2d.is_none());
+        let e = parse(&args("-i x -m m")).unwrap_err();
+        assert!(e.to_string().contains("-m option requires -s"), "{e}");
         let e = parse(&args("-i x -S often")).unwrap_err();
         assert!(e.to_string().contains("-S: 'often'"), "{e}");
         assert!(matches!(parse(&args("-A")), Err(UsageError::NoInput)));

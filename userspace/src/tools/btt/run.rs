@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use super::analysis::{Analysis, Settings, Sinks};
 use super::options::{BttOptions, read_device_map};
+use super::plots::Plots;
 use super::report::{Report, ReportOptions};
 use super::trees::IoTrees;
 use crate::blktrace::error::TraceError;
@@ -125,6 +126,7 @@ pub fn run(o: &BttOptions) -> Result<Finished, RunError> {
         iostat: open(&o.iostat)?,
         per_io: open(&o.per_io)?,
         trees: o.per_io_trees.then(IoTrees::default),
+        plots: Plots::new(o.plots.clone()),
     };
     let mut a = Analysis::new(settings, sinks)?;
 
@@ -170,6 +172,9 @@ pub fn run(o: &BttOptions) -> Result<Finished, RunError> {
     if let Some(e) = report.easy.as_mut() {
         e.flush()?;
     }
+    if o.live {
+        super::live::write_all(report.a)?;
+    }
     if let Some(name) = &o.output {
         write_size_histograms(report.a, name)?;
     }
@@ -192,6 +197,7 @@ pub fn run(o: &BttOptions) -> Result<Finished, RunError> {
     if let Some(trees) = a.sinks.trees.as_mut() {
         trees.flush()?;
     }
+    a.sinks.plots.finish()?;
     Ok(Finished { input_errors })
 }
 
