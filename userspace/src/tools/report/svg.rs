@@ -306,31 +306,35 @@ pub fn heatmap_key(max: u64) -> String {
     out
 }
 
-/// Where on the disk the I/Os went, over time: a cell per (time, sector range, direction).
+/// Where on the disk the I/Os went, over time: a cell per (time, sector range, direction),
+/// drawn as one path per direction (a random workload fills thousands of cells: a path keeps
+/// the page small where rectangles with tooltips made it megabytes).
 pub fn offsets(o: &Offsets, bins: &TimeBins) -> String {
     let mut c = Canvas::new(300.0, "sector offsets over time");
     c.time_axis(bins);
     let gib = (o.rows * o.row_sectors) as f64 * 512.0 / f64::from(1u32 << 30);
     c.value_axis(gib, "offset (GiB)");
     let (cell_w, cell_h) = (
-        c.plot_width() / bins.columns as f64,
-        c.plot_height() / o.rows as f64,
+        (c.plot_width() / bins.columns as f64).max(1.5),
+        (c.plot_height() / o.rows as f64).max(1.5),
     );
-    for (&(column, row, direction), &count) in &o.cells {
-        let x = LEFT + column as f64 * cell_w;
-        let y = c.bottom() - (row + 1) as f64 * cell_h;
-        let extra = format!(" class=\"offset\" fill-opacity=\"0.75\" data-count=\"{count}\"");
-        let title = format!("{count} {}", direction.label());
-        let fill = direction_colour(direction);
-        c.rect(
-            x,
-            y,
-            cell_w.max(1.5),
-            cell_h.max(1.5),
-            fill,
-            &extra,
-            Some(&title),
-        );
+    for direction in [Direction::Read, Direction::Write, Direction::Other] {
+        let mut path = String::new();
+        for &(column, row, d) in o.cells.keys() {
+            if d == direction {
+                let x = LEFT + column as f64 * c.plot_width() / bins.columns as f64;
+                let y = c.bottom() - (row + 1) as f64 * c.plot_height() / o.rows as f64;
+                let _ = write!(path, "M{x:.1} {y:.1}h{cell_w:.1}v{cell_h:.1}h-{cell_w:.1}z");
+            }
+        }
+        if !path.is_empty() {
+            let _ = write!(
+                c.out,
+                "<path class=\"offsets\" data-direction=\"{}\" fill=\"{}\" fill-opacity=\"0.75\" d=\"{path}\"/>",
+                direction.label(),
+                direction_colour(direction)
+            );
+        }
     }
     c.finish()
 }
