@@ -180,7 +180,7 @@ fn btt_rows(dir: &Path, blkscope: &Path, events: f64, rounds: u32) -> anyhow::Re
     if !status.success() {
         bail!("blkparse -d failed");
     }
-    let cases: [(&str, &Path, &[&str]); 3] = [
+    let cases: [(&str, &Path, &[&str]); 4] = [
         (
             "stock btt 2.09 (dump)",
             Path::new("btt"),
@@ -191,6 +191,12 @@ fn btt_rows(dir: &Path, blkscope: &Path, events: f64, rounds: u32) -> anyhow::Re
             "blkscope btt (per-CPU files)",
             blkscope,
             &["btt", "-i", "bench"],
+        ),
+        // The report's target: the same order of time as btt on the same trace.
+        (
+            "blkscope report (per-CPU files)",
+            blkscope,
+            &["report", "-i", "bench", "-o", "bench.html"],
         ),
     ];
     let mut rows = Vec::new();
@@ -211,14 +217,18 @@ fn btt_rows(dir: &Path, blkscope: &Path, events: f64, rounds: u32) -> anyhow::Re
         ));
     }
     let speedup = rates.get(1).copied().unwrap_or(0.0) / rates.first().copied().unwrap_or(1.0);
+    let page_kib = std::fs::metadata(dir.join("bench.html")).map_or(0, |m| m.len() / 1024);
+    let report_vs_btt = rates.get(2).copied().unwrap_or(0.0) / rates.get(3).copied().unwrap_or(1.0);
     Ok(format!(
-        "\n## Analysing a recorded trace (btt)\n\n\
+        "\n## Analysing a recorded trace (btt, report)\n\n\
          `btt -i bench.bin` (the dump `blkparse -d` writes of the same trace) and `blkscope btt` \
-         on it, report to /dev/null; median of {rounds} run(s). Memory holds the I/Os in flight \
+         on it, report to /dev/null, and `blkscope report` of the same trace to an HTML file; median of {rounds} run(s). Memory holds the I/Os in flight \
          and btt's statistics (its seek buckets and active periods grow with the trace, in \
          both).\n\n\
          | analyser | time | events/s | peak RSS |\n|---|---|---|---|\n{}\n\n\
-         blkscope btt analyses {speedup:.1}x as many events per second as btt.\n",
+         blkscope btt analyses {speedup:.1}x as many events per second as btt. `blkscope report` \
+         on the per-CPU files takes {report_vs_btt:.1}x the time of `blkscope btt` on them \
+         (target: the same order) and writes a page of {page_kib} KiB.\n",
         rows.join("\n")
     ))
 }
