@@ -13,7 +13,9 @@ use std::time::Duration;
 use blkscope::blktrace::BlktraceWriter;
 use blkscope::blktrace::synthetic::{SyntheticSpec, generate};
 use blkscope_tests::workload::DirectIo;
-use blkscope_tests::{DiskCounters, LoopDevice, Scratch, blkscope_binary, require_root, serial};
+use blkscope_tests::{
+    Cgroup, DiskCounters, LoopDevice, Scratch, blkscope_binary, require_root, serial,
+};
 use serde_json::Value;
 
 fn blkscope(dir: &Path, args: &[&str]) -> Output {
@@ -292,12 +294,42 @@ fn a_live_run_counts_what_diskstats_counts() {
     for i in 0..60 {
         DirectIo::read(i * 8192, 4096).run(disk.path_str());
     }
+    // Ten more from a cgroup: the containers chart names it by its path.
+    let cgroup = Cgroup::new("report");
+    let in_cgroup = format!(
+        "echo $$ > {} && exec dd if={} of=/dev/null bs=4096 count=10 skip=1000 iflag=direct \
+         2>/dev/null",
+        cgroup.procs_path(),
+        disk.path_str()
+    );
+    assert!(
+        Command::new("sh")
+            .args(["-c", &in_cgroup])
+            .status()
+            .unwrap()
+            .success()
+    );
     let out = child.wait_with_output().expect("report");
     assert!(out.status.success());
     let done = DiskCounters::read(&name).completions() - before.completions();
-    assert!(done >= 60, "{done}");
+    assert!(done >= 70, "{done}");
     let html = std::fs::read_to_string(work.path().join("live.html")).expect("the page");
     let cells = heatmap_cells(&html);
     assert_eq!(cells.values().sum::<u64>(), done, "{cells:?}");
     assert!(html.contains("dd ("), "the processes chart names dd");
+    let dir = cgroup
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let containers = html
+        .split("Top containers by bytes")
+        .nth(1)
+        .expect("the chart");
+    assert!(containers.contains(&dir), "{dir} in {containers}");
+    assert!(
+        containers.contains("40 KiB"),
+        "its ten 4 KiB reads: {containers}"
+    );
 }
