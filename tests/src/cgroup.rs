@@ -35,6 +35,17 @@ impl Cgroup {
         self.dir.join("cgroup.procs").display().to_string()
     }
 
+    /// Runs a shell command inside this cgroup (the shell moves itself in, then execs it);
+    /// panics when it fails.
+    pub fn exec(&self, command: &str) {
+        let script = format!("echo $$ > {} && exec {command}", self.procs_path());
+        let status = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .status()
+            .expect("sh");
+        assert!(status.success(), "in {}: {command}", self.dir.display());
+    }
+
     pub fn add(&self, pid: u32) {
         std::fs::write(self.dir.join("cgroup.procs"), pid.to_string())
             .unwrap_or_else(|e| panic!("moving {pid} into {}: {e}", self.dir.display()));

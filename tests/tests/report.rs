@@ -296,19 +296,10 @@ fn a_live_run_counts_what_diskstats_counts() {
     }
     // Ten more from a cgroup: the containers chart names it by its path.
     let cgroup = Cgroup::new("report");
-    let in_cgroup = format!(
-        "echo $$ > {} && exec dd if={} of=/dev/null bs=4096 count=10 skip=1000 iflag=direct \
-         2>/dev/null",
-        cgroup.procs_path(),
+    cgroup.exec(&format!(
+        "dd if={} of=/dev/null bs=4096 count=10 skip=1000 iflag=direct 2>/dev/null",
         disk.path_str()
-    );
-    assert!(
-        Command::new("sh")
-            .args(["-c", &in_cgroup])
-            .status()
-            .unwrap()
-            .success()
-    );
+    ));
     let out = child.wait_with_output().expect("report");
     assert!(out.status.success());
     let done = DiskCounters::read(&name).completions() - before.completions();

@@ -148,19 +148,10 @@ fn a_recorded_workload_is_one_slice_per_io_with_its_process() {
         io.run(disk.path_str());
     }
     // One write from inside a cgroup, at 8 MiB: its slice names the cgroup.
-    let in_cgroup = format!(
-        "echo $$ > {} && exec dd if=/dev/zero of={} bs=8192 count=1 seek=1024 oflag=direct \
-         conv=notrunc 2>/dev/null",
-        cgroup.procs_path(),
+    cgroup.exec(&format!(
+        "dd if=/dev/zero of={} bs=8192 count=1 seek=1024 oflag=direct conv=notrunc 2>/dev/null",
         disk.path_str()
-    );
-    assert!(
-        Command::new("sh")
-            .args(["-c", &in_cgroup])
-            .status()
-            .unwrap()
-            .success()
-    );
+    ));
     assert!(record.wait().expect("record").success());
 
     let trace = timeline(work.path(), "t");
