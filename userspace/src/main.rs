@@ -18,7 +18,9 @@ use blkscope::tools::{
     report::{self, ReportArgs},
     trace::{self, TraceArgs},
 };
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+
+mod install_files;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -73,6 +75,9 @@ enum Command {
     /// Will blkscope work on this kernel (or the one whose BTF is in --btf FILE)? Exit 0 when
     /// every view can run
     Check(CheckArgs),
+    /// Write the man pages and shell completions (used by ./x install and ./x package)
+    #[command(hide = true)]
+    InstallFiles(install_files::InstallFilesArgs),
 }
 
 // The arguments of a tool that reads its own command line (listed in `--help` only).
@@ -129,6 +134,7 @@ fn main() -> ExitCode {
         Command::Ext4dist(args) => ext4dist::run(args),
         Command::Exporter(args) => exporter::run(&args),
         Command::Report(args) => report::run(args),
+        Command::InstallFiles(args) => install_files::run(&args, Cli::command()),
         Command::Check(args) => match check::run(&args) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,

@@ -48,6 +48,15 @@ enum Task {
     },
     /// What CI runs: the tests, clippy with warnings denied, and rustfmt's check
     Ci,
+    /// Build blkscope (release) and install it: PREFIX/bin/blkscope, the drop-in names in
+    /// PREFIX/lib/blkscope/bin, man pages, bash/zsh/fish completions, the exporter's unit
+    Install {
+        /// Where to install
+        #[arg(long, default_value = "/usr/local")]
+        prefix: PathBuf,
+    },
+    /// Build the Debian package (target/debian/blkscope_VERSION_ARCH.deb)
+    Package,
     /// Every fuzz target (fuzz/: the trace reader, the getopt parsers, the exporter's HTTP
     /// front) for a bounded time each; installs cargo-fuzz when missing
     Fuzz {
@@ -105,6 +114,22 @@ fn main() -> anyhow::Result<()> {
             run(&mut as_root(&binary, &args))
         }
         Task::Test { args } => test(&root, &args),
+        Task::Install { prefix } => {
+            build(&root, true)?;
+            run(Command::new("bash")
+                .arg(root.join("scripts/install.sh"))
+                .arg(root.join("target/release/blkscope"))
+                .arg(&prefix))
+        }
+        Task::Package => {
+            build(&root, true)?;
+            let out = root.join("target/debian");
+            std::fs::create_dir_all(&out)?;
+            run(Command::new("bash")
+                .arg(root.join("scripts/package.sh"))
+                .arg(root.join("target/release/blkscope"))
+                .arg(&out))
+        }
         Task::Fuzz { seconds, target } => fuzz::fuzz(&root, seconds, target.as_deref()),
         Task::Bench {
             quick,
