@@ -23,6 +23,7 @@ APT_PACKAGES=(
   qemu-system-x86 busybox-static cpio xz-utils
   docker.io
   chromium
+  man-db
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }
