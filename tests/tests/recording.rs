@@ -426,3 +426,52 @@ fn recordings_refuse_what_they_cannot_do() {
     let out = run(&["biosnoop", "-i", "x", "5"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("DURATION"));
 }
+
+#[test]
+fn one_cpu_file_names_the_whole_trace_and_disks_take_blkparse_numbers() {
+    let fixtures = fixtures();
+    let whole = run(&[
+        "biosnoop",
+        "-i",
+        fixtures.join("ext4mixed").to_str().unwrap(),
+    ]);
+    let by_file = run(&[
+        "biosnoop",
+        "-i",
+        fixtures.join("ext4mixed.blktrace.0").to_str().unwrap(),
+    ]);
+    assert!(whole.status.success() && by_file.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&by_file.stdout),
+        String::from_utf8_lossy(&whole.stdout),
+        "NAME.blktrace.0 reads every CPU's file, as blkparse does"
+    );
+    let lines = |out: &Output| String::from_utf8_lossy(&out.stdout).lines().count();
+    for disk in ["7,1", "7:1"] {
+        let only = run(&[
+            "biosnoop",
+            "-i",
+            fixtures.join("ext4mixed").to_str().unwrap(),
+            "-d",
+            disk,
+        ]);
+        assert!(only.status.success(), "-d {disk}");
+        assert_eq!(
+            lines(&only),
+            lines(&whole),
+            "-d {disk}: every I/O is on 7,1"
+        );
+    }
+    let other = run(&[
+        "biosnoop",
+        "-i",
+        fixtures.join("ext4mixed").to_str().unwrap(),
+        "-d",
+        "8,0",
+    ]);
+    assert_eq!(
+        lines(&other),
+        1,
+        "only the header for a disk the trace does not hold"
+    );
+}

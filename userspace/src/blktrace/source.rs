@@ -39,6 +39,9 @@ impl TraceSource {
                 Box::new(io::BufReader::with_capacity(1 << 20, io::stdin()));
             return Ok(Some(TraceSource::Stream(RecordReader::new(stdin, "-"))));
         }
+        // One CPU's file names the whole trace, as in blkparse: `sda.blktrace.0` is `sda`.
+        let stripped = per_cpu_name(input);
+        let input = stripped.as_deref().unwrap_or(input);
         let per_cpu = TraceInput {
             name: input.as_os_str().to_owned(),
             dir: None,
@@ -113,5 +116,34 @@ impl TraceSource {
             TraceSource::Stream(r) => r.take_skipped(),
             TraceSource::Merged { traces, .. } => traces.take_errors(),
         }
+    }
+}
+
+/// `NAME` for a per-CPU file `NAME.blktrace.N`; `None` for any other name.
+fn per_cpu_name(input: &Path) -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = input.as_os_str().as_bytes();
+    let at = bytes.windows(10).rposition(|w| w == b".blktrace.")?;
+    let cpu = &bytes[at + 10..];
+    if cpu.is_empty() || !cpu.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(std::path::PathBuf::from(std::ffi::OsStr::from_bytes(
+        &bytes[..at],
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cpu_file_names_its_trace() {
+        let name = |p: &str| per_cpu_name(Path::new(p));
+        assert_eq!(name("dir/sda.blktrace.0"), Some("dir/sda".into()));
+        assert_eq!(name("sda.blktrace.12"), Some("sda".into()));
+        assert_eq!(name("sda.blktrace."), None);
+        assert_eq!(name("sda.blktrace.x"), None);
+        assert_eq!(name("sda.bin"), None);
     }
 }

@@ -18,9 +18,10 @@ pub enum DeviceError {
     },
 }
 
-/// Resolves what a user typed (`/dev/loop0`, `loop0`, `7:0`) to a device number.
+/// Resolves what a user typed (`/dev/loop0`, `loop0`, `7:0`, or `7,0` as blkparse and the
+/// views print it) to a device number. Numbers need no such device here (a recording's disks).
 pub fn resolve(arg: &str) -> Result<DeviceId, DeviceError> {
-    if let Some((major, minor)) = arg.split_once(':')
+    if let Some((major, minor)) = arg.split_once([':', ','])
         && let (Ok(major), Ok(minor)) = (major.parse(), minor.parse())
     {
         return Ok(DeviceId::new(major, minor));
@@ -108,6 +109,7 @@ mod tests {
     #[test]
     fn numbers_resolve_without_sysfs() {
         assert_eq!(resolve("7:3").unwrap(), DeviceId::new(7, 3));
+        assert_eq!(resolve("259,1").unwrap(), DeviceId::new(259, 1));
     }
 
     #[test]
