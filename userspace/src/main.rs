@@ -32,7 +32,9 @@ mod install_files;
         `blkscope trace` shows every block event live.",
     // Without a command (or under a name that is no tool's) blkscope says how to use it and
     // exits 2, like any CLI: it never starts tracing on its own.
-    arg_required_else_help = true
+    arg_required_else_help = true,
+    // `-V`/`--version` on every view too (`biosnoop -V`).
+    propagate_version = true
 )]
 struct Cli {
     #[command(subcommand)]

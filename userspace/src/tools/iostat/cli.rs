@@ -71,7 +71,7 @@ pub fn main(program: &str, args: &[OsString]) -> u8 {
         Ok(Invocation::Report(options)) => options,
         Ok(Invocation::Version) => {
             println!(
-                "blkscope {} (iostat of sysstat 12.6.1)",
+                "sysstat version 12.6.1 (blkscope {}: iostat of sysstat 12.6.1)",
                 env!("CARGO_PKG_VERSION")
             );
             return 0;

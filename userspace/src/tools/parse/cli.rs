@@ -9,8 +9,9 @@ pub fn main(program: &str, args: &[std::ffi::OsString]) -> u8 {
     let o = match options::parse(args) {
         Ok(Command::Parse(o)) => o,
         Ok(Command::Version) => {
+            // What scripts that check blkparse's version read: "blkparse version 1.2.0".
             println!(
-                "{program} version {} (blkscope, blkparse 1.2 compatible)",
+                "{program} version 1.2.0 (blkscope {}, blkparse 1.2 compatible)",
                 env!("CARGO_PKG_VERSION")
             );
             return 0;
