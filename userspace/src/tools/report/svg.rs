@@ -506,7 +506,8 @@ mod tests {
     #[test]
     fn labels() {
         assert_eq!(micros_label(512.0), "512 µs");
-        assert_eq!(micros_label(2048.0), "2 ms");
+        assert_eq!(micros_label(2000.0), "2 ms");
+        assert_eq!(micros_label(2048.0), "2.05 ms");
         assert_eq!(micros_label(1_500_000.0), "1.5 s");
         assert_eq!(bytes_label(4096), "4 KiB");
         assert_eq!(escape("<a & 'b'>"), "&lt;a &amp; &#39;b&#39;&gt;");
