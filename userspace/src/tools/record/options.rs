@@ -74,8 +74,9 @@ pub const USAGE: &str = "Usage: blktrace [OPTIONS] -d DEV [-d DEV ...]
 	-a Only trace specified actions (READ WRITE FLUSH SYNC QUEUE REQUEUE ISSUE COMPLETE FS PC
 	   NOTIFY AHEAD META DISCARD DRV_DATA FUA)
 	-A Give trace mask as a single value (hex)
-	-b Sub buffer size in KiB (default 512)
-	-n Number of sub buffers (default 4)
+	-b Sub buffer size in KiB (default: one 16 MiB ring buffer for all CPUs; with -b or -n,
+	   the buffer is KiB x number x CPUs, -b defaulting to 512 and -n to 4 as in blktrace)
+	-n Number of sub buffers (see -b)
 	-I Add devices found in <devs file>
 	-v Print program version info
 	-V Print program version info
