@@ -51,7 +51,9 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Print every block-layer event live: the event pipeline all views share
-    #[command(after_help = "EXAMPLES:\n  blkscope trace                    every block event of every disk, blkparse-style lines\n  blkscope trace -d sda --json      one disk, one JSON object per event\n  blkscope trace -w 10 > events.txt ten seconds, then stop")]
+    #[command(
+        after_help = "EXAMPLES:\n  blkscope trace                    every block event of every disk, blkparse-style lines\n  blkscope trace -d sda --json      one disk, one JSON object per event\n  blkscope trace -w 10 > events.txt ten seconds, then stop"
+    )]
     Trace(TraceArgs),
     /// sysstat iostat 12.6: device and CPU statistics (`blkscope iostat --help`), per cgroup with --cgroups
     Iostat(OwnGrammar),
@@ -62,29 +64,45 @@ enum Command {
     /// btt 2.09: latency breakdown (Q2Q ... Q2C, overhead, seeks, plugs) of traces (`blkscope btt -h`)
     Btt(OwnGrammar),
     /// bcc biosnoop: one line per I/O with its latency, attributed to the process that issued it
-    #[command(after_help = "EXAMPLES:\n  blkscope biosnoop                 a line per I/O, with its latency and the process that issued it\n  blkscope biosnoop -Q -d nvme0n1   with the time queued in the OS, one disk\n  blkscope biosnoop --containers    with the container of each I/O\n  blkscope biosnoop -i trace        over a blktrace recording (blkscope record -o trace)")]
+    #[command(
+        after_help = "EXAMPLES:\n  blkscope biosnoop                 a line per I/O, with its latency and the process that issued it\n  blkscope biosnoop -Q -d nvme0n1   with the time queued in the OS, one disk\n  blkscope biosnoop --containers    with the container of each I/O\n  blkscope biosnoop -i trace        over a blktrace recording (blkscope record -o trace)"
+    )]
     Biosnoop(BiosnoopArgs),
     /// bcc biotop: top of block I/O by process, container or disk (live TUI, or bcc's text)
-    #[command(after_help = "EXAMPLES:\n  blkscope biotop                   the live top of block I/O by process (q quits)\n  blkscope biotop --containers      by container\n  blkscope biotop --batch 5 3       bcc's text: three reports, five seconds apart")]
+    #[command(
+        after_help = "EXAMPLES:\n  blkscope biotop                   the live top of block I/O by process (q quits)\n  blkscope biotop --containers      by container\n  blkscope biotop --batch 5 3       bcc's text: three reports, five seconds apart"
+    )]
     Biotop(BiotopArgs),
     /// bcc biolatency: block I/O latency histograms, kept in the kernel
-    #[command(after_help = "EXAMPLES:\n  blkscope biolatency 1 10          ten one-second histograms of I/O latency\n  blkscope biolatency -D -m         per disk, in milliseconds, until Ctrl-C\n  blkscope biolatency --containers  per container\n  blkscope biolatency -i trace      from a blktrace recording")]
+    #[command(
+        after_help = "EXAMPLES:\n  blkscope biolatency 1 10          ten one-second histograms of I/O latency\n  blkscope biolatency -D -m         per disk, in milliseconds, until Ctrl-C\n  blkscope biolatency --containers  per container\n  blkscope biolatency -i trace      from a blktrace recording"
+    )]
     Biolatency(BiolatencyArgs),
     /// bcc ext4slower: ext4 (or --fs xfs, btrfs) reads, writes, opens and syncs slower than a threshold
-    #[command(after_help = "EXAMPLES:\n  blkscope ext4slower               ext4 operations slower than 10 ms\n  blkscope ext4slower 1 -p 4242     slower than 1 ms, one process\n  blkscope ext4slower --fs xfs 0    every xfs operation")]
+    #[command(
+        after_help = "EXAMPLES:\n  blkscope ext4slower               ext4 operations slower than 10 ms\n  blkscope ext4slower 1 -p 4242     slower than 1 ms, one process\n  blkscope ext4slower --fs xfs 0    every xfs operation"
+    )]
     Ext4slower(Ext4slowerArgs),
     /// bcc ext4dist: latency histograms of ext4 (or --fs xfs, btrfs) operations
-    #[command(after_help = "EXAMPLES:\n  blkscope ext4dist 1 5             five one-second histograms per ext4 operation\n  blkscope ext4dist --fs btrfs -m   btrfs, in milliseconds")]
+    #[command(
+        after_help = "EXAMPLES:\n  blkscope ext4dist 1 5             five one-second histograms per ext4 operation\n  blkscope ext4dist --fs btrfs -m   btrfs, in milliseconds"
+    )]
     Ext4dist(Ext4distArgs),
     /// Prometheus metrics: node_exporter's diskstats, per-cgroup I/O, latency histograms
-    #[command(after_help = "EXAMPLES:\n  blkscope exporter                          /metrics on 0.0.0.0:9438\n  blkscope exporter --listen 127.0.0.1:9438  local only\n  curl -s localhost:9438/metrics | grep blkscope_cgroup_ios_total")]
+    #[command(
+        after_help = "EXAMPLES:\n  blkscope exporter                          /metrics on 0.0.0.0:9438\n  blkscope exporter --listen 127.0.0.1:9438  local only\n  curl -s localhost:9438/metrics | grep blkscope_cgroup_ios_total"
+    )]
     Exporter(ExporterArgs),
     /// Pictures of a recording (or a live run): one HTML page of SVG charts per disk
-    #[command(after_help = "EXAMPLES:\n  blkscope report -i trace -o trace.html        the charts of a blktrace recording\n  blkscope report -d sda -w 30 -o sda.html      trace sda for 30 s, then write its charts\n  blkscope parse -i trace --format perfetto > trace.json   a timeline for ui.perfetto.dev")]
+    #[command(
+        after_help = "EXAMPLES:\n  blkscope report -i trace -o trace.html        the charts of a blktrace recording\n  blkscope report -d sda -w 30 -o sda.html      trace sda for 30 s, then write its charts\n  blkscope parse -i trace --format perfetto > trace.json   a timeline for ui.perfetto.dev"
+    )]
     Report(ReportArgs),
     /// Will blkscope work on this kernel (or the one whose BTF is in --btf FILE)? Exit 0 when
     /// every view can run
-    #[command(after_help = "EXAMPLES:\n  blkscope check                    will every view run on this kernel?\n  blkscope check --btf vmlinux      on the kernel of that BTF (or vmlinux ELF)\n  blkscope check --json")]
+    #[command(
+        after_help = "EXAMPLES:\n  blkscope check                    will every view run on this kernel?\n  blkscope check --btf vmlinux      on the kernel of that BTF (or vmlinux ELF)\n  blkscope check --json"
+    )]
     Check(CheckArgs),
     /// Write the man pages and shell completions (used by ./x install and ./x package)
     #[command(hide = true)]
