@@ -111,3 +111,19 @@ pub fn blktrace_fixtures() -> std::path::PathBuf {
     );
     dir
 }
+
+/// Copies the kernel-made `ext4mixed` fixture into `dir` as trace `t`, with garbage in the
+/// middle of CPU 1's file (its first half, then 64 bytes of 0x5a): a damaged recording whose
+/// error must name `t.blktrace.1` and an offset, after its valid part.
+pub fn damaged_ext4mixed(dir: &std::path::Path) {
+    let fixtures = blktrace_fixtures();
+    for cpu in 0..2 {
+        let from = fixtures.join(format!("ext4mixed.blktrace.{cpu}"));
+        let mut bytes = std::fs::read(&from).expect("the fixture");
+        if cpu == 1 {
+            bytes.truncate(bytes.len() / 2);
+            bytes.extend([0x5a; 64]);
+        }
+        std::fs::write(dir.join(format!("t.blktrace.{cpu}")), bytes).expect("the copy");
+    }
+}

@@ -222,15 +222,7 @@ fn a_large_trace_makes_a_small_page() {
 #[test]
 fn a_damaged_trace_gets_its_page_then_an_error_naming_file_and_offset() {
     let work = Scratch::new("report-damaged");
-    let fixtures = blkscope_tests::blktrace_fixtures();
-    for cpu in 0..2 {
-        let mut bytes = std::fs::read(fixtures.join(format!("ext4mixed.blktrace.{cpu}"))).unwrap();
-        if cpu == 1 {
-            bytes.truncate(bytes.len() / 2);
-            bytes.extend([0x5a; 64]);
-        }
-        std::fs::write(work.path().join(format!("t.blktrace.{cpu}")), bytes).unwrap();
-    }
+    blkscope_tests::damaged_ext4mixed(work.path());
     let out = blkscope(work.path(), &["report", "-i", "t", "-o", "t.html"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");

@@ -188,18 +188,7 @@ fn a_recorded_workload_is_one_slice_per_io_with_its_process() {
 #[test]
 fn a_damaged_trace_closes_its_valid_part_then_names_file_and_offset() {
     let work = Scratch::new("timeline-damaged");
-    let fixtures = blkscope_tests::blktrace_fixtures();
-    for cpu in 0..2 {
-        let bytes = std::fs::read(fixtures.join(format!("ext4mixed.blktrace.{cpu}"))).unwrap();
-        let bytes = if cpu == 1 {
-            let mut cut = bytes[..bytes.len() / 2].to_vec();
-            cut.extend([0x5a; 64]);
-            cut
-        } else {
-            bytes
-        };
-        std::fs::write(work.path().join(format!("t.blktrace.{cpu}")), bytes).unwrap();
-    }
+    blkscope_tests::damaged_ext4mixed(work.path());
     let out = blkscope(work.path(), &["parse", "-i", "t", "--format", "perfetto"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
