@@ -2,7 +2,7 @@
 //! and the tool's result to an exit code. Nothing else lives here: each tool's arguments,
 //! wiring and output are in `blkscope::tools::NAME` (docs/ARCHITECTURE.md).
 
-use std::{ffi::OsString, path::Path, process::ExitCode};
+use std::{ffi::OsString, process::ExitCode};
 
 use blkscope::run::output::claim_stdout;
 use blkscope::tools::{
@@ -21,6 +21,9 @@ use blkscope::tools::{
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 mod install_files;
+mod multi_call;
+
+use multi_call::{invoked_name, multi_call_args, program_name};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -180,37 +183,5 @@ fn main() -> ExitCode {
             eprintln!("blkscope: {err:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// `iostat -x 2` started through a symlink named iostat becomes `blkscope iostat -x 2`.
-fn multi_call_args(mut args: Vec<OsString>) -> Vec<OsString> {
-    let invoked = invoked_name(&args).unwrap_or("blkscope").to_owned();
-    let command = GETOPT_TOOLS
-        .iter()
-        .find(|(_, alias, _)| *alias == invoked)
-        .map(|(command, ..)| *command)
-        .or_else(|| CLAP_TOOLS.iter().find(|name| **name == invoked).copied());
-    if let Some(command) = command {
-        args[0] = "blkscope".into();
-        args.insert(1, command.into());
-    }
-    args
-}
-
-/// The file name blkscope was started under.
-fn invoked_name(args: &[OsString]) -> Option<&str> {
-    args.first()
-        .and_then(|a| Path::new(a).file_name())
-        .and_then(|n| n.to_str())
-}
-
-/// What a tool calls itself in messages: its own name when started (`invoked`) through a
-/// symlink of that name, `blkscope COMMAND` otherwise.
-fn program_name(invoked: &str, alias: &str, command: &str) -> String {
-    if invoked == alias {
-        alias.to_owned()
-    } else {
-        format!("blkscope {command}")
     }
 }
