@@ -72,6 +72,15 @@ pub fn name(device: DeviceId) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A disk as the pictures name it: `loop0 (7,0)`, or its numbers alone when this machine has
+/// no such disk (a recording made elsewhere).
+pub fn label(device: DeviceId) -> String {
+    match name(device) {
+        Some(name) => format!("{name} ({device})"),
+        None => device.to_string(),
+    }
+}
+
 fn sys_dir(device: DeviceId) -> std::path::PathBuf {
     Path::new("/sys/dev/block").join(format!("{}:{}", device.major, device.minor))
 }

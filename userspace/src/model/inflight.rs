@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 
 use blkscope_common::BlockAction;
+use blkscope_common::layout::{BLKIO_CGROUP_TAG, ROOT_CGROUP_ID};
 use serde::Serialize;
 
 use crate::model::event::{Action, BlockIoEvent, DeviceId, IoFile, OpFlags, Operation};
@@ -53,7 +54,26 @@ pub struct CompletedIo {
     pub bio_based: bool,
 }
 
+/// The cgroup an I/O is charged to: the bio's own when it names one below the v2 root (cgroup
+/// writeback on behalf of a cgroup), else the issuing task's. A v1 blkio cgroup (tagged) is the
+/// task's own already: the probes chose it for a task the unified hierarchy does not separate.
+pub fn charged_cgroup(task: u64, bio: u64) -> u64 {
+    if bio & BLKIO_CGROUP_TAG == 0 && bio > ROOT_CGROUP_ID {
+        bio
+    } else {
+        task
+    }
+}
+
 impl CompletedIo {
+    /// The cgroup the I/O is charged to (`charged_cgroup`); `None` when its queueing was not
+    /// seen.
+    pub fn charged_cgroup(&self) -> Option<u64> {
+        self.issuer
+            .as_ref()
+            .map(|i| charged_cgroup(i.cgroup_id, self.bio_cgroup_id))
+    }
+
     /// When the device was handed the I/O: its issue (D), or for a bio-based disk, which has
     /// no requests, its queueing (Q).
     pub fn started_ns(&self) -> Option<u64> {

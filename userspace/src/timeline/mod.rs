@@ -11,7 +11,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 
-use blkscope_common::layout::{BLKIO_CGROUP_TAG, ROOT_CGROUP_ID};
 use serde::Serialize;
 
 use crate::model::event::{Action, BlockIoEvent, DeviceId, rwbs};
@@ -183,10 +182,7 @@ impl<W: Write> TimelineWriter<W> {
         let id = Some(self.slices + 1);
         let rwbs = rwbs(io.op, io.flags);
         let name = format!("{rwbs} {}", size_label(io.bytes));
-        let owner = io
-            .issuer
-            .as_ref()
-            .map(|i| owner_of(i.cgroup_id, io.bio_cgroup_id));
+        let owner = io.charged_cgroup();
         let container = owner.and_then(|o| self.containers.get(&o)).cloned();
         let args = IoArgs {
             sector: io.sector,
@@ -292,16 +288,6 @@ impl<W: Write> TimelineWriter<W> {
         serde_json::to_writer(&mut self.out, event)?;
         self.written += 1;
         Ok(())
-    }
-}
-
-/// The cgroup an I/O is charged to: the bio's own when it names one below the v2 root (writeback
-/// on behalf of a cgroup), else the issuing task's (as `record` and biosnoop charge it).
-fn owner_of(task: u64, bio: u64) -> u64 {
-    if bio & BLKIO_CGROUP_TAG == 0 && bio > ROOT_CGROUP_ID {
-        bio
-    } else {
-        task
     }
 }
 

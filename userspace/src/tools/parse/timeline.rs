@@ -48,11 +48,7 @@ pub fn run(o: &BlkparseOptions) -> Result<Finished, RunError> {
         Some(path) => Box::new(BufWriter::with_capacity(1 << 17, create(path)?)),
         None => Box::new(BufWriter::with_capacity(1 << 17, std::io::stdout().lock())),
     };
-    let disk_name = |d| match device::name(d) {
-        Some(name) => format!("{name} ({d})"),
-        None => d.to_string(),
-    };
-    let writer = TimelineWriter::new(out, Box::new(disk_name))?;
+    let writer = TimelineWriter::new(out, Box::new(device::label))?;
     let mut sink = TimelineSink { writer };
     let fed = feed(source, &stop, &mut sink);
     // What was valid is written and the document closed before a damaged part is reported.

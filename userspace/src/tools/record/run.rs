@@ -9,8 +9,6 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use blkscope_common::layout::{BLKIO_CGROUP_TAG, ROOT_CGROUP_ID};
-
 use super::options::RecordOptions;
 use crate::blktrace::event_encoder::{CgroupNote, Clocks, CpuCounts, RecordSettings, Recorder};
 use crate::blktrace::format::{Endian, Trace};
@@ -20,7 +18,7 @@ use crate::host::device::{self, DeviceError};
 use crate::host::files::FileNames;
 use crate::kernel::{BlockTraceOptions, CgroupFilter, DropCounts, privileges};
 use crate::model::event::{Action, BlockIoEvent, DeviceId};
-use crate::model::inflight::RequestTracker;
+use crate::model::inflight::{RequestTracker, charged_cgroup};
 use crate::run::events::{EventSink, EventSource, FeedError, feed};
 use crate::run::stop::{INTERRUPT, Stop, StopError};
 use crate::timeline::TimelineWriter;
@@ -96,7 +94,7 @@ impl Owners {
             // A request whose first bio was not seen: not the cgroup's, as far as we know.
             (Some(None), Some(_)) => None,
             (Some(None), None) => Some(e.cgroup_id),
-            (None, None) => Some(task_or_bio_owner(e.cgroup_id, bio_cgroup)),
+            (None, None) => Some(charged_cgroup(e.cgroup_id, bio_cgroup)),
             (None, Some(seen)) => {
                 if matches!(
                     e.action,
@@ -105,21 +103,10 @@ impl Owners {
                     seen.contains(&e.cgroup_id).then_some(e.cgroup_id)
                 } else {
                     seen.insert(e.cgroup_id);
-                    Some(task_or_bio_owner(e.cgroup_id, bio_cgroup))
+                    Some(charged_cgroup(e.cgroup_id, bio_cgroup))
                 }
             }
         }
-    }
-}
-
-/// The bio's own cgroup when it names one below the v2 root (cgroup writeback on behalf of a
-/// cgroup), else the running task's. A v1 blkio cgroup (tagged) is the task's own already:
-/// the probes chose it for a task the unified hierarchy does not separate.
-fn task_or_bio_owner(task: u64, bio: u64) -> u64 {
-    if bio & BLKIO_CGROUP_TAG == 0 && bio > ROOT_CGROUP_ID {
-        bio
-    } else {
-        task
     }
 }
 

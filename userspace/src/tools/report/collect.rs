@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use blkscope_common::layout::{BLKIO_CGROUP_TAG, ROOT_CGROUP_ID};
+use blkscope_common::layout::ROOT_CGROUP_ID;
 
 use crate::model::event::{DeviceId, Operation};
 use crate::model::inflight::CompletedIo;
@@ -87,13 +87,11 @@ impl Collected {
             direction: Direction::of(io.op),
         });
         let bytes = u64::from(io.bytes);
-        let (process, owner) = match &io.issuer {
-            Some(i) => (
-                (i.comm.to_string(), i.tgid),
-                owner_of(i.cgroup_id, io.bio_cgroup_id),
-            ),
-            None => (("?".to_owned(), 0), 0),
+        let process = match &io.issuer {
+            Some(i) => (i.comm.to_string(), i.tgid),
+            None => ("?".to_owned(), 0),
         };
+        let owner = io.charged_cgroup().unwrap_or(0);
         *self
             .processes
             .entry(io.device)
@@ -128,15 +126,5 @@ impl Collected {
 
     pub fn io_count(&self) -> usize {
         self.disks.values().map(Vec::len).sum()
-    }
-}
-
-/// The cgroup an I/O is charged to: the bio's own when it names one below the v2 root
-/// (writeback on behalf of a cgroup), else the issuing task's (as biosnoop charges it).
-fn owner_of(task: u64, bio: u64) -> u64 {
-    if bio & BLKIO_CGROUP_TAG == 0 && bio > ROOT_CGROUP_ID {
-        bio
-    } else {
-        task
     }
 }

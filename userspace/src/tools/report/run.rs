@@ -14,7 +14,7 @@ use super::page;
 use crate::cgroup::CgroupResolver;
 use crate::host::device;
 use crate::kernel::BlockTraceOptions;
-use crate::model::event::{BlockIoEvent, DeviceId};
+use crate::model::event::BlockIoEvent;
 use crate::model::inflight::RequestTracker;
 use crate::run::events::{EventSink, EventSource, FeedError, drops_line, feed};
 use crate::run::stop::{INTERRUPT, Stop};
@@ -95,7 +95,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         Some(input) => input.display().to_string(),
         None => format!("live, {} s", args.seconds.unwrap_or(0)),
     });
-    let html = page::render(&title, &collected, &disk_name);
+    let html = page::render(&title, &collected, &device::label);
     std::fs::write(&args.output, html).with_context(|| format!("-o {}", args.output.display()))?;
     eprintln!(
         "{}: {} I/Os on {} disk(s)",
@@ -142,13 +142,5 @@ fn name_live_cgroups(collected: &mut Collected) {
         if let Some(name) = name {
             collected.cgroup_names.insert(id, name);
         }
-    }
-}
-
-/// `loop0 (7,0)`, or the numbers alone when this machine has no such disk.
-fn disk_name(d: DeviceId) -> String {
-    match device::name(d) {
-        Some(name) => format!("{name} ({d})"),
-        None => d.to_string(),
     }
 }
