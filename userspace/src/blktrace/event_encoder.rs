@@ -92,25 +92,14 @@ impl Recorder {
         owner: u64,
         cgroup_path: &mut dyn FnMut(u64) -> Option<CgroupNote>,
     ) -> Vec<Trace> {
-        self.records_naming_files(e, owner, cgroup_path, &mut |_, _| None)
-    }
-
-    /// `records`, and a note naming the file of a queued bio the first time it is seen
-    /// (`record --files`), with the path `file_path` gives.
-    pub fn records_naming_files(
-        &mut self,
-        e: &BlockIoEvent,
-        owner: u64,
-        cgroup_path: &mut dyn FnMut(u64) -> Option<CgroupNote>,
-        file_path: &mut dyn FnMut(DeviceId, u64) -> Option<String>,
-    ) -> Vec<Trace> {
         let mut out = Vec::with_capacity(1);
-        self.records_into(e, owner, cgroup_path, file_path, &mut out);
+        self.records_into(e, owner, cgroup_path, &mut |_, _| None, &mut out);
         out
     }
 
-    /// `records_naming_files`, appending to `out`: the recorder's own loop reuses one vector
-    /// for all its events.
+    /// `records`, appended to `out` (the recorder's own loop reuses one vector for all its
+    /// events), and a note naming the file of a queued bio the first time it is seen
+    /// (`record --files`), with the path `file_path` gives.
     pub fn records_into(
         &mut self,
         e: &BlockIoEvent,

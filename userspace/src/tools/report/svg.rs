@@ -280,17 +280,9 @@ pub fn heatmap(heat: &Heatmap, bins: &TimeBins) -> String {
 /// The heatmap's colour key.
 pub fn heatmap_key(max: u64) -> String {
     let mut out = String::from("<span class=\"key\">I/Os per cell: ");
-    let steps: Vec<u64> = [1.0, 0.25, 0.5, 0.75, 1.0]
-        .iter()
-        .enumerate()
-        .map(|(i, q)| {
-            if i == 0 {
-                1
-            } else {
-                ((max.max(1) as f64).powf(*q)).round() as u64
-            }
-        })
-        .collect();
+    // Counts at even steps of the log scale the colours follow: 1, max^¼, max^½, max^¾, max.
+    let steps =
+        [0.0, 0.25, 0.5, 0.75, 1.0].map(|q: f64| (max.max(1) as f64).powf(q).round() as u64);
     let mut last = 0;
     for n in steps {
         if n > last {
@@ -314,16 +306,18 @@ pub fn offsets(o: &Offsets, bins: &TimeBins) -> String {
     c.time_axis(bins);
     let gib = (o.rows * o.row_sectors) as f64 * 512.0 / f64::from(1u32 << 30);
     c.value_axis(gib, "offset (GiB)");
-    let (cell_w, cell_h) = (
-        (c.plot_width() / bins.columns as f64).max(1.5),
-        (c.plot_height() / o.rows as f64).max(1.5),
+    let (column_w, row_h) = (
+        c.plot_width() / bins.columns as f64,
+        c.plot_height() / o.rows as f64,
     );
+    // A cell is drawn at least 1.5 px wide and high, so that a lone I/O stays visible.
+    let (cell_w, cell_h) = (column_w.max(1.5), row_h.max(1.5));
     for direction in [Direction::Read, Direction::Write, Direction::Other] {
         let mut path = String::new();
         for &(column, row, d) in o.cells.keys() {
             if d == direction {
-                let x = LEFT + column as f64 * c.plot_width() / bins.columns as f64;
-                let y = c.bottom() - (row + 1) as f64 * c.plot_height() / o.rows as f64;
+                let x = LEFT + column as f64 * column_w;
+                let y = c.bottom() - (row + 1) as f64 * row_h;
                 let _ = write!(path, "M{x:.1} {y:.1}h{cell_w:.1}v{cell_h:.1}h-{cell_w:.1}z");
             }
         }
