@@ -127,3 +127,14 @@ pub fn damaged_ext4mixed(dir: &std::path::Path) {
         std::fs::write(dir.join(format!("t.blktrace.{cpu}")), bytes).expect("the copy");
     }
 }
+
+/// Asserts that a tool fed `damaged_ext4mixed` failed (exit 1) naming the damaged file and an
+/// offset in it.
+pub fn assert_names_the_damage(out: &std::process::Output) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("t.blktrace.1") && stderr.contains("offset"),
+        "{stderr}"
+    );
+}
