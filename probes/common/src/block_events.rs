@@ -94,7 +94,15 @@ pub const EVENT_FILE: u8 = 1 << 1;
 /// system's metadata, a journal, or a raw device read through the page cache).
 pub const EVENT_BDEV_PAGES: u8 = 1 << 2;
 
-/// One block-layer event as the probes write it into the ring buffer.
+/// The record carries a [`BlockEventExtra`] after its [`BlockEvent`]: the auxiliary fields
+/// (Queue, Split, Remap) and the running task's name, sent when it changed on this CPU.
+pub const EVENT_EXTENDED: u8 = 1 << 3;
+
+/// One block-layer event as the probes write it into the ring buffer: 64 bytes (72 with the
+/// ring buffer's header), what every event needs. Most events are only this: the ring buffer's
+/// bytes are what both the probes and the collector pay for, per event, millions of times a
+/// second. Queue, Split and Remap events, and an event whose task name is not the one last sent
+/// from its CPU, are a [`BlockEventFull`] (`EVENT_EXTENDED`).
 ///
 /// Fields are ordered by size so that the struct has no hidden padding: its bytes are fully
 /// initialised in the probe, and the layout is the same on both sides.
@@ -105,22 +113,15 @@ pub struct BlockEvent {
     pub timestamp_ns: u64,
     /// First 512-byte sector of the I/O on the whole disk (`u64::MAX` when the request has none).
     pub sector: u64,
-    /// Split: the first sector of the split-off part. Remap: the sector before the remap.
-    pub aux_sector: u64,
-    /// cgroup v2 id of the task running when the event fired (`bpf_get_current_cgroup_id`).
-    pub cgroup_id: u64,
-    /// cgroup id of the bio's own blkcg (the owner cgroup writeback tags), 0 when none. Queue
-    /// (Q) events only; 0 on the others.
-    pub bio_cgroup_id: u64,
     /// Kernel address of the `struct request` (or `struct bio`, see `EVENT_FROM_BIO`): an opaque
     /// identity that lets userspace follow one I/O from insert to completion.
     pub request_id: u64,
+    /// cgroup v2 id of the task running when the event fired (`bpf_get_current_cgroup_id`).
+    pub cgroup_id: u64,
     /// Bytes of the I/O (for C: the bytes completed by this event).
     pub bytes: u32,
     /// Whole-disk device, in the kernel's `dev_t` encoding (`major << 20 | minor`).
     pub dev: u32,
-    /// Remap: the device before the remap (e.g. the partition), kernel `dev_t` encoding.
-    pub aux_dev: u32,
     /// The operation and its flags (`blk_opf_t`): low bits the `REQ_OP_*`, then `__REQ_*` bits.
     /// Their positions come from the kernel's BTF at run time (userspace decodes them).
     pub op_flags: u32,
@@ -138,13 +139,40 @@ pub struct BlockEvent {
     pub status: u8,
     /// `EVENT_*` bits.
     pub flags: u8,
-    pub _pad: [u8; 5],
-    /// Name of the running task (`comm`), NUL-padded.
+    pub _pad: u8,
+}
+
+/// What follows a [`BlockEvent`] in an `EVENT_EXTENDED` record.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockEventExtra {
+    /// Split: the first sector of the split-off part. Remap: the sector before the remap.
+    pub aux_sector: u64,
+    /// cgroup id of the bio's own blkcg (the owner cgroup writeback tags), 0 when none. Queue
+    /// (Q) events only; 0 on the others.
+    pub bio_cgroup_id: u64,
+    /// Remap: the device before the remap (e.g. the partition), kernel `dev_t` encoding.
+    pub aux_dev: u32,
+    pub _pad: u32,
+    /// Name of the running task (`comm`), NUL-padded. Userspace keeps it for the task's
+    /// later events from the same CPU, which leave it out.
     pub comm: [u8; 16],
+}
+
+/// An `EVENT_EXTENDED` record.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockEventFull {
+    pub base: BlockEvent,
+    pub extra: BlockEventExtra,
 }
 
 impl BlockEvent {
     pub const SIZE: usize = core::mem::size_of::<BlockEvent>();
+}
+
+impl BlockEventFull {
+    pub const SIZE: usize = core::mem::size_of::<BlockEventFull>();
 }
 
 /// Run-time settings of the block probes, set by userspace at load time (a read-only global).
@@ -192,6 +220,8 @@ mod pod {
     // SAFETY: plain `#[repr(C)]` data without padding holes or pointers.
     unsafe impl aya::Pod for super::BlockEvent {}
     // SAFETY: as above.
+    unsafe impl aya::Pod for super::BlockEventFull {}
+    // SAFETY: as above.
     unsafe impl aya::Pod for super::ProbeConfig {}
 }
 
@@ -201,9 +231,12 @@ mod tests {
 
     #[test]
     fn event_has_no_implicit_padding() {
-        // 6 u64 + 8 u32 + 3 u8 + 5 pad + 16 comm
-        assert_eq!(BlockEvent::SIZE, 6 * 8 + 8 * 4 + 3 + 5 + 16);
-        assert_eq!(BlockEvent::SIZE % 8, 0);
+        // 4 u64 + 7 u32 + 3 u8 + 1 pad: one cache line with the ring buffer's 8-byte header
+        // left over for the next record's start.
+        assert_eq!(BlockEvent::SIZE, 4 * 8 + 7 * 4 + 3 + 1);
+        // 2 u64 + u32 + pad + 16 comm
+        assert_eq!(BlockEventFull::SIZE, BlockEvent::SIZE + 2 * 8 + 2 * 4 + 16);
+        assert_eq!(BlockEventFull::SIZE % 8, 0);
     }
 
     #[test]

@@ -15,6 +15,6 @@ pub mod names;
 pub mod task_io;
 pub mod tracepoint_args;
 
-pub use block_events::{BlockAction, BlockEvent, ProbeConfig};
+pub use block_events::{BlockAction, BlockEvent, BlockEventExtra, BlockEventFull, ProbeConfig};
 pub use layout::{FileLayout, KernelLayout};
 pub use tracepoint_args::TracepointArgs;

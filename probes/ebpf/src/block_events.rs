@@ -1,6 +1,7 @@
 //! block_events probes (trace, record, biosnoop): one tracepoint program per blktrace action
 //! (`block_tracepoint!`: tp_btf, and raw_tp twins), all writing `BlockEvent`s into the
-//! `BLOCK_EVENTS_RING` ring buffer.
+//! `BLOCK_EVENTS_RING` ring buffer (a task's name only when it is not the one its CPU sent
+//! last: `LAST_TASK`).
 
 use aya_ebpf::{
     Global,
@@ -14,9 +15,11 @@ use aya_ebpf::{
     maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use blkscope_common::{
-    BlockAction, BlockEvent, FileLayout, KernelLayout, ProbeConfig,
+    BlockAction, BlockEvent, BlockEventExtra, BlockEventFull, FileLayout, KernelLayout,
+    ProbeConfig,
     block_events::{
-        DEFAULT_RING_BYTES, EVENT_BDEV_PAGES, EVENT_FILE, EVENT_FROM_BIO, MAX_TRACED_DEVICES,
+        DEFAULT_RING_BYTES, EVENT_BDEV_PAGES, EVENT_EXTENDED, EVENT_FILE, EVENT_FROM_BIO,
+        MAX_TRACED_DEVICES,
     },
     layout::{BDEVFS_MAGIC, BLKIO_CGROUP_TAG, ROOT_CGROUP_ID},
     task_io::{FILE_DEVICE_PAGES, FILE_INODE, FILE_NONE},
@@ -48,6 +51,19 @@ static BLOCK_EVENTS_RING: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 
 static EMITTED: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
 
 const WAKEUP_CHECK_EVERY: u32 = 16;
+
+/// The task whose name a CPU sent last; its next events leave the name out.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct LastTask {
+    pid: u32,
+    _pad: u32,
+    /// The name as two words, compared without a byte loop.
+    comm: [u64; 2],
+}
+
+#[map]
+static LAST_TASK: PerCpuArray<LastTask> = PerCpuArray::with_max_entries(1, 0);
 
 /// Events that did not fit in the ring buffer, per CPU.
 #[map]
@@ -139,7 +155,7 @@ block_tracepoint!("block_getrq", fn block_getrq / block_getrq_raw (ctx) {
 block_tracepoint!("block_split", fn block_split / block_split_raw (ctx) {
     let new_sector = arg_of(&ctx, tp::BLOCK_SPLIT, 1) & 0xffff_ffff;
     bio_event(BlockAction::Split, arg_of(&ctx, tp::BLOCK_SPLIT, 0), |e| {
-        e.aux_sector = new_sector
+        e.extra.aux_sector = new_sector
     });
     0
 });
@@ -151,8 +167,8 @@ block_tracepoint!("block_bio_remap", fn block_bio_remap / block_bio_remap_raw (c
         BlockAction::Remap,
         arg_of(&ctx, tp::BLOCK_BIO_REMAP, 0),
         |e| {
-            e.aux_dev = from_dev;
-            e.aux_sector = from_sector;
+            e.extra.aux_dev = from_dev;
+            e.extra.aux_sector = from_sector;
         },
     );
     0
@@ -210,8 +226,8 @@ block_tracepoint!("block_rq_complete", fn block_rq_complete / block_rq_complete_
         BlockAction::Complete,
         arg_of(&ctx, tp::BLOCK_RQ_COMPLETE, 0),
         |e| {
-            e.status = status;
-            e.bytes = nr_bytes;
+            e.base.status = status;
+            e.base.bytes = nr_bytes;
         },
     );
     0
@@ -224,8 +240,8 @@ block_tracepoint!("block_rq_remap", fn block_rq_remap / block_rq_remap_raw (ctx)
         BlockAction::Remap,
         arg_of(&ctx, tp::BLOCK_RQ_REMAP, 0),
         |e| {
-            e.aux_dev = from_dev;
-            e.aux_sector = from_sector;
+            e.extra.aux_dev = from_dev;
+            e.extra.aux_sector = from_sector;
         },
     );
     0
@@ -272,14 +288,14 @@ fn file_id(layout: &FileLayout, inode: u64) -> [u64; 2] {
 
 /// Names the file a queued bio carries in its event (`EVENT_FILE`, `EVENT_BDEV_PAGES`).
 #[inline(always)]
-fn name_file(event: &mut BlockEvent, bio: u64) {
+fn name_file(event: &mut BlockEventFull, bio: u64) {
     let (kind, ino, dev) = file_of(bio);
     if kind == FILE_INODE {
-        event.aux_sector = ino;
-        event.aux_dev = dev;
-        event.flags |= EVENT_FILE;
+        event.extra.aux_sector = ino;
+        event.extra.aux_dev = dev;
+        event.base.flags |= EVENT_FILE;
     } else if kind == FILE_DEVICE_PAGES {
-        event.flags |= EVENT_BDEV_PAGES;
+        event.base.flags |= EVENT_BDEV_PAGES;
     }
 }
 
@@ -341,42 +357,47 @@ fn submitter_wanted() -> bool {
 }
 
 #[inline(always)]
-fn bio_event(action: BlockAction, bio: u64, extra: impl FnOnce(&mut BlockEvent)) {
+fn bio_event(action: BlockAction, bio: u64, extra: impl FnOnce(&mut BlockEventFull)) {
     if !wanted(action) || bio == 0 || !submitter_wanted() {
         return;
     }
     let layout = KERNEL_LAYOUT.load();
     let mut event = new_event(action, bio_dev(&layout, bio));
-    event.request_id = bio;
-    event.flags = EVENT_FROM_BIO;
-    event.sector = read(bio, layout.bio_sector);
-    event.bytes = read(bio, layout.bio_size);
-    event.op_flags = read(bio, layout.bio_opf);
+    event.base.request_id = bio;
+    event.base.flags = EVENT_FROM_BIO;
+    event.base.sector = read(bio, layout.bio_sector);
+    event.base.bytes = read(bio, layout.bio_size);
+    event.base.op_flags = read(bio, layout.bio_opf);
     // Five kernel reads: only at Q, where userspace learns the bio's owner for the events
     // that follow.
     if action == BlockAction::Queue {
-        event.bio_cgroup_id = bio_cgroup(&layout, bio);
-        event.cgroup_id = current_cgroup(&layout);
+        event.extra.bio_cgroup_id = bio_cgroup(&layout, bio);
+        event.base.cgroup_id = current_cgroup(&layout);
     }
     extra(&mut event);
-    emit(&event);
+    // Q carries the bio's owner (and file), X and A their origin: the others fit the base.
+    let extended = matches!(
+        action,
+        BlockAction::Queue | BlockAction::Split | BlockAction::Remap
+    );
+    emit(&mut event, extended);
 }
 
 #[inline(always)]
-fn request_event(action: BlockAction, rq: u64, extra: impl FnOnce(&mut BlockEvent)) {
+fn request_event(action: BlockAction, rq: u64, extra: impl FnOnce(&mut BlockEventFull)) {
     if !wanted(action) || rq == 0 {
         return;
     }
     let layout = KERNEL_LAYOUT.load();
     let mut event = new_event(action, request_dev(&layout, rq));
-    event.request_id = rq;
-    event.sector = read(rq, layout.request_sector);
-    event.bytes = read(rq, layout.request_data_len);
-    event.op_flags = read(rq, layout.request_cmd_flags);
+    event.base.request_id = rq;
+    event.base.sector = read(rq, layout.request_sector);
+    event.base.bytes = read(rq, layout.request_data_len);
+    event.base.op_flags = read(rq, layout.request_cmd_flags);
     // No bio cgroup here: five kernel reads per event, and the request's owner is known from
     // its first bio's Q (userspace follows requests from their bios).
     extra(&mut event);
-    emit(&event);
+    emit(&mut event, action == BlockAction::Remap);
 }
 
 #[inline(always)]
@@ -386,52 +407,83 @@ fn queue_event(action: BlockAction, queue: u64, depth: u32) {
     }
     let layout = KERNEL_LAYOUT.load();
     let mut event = new_event(action, queue_dev(&layout, queue));
-    event.depth = depth;
-    emit(&event);
+    event.base.depth = depth;
+    emit(&mut event, false);
 }
 
 /// An event with the task context filled in and the I/O fields zeroed.
 #[inline(always)]
-fn new_event(action: BlockAction, dev: u32) -> BlockEvent {
+fn new_event(action: BlockAction, dev: u32) -> BlockEventFull {
     let pid_tgid = bpf_get_current_pid_tgid();
-    BlockEvent {
-        // SAFETY: helpers without arguments that are valid in every tracing program.
-        timestamp_ns: unsafe { bpf_ktime_get_ns() },
-        sector: 0,
-        aux_sector: 0,
-        // SAFETY: as above.
-        cgroup_id: unsafe { bpf_get_current_cgroup_id() },
-        bio_cgroup_id: 0,
-        request_id: 0,
-        bytes: 0,
-        dev,
-        aux_dev: 0,
-        op_flags: 0,
-        pid: pid_tgid as u32,
-        tgid: (pid_tgid >> 32) as u32,
-        // SAFETY: as above.
-        cpu: unsafe { bpf_get_smp_processor_id() },
-        depth: 0,
-        action: action as u8,
-        status: 0,
-        flags: 0,
-        _pad: [0; 5],
-        comm: bpf_get_current_comm().unwrap_or([0; 16]),
+    BlockEventFull {
+        base: BlockEvent {
+            // SAFETY: helpers without arguments that are valid in every tracing program.
+            timestamp_ns: unsafe { bpf_ktime_get_ns() },
+            sector: 0,
+            request_id: 0,
+            // SAFETY: as above.
+            cgroup_id: unsafe { bpf_get_current_cgroup_id() },
+            bytes: 0,
+            dev,
+            op_flags: 0,
+            pid: pid_tgid as u32,
+            tgid: (pid_tgid >> 32) as u32,
+            // SAFETY: as above.
+            cpu: unsafe { bpf_get_smp_processor_id() },
+            depth: 0,
+            action: action as u8,
+            status: 0,
+            flags: 0,
+            _pad: 0,
+        },
+        extra: BlockEventExtra {
+            aux_sector: 0,
+            bio_cgroup_id: 0,
+            aux_dev: 0,
+            _pad: 0,
+            comm: bpf_get_current_comm().unwrap_or([0; 16]),
+        },
     }
 }
 
-/// Writes the event to the ring buffer if its device is traced; counts it as dropped if the
-/// buffer is full.
+/// Writes the event to the ring buffer if its device is traced, with its extension when
+/// `extended` or when its task's name is not the one this CPU sent last; counts it as dropped
+/// if the buffer is full.
 #[inline(always)]
-fn emit(event: &BlockEvent) {
+fn emit(event: &mut BlockEventFull, extended: bool) {
     if BLOCK_EVENTS_CONFIG.load().filter_devices != 0 {
         // SAFETY: the value is only tested for presence.
-        if unsafe { BLOCK_EVENTS_DEVICES.get(&event.dev) }.is_none() {
+        if unsafe { BLOCK_EVENTS_DEVICES.get(&event.base.dev) }.is_none() {
             return;
         }
     }
-    if BLOCK_EVENTS_RING.output(event, wakeup_flags()).is_err() {
+    // SAFETY: [u8; 16] and [u64; 2] have the same size, and every bit pattern is valid.
+    let comm: [u64; 2] = unsafe { core::mem::transmute(event.extra.comm) };
+    let last = LAST_TASK.get_ptr_mut(0);
+    let name_due = match last {
+        // SAFETY: this CPU's own slot; a probe runs to completion on its CPU.
+        Some(last) => unsafe { (*last).pid != event.base.pid || (*last).comm != comm },
+        None => true,
+    };
+    let flags = wakeup_flags();
+    let written = if extended || name_due {
+        event.base.flags |= EVENT_EXTENDED;
+        BLOCK_EVENTS_RING.output(event, flags).is_ok()
+    } else {
+        BLOCK_EVENTS_RING.output(&event.base, flags).is_ok()
+    };
+    if !written {
         count_drop();
+        return;
+    }
+    // Only once the name went out: an event that interrupted this one saw the old entry and
+    // sent the name too, and a dropped event leaves the name due.
+    if name_due && let Some(last) = last {
+        // SAFETY: as above.
+        unsafe {
+            (*last).pid = event.base.pid;
+            (*last).comm = comm;
+        }
     }
 }
 

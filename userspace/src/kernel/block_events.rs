@@ -160,7 +160,7 @@ impl BlockTracer {
         let ring = guard.get_inner_mut();
         if Self::read_into(
             ring,
-            &self.decoder,
+            &mut self.decoder,
             &mut self.undecodable,
             out,
             BATCH_EVENTS,
@@ -178,13 +178,13 @@ impl BlockTracer {
 
     fn read_some(&mut self, out: &mut Vec<BlockIoEvent>, most: usize) {
         let ring = self.ring.get_mut();
-        Self::read_into(ring, &self.decoder, &mut self.undecodable, out, most);
+        Self::read_into(ring, &mut self.decoder, &mut self.undecodable, out, most);
     }
 
     /// Decodes up to `most` records; true when the ring buffer was emptied.
     fn read_into(
         ring: &mut RingBuf<MapData>,
-        decoder: &EventDecoder,
+        decoder: &mut EventDecoder,
         undecodable: &mut u64,
         out: &mut Vec<BlockIoEvent>,
         most: usize,

@@ -2,12 +2,13 @@
 //! [`BlockEvent`]s (live) and, later, from blktrace records (recordings), so that one view
 //! code path serves both.
 
-use std::fmt;
+use std::{collections::HashMap, fmt};
 
 use blkscope_common::{
-    BlockAction, BlockEvent,
+    BlockAction, BlockEvent, BlockEventExtra, BlockEventFull,
     block_events::{EVENT_BDEV_PAGES, EVENT_FILE, EVENT_FROM_BIO},
 };
+use foldhash::fast::RandomState as FastHash;
 use serde::Serialize;
 
 use crate::model::comm::Comm;
@@ -298,37 +299,75 @@ impl From<BlockAction> for Action {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
-    #[error("ring buffer record of {0} bytes, expected {size}", size = BlockEvent::SIZE)]
+    #[error(
+        "ring buffer record of {0} bytes, expected {base} or {full}",
+        base = BlockEvent::SIZE,
+        full = BlockEventFull::SIZE
+    )]
     Size(usize),
     #[error("unknown block action code {0}")]
     UnknownAction(u8),
 }
 
-/// Turns the probes' raw records into [`BlockIoEvent`]s.
-#[derive(Clone, Copy, Debug)]
+/// Turns the probes' raw records into [`BlockIoEvent`]s. The probes send a task's name only
+/// when it is not the one its CPU sent last: the decoder keeps the names it saw, by thread,
+/// for the records that leave it out (records are decoded in the order they were written).
+#[derive(Clone, Debug)]
 pub struct EventDecoder {
     bits: RequestFlagBits,
+    names: HashMap<u32, Comm, FastHash>,
 }
 
 impl EventDecoder {
     pub fn new(bits: RequestFlagBits) -> Self {
-        Self { bits }
-    }
-
-    /// Decodes one ring-buffer record (the bytes of a [`BlockEvent`]).
-    pub fn decode_bytes(&self, bytes: &[u8]) -> Result<BlockIoEvent, DecodeError> {
-        if bytes.len() != BlockEvent::SIZE {
-            return Err(DecodeError::Size(bytes.len()));
+        Self {
+            bits,
+            names: HashMap::default(),
         }
-        // SAFETY: the length matches and BlockEvent is plain data valid for any bit pattern;
-        // read_unaligned because ring-buffer records are only 8-byte aligned by contract.
-        let raw = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<BlockEvent>()) };
-        self.decode(&raw)
     }
 
-    pub fn decode(&self, raw: &BlockEvent) -> Result<BlockIoEvent, DecodeError> {
+    /// Decodes one ring-buffer record (the bytes of a [`BlockEvent`] or a [`BlockEventFull`]).
+    pub fn decode_bytes(&mut self, bytes: &[u8]) -> Result<BlockIoEvent, DecodeError> {
+        // SAFETY (both reads): the length matches and the records are plain data valid for
+        // any bit pattern; read_unaligned because ring-buffer records are only 8-byte aligned
+        // by contract.
+        match bytes.len() {
+            BlockEvent::SIZE => {
+                let raw = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<BlockEvent>()) };
+                self.decode(&raw, None)
+            }
+            BlockEventFull::SIZE => {
+                let raw =
+                    unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<BlockEventFull>()) };
+                self.decode(&raw.base, Some(&raw.extra))
+            }
+            other => Err(DecodeError::Size(other)),
+        }
+    }
+
+    pub fn decode(
+        &mut self,
+        raw: &BlockEvent,
+        extra: Option<&BlockEventExtra>,
+    ) -> Result<BlockIoEvent, DecodeError> {
         let action =
             BlockAction::from_u8(raw.action).ok_or(DecodeError::UnknownAction(raw.action))?;
+        let comm = match extra {
+            Some(extra) => {
+                let comm = Comm::from_kernel(&extra.comm);
+                self.names.insert(raw.pid, comm);
+                comm
+            }
+            // Not known only when the record that named the task was lost.
+            None => self.names.get(&raw.pid).copied().unwrap_or_default(),
+        };
+        let extra = extra.copied().unwrap_or(BlockEventExtra {
+            aux_sector: 0,
+            bio_cgroup_id: 0,
+            aux_dev: 0,
+            _pad: 0,
+            comm: [0; 16],
+        });
         Ok(BlockIoEvent {
             time_ns: raw.timestamp_ns,
             cpu: raw.cpu,
@@ -341,21 +380,21 @@ impl EventDecoder {
             status: raw.status,
             pid: raw.pid,
             tgid: raw.tgid,
-            comm: Comm::from_kernel(&raw.comm),
+            comm,
             cgroup_id: raw.cgroup_id,
-            bio_cgroup_id: raw.bio_cgroup_id,
+            bio_cgroup_id: extra.bio_cgroup_id,
             request_id: raw.request_id,
             from_bio: raw.flags & EVENT_FROM_BIO != 0,
             remapped_from: (action == BlockAction::Remap)
-                .then(|| (DeviceId::from_kernel(raw.aux_dev), raw.aux_sector)),
-            split_sector: (action == BlockAction::Split).then_some(raw.aux_sector),
+                .then(|| (DeviceId::from_kernel(extra.aux_dev), extra.aux_sector)),
+            split_sector: (action == BlockAction::Split).then_some(extra.aux_sector),
             depth: raw.depth,
             file: if action != BlockAction::Queue {
                 None
             } else if raw.flags & EVENT_FILE != 0 {
                 Some(IoFile::Inode {
-                    dev: DeviceId::from_kernel(raw.aux_dev),
-                    ino: raw.aux_sector,
+                    dev: DeviceId::from_kernel(extra.aux_dev),
+                    ino: extra.aux_sector,
                 })
             } else if raw.flags & EVENT_BDEV_PAGES != 0 {
                 Some(IoFile::DevicePages)
@@ -419,37 +458,47 @@ pub(crate) mod tests {
         }
     }
 
-    fn raw(action: BlockAction, opf: u32) -> BlockEvent {
+    fn raw(action: BlockAction, opf: u32) -> BlockEventFull {
         let mut comm = [0u8; 16];
         comm[..2].copy_from_slice(b"dd");
-        BlockEvent {
-            timestamp_ns: 5,
-            sector: 2048,
-            aux_sector: 7,
-            cgroup_id: 1,
-            bio_cgroup_id: 2,
-            request_id: 0xffff_8880_0000_1000,
-            bytes: 4096,
-            dev: (7 << 20) | 3,
-            aux_dev: (259 << 20) | 1,
-            op_flags: opf,
-            pid: 42,
-            tgid: 41,
-            cpu: 1,
-            depth: 0,
-            action: action as u8,
-            status: 0,
-            flags: 0,
-            _pad: [0; 5],
-            comm,
+        BlockEventFull {
+            base: BlockEvent {
+                timestamp_ns: 5,
+                sector: 2048,
+                cgroup_id: 1,
+                request_id: 0xffff_8880_0000_1000,
+                bytes: 4096,
+                dev: (7 << 20) | 3,
+                op_flags: opf,
+                pid: 42,
+                tgid: 41,
+                cpu: 1,
+                depth: 0,
+                action: action as u8,
+                status: 0,
+                flags: blkscope_common::block_events::EVENT_EXTENDED,
+                _pad: 0,
+            },
+            extra: BlockEventExtra {
+                aux_sector: 7,
+                bio_cgroup_id: 2,
+                aux_dev: (259 << 20) | 1,
+                _pad: 0,
+                comm,
+            },
         }
+    }
+
+    fn bytes_of<T>(record: &T) -> &[u8] {
+        // SAFETY: the records are plain data without padding.
+        unsafe { std::slice::from_raw_parts((record as *const T).cast::<u8>(), size_of::<T>()) }
     }
 
     #[test]
     fn decodes_device_comm_and_direction() {
-        let decoder = EventDecoder::new(linux6_bits());
+        let mut decoder = EventDecoder::new(linux6_bits());
         let e = decoder
-            .decode(&raw(BlockAction::Complete, 1 | 1 << 11))
+            .decode_bytes(bytes_of(&raw(BlockAction::Complete, 1 | 1 << 11)))
             .unwrap();
         assert_eq!(e.device, DeviceId::new(7, 3));
         assert_eq!(e.comm, "dd");
@@ -462,8 +511,10 @@ pub(crate) mod tests {
 
     #[test]
     fn remap_carries_its_origin() {
-        let decoder = EventDecoder::new(linux6_bits());
-        let e = decoder.decode(&raw(BlockAction::Remap, 0)).unwrap();
+        let mut decoder = EventDecoder::new(linux6_bits());
+        let e = decoder
+            .decode_bytes(bytes_of(&raw(BlockAction::Remap, 0)))
+            .unwrap();
         assert_eq!(e.remapped_from, Some((DeviceId::new(259, 1), 7)));
         assert_eq!(e.action.letters(), "A");
     }
@@ -481,11 +532,33 @@ pub(crate) mod tests {
 
     #[test]
     fn bad_records_are_errors_not_panics() {
-        let decoder = EventDecoder::new(linux6_bits());
+        let mut decoder = EventDecoder::new(linux6_bits());
         assert_eq!(decoder.decode_bytes(&[0u8; 10]), Err(DecodeError::Size(10)));
         let mut r = raw(BlockAction::Queue, 0);
-        r.action = 99;
-        assert_eq!(decoder.decode(&r), Err(DecodeError::UnknownAction(99)));
+        r.base.action = 99;
+        assert_eq!(
+            decoder.decode_bytes(bytes_of(&r)),
+            Err(DecodeError::UnknownAction(99))
+        );
+    }
+
+    #[test]
+    fn a_task_named_once_keeps_its_name() {
+        let mut decoder = EventDecoder::new(linux6_bits());
+        let named = raw(BlockAction::Queue, 0);
+        let mut issue = named.base;
+        issue.action = BlockAction::Issue as u8;
+        issue.flags = 0;
+        let mut stranger = issue;
+        stranger.pid = 7;
+        // Before the record that names task 42 came through, its name is not known.
+        assert_eq!(decoder.decode_bytes(bytes_of(&issue)).unwrap().comm, "");
+        assert_eq!(decoder.decode_bytes(bytes_of(&named)).unwrap().comm, "dd");
+        let e = decoder.decode_bytes(bytes_of(&issue)).unwrap();
+        assert_eq!((e.comm.as_str(), e.pid), ("dd", 42));
+        // A short record has no auxiliary fields.
+        assert_eq!((e.bio_cgroup_id, e.remapped_from), (0, None));
+        assert_eq!(decoder.decode_bytes(bytes_of(&stranger)).unwrap().comm, "");
     }
 
     #[test]
