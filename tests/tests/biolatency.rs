@@ -22,6 +22,11 @@ fn start_biolatency(args: &[&str]) -> Child {
 }
 
 fn interrupt(child: Child) -> String {
+    interrupt_with_stderr(child).0
+}
+
+/// `interrupt`, with what the view wrote on stderr.
+fn interrupt_with_stderr(child: Child) -> (String, String) {
     std::thread::sleep(Duration::from_millis(200));
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -31,7 +36,10 @@ fn interrupt(child: Child) -> String {
         "biolatency failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// fio's own view of a 4 KiB random-read run: (completed I/Os, median completion latency µs).
@@ -142,14 +150,15 @@ fn text_output_matches_bcc_layout_and_libbpf_tools_counts() {
         .expect("libbpf-tools biolatency (apt-get install libbpf-tools)");
     std::thread::sleep(Duration::from_millis(1500));
     fio_randread(disk.path_str(), 500);
-    let ours = interrupt(ours);
+    let (ours, banner) = interrupt_with_stderr(ours);
     let theirs = interrupt(theirs);
 
-    let mut lines = ours.lines();
+    // bcc's banner, on stderr: stdout is the histograms alone.
     assert_eq!(
-        lines.next(),
+        banner.lines().next(),
         Some("Tracing block device I/O... Hit Ctrl-C to end.")
     );
+    let mut lines = ours.lines();
     assert_eq!(lines.next(), Some(""));
     assert_eq!(
         lines.next(),

@@ -523,8 +523,9 @@ fn damaged_dumps_report_the_valid_part_then_name_file_and_offset() {
 #[test]
 fn usage_errors_name_the_problem() {
     let work = Scratch::new("btt-usage");
+    // blkscope's convention: usage errors exit 2 (btt, under its own name, exits 1).
     let no_input = run_btt(true, &["-A"], work.path(), None);
-    assert_eq!(no_input.status.code(), Some(1));
+    assert_eq!(no_input.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&no_input.stderr).contains("Usage: blkscope btt"));
 
     let missing = run_btt(true, &["-i", "no-such-trace"], work.path(), None);
@@ -538,17 +539,17 @@ fn usage_errors_name_the_problem() {
         work.path(),
         None,
     );
-    assert_eq!(sps.status.code(), Some(1));
+    assert_eq!(sps.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&sps.stderr).contains("-m option requires -s"));
     let theirs = run_btt(false, &["-i", "x", "-m", "m"], work.path(), None);
     assert_eq!(theirs.status.code(), Some(1));
 
     let bad = run_btt(true, &["-i", "x", "-d", "soon"], work.path(), None);
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("-d: 'soon'"));
 
     let unknown = run_btt(true, &["-i", "x", "--frobnicate"], work.path(), None);
-    assert_eq!(unknown.status.code(), Some(1));
+    assert_eq!(unknown.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&unknown.stderr).contains("unrecognized option '--frobnicate'")
     );

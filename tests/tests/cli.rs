@@ -82,6 +82,52 @@ fn a_bad_device_names_the_flag_and_the_device() {
     );
 }
 
+/// The tools with a grammar of their own follow blkscope's convention as `blkscope COMMAND`
+/// (help with examples on stdout, exit 0; usage errors exit 2) and the stock tool's under its
+/// name: its usage on stderr and its exit codes (sysstat's iostat, blkparse and blktrace exit 1
+/// on --help and on usage errors; btt exits 0 on -h and 1 on usage errors).
+#[test]
+fn own_grammar_tools_follow_the_convention_of_the_name_they_run_under() {
+    let work = blkscope_tests::scratch::Scratch::new("cli-conventions");
+    let run = |program: &std::path::Path, args: &[&str]| {
+        Command::new(program)
+            .args(args)
+            .output()
+            .expect("running blkscope")
+    };
+    for (command, stock, stock_help_code) in [
+        ("iostat", "iostat", 1),
+        ("parse", "blkparse", 1),
+        ("btt", "btt", 0),
+        ("record", "blktrace", 1),
+    ] {
+        let help = run(&blkscope_binary(), &[command, "--help"]);
+        let text = String::from_utf8_lossy(&help.stdout);
+        assert_eq!(help.status.code(), Some(0), "blkscope {command} --help");
+        assert!(
+            text.contains("\nEXAMPLES:\n  ") && help.stderr.is_empty(),
+            "blkscope {command} --help: {help:?}"
+        );
+        let via_help = run(&blkscope_binary(), &["help", command]);
+        assert_eq!(via_help.stdout, help.stdout, "blkscope help {command}");
+        let bad = run(&blkscope_binary(), &[command, "--no-such-flag"]);
+        assert_eq!(bad.status.code(), Some(2), "blkscope {command}: {bad:?}");
+        assert!(bad.stdout.is_empty() && !bad.stderr.is_empty());
+
+        let link = work.path().join(stock);
+        std::os::unix::fs::symlink(blkscope_binary(), &link).expect("drop-in link");
+        let help = run(&link, &["--help"]);
+        assert_eq!(help.status.code(), Some(stock_help_code), "{stock} --help");
+        assert!(
+            help.stdout.is_empty() && !help.stderr.is_empty(),
+            "{stock} --help: {help:?}"
+        );
+        let bad = run(&link, &["--no-such-flag"]);
+        assert_eq!(bad.status.code(), Some(1), "{stock}: {bad:?}");
+        assert!(bad.stdout.is_empty() && !bad.stderr.is_empty());
+    }
+}
+
 #[test]
 fn record_usage_errors_name_the_problem() {
     let run = |args: &[&str]| {
@@ -92,10 +138,10 @@ fn record_usage_errors_name_the_problem() {
     };
     let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
     let no_device = run(&["record"]);
-    assert_eq!(no_device.status.code(), Some(1));
+    assert_eq!(no_device.status.code(), Some(2));
     assert!(stderr(&no_device).contains("You must specify at least one device"));
     let bad_mask = run(&["record", "-d", "/dev/null", "-a", "sideways"]);
-    assert_eq!(bad_mask.status.code(), Some(1));
+    assert_eq!(bad_mask.status.code(), Some(2));
     assert!(stderr(&bad_mask).contains("Invalid action mask sideways"));
     let unknown = run(&["record", "-d", "/no/such/disk"]);
     assert_eq!(unknown.status.code(), Some(1));

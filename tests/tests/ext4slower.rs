@@ -26,6 +26,11 @@ fn start(view: &str, args: &[&str]) -> Child {
 }
 
 fn stop(child: Child) -> String {
+    stop_with_stderr(child).0
+}
+
+/// `stop`, with what the view wrote on stderr.
+fn stop_with_stderr(child: Child) -> (String, String) {
     std::thread::sleep(Duration::from_millis(300));
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -35,7 +40,10 @@ fn stop(child: Child) -> String {
         "blkscope failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn json_lines(text: &str) -> Vec<Value> {
@@ -216,10 +224,12 @@ fn ext4dist_counts_each_operation() {
         file.read_at(&mut buffer, i * 4096).unwrap();
     }
     file.sync_all().unwrap();
-    let text = stop(dist);
+    let (text, banner) = stop_with_stderr(dist);
+    // bcc's banner, on stderr once the probes are attached; stdout holds the histograms.
     assert!(
-        text.starts_with("Tracing ext4 operation latency... Hit Ctrl-C to end.\n"),
-        "{text}"
+        banner.starts_with("Tracing ext4 operation latency... Hit Ctrl-C to end.\n")
+            && !text.contains("Tracing"),
+        "{banner}{text}"
     );
     let count = |op: &str| -> u64 {
         let section = text

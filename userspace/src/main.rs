@@ -23,7 +23,8 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 mod install_files;
 mod multi_call;
 
-use multi_call::{invoked_name, multi_call_args, program_name};
+use blkscope::cli::caller::Caller;
+use multi_call::{caller, invoked_name, multi_call_args};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -120,9 +121,10 @@ struct OwnGrammar {
 }
 
 /// A tool that parses its own command line (iostat's, blktrace's, blkparse's, btt's grammar,
-/// where `-h` is not help): its `main` gets the program name to print (the symlink's name or
-/// `blkscope COMMAND`) and the arguments after it, and returns the exit code.
-type OwnMain = fn(&str, &[OsString]) -> u8;
+/// where `-h` is not help): its `main` gets the name it was started under (the stock tool's
+/// link or `blkscope COMMAND`, which decides its conventions) and the arguments after it, and
+/// returns the exit code.
+type OwnMain = fn(&Caller, &[OsString]) -> u8;
 
 /// `(command, multi-call name, main)` of the tools with a grammar of their own.
 const GETOPT_TOOLS: [(&str, &str, OwnMain); 4] = [
@@ -151,7 +153,14 @@ fn main() -> ExitCode {
     if let Some(command) = args.get(1).and_then(|a| a.to_str())
         && let Some((_, alias, main)) = GETOPT_TOOLS.iter().find(|(c, ..)| *c == command)
     {
-        return ExitCode::from(main(&program_name(&invoked, alias, command), &args[2..]));
+        return ExitCode::from(main(&caller(&invoked, alias, command), &args[2..]));
+    }
+    // `blkscope help iostat`: the tool's own help, which clap does not know.
+    if args.get(1).is_some_and(|a| a == "help")
+        && let Some(command) = args.get(2).and_then(|a| a.to_str())
+        && let Some((.., main)) = GETOPT_TOOLS.iter().find(|(c, ..)| *c == command)
+    {
+        return ExitCode::from(main(&Caller::blkscope(command), &["--help".into()]));
     }
     let cli = Cli::parse_from(args);
     if let Some(path) = &cli.btf {

@@ -3,6 +3,8 @@
 
 use std::{ffi::OsString, path::Path};
 
+use blkscope::cli::caller::Caller;
+
 use super::{CLAP_TOOLS, GETOPT_TOOLS};
 
 /// `iostat -x 2` started through a symlink named iostat becomes `blkscope iostat -x 2`.
@@ -27,12 +29,12 @@ pub fn invoked_name(args: &[OsString]) -> Option<&str> {
         .and_then(|n| n.to_str())
 }
 
-/// What a tool calls itself in messages: its own name when started (`invoked`) through a
-/// symlink of that name, `blkscope COMMAND` otherwise.
-pub fn program_name(invoked: &str, alias: &str, command: &str) -> String {
+/// How a tool with its own grammar was started: through a symlink named `alias` (the stock
+/// tool's name), or as `blkscope COMMAND`.
+pub fn caller(invoked: &str, alias: &str, command: &str) -> Caller {
     if invoked == alias {
-        alias.to_owned()
+        Caller::drop_in(alias)
     } else {
-        format!("blkscope {command}")
+        Caller::blkscope(command)
     }
 }

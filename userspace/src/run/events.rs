@@ -15,7 +15,10 @@ use crate::{
     },
     kernel::{BlockTraceOptions, BlockTracer, DropCounts, KernelError, privileges},
     model::event::{BlockIoEvent, DeviceId},
-    run::stop::{Stop, StopError, runtime},
+    run::{
+        output::banner,
+        stop::{Stop, StopError, runtime},
+    },
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +130,7 @@ pub async fn feed_live(
 ) -> Result<DropCounts, FeedError> {
     let mut tracer = BlockTracer::start(options)?;
     privileges::attached(keep_capabilities);
+    banner("Tracing block I/O... Hit Ctrl-C to end.");
     let mut batch = Vec::new();
     loop {
         tokio::select! {

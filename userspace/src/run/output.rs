@@ -51,6 +51,13 @@ impl Output {
     }
 }
 
+/// A live view's first words once its probes are attached ("Tracing ... Hit Ctrl-C to end."),
+/// on stderr: they tell a person the view is running, and leave stdout to the view's output
+/// for whatever reads it. A closed stderr loses them, and nothing else.
+pub fn banner(text: &str) {
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
 /// Makes stdout ready for a tool that prints to it, before anything is written:
 /// - a reader that goes away (`| head -1`) ends the process by SIGPIPE, quietly (exit 141, as
 ///   cat and blkparse end), whatever path was writing; the probes are released with the

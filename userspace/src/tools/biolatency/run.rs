@@ -24,7 +24,7 @@ use crate::{
     run::{
         events::{EventSink, EventSource, feed},
         interval::{RecordingClock, ReportCount, Ticker as _, WallClock},
-        output::{Output, OutputError},
+        output::{Output, OutputError, banner},
         stop::{INTERRUPT, Stop},
     },
 };
@@ -95,8 +95,8 @@ fn run_live(
     let mut cgroups =
         NamedCgroups::new(resolver, args.names.filter()?).context("--pod, --container-name")?;
     let mut out = Output::stdout();
-    if !args.json && !out.line("Tracing block device I/O... Hit Ctrl-C to end.")? {
-        return Ok(());
+    if !args.json {
+        banner("Tracing block device I/O... Hit Ctrl-C to end.");
     }
     let interval = args.interval.map(std::time::Duration::from_secs);
     let mut clock = WallClock::new(interval, stop);

@@ -21,7 +21,7 @@ use crate::{
     model::event::DeviceId,
     run::{
         interval::{ReportCount, Ticker as _, WallClock},
-        output::Output,
+        output::{Output, banner},
         stop::{INTERRUPT, Stop},
     },
 };
@@ -94,13 +94,11 @@ pub fn run(args: BiotopArgs) -> anyhow::Result<()> {
         container_column: args.container,
     };
     let mut out = Output::stdout();
-    if !args.json
-        && !out.report(&format!(
-            "Tracing... Output every {} secs. Hit Ctrl-C to end\n",
+    if !args.json {
+        banner(&format!(
+            "Tracing... Output every {} secs. Hit Ctrl-C to end",
             args.interval
-        ))?
-    {
-        return Ok(());
+        ));
     }
     let mut clock = WallClock::new(Some(interval), stop);
     let mut count = ReportCount::new(args.count);

@@ -1,11 +1,14 @@
 //! Entry point of `blkscope btt` / `btt`: options in, exit status out.
 
-use super::options::{self, Command, USAGE, UsageError};
+use super::options::{self, Command, HELP, USAGE, UsageError};
 use super::run::run;
 use crate::blktrace::error::report_input_errors;
+use crate::cli::caller::{Caller, StockHelp};
 
-/// Runs btt with `args` (without the program name); returns the exit status.
-pub fn main(program: &str, args: &[std::ffi::OsString]) -> u8 {
+/// Runs btt with `args` (without the program name); returns the exit status (usage errors:
+/// 2 as `blkscope btt`, btt's 1 as `btt`).
+pub fn main(caller: &Caller, args: &[std::ffi::OsString]) -> u8 {
+    let program = caller.program();
     let o = match options::parse(args) {
         Ok(Command::Run(o)) => o,
         Ok(Command::Version) => {
@@ -15,9 +18,10 @@ pub fn main(program: &str, args: &[std::ffi::OsString]) -> u8 {
             );
             return 0;
         }
+        // btt prints its usage on stderr and exits 0.
         Ok(Command::Help) => {
-            eprint!("Usage: {program} {USAGE}");
-            return 0;
+            let text = format!("Usage: {program} {USAGE}{HELP}");
+            return caller.help(&text, StockHelp { exit_code: 0 });
         }
         Err(e) => {
             match &e {
@@ -28,7 +32,7 @@ pub fn main(program: &str, args: &[std::ffi::OsString]) -> u8 {
             if e.shows_usage() {
                 eprint!("Usage: {program} {USAGE}");
             }
-            return 1;
+            return caller.usage_error(1);
         }
     };
     match run(&o) {

@@ -79,6 +79,43 @@ pub const USAGE: &str = "\n[ -a               | --seek-absolute ]
 
 ";
 
+/// What each option does, after the usage in `blkscope btt --help` (btt prints none).
+pub const HELP: &str = "Options:
+  -a  seeks as absolute distances (default: signed, from the previous I/O's end)
+  -A  every per-device and per-process table (the default prints the summaries)
+  -B  each I/O's blocks (time, first and last sector) into NAME_DEV_*.dat files
+  -d  range gap, in seconds, that ends an active period (default 0.1)
+  -D  only these devices (MAJ,MIN;...)
+  -e  only I/Os of these executables (comma separated)
+  -i  input: per-CPU trace files NAME.blktrace.N, or a binary dump (blkparse -d), - for stdin
+  -I  iostat-style statistics into this file (see -S)
+  -l  D2C latencies per I/O into NAME_DEV_d2c.dat
+  -L  periodic Q2C latency averages, one per FREQ seconds (with -l or -q)
+  -m  seeks per second into NAME_DEV_*.dat files
+  -M  device map file (device names for the tables)
+  -o  output file (default stdout)
+  -p  per-I/O dump: every I/O's trace lines, grouped
+  -P  per-I/O trees: Q, G, I, D, C of each I/O with their timings
+  -q  Q2C latencies per I/O into NAME_DEV_q2c.dat
+  -Q  active queue depth over time into NAME_DEV_aqd.dat
+  -r  ignore remaps
+  -s  seek distances into NAME_DEV_*.dat files
+  -S  interval of the -I statistics, in seconds (default 1)
+  -t  start of the time range, in seconds
+  -T  end of the time range, in seconds
+  -u  unplug histogram into NAME_DEV.dat
+  -V  version
+  -v  verbose: what is being done
+  -X  easy-to-parse averages (one line per figure)
+  -z  Q2D latencies per I/O into NAME_DEV_q2d.dat
+  -Z  requests in flight over time into DEV_live.dat and sys_live.dat
+
+EXAMPLES:
+  blkscope btt -i sda                   the latency breakdown of sda.blktrace.*
+  blkparse -i sda -d sda.bin -O; blkscope btt -i sda.bin   the same, through a dump
+  blkscope btt -i sda -l lat -q q2c     D2C and Q2C latencies per I/O into files
+";
+
 /// What the command line asks for.
 #[derive(Debug, Clone, Default)]
 pub struct BttOptions {

@@ -6,7 +6,7 @@ use crate::{
     kernel::{fs_latency::FsProbe, privileges},
     run::{
         interval::{ReportCount, Ticker as _, WallClock},
-        output::Output,
+        output::{Output, banner},
         stop::{INTERRUPT, Stop, runtime},
     },
 };
@@ -20,12 +20,10 @@ pub fn run(args: Ext4distArgs) -> anyhow::Result<()> {
     let mut probe = FsProbe::start(&options)?;
     privileges::attached(&[]);
     let mut out = Output::stdout();
-    if !out.report(&format!(
-        "Tracing {} operation latency... Hit Ctrl-C to end.\n",
+    banner(&format!(
+        "Tracing {} operation latency... Hit Ctrl-C to end.",
         fs.name()
-    ))? {
-        return Ok(());
-    }
+    ));
     let stop = Stop::on_signals(INTERRUPT)?;
     let mut clock = WallClock::new(args.interval.map(std::time::Duration::from_secs), stop);
     let mut count = ReportCount::new(args.count);

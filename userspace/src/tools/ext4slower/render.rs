@@ -14,19 +14,29 @@ pub struct SlowerLayout {
     pub container: bool,
 }
 
-/// The lines printed before the first event.
-pub fn slower_header(fs: FileSystem, min_ms: u64, layout: &SlowerLayout) -> Option<String> {
+/// The banner (for stderr) once the probes are attached; none for JSON and CSV, as in bcc.
+pub fn slower_banner(fs: FileSystem, min_ms: u64, layout: &SlowerLayout) -> Option<String> {
+    if layout.json || layout.csv {
+        return None;
+    }
+    Some(if min_ms == 0 {
+        format!("Tracing {} operations... Hit Ctrl-C to end.", fs.name())
+    } else {
+        format!(
+            "Tracing {} operations slower than {min_ms} ms... Hit Ctrl-C to end.",
+            fs.name()
+        )
+    })
+}
+
+/// The column header printed before the first event.
+pub fn slower_header(layout: &SlowerLayout) -> Option<String> {
     if layout.json {
         return None;
     }
     if layout.csv {
         return Some("ENDTIME_us,TASK,PID,TYPE,BYTES,OFFSET_b,LATENCY_us,FILE".to_owned());
     }
-    let first = if min_ms == 0 {
-        format!("Tracing {} operations", fs.name())
-    } else {
-        format!("Tracing {} operations slower than {min_ms} ms", fs.name())
-    };
     let mut columns = format!(
         "{:<8} {:<14} {:<6} {:1} {:<7} {:<8} {:>7} {}",
         "TIME", "COMM", "PID", "T", "BYTES", "OFF_KB", "LAT(ms)", "FILENAME"
@@ -34,7 +44,7 @@ pub fn slower_header(fs: FileSystem, min_ms: u64, layout: &SlowerLayout) -> Opti
     if layout.container {
         columns.push_str(" CONTAINER");
     }
-    Some(format!("{first}\n{columns}"))
+    Some(columns)
 }
 
 /// One event's line (`time` is the wall clock, HH:MM:SS, as bcc prints it).
@@ -97,15 +107,16 @@ mod tests {
         .unwrap();
         let layout = SlowerLayout::default();
         assert_eq!(
-            slower_header(FileSystem::Ext4, 10, &layout).unwrap(),
-            "Tracing ext4 operations slower than 10 ms\nTIME     COMM           PID    T BYTES   OFF_KB   LAT(ms) FILENAME"
+            slower_banner(FileSystem::Ext4, 10, &layout).unwrap(),
+            "Tracing ext4 operations slower than 10 ms... Hit Ctrl-C to end."
         );
         assert_eq!(
-            slower_header(FileSystem::Ext4, 0, &layout)
-                .unwrap()
-                .lines()
-                .next(),
-            Some("Tracing ext4 operations")
+            slower_header(&layout).unwrap(),
+            "TIME     COMM           PID    T BYTES   OFF_KB   LAT(ms) FILENAME"
+        );
+        assert_eq!(
+            slower_banner(FileSystem::Ext4, 0, &layout).unwrap(),
+            "Tracing ext4 operations... Hit Ctrl-C to end."
         );
         assert_eq!(
             slower_line(&op, &layout, "06:35:01"),
@@ -115,8 +126,9 @@ mod tests {
             csv: true,
             ..Default::default()
         };
+        assert_eq!(slower_banner(FileSystem::Ext4, 10, &csv), None);
         assert_eq!(
-            slower_header(FileSystem::Ext4, 10, &csv).unwrap(),
+            slower_header(&csv).unwrap(),
             "ENDTIME_us,TASK,PID,TYPE,BYTES,OFFSET_b,LATENCY_us,FILE"
         );
         assert_eq!(

@@ -5,7 +5,7 @@ use anyhow::Context as _;
 
 use super::{
     args::Ext4slowerArgs,
-    render::{SlowerLayout, slower_header, slower_line},
+    render::{SlowerLayout, slower_banner, slower_header, slower_line},
 };
 use crate::{
     cgroup::{CgroupResolver, ContainerSummary, NamedCgroups},
@@ -16,7 +16,7 @@ use crate::{
     },
     model::fs_op::{FileSystem, decode},
     run::{
-        output::Output,
+        output::{Output, banner},
         stop::{INTERRUPT, Stop, runtime},
     },
 };
@@ -57,7 +57,10 @@ async fn trace(
         layout,
         out: Output::stdout(),
     };
-    if let Some(header) = slower_header(fs, args.min_ms, &printer.layout)
+    if let Some(text) = slower_banner(fs, args.min_ms, &printer.layout) {
+        banner(&text);
+    }
+    if let Some(header) = slower_header(&printer.layout)
         && !(printer.out.line(&header)? && printer.out.flush()?)
     {
         return Ok(());

@@ -17,6 +17,7 @@ use super::{
     run::{LiveSamples, RunError, run_reports},
 };
 use crate::{
+    cli::caller::{Caller, StockHelp},
     host::{
         stat_files::StatFiles,
         system::host,
@@ -51,9 +52,10 @@ impl ArgNames for SystemNames {
     }
 }
 
-/// Runs iostat; returns its exit code (1 for usage errors, 2 when the counters cannot be read
-/// or the report cannot be written).
-pub fn main(program: &str, args: &[OsString]) -> u8 {
+/// Runs iostat; returns its exit code (usage errors: 2 as `blkscope iostat`, sysstat's 1 as
+/// `iostat`; 2 when the counters cannot be read or the report cannot be written).
+pub fn main(caller: &Caller, args: &[OsString]) -> u8 {
+    let program = caller.program();
     // iostat's arguments are numbers, device names and a directory of its own stat files: all
     // text here. One that is not is named (a lossy copy would be a different name).
     let args: Vec<String> = match args.iter().map(|a| a.clone().into_string()).collect() {
@@ -63,7 +65,7 @@ pub fn main(program: &str, args: &[OsString]) -> u8 {
                 "{program}: argument '{}' is not valid UTF-8",
                 bad.to_string_lossy()
             );
-            return 1;
+            return caller.usage_error(1);
         }
     };
     let names = SystemNames(Naming::default());
@@ -76,17 +78,17 @@ pub fn main(program: &str, args: &[OsString]) -> u8 {
             );
             return 0;
         }
+        // sysstat has no --help: its usage, on stderr, exit 1.
         Ok(Invocation::Help) => {
-            print!("{}", help_text(program));
-            return 0;
+            return caller.help(&help_text(program), StockHelp { exit_code: 1 });
         }
         Err(UsageError::Usage) => {
             eprint!("{}", usage_text(program));
-            return 1;
+            return caller.usage_error(1);
         }
         Err(err @ UsageError::PersistentType) => {
             eprintln!("{err}");
-            return 1;
+            return caller.usage_error(1);
         }
     };
     if let Some(path) = &options.btf {

@@ -369,43 +369,49 @@ Options are:\n\
 /// `--help`: every option, one line each.
 pub fn help_text(program: &str) -> String {
     format!(
-        "{program}: CPU and block device statistics, as sysstat's iostat 12.6 prints them\n\
-\n\
-Usage: {program} [ options ] [ <device> [...] | ALL ] [ <interval> [ <count> ] ]\n\
-\n\
-  -c                 CPU utilization report only\n\
-  -d                 device utilization report only\n\
-  -h                 human-readable: --pretty and --human\n\
-  -k | -m            kilobytes (default) or megabytes per second\n\
-  -N                 device-mapper names (/dev/mapper) instead of dm-N\n\
-  -s                 short (narrow) report\n\
-  -t                 timestamp of each report (S_TIME_FORMAT=ISO for ISO 8601)\n\
-  -V                 version\n\
-  -x                 extended statistics\n\
-  -y                 skip the first report (statistics since boot)\n\
-  -z                 omit devices without activity during the interval\n\
-  -f DIR | +f DIR    read diskstats and block/ from DIR instead of (-f) or as well as (+f) /proc and /sys\n\
-  -j TYPE            persistent device names from /dev/disk/by-TYPE (ID, LABEL, PATH, UUID, ...)\n\
-  -g NAME [-H]       group the following devices as NAME (-H: the group total only)\n\
-  -p [DEV,...|ALL]   devices and their partitions\n\
-  -o JSON            JSON output\n\
-  --compact          with -h -x: one line per device instead of four sections\n\
-  --dec={{0|1|2}}      decimal places\n\
-  --human            values with a unit suffix (k, M, G)\n\
-  --pretty           device name at the end of the line\n\
-  --cgroups          the -x columns per cgroup (container) and device, from the probes\n\
-  --cgroup PATH      like --cgroups, only that cgroup and its descendants\n\
-  --container        like --cgroups, with the container of each cgroup in a column\n\
-  --containers       like --cgroups, one row per container (its cgroups added up)\n\
-  --pod NS/POD       like --cgroups, only the cgroups of that Kubernetes pod's containers\n\
-  --container-name GLOB  like --cgroups, only containers whose name matches GLOB\n\
-  --container-id     containers by runtime and short id (docker:0123456789ab), not name\n\
-  --btf FILE         with --cgroups: this kernel's BTF from FILE (for kernels without\n\
-                     /sys/kernel/btf/vmlinux)\n\
-  --help             this text\n\
-\n\
-Environment: POSIXLY_CORRECT (blocks instead of kB), S_TIME_FORMAT=ISO, S_COLORS={{never|always|auto}},\n\
-S_COLORS_SGR (H=, M=, Z=, N=, I= colour codes).\n"
+        r#"{program}: CPU and block device statistics, as sysstat's iostat 12.6 prints them
+
+Usage: {program} [ options ] [ <device> [...] | ALL ] [ <interval> [ <count> ] ]
+
+  -c                 CPU utilization report only
+  -d                 device utilization report only
+  -h                 human-readable: --pretty and --human
+  -k | -m            kilobytes (default) or megabytes per second
+  -N                 device-mapper names (/dev/mapper) instead of dm-N
+  -s                 short (narrow) report
+  -t                 timestamp of each report (S_TIME_FORMAT=ISO for ISO 8601)
+  -V                 version
+  -x                 extended statistics
+  -y                 skip the first report (statistics since boot)
+  -z                 omit devices without activity during the interval
+  -f DIR | +f DIR    read diskstats and block/ from DIR instead of (-f) or as well as (+f) /proc and /sys
+  -j TYPE            persistent device names from /dev/disk/by-TYPE (ID, LABEL, PATH, UUID, ...)
+  -g NAME [-H]       group the following devices as NAME (-H: the group total only)
+  -p [DEV,...|ALL]   devices and their partitions
+  -o JSON            JSON output
+  --compact          with -h -x: one line per device instead of four sections
+  --dec={{0|1|2}}      decimal places
+  --human            values with a unit suffix (k, M, G)
+  --pretty           device name at the end of the line
+  --cgroups          the -x columns per cgroup (container) and device, from the probes
+  --cgroup PATH      like --cgroups, only that cgroup and its descendants
+  --container        like --cgroups, with the container of each cgroup in a column
+  --containers       like --cgroups, one row per container (its cgroups added up)
+  --pod NS/POD       like --cgroups, only the cgroups of that Kubernetes pod's containers
+  --container-name GLOB  like --cgroups, only containers whose name matches GLOB
+  --container-id     containers by runtime and short id (docker:0123456789ab), not name
+  --btf FILE         with --cgroups: this kernel's BTF from FILE (for kernels without
+                     /sys/kernel/btf/vmlinux)
+  --help             this text
+
+Environment: POSIXLY_CORRECT (blocks instead of kB), S_TIME_FORMAT=ISO, S_COLORS={{never|always|auto}},
+S_COLORS_SGR (H=, M=, Z=, N=, I= colour codes).
+
+EXAMPLES:
+  {program} -x 2                 extended statistics every 2 seconds
+  {program} -dxz sda 1 5         one disk, five reports, idle intervals left out
+  {program} --containers -x 2    the -x columns per container and disk
+"#
     )
 }
 

@@ -3,9 +3,12 @@
 use super::options::{self, Command, EXTRA_HELP, USAGE, UsageError};
 use super::run::{RunError, run};
 use crate::blktrace::error::report_input_errors;
+use crate::cli::caller::{Caller, StockHelp};
 
-/// Runs blkparse with `args` (without the program name); returns the exit status.
-pub fn main(program: &str, args: &[std::ffi::OsString]) -> u8 {
+/// Runs blkparse with `args` (without the program name); returns the exit status (usage
+/// errors: 2 as `blkscope parse`, blkparse's 1 as `blkparse`).
+pub fn main(caller: &Caller, args: &[std::ffi::OsString]) -> u8 {
+    let program = caller.program();
     let o = match options::parse(args) {
         Ok(Command::Parse(o)) => o,
         Ok(Command::Version) => {
@@ -16,9 +19,10 @@ pub fn main(program: &str, args: &[std::ffi::OsString]) -> u8 {
             );
             return 0;
         }
+        // blkparse has no --help: its usage, on stderr, exit 1.
         Ok(Command::Help) => {
-            print!("Usage: {program} {USAGE}{EXTRA_HELP}");
-            return 0;
+            let text = format!("Usage: {program} {USAGE}{EXTRA_HELP}");
+            return caller.help(&text, StockHelp { exit_code: 1 });
         }
         Err(e) => {
             match &e {
@@ -29,7 +33,7 @@ pub fn main(program: &str, args: &[std::ffi::OsString]) -> u8 {
             if e.shows_usage() {
                 eprint!("Usage: {program} {USAGE}");
             }
-            return 1;
+            return caller.usage_error(1);
         }
     };
     match run(&o) {

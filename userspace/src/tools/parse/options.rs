@@ -450,7 +450,13 @@ pub const EXTRA_HELP: &str = "blkscope additions:\n\
 \t               a timeline that ui.perfetto.dev and chrome://tracing open: a slice per\n\
 \t               completed I/O (queue to completion), a track per disk (one trace: -i NAME)\n\
 \t--help         this text\n\
-The format strings \"json\" and \"perfetto\" themselves can be given with -F X,json.\n";
+The format strings \"json\" and \"perfetto\" themselves can be given with -F X,json.\n\
+\n\
+EXAMPLES:\n\
+\x20 blkscope parse -i sda                      every record of sda.blktrace.*, and the summary\n\
+\x20 blkscope parse -i sda -d sda.bin -O        one binary dump for btt, nothing printed\n\
+\x20 blkscope parse -i sda -a complete -f \"%T.%t %a %S %n\\n\"   your own lines\n\
+\x20 blkscope parse -i sda --format json        one JSON object per event\n";
 
 #[cfg(test)]
 mod tests {

@@ -1,10 +1,13 @@
 //! Entry point of `blkscope record` / `blktrace`: options in, exit status out.
 
-use super::options::{self, Command, USAGE};
+use super::options::{self, Command, USAGE, UsageError};
 use super::run::run;
+use crate::cli::caller::{Caller, StockHelp};
 
-/// Runs a recording with `args` (without the program name); returns the exit status.
-pub fn main(program: &str, args: &[std::ffi::OsString]) -> u8 {
+/// Runs a recording with `args` (without the program name); returns the exit status (usage
+/// errors: 2 as `blkscope record`, blktrace's 1 as `blktrace`).
+pub fn main(caller: &Caller, args: &[std::ffi::OsString]) -> u8 {
+    let program = caller.program();
     let o = match options::parse(args) {
         Ok(Command::Record(o)) => o,
         Ok(Command::Version) => {
@@ -14,14 +17,17 @@ pub fn main(program: &str, args: &[std::ffi::OsString]) -> u8 {
             );
             return 0;
         }
-        Ok(Command::Help) => {
-            eprint!("{USAGE}");
-            return 0;
+        // blktrace prints its usage on stderr and exits 1.
+        Ok(Command::Help) => return caller.help(USAGE, StockHelp { exit_code: 1 }),
+        // A devices file (-I) that cannot be read is a failed input, not a misused command.
+        Err(e @ UsageError::DeviceList { .. }) => {
+            eprintln!("{program}: {e}");
+            return 1;
         }
         Err(e) => {
             eprintln!("{program}: {e}");
             eprint!("{USAGE}");
-            return 1;
+            return caller.usage_error(1);
         }
     };
     if let Some(path) = &o.btf {

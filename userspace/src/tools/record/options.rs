@@ -91,6 +91,12 @@ pub const USAGE: &str = "Usage: blktrace [OPTIONS] -d DEV [-d DEV ...]
 	--perfetto <file> Also write the I/Os as a timeline that ui.perfetto.dev opens (what
 	        `blkscope parse -i TRACE --format perfetto` makes of the trace)
 	--btf <file> This kernel's BTF (raw or a vmlinux ELF), for kernels without /sys/kernel/btf/vmlinux
+
+EXAMPLES:
+  blkscope record -d /dev/sda -w 30          30 s of sda into sda.blktrace.CPU files
+  blkscope record -d /dev/sda -o - | blkparse -i -   live, through blkparse
+  blkscope record -d /dev/sda --cgroup-ids -o trace  with each record's cgroup, named
+  blkscope record -d /dev/sda -D /tmp/traces  into a directory
 ";
 
 /// What the command line asks for.
