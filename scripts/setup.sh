@@ -26,6 +26,11 @@ APT_PACKAGES=(
   man-db
 )
 
+# `--build-only` (the Dockerfile's build stage): only what building blkscope needs.
+if [ "${1:-}" = "--build-only" ]; then
+  APT_PACKAGES=("llvm-${LLVM_MAJOR}-dev" "libpolly-${LLVM_MAJOR}-dev" libzstd-dev zlib1g-dev)
+fi
+
 log() { printf 'setup: %s\n' "$*" >&2; }
 
 need_root() {

@@ -76,6 +76,117 @@ impl DockerDaemon {
     }
 }
 
+impl DockerDaemon {
+    /// An image whose root is busybox-static and the shared libraries `binary` loads (as
+    /// `ldd` lists them): a stand-in for debian:bookworm-slim where no registry is reachable.
+    pub fn runtime_image_for(&self, binary: &Path, tag: &str) -> String {
+        let root = crate::Scratch::new("docker-runtime");
+        let bin = root.path().join("bin");
+        std::fs::create_dir_all(&bin).expect("mkdir bin");
+        std::fs::copy("/bin/busybox", bin.join("busybox"))
+            .expect("/bin/busybox (Debian package busybox-static)");
+        std::os::unix::fs::symlink("busybox", bin.join("sh")).expect("sh link");
+        let ldd = Command::new("ldd").arg(binary).output().expect("ldd");
+        assert!(ldd.status.success(), "ldd {}", binary.display());
+        // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" and "/lib64/ld-linux-x86-64.so.2 (0x...)"
+        for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+            let path = line
+                .split_whitespace()
+                .find(|word| word.starts_with('/'))
+                .map(Path::new);
+            if let Some(library) = path {
+                let copy = root
+                    .path()
+                    .join(library.strip_prefix("/").expect("absolute"));
+                std::fs::create_dir_all(copy.parent().expect("a directory")).expect("mkdir");
+                std::fs::copy(library, &copy)
+                    .unwrap_or_else(|e| panic!("copying {}: {e}", library.display()));
+            }
+        }
+        let script = format!(
+            "tar -C {} -c . | docker import - {tag}",
+            root.path().display()
+        );
+        let status = Command::new("sh")
+            .args(["-c", &script])
+            .stdout(Stdio::null())
+            .status()
+            .expect("sh");
+        assert!(status.success(), "docker import of the runtime root failed");
+        tag.to_owned()
+    }
+}
+
+/// An image built for a test, removed on drop (vfs keeps a full copy of every layer).
+pub struct BuiltImage {
+    pub tag: String,
+}
+
+impl BuiltImage {
+    /// `docker build ARGS CONTEXT -t TAG` with the classic builder (BuildKit would want
+    /// buildx, which Debian's docker.io lacks); panics with the build's output when it fails.
+    pub fn build(context: &Path, tag: &str, args: &[&str]) -> BuiltImage {
+        let out = Command::new("docker")
+            .arg("build")
+            .args(args)
+            .args(["-t", tag])
+            .arg(context)
+            .env("DOCKER_BUILDKIT", "0")
+            .output()
+            .expect("docker build");
+        let image = BuiltImage {
+            tag: tag.to_owned(),
+        };
+        assert!(
+            out.status.success(),
+            "docker build {args:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        image
+    }
+
+    /// `docker image inspect -f FORMAT`.
+    pub fn inspect(&self, format: &str) -> String {
+        let out = docker(&["image", "inspect", "-f", format, &self.tag]);
+        assert!(out.status.success(), "docker image inspect {}", self.tag);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for BuiltImage {
+    fn drop(&mut self) {
+        let _ = docker(&["rmi", "-f", &self.tag]);
+    }
+}
+
+/// `docker run -d --name NAME ARGS`: a container started with the options given, removed on
+/// drop.
+pub fn run_detached(name: &str, args: &[&str]) -> Container {
+    let _ = docker(&["rm", "-f", name]);
+    let mut all = vec!["run", "-d", "--name", name];
+    all.extend(args);
+    let out = docker(&all);
+    assert!(
+        out.status.success(),
+        "docker run {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Container {
+        name: name.to_owned(),
+    }
+}
+
+/// `docker logs NAME`: what the container wrote on stdout and stderr.
+pub fn logs(name: &str) -> String {
+    let out = docker(&["logs", name]);
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 impl Drop for DockerDaemon {
     fn drop(&mut self) {
         if let Some(child) = self.started.as_mut() {
