@@ -95,14 +95,18 @@ pub const EVENT_FILE: u8 = 1 << 1;
 pub const EVENT_BDEV_PAGES: u8 = 1 << 2;
 
 /// The record carries a [`BlockEventExtra`] after its [`BlockEvent`]: the auxiliary fields
-/// (Queue, Split, Remap) and the running task's name, sent when it changed on this CPU.
+/// (Queue, Split, Remap), and the running task's name when `EVENT_COMM` is set too.
 pub const EVENT_EXTENDED: u8 = 1 << 3;
+/// `BlockEventExtra::comm` holds the running task's name: sent when the task is not the one
+/// whose name its CPU sent last (once per task and CPU, as the kernel's blktrace notes a
+/// task's name once).
+pub const EVENT_COMM: u8 = 1 << 4;
 
 /// One block-layer event as the probes write it into the ring buffer: 64 bytes (72 with the
 /// ring buffer's header), what every event needs. Most events are only this: the ring buffer's
 /// bytes are what both the probes and the collector pay for, per event, millions of times a
-/// second. Queue, Split and Remap events, and an event whose task name is not the one last sent
-/// from its CPU, are a [`BlockEventFull`] (`EVENT_EXTENDED`).
+/// second. Queue, Split and Remap events, and an event whose task is not the one whose name its
+/// CPU sent last, are a [`BlockEventFull`] (`EVENT_EXTENDED`, with `EVENT_COMM` for the name).
 ///
 /// Fields are ordered by size so that the struct has no hidden padding: its bytes are fully
 /// initialised in the probe, and the layout is the same on both sides.
@@ -154,8 +158,8 @@ pub struct BlockEventExtra {
     /// Remap: the device before the remap (e.g. the partition), kernel `dev_t` encoding.
     pub aux_dev: u32,
     pub _pad: u32,
-    /// Name of the running task (`comm`), NUL-padded. Userspace keeps it for the task's
-    /// later events from the same CPU, which leave it out.
+    /// With `EVENT_COMM`: name of the running task (`comm`), NUL-padded; zeros otherwise.
+    /// Userspace keeps it for the task's later events, which leave it out.
     pub comm: [u8; 16],
 }
 
@@ -181,7 +185,8 @@ impl BlockEventFull {
 pub struct ProbeConfig {
     /// Bit `1 << action` set for every [`BlockAction`] to emit.
     pub action_mask: u64,
-    /// When non-zero, only devices listed in the `BLOCK_EVENTS_DEVICES` map are traced.
+    /// When non-zero, only the devices in `devices` (when `inline_devices` says how many) or
+    /// else in the `BLOCK_EVENTS_DEVICES` map are traced.
     pub filter_devices: u32,
     /// When non-zero, bio events (Q, M, F, G, X, A: they run in the submitting task) are kept
     /// only for tasks in cgroup `cgroup_id` (at depth `cgroup_level`) or below it.
@@ -193,8 +198,15 @@ pub struct ProbeConfig {
     pub wakeup_bytes: u32,
     /// Non-zero: Queue events name the file their bio carries (`EVENT_FILE`).
     pub files: u32,
-    pub _pad: u32,
+    /// How many of `devices` are the traced devices; 0 when there are more than fit (the map
+    /// holds them). A few compares instead of a hash lookup on every event.
+    pub inline_devices: u32,
+    /// Kernel `dev_t` values of the traced whole disks (the first `inline_devices`).
+    pub devices: [u32; INLINE_DEVICES],
 }
+
+/// How many traced devices `ProbeConfig` holds itself.
+pub const INLINE_DEVICES: usize = 4;
 
 impl ProbeConfig {
     /// Every action, every device: the probes' placeholder until userspace overrides it.
@@ -206,7 +218,8 @@ impl ProbeConfig {
         cgroup_level: 0,
         wakeup_bytes: 0,
         files: 0,
-        _pad: 0,
+        inline_devices: 0,
+        devices: [0; INLINE_DEVICES],
     };
 }
 

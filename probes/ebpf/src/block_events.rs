@@ -18,8 +18,8 @@ use blkscope_common::{
     BlockAction, BlockEvent, BlockEventExtra, BlockEventFull, FileLayout, KernelLayout,
     ProbeConfig,
     block_events::{
-        DEFAULT_RING_BYTES, EVENT_BDEV_PAGES, EVENT_EXTENDED, EVENT_FILE, EVENT_FROM_BIO,
-        MAX_TRACED_DEVICES,
+        DEFAULT_RING_BYTES, EVENT_BDEV_PAGES, EVENT_COMM, EVENT_EXTENDED, EVENT_FILE,
+        EVENT_FROM_BIO, MAX_TRACED_DEVICES,
     },
     layout::{BDEVFS_MAGIC, BLKIO_CGROUP_TAG, ROOT_CGROUP_ID},
     task_io::{FILE_DEVICE_PAGES, FILE_INODE, FILE_NONE},
@@ -52,18 +52,13 @@ static EMITTED: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
 
 const WAKEUP_CHECK_EVERY: u32 = 16;
 
-/// The task whose name a CPU sent last; its next events leave the name out.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct LastTask {
-    pid: u32,
-    _pad: u32,
-    /// The name as two words, compared without a byte loop.
-    comm: [u64; 2],
-}
-
+/// The thread whose name each CPU sent last; its next events leave the name out (and skip
+/// the helper that copies it).
 #[map]
-static LAST_TASK: PerCpuArray<LastTask> = PerCpuArray::with_max_entries(1, 0);
+static LAST_TASK: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
+
+// device_traced compares this many configured devices, unrolled.
+const _: () = assert!(blkscope_common::block_events::INLINE_DEVICES == 4);
 
 /// Events that did not fit in the ring buffer, per CPU.
 #[map]
@@ -441,7 +436,8 @@ fn new_event(action: BlockAction, dev: u32) -> BlockEventFull {
             bio_cgroup_id: 0,
             aux_dev: 0,
             _pad: 0,
-            comm: bpf_get_current_comm().unwrap_or([0; 16]),
+            // Filled in by `emit` when the name is due.
+            comm: [0; 16],
         },
     }
 }
@@ -451,20 +447,19 @@ fn new_event(action: BlockAction, dev: u32) -> BlockEventFull {
 /// if the buffer is full.
 #[inline(always)]
 fn emit(event: &mut BlockEventFull, extended: bool) {
-    if BLOCK_EVENTS_CONFIG.load().filter_devices != 0 {
-        // SAFETY: the value is only tested for presence.
-        if unsafe { BLOCK_EVENTS_DEVICES.get(&event.base.dev) }.is_none() {
-            return;
-        }
+    if !device_traced(event.base.dev) {
+        return;
     }
-    // SAFETY: [u8; 16] and [u64; 2] have the same size, and every bit pattern is valid.
-    let comm: [u64; 2] = unsafe { core::mem::transmute(event.extra.comm) };
     let last = LAST_TASK.get_ptr_mut(0);
     let name_due = match last {
         // SAFETY: this CPU's own slot; a probe runs to completion on its CPU.
-        Some(last) => unsafe { (*last).pid != event.base.pid || (*last).comm != comm },
+        Some(last) => unsafe { *last != event.base.pid },
         None => true,
     };
+    if name_due {
+        event.extra.comm = bpf_get_current_comm().unwrap_or([0; 16]);
+        event.base.flags |= EVENT_COMM;
+    }
     let flags = wakeup_flags();
     let written = if extended || name_due {
         event.base.flags |= EVENT_EXTENDED;
@@ -480,11 +475,28 @@ fn emit(event: &mut BlockEventFull, extended: bool) {
     // sent the name too, and a dropped event leaves the name due.
     if name_due && let Some(last) = last {
         // SAFETY: as above.
-        unsafe {
-            (*last).pid = event.base.pid;
-            (*last).comm = comm;
-        }
+        unsafe { *last = event.base.pid };
     }
+}
+
+/// Whether `dev` is one of the traced disks: compared with the configuration's own list when
+/// it holds them (every `-d` of a usual command line), looked up in the map otherwise.
+#[inline(always)]
+fn device_traced(dev: u32) -> bool {
+    let config = BLOCK_EVENTS_CONFIG.load();
+    if config.filter_devices == 0 {
+        return true;
+    }
+    let n = config.inline_devices as usize;
+    if n == 0 {
+        // SAFETY: the value is only tested for presence.
+        return unsafe { BLOCK_EVENTS_DEVICES.get(&dev) }.is_some();
+    }
+    // Unrolled: the verifier sees four bounded compares, not a loop.
+    (n > 0 && config.devices[0] == dev)
+        || (n > 1 && config.devices[1] == dev)
+        || (n > 2 && config.devices[2] == dev)
+        || (n > 3 && config.devices[3] == dev)
 }
 
 /// Wakes the reader only when enough is waiting (see `ProbeConfig::wakeup_bytes`), looked at

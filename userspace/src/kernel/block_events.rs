@@ -7,7 +7,9 @@ use aya::{
     maps::{HashMap, MapData, PerCpuArray, RingBuf},
 };
 use blkscope_common::{
-    BlockAction, ProbeConfig, block_events::DEFAULT_RING_BYTES, names::block_events as names,
+    BlockAction, ProbeConfig,
+    block_events::{DEFAULT_RING_BYTES, INLINE_DEVICES},
+    names::block_events as names,
 };
 use tokio::io::unix::AsyncFd;
 
@@ -117,7 +119,7 @@ impl BlockTracer {
             // An eighth of the buffer: the reader has seven eighths of room left to catch up.
             wakeup_bytes: loader::ring_size(options.ring_bytes) / 8,
             files: u32::from(options.files),
-            _pad: 0,
+            ..inline_devices(&options.devices)
         };
         let mut settings = ProbeSettings::default().block_events(config, options.ring_bytes);
         if options.files {
@@ -228,6 +230,19 @@ impl BlockTracer {
             undecodable: self.undecodable,
         })
     }
+}
+
+/// The traced devices in the configuration itself, when they fit (the map holds them all
+/// anyway).
+fn inline_devices(devices: &[DeviceId]) -> ProbeConfig {
+    let mut config = ProbeConfig::default();
+    if devices.len() <= INLINE_DEVICES {
+        config.inline_devices = devices.len() as u32;
+        for (slot, device) in config.devices.iter_mut().zip(devices) {
+            *slot = device.to_kernel();
+        }
+    }
+    config
 }
 
 fn set_traced_devices(ebpf: &mut Ebpf, devices: &[DeviceId]) -> Result<(), KernelError> {

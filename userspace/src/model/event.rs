@@ -6,7 +6,7 @@ use std::{collections::HashMap, fmt};
 
 use blkscope_common::{
     BlockAction, BlockEvent, BlockEventExtra, BlockEventFull,
-    block_events::{EVENT_BDEV_PAGES, EVENT_FILE, EVENT_FROM_BIO},
+    block_events::{EVENT_BDEV_PAGES, EVENT_COMM, EVENT_FILE, EVENT_FROM_BIO},
 };
 use foldhash::fast::RandomState as FastHash;
 use serde::Serialize;
@@ -353,13 +353,13 @@ impl EventDecoder {
         let action =
             BlockAction::from_u8(raw.action).ok_or(DecodeError::UnknownAction(raw.action))?;
         let comm = match extra {
-            Some(extra) => {
+            Some(extra) if raw.flags & EVENT_COMM != 0 => {
                 let comm = Comm::from_kernel(&extra.comm);
                 self.names.insert(raw.pid, comm);
                 comm
             }
             // Not known only when the record that named the task was lost.
-            None => self.names.get(&raw.pid).copied().unwrap_or_default(),
+            _ => self.names.get(&raw.pid).copied().unwrap_or_default(),
         };
         let extra = extra.copied().unwrap_or(BlockEventExtra {
             aux_sector: 0,
@@ -476,7 +476,7 @@ pub(crate) mod tests {
                 depth: 0,
                 action: action as u8,
                 status: 0,
-                flags: blkscope_common::block_events::EVENT_EXTENDED,
+                flags: blkscope_common::block_events::EVENT_EXTENDED | EVENT_COMM,
                 _pad: 0,
             },
             extra: BlockEventExtra {
@@ -559,6 +559,13 @@ pub(crate) mod tests {
         // A short record has no auxiliary fields.
         assert_eq!((e.bio_cgroup_id, e.remapped_from), (0, None));
         assert_eq!(decoder.decode_bytes(bytes_of(&stranger)).unwrap().comm, "");
+        // An extended record without a name (a Q of a task named before) keeps the name.
+        let mut split = named;
+        split.base.action = BlockAction::Split as u8;
+        split.base.flags = blkscope_common::block_events::EVENT_EXTENDED;
+        split.extra.comm = [0; 16];
+        let e = decoder.decode_bytes(bytes_of(&split)).unwrap();
+        assert_eq!((e.comm.as_str(), e.split_sector), ("dd", Some(7)));
     }
 
     #[test]
