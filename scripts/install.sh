@@ -2,7 +2,8 @@
 # Installs a built blkscope below a prefix, the way `./x install` and `./x package` do:
 #   scripts/install.sh BINARY PREFIX [DESTDIR]
 # PREFIX/bin/blkscope; the drop-in names (iostat, blkparse, btt, blktrace, biosnoop, biotop,
-# biolatency, ext4slower, ext4dist) as links in PREFIX/lib/blkscope/bin, apart from the
+# biolatency, bitesize, biopattern, ext4slower, ext4dist: the binary lists them) as links in
+# PREFIX/lib/blkscope/bin, apart from the
 # system's own tools unless that directory is put first in PATH; man pages (section 8) and
 # bash, zsh and fish completions made by the binary itself; the exporter's systemd unit naming
 # PREFIX/bin/blkscope. With DESTDIR the files go below DESTDIR/PREFIX (a package's staging
@@ -13,12 +14,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BINARY="${1:?usage: install.sh BINARY PREFIX [DESTDIR]}"
 PREFIX="${2:?usage: install.sh BINARY PREFIX [DESTDIR]}"
 DESTDIR="${3:-}"
-DROP_INS=(iostat blkparse btt blktrace biosnoop biotop biolatency ext4slower ext4dist)
 
 top="${DESTDIR}${PREFIX}"
 install -D -m 0755 "$BINARY" "$top/bin/blkscope"
 mkdir -p "$top/lib/blkscope/bin"
-for name in "${DROP_INS[@]}"; do
+for name in $("$top/bin/blkscope" install-files --list-drop-ins); do
   ln -sfn ../../../bin/blkscope "$top/lib/blkscope/bin/$name"
 done
 

@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 use blkscope_tests::{Scratch, blkscope_binary};
 
 /// The drop-in names and the help flag of each (`-h` is help only where the stock tool says so).
-const DROP_INS: [(&str, &str); 9] = [
+const DROP_INS: [(&str, &str); 11] = [
     ("iostat", "--help"),
     ("blkparse", "--help"),
     ("btt", "-h"),
@@ -18,11 +18,13 @@ const DROP_INS: [(&str, &str); 9] = [
     ("biosnoop", "--help"),
     ("biotop", "--help"),
     ("biolatency", "--help"),
+    ("bitesize", "--help"),
+    ("biopattern", "--help"),
     ("ext4slower", "--help"),
     ("ext4dist", "--help"),
 ];
 
-const PAGES: [&str; 13] = [
+const PAGES: [&str; 15] = [
     "blkscope",
     "iostat",
     "parse",
@@ -31,6 +33,8 @@ const PAGES: [&str; 13] = [
     "biosnoop",
     "biotop",
     "biolatency",
+    "bitesize",
+    "biopattern",
     "ext4slower",
     "ext4dist",
     "exporter",

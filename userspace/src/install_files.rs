@@ -1,7 +1,8 @@
-//! `blkscope install-files` (hidden; run by `./x install` and `./x package`): the man pages and
-//! shell completions, made from the same definitions as `--help`. The clap tools' pages come
-//! from their clap definitions; the tools with a grammar of their own (iostat, record, parse,
-//! btt) get a page around the help text they print themselves.
+//! `blkscope install-files` (hidden; run by `./x install` and `./x package`): the man pages,
+//! the shell completions and the list of drop-in names, made from the same definitions as
+//! `--help` and the multi-call dispatch. The clap tools' pages come from their clap
+//! definitions; the tools with a grammar of their own (iostat, record, parse, btt) get a page
+//! around the help text they print themselves.
 
 use std::fs;
 use std::io::Write as _;
@@ -20,39 +21,20 @@ pub struct InstallFilesArgs {
     /// Write bash, zsh and fish completions below this directory (bash/, zsh/, fish/)
     #[arg(long, value_name = "DIR")]
     pub completions: Option<PathBuf>,
+    /// Print the names blkscope answers to as a drop-in (one per line)
+    #[arg(long)]
+    pub list_drop_ins: bool,
 }
 
-/// The tools that read their own command line: (command, stock name, help flag, summary).
-const OWN_GRAMMAR: [(&str, &str, &str, &str); 4] = [
-    (
-        "iostat",
-        "iostat",
-        "--help",
-        "device and CPU statistics as sysstat iostat 12.6 prints them",
-    ),
-    (
-        "record",
-        "blktrace",
-        "-h",
-        "record block events to blktrace binary files, from eBPF probes",
-    ),
-    (
-        "parse",
-        "blkparse",
-        "--help",
-        "print blktrace binary traces as blkparse 1.2 does",
-    ),
-    (
-        "btt",
-        "btt",
-        "-h",
-        "btt 2.09's latency breakdown of blktrace traces",
-    ),
-];
-
 pub fn run(args: &InstallFilesArgs, cli: Command) -> anyhow::Result<()> {
-    if args.man.is_none() && args.completions.is_none() {
-        bail!("--man DIR, --completions DIR: give at least one");
+    if args.man.is_none() && args.completions.is_none() && !args.list_drop_ins {
+        bail!("--man DIR, --completions DIR, --list-drop-ins: give at least one");
+    }
+    if args.list_drop_ins {
+        let stock = crate::GETOPT_TOOLS.iter().map(|(_, name, _)| *name);
+        for name in stock.chain(crate::CLAP_TOOLS) {
+            println!("{name}");
+        }
     }
     if let Some(dir) = &args.man {
         man_pages(dir, &cli)?;
@@ -72,9 +54,13 @@ fn man_pages(dir: &Path, cli: &Command) -> anyhow::Result<()> {
             continue;
         }
         let page = format!("blkscope-{name}");
-        match OWN_GRAMMAR.iter().find(|(command, ..)| *command == name) {
-            Some(&(command, stock, flag, summary)) => {
-                own_grammar_page(dir, &page, command, stock, flag, summary)?
+        match crate::GETOPT_TOOLS
+            .iter()
+            .find(|(command, ..)| *command == name)
+        {
+            Some(&(command, stock, _)) => {
+                let summary = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+                own_grammar_page(dir, &page, command, stock, &summary)?
             }
             None => {
                 let command = sub
@@ -106,17 +92,14 @@ fn own_grammar_page(
     page: &str,
     command: &str,
     stock: &str,
-    flag: &str,
     summary: &str,
 ) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("finding blkscope's own binary")?;
     let out = Process::new(&exe)
-        .args([command, flag])
+        .args([command, "--help"])
         .output()
-        .with_context(|| format!("running {} {command} {flag}", exe.display()))?;
-    // Some print their usage on stderr, as the stock tools do.
-    let mut help = String::from_utf8_lossy(&out.stdout).into_owned();
-    help.push_str(&String::from_utf8_lossy(&out.stderr));
+        .with_context(|| format!("running {} {command} --help", exe.display()))?;
+    let help = String::from_utf8_lossy(&out.stdout);
     let path = dir.join(format!("{page}.8"));
     let mut f = fs::File::create(&path).with_context(|| path.display().to_string())?;
     let version = env!("CARGO_PKG_VERSION");
@@ -135,7 +118,7 @@ fn own_grammar_page(
     writeln!(
         f,
         ".SH DESCRIPTION\nThe same options, output and exit codes as {stock}; what blkscope adds \
-         is listed in its help. The help, as \\fBblkscope {command} {flag}\\fR prints it:"
+         is listed in its help. The help, as \\fBblkscope {command} --help\\fR prints it:"
     )?;
     writeln!(f, ".PP\n.nf\n{}\n.fi", roff_text(&help))?;
     writeln!(f, ".SH SEE ALSO\n\\fBblkscope\\fR(8), \\fB{stock}\\fR(8)")?;

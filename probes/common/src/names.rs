@@ -53,6 +53,10 @@ pub mod block_latency {
 pub mod task_io {
     pub const CONFIG: &str = "TASK_IO_CONFIG";
     pub const COUNTS: &str = "TASK_IO_COUNTS";
+    /// bitesize: each row's I/O sizes.
+    pub const SIZES: &str = "TASK_IO_SIZES";
+    /// biopattern: sequential and random I/Os per disk (and process or cgroup).
+    pub const PATTERNS: &str = "TASK_IO_PATTERNS";
     pub const DROPS: &str = "TASK_IO_DROPS";
     /// `(program, block: tracepoint)`.
     pub const BIO_QUEUE: (&str, &str) = ("task_io_bio_queue", "block_bio_queue");

@@ -1,4 +1,6 @@
-//! task_io (biotop, iostat --cgroups): block I/O per process (and cgroup), disk and direction, summed in the kernel.
+//! task_io (biotop, iostat --cgroups, bitesize, biopattern): block I/O per process (and
+//! cgroup), disk and direction, summed in the kernel; with the sizes of the I/Os (bitesize) and
+//! how sequential they are (biopattern) on request.
 
 /// Distinct (process, disk, direction) rows the kernel keeps; more are counted as drops.
 pub const MAX_TASK_IO_ROWS: u32 = 10240;
@@ -35,6 +37,8 @@ pub struct TaskIoStart {
     pub dev: u32,
     pub write: u32,
     pub bytes: u64,
+    /// Bios of bio-based disks only: the first sector, taken when queued.
+    pub sector: u64,
 }
 
 /// One row of the kernel's table.
@@ -87,6 +91,46 @@ pub struct TaskIoConfig {
     pub bio_disks: u32,
     /// Non-zero: rows are also keyed by the file each I/O carries (`biotop --files`).
     pub files: u32,
+    /// Non-zero: each row's I/O sizes in `TASK_IO_SIZES` (bitesize).
+    pub sizes: u32,
+    /// `PATTERN_BY_*`: sequential and random I/Os counted in `TASK_IO_PATTERNS` (biopattern);
+    /// 0: not counted.
+    pub patterns: u32,
+}
+
+/// `TaskIoConfig::patterns`: one count per disk, per disk and process, per disk and cgroup.
+pub const PATTERN_BY_DISK: u32 = 1;
+pub const PATTERN_BY_PROCESS: u32 = 2;
+pub const PATTERN_BY_CGROUP: u32 = 3;
+
+/// Power-of-two slots of I/O sizes in KiB: slot `i` counts sizes in `[2^i, 2^(i+1))` KiB (slot
+/// 0 also 0 KiB), as bcc's bitesize counts them.
+pub const SIZE_SLOTS: usize = 32;
+
+/// One row's I/O sizes (bitesize).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SizeHistogram {
+    pub slots: [u64; SIZE_SLOTS],
+}
+
+impl SizeHistogram {
+    pub const ZERO: SizeHistogram = SizeHistogram {
+        slots: [0; SIZE_SLOTS],
+    };
+}
+
+/// How sequential a disk's completions are (biopattern): an I/O that starts where the
+/// previous one ended is sequential, any other random; the first one sets the position only.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AccessPattern {
+    /// Where the previous I/O ended (its first sector plus its sectors); 0 before the first.
+    pub last_sector: u64,
+    pub sequential: u64,
+    pub random: u64,
+    /// Bytes of the I/Os counted (sequential or random).
+    pub bytes: u64,
 }
 
 impl TaskIoConfig {
@@ -102,6 +146,8 @@ impl TaskIoConfig {
         op_mask: 0xff,
         bio_disks: 0,
         files: 0,
+        sizes: 0,
+        patterns: 0,
     };
 }
 
@@ -117,4 +163,8 @@ mod pod {
     unsafe impl aya::Pod for super::Who {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::TaskIoStart {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::SizeHistogram {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::AccessPattern {}
 }

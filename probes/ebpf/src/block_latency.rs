@@ -286,7 +286,7 @@ fn add_to_fine_histogram(key: &HistogramKey, latency_ns: u64) {
     unsafe {
         if let Some(count) = (*histogram)
             .slots
-            .get_mut(verifier_bounded(fine_slot(latency_ns)))
+            .get_mut(verifier_bounded(fine_slot(latency_ns), FINE_SLOTS))
         {
             *count += 1;
         }
@@ -327,14 +327,15 @@ fn add_to_histogram(key: &HistogramKey, slot: usize, latency_ns: u64, bytes: u64
     }
 }
 
-/// `slot` masked to the fine histogram's size in a way LLVM cannot drop. LLVM proves the slot
-/// in bounds from the bit arithmetic and removes masks and checks, but the verifier cannot
-/// follow that arithmetic (ctlz becomes a popcount sequence) and would reject the indexing.
+/// `slot` masked to a histogram of `slots` slots (a power of two) in a way LLVM cannot drop.
+/// LLVM proves the slot in bounds from the bit arithmetic and removes masks and checks, but
+/// the verifier cannot follow that arithmetic (ctlz becomes a popcount sequence) and would
+/// reject the indexing.
 #[inline(always)]
-fn verifier_bounded(slot: usize) -> usize {
+pub(crate) fn verifier_bounded(slot: usize, slots: usize) -> usize {
     // SAFETY: reading a local through a valid pointer.
     let opaque = unsafe { core::ptr::read_volatile(&slot) };
-    opaque & (FINE_SLOTS - 1)
+    opaque & (slots - 1)
 }
 
 fn device_wanted(rq: u64) -> bool {

@@ -7,13 +7,19 @@
 /// the instruction itself.)
 #[inline(always)]
 pub(crate) fn increment(counter: *mut u64) {
+    add(counter, 1);
+}
+
+/// Adds `value` to a counter that programs on other CPUs (or interrupting this one) update too.
+#[inline(always)]
+pub(crate) fn add(counter: *mut u64, value: u64) {
     // SAFETY: `counter` points into a map value, valid and 8-byte aligned, for this program's
     // run; the instruction writes those 8 bytes only.
     unsafe {
         core::arch::asm!(
             "lock *(u64 *)({counter} + 0) += {one}",
             counter = in(reg) counter,
-            one = in(reg) 1u64,
+            one = in(reg) value,
             options(nostack),
         );
     }

@@ -1,18 +1,23 @@
-//! task_io probes (biotop, iostat --cgroups): who queued each bio (taken in the submitting task), carried to its request
-//! at issue, and summed per (process, cgroup, disk, direction) at completion in a per-CPU
-//! table. Nothing is streamed: userspace reads the table once per interval.
+//! task_io probes (biotop, iostat --cgroups, bitesize, biopattern): who queued each bio (taken
+//! in the submitting task), carried to its request at issue, and summed per (process, cgroup,
+//! disk, direction) at completion in a per-CPU table; on request also the sizes of the I/Os
+//! (`TASK_IO_SIZES`) and how sequential they are (`TASK_IO_PATTERNS`). Nothing is streamed:
+//! userspace reads the tables once per interval.
 
 use aya_ebpf::{
     Global,
+    bindings::BPF_NOEXIST,
     helpers::{
         bpf_get_current_ancestor_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
         bpf_ktime_get_ns,
     },
     macros::map,
-    maps::{LruHashMap, PerCpuArray, PerCpuHashMap},
+    maps::{HashMap, LruHashMap, PerCpuArray, PerCpuHashMap},
 };
+use blkscope_common::block_latency::log2_slot;
 use blkscope_common::task_io::{
-    FILE_NONE, MAX_TASK_IO_IN_FLIGHT, MAX_TASK_IO_ROWS, TaskIoConfig, TaskIoCounts, TaskIoKey,
+    AccessPattern, FILE_NONE, MAX_TASK_IO_IN_FLIGHT, MAX_TASK_IO_ROWS, PATTERN_BY_CGROUP,
+    PATTERN_BY_PROCESS, SIZE_SLOTS, SizeHistogram, TaskIoConfig, TaskIoCounts, TaskIoKey,
     TaskIoStart, Who,
 };
 
@@ -21,6 +26,7 @@ use blkscope_common::tracepoint_args::tracepoint as tp;
 use crate::block_events::{
     KERNEL_LAYOUT, bio_based_dev, current_cgroup, file_of, read, request_dev,
 };
+use crate::block_latency::verifier_bounded;
 use crate::tracepoint::arg_of;
 
 #[unsafe(no_mangle)]
@@ -39,6 +45,17 @@ static TASK_IO_START: LruHashMap<u64, TaskIoStart> =
 #[map]
 static TASK_IO_COUNTS: PerCpuHashMap<TaskIoKey, TaskIoCounts> =
     PerCpuHashMap::with_max_entries(MAX_TASK_IO_ROWS, 0);
+
+/// bitesize: each row's I/O sizes, in power-of-two KiB slots.
+#[map]
+static TASK_IO_SIZES: PerCpuHashMap<TaskIoKey, SizeHistogram> =
+    PerCpuHashMap::with_max_entries(MAX_TASK_IO_ROWS, 0);
+
+/// biopattern: where each disk's (process's, cgroup's) last I/O ended, and its sequential and
+/// random I/Os. Shared by all CPUs: an I/O is sequential to the one before it on any CPU.
+#[map]
+static TASK_IO_PATTERNS: HashMap<TaskIoKey, AccessPattern> =
+    HashMap::with_max_entries(MAX_TASK_IO_ROWS, 0);
 
 /// Completions that found no room in `TASK_IO_COUNTS`, per CPU.
 #[map]
@@ -104,11 +121,18 @@ block_tracepoint!("block_rq_complete", fn task_io_rq_complete / task_io_rq_compl
     let layout = KERNEL_LAYOUT.load();
     let cmd_flags: u32 = read(rq, layout.request_cmd_flags);
     let write = u32::from(cmd_flags & config.op_mask == config.op_write);
-    let key = key_of(&start.who, request_dev(&layout, rq), write);
+    let dev = request_dev(&layout, rq);
+    let key = key_of(&start.who, dev, write);
     // SAFETY: as above.
     let latency_ns = unsafe { bpf_ktime_get_ns() }.saturating_sub(start.start_ns);
     let bytes = u64::from(read::<u32>(rq, layout.request_data_len));
     add(&key, bytes, latency_ns);
+    if config.sizes != 0 {
+        add_size(&key, bytes);
+    }
+    if config.patterns != 0 {
+        add_pattern(&start.who, dev, read(rq, layout.request_sector), bytes);
+    }
     0
 });
 
@@ -124,6 +148,13 @@ block_tracepoint!("block_bio_complete", fn task_io_bio_complete / task_io_bio_co
     // SAFETY: a helper without arguments.
     let latency_ns = unsafe { bpf_ktime_get_ns() }.saturating_sub(start.start_ns);
     add(&key, start.bytes, latency_ns);
+    let config = TASK_IO_CONFIG.load();
+    if config.sizes != 0 {
+        add_size(&key, start.bytes);
+    }
+    if config.patterns != 0 {
+        add_pattern(&start.who, start.dev, start.sector, start.bytes);
+    }
     0
 });
 
@@ -147,6 +178,7 @@ fn start_bio(bio: u64, who: &Who) -> bool {
         dev,
         write: u32::from(op_flags & config.op_mask == config.op_write),
         bytes: u64::from(read::<u32>(bio, layout.bio_size)),
+        sector: read(bio, layout.bio_sector),
     };
     let _ = TASK_IO_START.insert(&bio, &start, 0);
     true
@@ -188,6 +220,78 @@ fn add(key: &TaskIoKey, bytes: u64, latency_ns: u64) {
         && let Some(drops) = TASK_IO_DROPS.get_ptr_mut(0)
     {
         crate::counter::increment(drops);
+    }
+}
+
+/// Zeroes to create size histograms from: 256 bytes are too many for the BPF stack here.
+static SIZE_ZERO: SizeHistogram = SizeHistogram::ZERO;
+
+/// Counts an I/O of `bytes` in its row's size histogram.
+#[inline(always)]
+fn add_size(key: &TaskIoKey, bytes: u64) {
+    let mut sizes = TASK_IO_SIZES.get_ptr_mut(key);
+    if sizes.is_none() {
+        // Another program may have created it meanwhile: then it is there to count in.
+        let _ = TASK_IO_SIZES.insert(key, &SIZE_ZERO, u64::from(BPF_NOEXIST));
+        sizes = TASK_IO_SIZES.get_ptr_mut(key);
+    }
+    let Some(sizes) = sizes else {
+        if let Some(drops) = TASK_IO_DROPS.get_ptr_mut(0) {
+            crate::counter::increment(drops);
+        }
+        return;
+    };
+    let slot = verifier_bounded(log2_slot(bytes / 1024, SIZE_SLOTS), SIZE_SLOTS);
+    // SAFETY: this CPU's copy of a map value, valid for the program's run.
+    if let Some(count) = unsafe { (*sizes).slots.get_mut(slot) } {
+        crate::counter::increment(count);
+    }
+}
+
+/// Counts a completed I/O as sequential (it starts where the last one of its disk, and process
+/// or cgroup when asked, ended) or random, as libbpf-tools' biopattern does.
+#[inline(always)]
+fn add_pattern(who: &Who, dev: u32, sector: u64, bytes: u64) {
+    let by = TASK_IO_CONFIG.load().patterns;
+    let per_process = by == PATTERN_BY_PROCESS;
+    let key = TaskIoKey {
+        tgid: if per_process { who.tgid } else { 0 },
+        dev,
+        comm: if per_process { who.comm } else { [0; 16] },
+        cgroup_id: if by == PATTERN_BY_CGROUP {
+            who.cgroup_id
+        } else {
+            0
+        },
+        ..TaskIoKey::default()
+    };
+    let end = sector.wrapping_add(bytes / 512);
+    let Some(pattern) = TASK_IO_PATTERNS.get_ptr_mut(&key) else {
+        let first = AccessPattern {
+            last_sector: end,
+            ..AccessPattern::default()
+        };
+        if TASK_IO_PATTERNS.insert(&key, &first, 0).is_err()
+            && let Some(drops) = TASK_IO_DROPS.get_ptr_mut(0)
+        {
+            crate::counter::increment(drops);
+        }
+        return;
+    };
+    // SAFETY: a map value valid for the program's run; its counters are added to atomically
+    // (other CPUs complete I/Os of the same disk), the position is a plain store as in
+    // libbpf-tools.
+    unsafe {
+        let last = (*pattern).last_sector;
+        if last != 0 {
+            if last == sector {
+                crate::counter::increment(&mut (*pattern).sequential);
+            } else {
+                crate::counter::increment(&mut (*pattern).random);
+            }
+            crate::counter::add(&mut (*pattern).bytes, bytes);
+        }
+        (*pattern).last_sector = end;
     }
 }
 

@@ -7,7 +7,8 @@
 //!   biosnoop).
 //! - `block_latency`: block I/O latency histograms counted in the kernel (biolatency, the
 //!   exporter).
-//! - `task_io`: I/Os, bytes and time per task, disk and cgroup (biotop, iostat --cgroups).
+//! - `task_io`: I/Os, bytes and time per task, disk and cgroup (biotop, iostat --cgroups), and
+//!   on request their sizes (bitesize) and how sequential they are (biopattern).
 //! - `fs_latency`: timed file-system operations: slow ones streamed, all in histograms
 //!   (ext4slower, ext4dist, the exporter).
 

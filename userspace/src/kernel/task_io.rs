@@ -1,4 +1,5 @@
-//! Loads the task_io probes (biotop, iostat --cgroups) and reads their per-CPU table. Each read returns what happened
+//! Loads the task_io probes (biotop, iostat --cgroups, bitesize, biopattern) and reads their
+//! per-CPU table. Each read returns what happened
 //! since the previous one (differences of running totals, so nothing is lost between a read
 //! and a clear), and rows of processes that have exited and stopped changing are removed, so
 //! the table does not fill up with the dead.
@@ -7,11 +8,14 @@ use std::collections::BTreeMap;
 
 use aya::{
     Ebpf,
-    maps::{MapData, PerCpuArray, PerCpuHashMap},
+    maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap},
 };
 use blkscope_common::{
     names::task_io as names,
-    task_io::{TaskIoConfig, TaskIoCounts, TaskIoKey},
+    task_io::{
+        AccessPattern, PATTERN_BY_CGROUP, PATTERN_BY_DISK, PATTERN_BY_PROCESS, SIZE_SLOTS,
+        SizeHistogram, TaskIoConfig, TaskIoCounts, TaskIoKey,
+    },
 };
 
 use crate::{
@@ -35,7 +39,32 @@ pub struct TaskIoOptions {
     pub cgroup: Option<(u64, u32)>,
     /// Rows also keyed by the file each I/O carries (`biotop --files`).
     pub files: bool,
+    /// Count each row's I/O sizes (bitesize).
+    pub sizes: bool,
+    /// Count sequential and random I/Os, per disk and what else (biopattern).
+    pub patterns: Option<PatternsBy>,
 }
+
+/// What biopattern's counts are kept per, besides the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PatternsBy {
+    Disk,
+    Process,
+    Cgroup,
+}
+
+impl PatternsBy {
+    fn config_value(self) -> u32 {
+        match self {
+            PatternsBy::Disk => PATTERN_BY_DISK,
+            PatternsBy::Process => PATTERN_BY_PROCESS,
+            PatternsBy::Cgroup => PATTERN_BY_CGROUP,
+        }
+    }
+}
+
+/// One row's I/O sizes: counts per power-of-two KiB slot.
+pub type SizeSlots = [u64; SIZE_SLOTS];
 
 const PROGRAMS: [(&str, &str); 3] = [names::BIO_QUEUE, names::RQ_ISSUE, names::RQ_COMPLETE];
 
@@ -44,8 +73,11 @@ pub struct TaskIoProbe {
     /// Owns the programs and their links.
     _ebpf: Ebpf,
     counts: PerCpuHashMap<MapData, TaskIoKey, TaskIoCounts>,
+    sizes: PerCpuHashMap<MapData, TaskIoKey, SizeHistogram>,
+    patterns: HashMap<MapData, TaskIoKey, AccessPattern>,
     drops: PerCpuArray<MapData, u64>,
     previous: BTreeMap<TaskIoKey, TaskIoCounts>,
+    previous_sizes: BTreeMap<TaskIoKey, SizeSlots>,
 }
 
 impl TaskIoProbe {
@@ -68,6 +100,8 @@ impl TaskIoProbe {
             op_mask: (1u32 << bits.op_bits.min(31)) - 1,
             bio_disks: u32::from(!bio_disks.is_empty()),
             files: u32::from(options.files),
+            sizes: u32::from(options.sizes),
+            patterns: options.patterns.map_or(0, PatternsBy::config_value),
         };
         let mut settings = ProbeSettings::default().task_io(top);
         if options.files {
@@ -79,6 +113,10 @@ impl TaskIoProbe {
             .map_err(|e| map_error(names::COUNTS, e))?;
         let drops = PerCpuArray::try_from(take_map(&mut ebpf, names::DROPS)?)
             .map_err(|e| map_error(names::DROPS, e))?;
+        let sizes = PerCpuHashMap::try_from(take_map(&mut ebpf, names::SIZES)?)
+            .map_err(|e| map_error(names::SIZES, e))?;
+        let patterns = HashMap::try_from(take_map(&mut ebpf, names::PATTERNS)?)
+            .map_err(|e| map_error(names::PATTERNS, e))?;
         let mut programs = PROGRAMS.to_vec();
         if options.files {
             programs.extend(loader::direct_io_programs(&kernel_btf));
@@ -91,9 +129,63 @@ impl TaskIoProbe {
         Ok(Self {
             _ebpf: ebpf,
             counts,
+            sizes,
+            patterns,
             drops,
             previous: BTreeMap::new(),
+            previous_sizes: BTreeMap::new(),
         })
+    }
+
+    /// The I/O sizes each row added since the previous call (rows that added none left out).
+    pub fn take_sizes(&mut self) -> Result<Vec<(TaskIoKey, SizeSlots)>, KernelError> {
+        let mut totals = BTreeMap::new();
+        for entry in self.sizes.iter() {
+            let (key, per_cpu) = entry.map_err(|e| map_error(names::SIZES, e))?;
+            let mut sum = [0u64; SIZE_SLOTS];
+            for histogram in per_cpu.iter() {
+                for (total, count) in sum.iter_mut().zip(histogram.slots) {
+                    *total += count;
+                }
+            }
+            totals.insert(key, sum);
+        }
+        let interval = totals
+            .iter()
+            .filter_map(|(key, now)| {
+                let before = self
+                    .previous_sizes
+                    .get(key)
+                    .copied()
+                    .unwrap_or([0; SIZE_SLOTS]);
+                let mut added = [0u64; SIZE_SLOTS];
+                for ((a, n), b) in added.iter_mut().zip(now).zip(before) {
+                    *a = n.saturating_sub(b);
+                }
+                added.iter().any(|&c| c > 0).then_some((*key, added))
+            })
+            .collect();
+        self.previous_sizes = totals;
+        Ok(interval)
+    }
+
+    /// The sequential and random I/Os counted since the previous call; the counts start over,
+    /// the first I/O after this call setting the position only (as libbpf-tools' biopattern
+    /// clears its table after each report).
+    pub fn take_patterns(&mut self) -> Result<Vec<(TaskIoKey, AccessPattern)>, KernelError> {
+        let mut taken = Vec::new();
+        let keys: Vec<TaskIoKey> = self
+            .patterns
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(|e| map_error(names::PATTERNS, e))?;
+        for key in keys {
+            if let Ok(pattern) = self.patterns.get(&key, 0) {
+                taken.push((key, pattern));
+            }
+            let _ = self.patterns.remove(&key);
+        }
+        Ok(taken)
     }
 
     /// What each row added since the previous call; rows that added nothing are left out.

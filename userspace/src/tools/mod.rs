@@ -3,8 +3,10 @@
 //! pure compute and render parts. Tools import the layers, never each other.
 
 pub mod biolatency;
+pub mod biopattern;
 pub mod biosnoop;
 pub mod biotop;
+pub mod bitesize;
 pub mod btt;
 pub mod check;
 pub mod exporter;

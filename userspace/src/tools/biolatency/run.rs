@@ -13,7 +13,7 @@ use super::{
     },
 };
 use crate::{
-    cgroup::{CgroupNameFilter, CgroupResolver, CgroupSubtree, ContainerName, NamedCgroups},
+    cgroup::{CgroupNameFilter, CgroupResolver, NamedCgroups, RecordedCgroups},
     host::{device, time::strftime_now},
     kernel::{
         CgroupFilter,
@@ -163,21 +163,17 @@ fn run_recorded(
 ) -> anyhow::Result<()> {
     let source = EventSource::recording(input, &[])?;
     let resolver = CgroupResolver::for_recording().labelling(args.names.label());
-    let subtree = args
-        .cgroup
-        .as_deref()
-        .map(|p| CgroupSubtree::new(p, Some(resolver.root())));
     let mut counter = RecordedCounter {
         args,
         layout,
         tracker: RequestTracker::new(),
         counts: CompletionHistograms::new(options.clone()),
-        cgroups: RecordedCgroups {
+        cgroups: RecordedCgroups::new(
             resolver,
-            subtree,
-            names: args.names.filter()?.map(CgroupNameFilter::new),
-            per_container: layout.per_container,
-        },
+            args.cgroup.as_deref(),
+            args.names.filter()?.map(CgroupNameFilter::new),
+            layout.per_container,
+        ),
         clock: RecordingClock::new(
             args.interval
                 .map(|s| s.max(1).saturating_mul(1_000_000_000)),
@@ -265,47 +261,10 @@ impl EventSink for RecordedCounter<'_> {
     }
 
     fn cgroup_named(&mut self, id: u64, path: &str) {
-        self.cgroups.resolver.remember(id, path);
+        self.cgroups.remember(id, path);
     }
 
     fn container_named(&mut self, id: u64, name: &str) {
-        let name = ContainerName::from_display(name);
-        self.cgroups.resolver.remember_name(id, name);
-    }
-}
-
-/// The cgroups of a recording: its own names (its notes) first, this machine's second.
-struct RecordedCgroups {
-    resolver: CgroupResolver,
-    /// `-c PATH`: only cgroups in this subtree.
-    subtree: Option<CgroupSubtree>,
-    /// `--pod`, `--container-name`: only the containers so named.
-    names: Option<CgroupNameFilter>,
-    /// `--containers`: histograms by container name instead of cgroup id.
-    per_container: bool,
-}
-
-impl RecordedCgroups {
-    fn label(&mut self, id: u64) -> String {
-        if self.per_container {
-            self.resolver.label(id)
-        } else {
-            id.to_string()
-        }
-    }
-
-    fn keeps(&mut self, id: u64) -> bool {
-        let in_subtree = match &self.subtree {
-            None => true,
-            Some(subtree) => self
-                .resolver
-                .path(id)
-                .is_some_and(|path| subtree.contains(&path)),
-        };
-        in_subtree
-            && self
-                .names
-                .as_mut()
-                .is_none_or(|names| names.keeps(id, &mut self.resolver))
+        self.cgroups.remember_name(id, name);
     }
 }

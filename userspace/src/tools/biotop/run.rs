@@ -50,6 +50,7 @@ pub fn run(args: BiotopArgs) -> anyhow::Result<()> {
         pid: args.pid,
         cgroup: cgroup.map(|f| (f.id, f.level)),
         files: args.files,
+        ..TaskIoOptions::default()
     })?;
     privileges::attached(&[]);
     let cgroups = std::cell::RefCell::new(

@@ -46,7 +46,7 @@ pub fn run(options: &IostatOptions) -> anyhow::Result<()> {
         device: (wanted.len() == 1).then(|| wanted[0]),
         pid: None,
         cgroup: cgroup.map(|f| (f.id, f.level)),
-        files: false,
+        ..TaskIoOptions::default()
     })?;
     privileges::attached(&[]);
     let label = ContainerLabel::ids_if(options.container_id);

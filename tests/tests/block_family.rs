@@ -1,0 +1,191 @@
+//! bitesize and biopattern against the real kernel and libbpf-tools' own bitesize and
+//! biopattern, on a guarded loop device with workloads of known shapes, live and over a
+//! recording made of the same I/Os.
+
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    process::{Child, Command, Output, Stdio},
+    time::Duration,
+};
+
+use blkscope_tests::{
+    LoopDevice, Scratch, blkscope_binary, require_root,
+    running::{start_blkscope, stop_blkscope},
+    serial,
+};
+
+/// libbpf-tools' `tool ARGS`, started and given time to attach.
+fn start_theirs(tool: &str, args: &[&str]) -> Child {
+    let child = Command::new(tool)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("libbpf-tools {tool} (apt-get install libbpf-tools): {e}"));
+    std::thread::sleep(Duration::from_millis(1500));
+    child
+}
+
+/// SIGINT (libbpf-tools print their report on it), then the output.
+fn stop_theirs(child: Child) -> String {
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().expect("waiting for libbpf-tools");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn start_record(dir: &Path, disk: &LoopDevice) -> Child {
+    let child = Command::new(blkscope_binary())
+        .current_dir(dir)
+        .args(["record", "-d", disk.path_str(), "-o", "trace"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting blkscope record");
+    std::thread::sleep(Duration::from_millis(1500));
+    child
+}
+
+/// `blkscope ARGS` over the recording in `dir`.
+fn over_recording(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(blkscope_binary())
+        .current_dir(dir)
+        .args(args)
+        .args(["-i", "trace"])
+        .output()
+        .expect("running blkscope");
+    assert!(out.status.success(), "{args:?} -i trace: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn shell(line: &str) {
+    let status = Command::new("sh")
+        .args(["-c", line])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("sh");
+    assert!(status.success(), "{line}");
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The `low -> high : count` rows of the histogram under `title` (e.g. "Process Name = dd").
+fn histogram(report: &str, title: &str) -> BTreeMap<String, u64> {
+    report
+        .lines()
+        .skip_while(|l| l.trim() != title)
+        .skip(2)
+        .take_while(|l| l.contains(" -> "))
+        .filter_map(|l| {
+            let (range, rest) = l.split_once(':')?;
+            let count = rest.split('|').next()?.trim().parse().ok()?;
+            Some((
+                range.split_whitespace().collect::<Vec<_>>().join(" "),
+                count,
+            ))
+        })
+        .filter(|(_, count)| *count > 0)
+        .collect()
+}
+
+#[test]
+fn bitesize_counts_each_size_where_libbpf_tools_does_and_so_does_a_recording() {
+    require_root();
+    let _serial = serial();
+    let disk = LoopDevice::new(64);
+    let work = Scratch::new("bitesize");
+    let record = start_record(work.path(), &disk);
+    let theirs = start_theirs("bitesize", &["-d", disk.name(), "-c", "dd"]);
+    let ours = start_blkscope(&["bitesize", "-d", disk.path_str()], &[]);
+    let dev = disk.path_str();
+    shell(&format!(
+        "dd if={dev} of=/dev/null bs=4k count=40 iflag=direct && \
+         dd if={dev} of=/dev/null bs=128k count=9 skip=8 iflag=direct"
+    ));
+    let ours = text(&stop_blkscope(ours));
+    let theirs = stop_theirs(theirs);
+    stop_blkscope(record);
+
+    let expected = BTreeMap::from([("4 -> 7".to_owned(), 40), ("128 -> 255".to_owned(), 9)]);
+    let title = "Process Name = dd";
+    assert_eq!(histogram(&ours, title), expected, "ours:\n{ours}");
+    assert_eq!(
+        histogram(&theirs, title),
+        expected,
+        "libbpf-tools:\n{theirs}"
+    );
+    let recorded = over_recording(work.path(), &["bitesize"]);
+    assert_eq!(histogram(&recorded, title), expected, "-i:\n{recorded}");
+}
+
+/// The report line of `row` (its first words) in a biopattern report.
+fn pattern_line<'a>(report: &'a str, row: &str) -> &'a str {
+    report
+        .lines()
+        .find(|l| l.starts_with(row))
+        .unwrap_or_else(|| panic!("no {row} line in:\n{report}"))
+}
+
+/// `%RND %SEQ COUNT KBYTES` of a report line.
+fn pattern_numbers(line: &str) -> Vec<u64> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    words[words.len() - 4..]
+        .iter()
+        .map(|w| w.parse().expect("a number"))
+        .collect()
+}
+
+#[test]
+fn biopattern_tells_sequential_from_random_as_libbpf_tools_does_and_so_does_a_recording() {
+    require_root();
+    let _serial = serial();
+    let disk = LoopDevice::new(64);
+    let work = Scratch::new("biopattern");
+    let record = start_record(work.path(), &disk);
+    let theirs = start_theirs("biopattern", &["-d", disk.name()]);
+    let per_disk = start_blkscope(&["biopattern", "-d", disk.path_str()], &[]);
+    let per_process = start_blkscope(&["biopattern", "--processes", "-d", disk.path_str()], &[]);
+    let dev = disk.path_str();
+    // 100 sequential 64 KiB reads, then 100 random 4 KiB reads.
+    shell(&format!(
+        "dd if={dev} of=/dev/null bs=64k count=100 iflag=direct && \
+         fio --name=random --filename={dev} --rw=randread --bs=4k --direct=1 \
+             --ioengine=psync --io_size=400k --randseed=7"
+    ));
+    let per_disk = text(&stop_blkscope(per_disk));
+    let per_process = text(&stop_blkscope(per_process));
+    let theirs = stop_theirs(theirs);
+    stop_blkscope(record);
+
+    let name = disk.name();
+    // The disk: identical to libbpf-tools' line.
+    assert_eq!(
+        pattern_line(&per_disk, name),
+        pattern_line(&theirs, name),
+        "ours:\n{per_disk}\nlibbpf-tools:\n{theirs}"
+    );
+    // Per process: dd's reads all sequential (its first sets the position), fio's almost
+    // none.
+    let dd = pattern_numbers(pattern_line(&per_process, &format!("{name:<7} dd ")));
+    assert_eq!(dd, vec![0, 100, 99, 99 * 64], "{per_process}");
+    let fio = pattern_numbers(pattern_line(&per_process, &format!("{name:<7} fio ")));
+    assert!(fio[0] >= 95 && fio[2] == 99, "{per_process}");
+
+    // The recording of the same I/Os gives the same lines.
+    let recorded = over_recording(work.path(), &["biopattern", "-d", dev]);
+    assert_eq!(pattern_line(&recorded, name), pattern_line(&per_disk, name));
+    let recorded = over_recording(work.path(), &["biopattern", "--processes", "-d", dev]);
+    for process in ["dd ", "fio "] {
+        let row = format!("{name:<7} {process}");
+        assert_eq!(
+            pattern_numbers(pattern_line(&recorded, &row)),
+            pattern_numbers(pattern_line(&per_process, &row)),
+            "{process}: recorded\n{recorded}\nlive\n{per_process}"
+        );
+    }
+}
