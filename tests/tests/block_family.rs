@@ -102,12 +102,14 @@ fn bitesize_counts_each_size_where_libbpf_tools_does_and_so_does_a_recording() {
     let record = start_record(work.path(), &disk);
     let theirs = start_theirs("bitesize", &["-d", disk.name(), "-c", "dd"]);
     let ours = start_blkscope(&["bitesize", "-d", disk.path_str()], &[]);
+    let by_size = start_blkscope(&["biolatency", "--size", "-d", disk.path_str()], &[]);
     let dev = disk.path_str();
     shell(&format!(
         "dd if={dev} of=/dev/null bs=4k count=40 iflag=direct && \
          dd if={dev} of=/dev/null bs=128k count=9 skip=8 iflag=direct"
     ));
     let ours = text(&stop_blkscope(ours));
+    let by_size = text(&stop_blkscope(by_size));
     let theirs = stop_theirs(theirs);
     stop_blkscope(record);
 
@@ -121,6 +123,24 @@ fn bitesize_counts_each_size_where_libbpf_tools_does_and_so_does_a_recording() {
     );
     let recorded = over_recording(work.path(), &["bitesize"]);
     assert_eq!(histogram(&recorded, title), expected, "-i:\n{recorded}");
+
+    // biolatency --size: a latency histogram per size class, holding the same I/Os.
+    let ios_of = |report: &str, class: &str| -> u64 {
+        histogram(report, &format!("size = {class} KiB"))
+            .values()
+            .sum()
+    };
+    for report in [
+        &by_size,
+        &over_recording(work.path(), &["biolatency", "--size"]),
+    ] {
+        assert_eq!(ios_of(report, "4 -> 7"), 40, "{report}");
+        assert_eq!(ios_of(report, "128 -> 255"), 9, "{report}");
+        assert!(
+            report.find("size = 4 -> 7 KiB") < report.find("size = 128 -> 255 KiB"),
+            "{report}"
+        );
+    }
 }
 
 /// The report line of `row` (its first words) in a biopattern report.

@@ -25,6 +25,10 @@ pub struct HistogramKey {
     pub stage: u32,
     /// With `LatencyConfig::per_direction`: 1 for writes (device stage only); else 0.
     pub write: u32,
+    /// With `LatencyConfig::per_size`: the I/O's size class, the power-of-two KiB slot of its
+    /// bytes (bitesize's slots: `log2_slot(bytes / 1024)`); else 0.
+    pub size_slot: u32,
+    pub _pad: u32,
 }
 
 /// The queue stage: from insertion into the queue to issue to the driver.
@@ -159,7 +163,8 @@ pub struct LatencyConfig {
     /// Non-zero: some traced disks are bio-based (`BIO_DISKS`): their bios are timed from
     /// queueing to completion, as they never become requests.
     pub bio_disks: u32,
-    pub _pad: u32,
+    /// Non-zero: one histogram per size class (`HistogramKey::size_slot`, `--size`).
+    pub per_size: u32,
 }
 
 impl LatencyConfig {
@@ -180,7 +185,7 @@ impl LatencyConfig {
         op_write: 0,
         op_mask: 0,
         bio_disks: 0,
-        _pad: 0,
+        per_size: 0,
     };
 
     /// Whether the owner of each request must be captured when its bio is queued.

@@ -225,7 +225,7 @@ fn count_request(rq: u64, timed: &TimedRequest, stage: u32) -> u64 {
     } else {
         0
     };
-    let bytes: u32 = if sized {
+    let bytes: u32 = if sized || config.per_size != 0 {
         read(rq, layout.request_data_len)
     } else {
         0
@@ -242,6 +242,11 @@ fn count(timed: &TimedRequest, stage: u32, dev: u32, cmd_flags: u32, bytes: u32)
     let now = unsafe { bpf_ktime_get_ns() };
     let latency_ns = now.saturating_sub(timed.start_ns);
     let units = latency_ns / u64::from(config.unit_ns.max(1));
+    let size_slot = if config.per_size != 0 {
+        log2_slot(u64::from(bytes) / 1024, LATENCY_SLOTS) as u32
+    } else {
+        0
+    };
     // The exporter's counts: direction and bytes of each completed I/O.
     let (write, bytes) = if config.per_direction != 0 && stage != STAGE_QUEUE {
         let write = u32::from(cmd_flags & config.op_mask == config.op_write);
@@ -259,6 +264,8 @@ fn count(timed: &TimedRequest, stage: u32, dev: u32, cmd_flags: u32, bytes: u32)
         },
         stage,
         write,
+        size_slot,
+        _pad: 0,
     };
     add_to_histogram(&key, log2_slot(units, LATENCY_SLOTS), latency_ns, bytes);
     if config.fine != 0 {

@@ -53,6 +53,8 @@ pub struct LatencyOptions {
     pub split_stages: bool,
     /// Device-stage histograms per direction with bytes summed, for the exporter.
     pub per_direction: bool,
+    /// One histogram per size class (`--size`).
+    pub per_size: bool,
 }
 
 impl LatencyOptions {
@@ -125,7 +127,7 @@ impl ProbeSet for LatencyProbe {
             op_write: flag_bits.op_write,
             op_mask: (1u32 << flag_bits.op_bits.min(31)) - 1,
             bio_disks: u32::from(!bio_disks.is_empty()),
-            _pad: 0,
+            per_size: u32::from(options.per_size),
         };
         // The exporter keeps a histogram per cgroup, disk and stage.
         let room = if options.split_stages {

@@ -27,6 +27,9 @@ pub struct BiolatencyArgs {
     /// Print a histogram per container (pod, service, session) of the issuing task
     #[arg(long)]
     pub containers: bool,
+    /// Print a histogram per I/O size class (power-of-two KiB, as bitesize's): latency by size
+    #[arg(long)]
+    pub size: bool,
     /// Add p50, p90, p99, p99.9 and max under each histogram (from finer in-kernel buckets)
     #[arg(long)]
     pub percentiles: bool,

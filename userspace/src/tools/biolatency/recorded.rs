@@ -93,6 +93,11 @@ impl CompletionHistograms {
             } else {
                 0
             },
+            size_slot: if self.options.per_size {
+                log2_slot(u64::from(io.bytes) / 1024, LATENCY_SLOTS) as u32
+            } else {
+                0
+            },
             ..HistogramKey::default()
         }
     }

@@ -23,7 +23,16 @@ pub struct HistogramLayout {
     pub per_flag: bool,
     /// One histogram per container (`--containers`).
     pub per_container: bool,
+    /// One histogram per size class (`--size`).
+    pub per_size: bool,
     pub milliseconds: bool,
+}
+
+impl HistogramLayout {
+    /// Whether the histograms are split at all (else one is printed, empty or not).
+    fn split(&self) -> bool {
+        self.per_disk || self.per_flag || self.per_container || self.per_size
+    }
 }
 
 impl HistogramLayout {
@@ -58,20 +67,22 @@ pub fn label_histograms(
     layout: &HistogramLayout,
     names: &mut SectionNames<'_>,
 ) -> Vec<LabelledHistogram> {
-    let mut groups: BTreeMap<Option<(&'static str, String)>, Vec<HistogramKey>> = BTreeMap::new();
+    // Size classes in size order (their labels would sort as text); other sections by label.
+    type Section = (u32, Option<(&'static str, String)>);
+    let mut groups: BTreeMap<Section, Vec<HistogramKey>> = BTreeMap::new();
     for key in histograms.keys().chain(fine.keys()) {
-        let section = section_of(key, layout, names);
+        let section = (key.size_slot, section_of(key, layout, names));
         let keys = groups.entry(section).or_default();
         if !keys.contains(key) {
             keys.push(*key);
         }
     }
-    if groups.is_empty() && !layout.per_disk && !layout.per_flag && !layout.per_container {
-        groups.insert(None, Vec::new());
+    if groups.is_empty() && !layout.split() {
+        groups.insert((0, None), Vec::new());
     }
     groups
         .into_iter()
-        .map(|(section, keys)| {
+        .map(|((_, section), keys)| {
             let mut slots = [0u64; LATENCY_SLOTS];
             for key in &keys {
                 for (total, count) in slots
@@ -106,6 +117,9 @@ fn section_of(
             |b| flags_description(b, key.cmd_flags),
         );
         Some(("flags", flags))
+    } else if layout.per_size {
+        let (low, high) = slot_range(key.size_slot as usize);
+        Some(("size", format!("{low} -> {high} KiB")))
     } else {
         None
     }
@@ -265,6 +279,39 @@ mod tests {
             text.starts_with("\ncontainer = docker:0123456789ab\n"),
             "{text:?}"
         );
+    }
+
+    #[test]
+    fn size_classes_in_size_order() {
+        let mut histograms = BTreeMap::new();
+        for (size_slot, count) in [(7, 2), (2, 5), (10, 1)] {
+            let key = HistogramKey {
+                size_slot,
+                ..HistogramKey::default()
+            };
+            histograms.insert(key, slots(&[(3, count)]));
+        }
+        let mut disk = |d: DeviceId| d.to_string();
+        let mut container = |id: u64| id.to_string();
+        let mut names = SectionNames {
+            flag_bits: None,
+            disk: &mut disk,
+            container: &mut container,
+        };
+        let layout = HistogramLayout {
+            per_size: true,
+            ..Default::default()
+        };
+        let labelled = label_histograms(&histograms, &BTreeMap::new(), &layout, &mut names);
+        let sections: Vec<String> = labelled
+            .iter()
+            .filter_map(|h| h.section.as_ref().map(|(_, v)| v.clone()))
+            .collect();
+        assert_eq!(
+            sections,
+            ["4 -> 7 KiB", "128 -> 255 KiB", "1024 -> 2047 KiB"]
+        );
+        assert!(render_text(&labelled, &layout).starts_with("\nsize = 4 -> 7 KiB\n"));
     }
 
     #[test]

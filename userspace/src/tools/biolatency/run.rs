@@ -30,13 +30,13 @@ use crate::{
 };
 
 pub fn run(args: BiolatencyArgs) -> anyhow::Result<()> {
-    if [args.disks, args.flags, args.containers]
+    if [args.disks, args.flags, args.containers, args.size]
         .iter()
         .filter(|&&on| on)
         .count()
         > 1
     {
-        anyhow::bail!("can only use one of -D, -F and --containers");
+        anyhow::bail!("can only use one of -D, -F, --containers and --size");
     }
     let cgroup = args
         .cgroup
@@ -66,11 +66,13 @@ pub fn run(args: BiolatencyArgs) -> anyhow::Result<()> {
         percentiles: args.percentiles,
         split_stages: false,
         per_direction: false,
+        per_size: args.size,
     };
     let layout = HistogramLayout {
         per_disk: args.disks,
         per_flag: args.flags,
         per_container: args.containers,
+        per_size: args.size,
         milliseconds: args.milliseconds,
     };
     let stop = Stop::on_signals(INTERRUPT)?;
