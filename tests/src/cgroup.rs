@@ -138,6 +138,12 @@ impl BlkioCgroup {
     pub fn procs_path(&self) -> String {
         self.dir.join("cgroup.procs").display().to_string()
     }
+
+    /// Writes one of the controller's files (`blkio.throttle.read_bps_device`).
+    pub fn set(&self, file: &str, value: &str) {
+        let path = self.dir.join(file);
+        std::fs::write(&path, value).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
 }
 
 impl Drop for BlkioCgroup {

@@ -6,10 +6,12 @@ use blkscope::model::event::DeviceId;
 
 use crate::sh;
 
-/// A loop device on a fresh sparse file in /dev/shm; detached and deleted on drop.
+/// A loop device on a fresh sparse file in /dev/shm (or on a file the test made); detached on
+/// drop, and its own backing file deleted.
 pub struct LoopDevice {
     path: PathBuf,
-    backing: PathBuf,
+    /// The file to delete on drop (`None`: a file the test owns).
+    backing: Option<PathBuf>,
 }
 
 impl LoopDevice {
@@ -31,7 +33,21 @@ impl LoopDevice {
         assert!(path.starts_with("/dev/loop"), "losetup printed {path:?}");
         Self {
             path: PathBuf::from(path),
-            backing,
+            backing: Some(backing),
+        }
+    }
+
+    /// A loop device over `file` (which the caller keeps), with direct I/O to it: its I/O
+    /// reaches the device below the file, in the cgroup of the task that issued it.
+    pub fn over_file_direct(file: &Path) -> Self {
+        let file = file.to_str().expect("utf-8 path");
+        let path = sh("losetup", &["--show", "-f", "--direct-io=on", file])
+            .trim()
+            .to_owned();
+        assert!(path.starts_with("/dev/loop"), "losetup printed {path:?}");
+        Self {
+            path: PathBuf::from(path),
+            backing: None,
         }
     }
 
@@ -81,7 +97,9 @@ impl Drop for LoopDevice {
             .arg("-d")
             .arg(&self.path)
             .status();
-        let _ = std::fs::remove_file(&self.backing);
+        if let Some(backing) = &self.backing {
+            let _ = std::fs::remove_file(backing);
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::{
 };
 
 use blkscope_tests::{
-    LoopDevice, Scratch, blkscope_binary, require_root,
+    BlkioCgroup, Ext4Mount, LoopDevice, Scratch, blkscope_binary, require_root,
     running::{start_blkscope, stop_blkscope},
     serial,
 };
@@ -208,4 +208,99 @@ fn biopattern_tells_sequential_from_random_as_libbpf_tools_does_and_so_does_a_re
             "{process}: recorded\n{recorded}\nlive\n{per_process}"
         );
     }
+}
+
+/// One slow I/O made without device-mapper: a loop device doing direct I/O to a file on an
+/// ext4 on another loop device, read by a task whose blkio cgroup may read that lower device
+/// at 32 KiB/s. The upper loop device's worker issues the lower I/O in the reader's cgroup, so
+/// one 64 KiB read on the upper device takes some two seconds from issue to completion, and
+/// every other I/O a fraction of a millisecond. With four seconds kept on each side, the
+/// capture holds the reads just before the slow one (issued two seconds before it completed)
+/// and just after it, and not those five seconds later.
+#[test]
+fn a_flight_recorder_writes_one_recording_around_one_slow_io() {
+    require_root();
+    let _serial = serial();
+    let lower = LoopDevice::new(96);
+    let fs = Ext4Mount::new(&lower);
+    let file = fs.dir().join("backing");
+    shell(&format!(
+        "dd if=/dev/urandom of={} bs=1M count=16 && sync",
+        file.display()
+    ));
+    let upper = LoopDevice::over_file_direct(&file);
+    let slow = BlkioCgroup::nested(&format!("blkscope-test-slow-{}", std::process::id()));
+    let lower_id = lower.device_id();
+    slow.set(
+        "blkio.throttle.read_bps_device",
+        &format!("{}:{} 32768", lower_id.major, lower_id.minor),
+    );
+    let work = Scratch::new("flight");
+    let record = Command::new(blkscope_binary())
+        .current_dir(work.path())
+        .args(["record", "-d", upper.path_str(), "-o", "flight"])
+        .args(["--trigger", "500", "--keep", "4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting blkscope record --trigger");
+    std::thread::sleep(Duration::from_millis(1500));
+    let dev = upper.path_str();
+    let fast = |skip: u32| {
+        shell(&format!(
+            "dd if={dev} of=/dev/null bs=4k count=20 skip={skip} iflag=direct"
+        ))
+    };
+    fast(0);
+    shell(&format!(
+        "echo $$ > {} && exec dd if={dev} of=/dev/null bs=64k count=1 skip=100 iflag=direct",
+        slow.procs_path()
+    ));
+    fast(1000);
+    // Past the capture's four seconds after the slow I/O, then more fast I/O, not captured.
+    std::thread::sleep(Duration::from_millis(4500));
+    fast(2000);
+    let out = stop_blkscope(record);
+    let summary = text(&out);
+    assert!(
+        summary.contains("Triggered 1 times (I/Os slower than 500 ms): 1 recordings"),
+        "{summary}"
+    );
+    assert!(
+        work.path().join("flight.1.blktrace.0").exists(),
+        "{summary}"
+    );
+    assert!(!work.path().join("flight.2.blktrace.0").exists());
+
+    // The capture, as stock blkparse reads it: the slow read, the fast reads before and after
+    // it, and none of those after the window.
+    let parsed = Command::new("blkparse")
+        .args(["-i", "flight.1", "-a", "complete", "-f", "%S %n\n"])
+        .current_dir(work.path())
+        .output()
+        .expect("blkparse");
+    let completions: Vec<(u64, u64)> = String::from_utf8_lossy(&parsed.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (sector, sectors) = l.split_once(' ')?;
+            Some((sector.parse().ok()?, sectors.trim().parse().ok()?))
+        })
+        .collect();
+    let count_in = |first: u64| {
+        completions
+            .iter()
+            .filter(|(s, n)| *n == 8 && (first..first + 160).contains(s))
+            .count()
+    };
+    assert!(
+        completions.contains(&(12800, 128)),
+        "the slow read: {completions:?}"
+    );
+    assert_eq!(count_in(0), 20, "the reads before it: {completions:?}");
+    assert_eq!(count_in(8000), 20, "the reads after it: {completions:?}");
+    assert_eq!(
+        count_in(16000),
+        0,
+        "nothing past the window: {completions:?}"
+    );
 }

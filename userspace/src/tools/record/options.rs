@@ -25,6 +25,11 @@ const FILES: char = '\u{5}';
 const POD: char = '\u{6}';
 const CONTAINER_NAME: char = '\u{7}';
 const PERFETTO: char = '\u{8}';
+const TRIGGER: char = '\u{9}';
+const KEEP: char = '\u{a}';
+
+/// `--keep` when only `--trigger` is given.
+const DEFAULT_KEEP: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub const SPECS: &[OptSpec] = &[
     opt('d', "dev", Arg::Required),
@@ -47,6 +52,8 @@ pub const SPECS: &[OptSpec] = &[
     opt(POD, "pod", Arg::Required),
     opt(CONTAINER_NAME, "container-name", Arg::Required),
     opt(PERFETTO, "perfetto", Arg::Required),
+    opt(TRIGGER, "trigger", Arg::Required),
+    opt(KEEP, "keep", Arg::Required),
 ];
 
 pub const USAGE: &str = "Usage: blktrace [OPTIONS] -d DEV [-d DEV ...]
@@ -65,7 +72,7 @@ pub const USAGE: &str = "Usage: blktrace [OPTIONS] -d DEV [-d DEV ...]
 [ -c <path>          | --cgroup=<path> ]
 [ --cgroup-ids      | --no-cgroup-ids ]
 [ --pod=<namespace/pod> ] [ --container-name=<glob> ]
-[ --perfetto=<file> ]
+[ --perfetto=<file> ] [ --trigger=<ms> [ --keep=<seconds> ] ]
 
 	-d Use specified device. May also be given last after options
 	-o File(s) to send output to (- for a stream on stdout)
@@ -91,12 +98,17 @@ pub const USAGE: &str = "Usage: blktrace [OPTIONS] -d DEV [-d DEV ...]
 	--perfetto <file> Also write the I/Os as a timeline that ui.perfetto.dev opens (what
 	        `blkscope parse -i TRACE --format perfetto` makes of the trace)
 	--btf <file> This kernel's BTF (raw or a vmlinux ELF), for kernels without /sys/kernel/btf/vmlinux
+	--trigger <ms> Flight recorder: keep the last --keep seconds of events in memory, and write
+	        them as a recording NAME.N (N from 1) each time an I/O slower than <ms> (issue to
+	        completion) completes, with the --keep seconds that follow it
+	--keep <seconds> With --trigger: how much before and after a slow I/O (default 10)
 
 EXAMPLES:
   blkscope record -d /dev/sda -w 30          30 s of sda into sda.blktrace.CPU files
   blkscope record -d /dev/sda -o - | blkparse -i -   live, through blkparse
   blkscope record -d /dev/sda --cgroup-ids -o trace  with each record's cgroup, named
   blkscope record -d /dev/sda -D /tmp/traces  into a directory
+  blkscope record -d /dev/sda --trigger 500 --keep 5   5 s around each I/O slower than 500 ms
 ";
 
 /// What the command line asks for.
@@ -125,6 +137,10 @@ pub struct RecordOptions {
     pub container_name: Option<String>,
     /// `--perfetto FILE`: the I/Os as a Perfetto timeline too.
     pub perfetto: Option<PathBuf>,
+    /// `--trigger MS`: record only around I/Os at least this slow (the flight recorder).
+    pub trigger: Option<std::time::Duration>,
+    /// `--keep SECONDS`: how much before and after each slow I/O.
+    pub keep: std::time::Duration,
 }
 
 /// What to do.
@@ -151,6 +167,8 @@ pub enum UsageError {
     },
     #[error("You must specify at least one device")]
     NoDevice,
+    #[error("{0}")]
+    Flight(&'static str),
 }
 
 pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
@@ -169,8 +187,11 @@ pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
         pod: None,
         container_name: None,
         perfetto: None,
+        trigger: None,
+        keep: DEFAULT_KEEP,
     };
     let mut cgroup_ids = None;
+    let mut keep_given = false;
     for p in getopt_long(args, SPECS)? {
         match p {
             // blktrace takes a last operand as the device too.
@@ -185,6 +206,10 @@ pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
                     CGROUP => o.cgroup = Some(PathBuf::from(v)),
                     BTF => o.btf = Some(PathBuf::from(v)),
                     PERFETTO => o.perfetto = Some(PathBuf::from(v)),
+                    KEEP => {
+                        o.keep = seconds(text(c, &v)?, "keep time")?;
+                        keep_given = true;
+                    }
                     _ => {
                         let v = text(c, &v)?;
                         if let Some(command) = take_word(&mut o, &mut cgroup_ids, c, v)? {
@@ -203,7 +228,36 @@ pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
     }
     let filtered = o.cgroup.is_some() || o.pod.is_some() || o.container_name.is_some();
     o.cgroup_ids = cgroup_ids.unwrap_or(filtered);
+    flight_options(&o, keep_given)?;
     Ok(Command::Record(Box::new(o)))
+}
+
+/// What the flight recorder (`--trigger`) takes: one set of files per slow I/O, the events as
+/// the kernel gives them.
+fn flight_options(o: &RecordOptions, keep_given: bool) -> Result<(), UsageError> {
+    if o.trigger.is_none() {
+        return if keep_given {
+            Err(UsageError::Flight("--keep goes with --trigger"))
+        } else {
+            Ok(())
+        };
+    }
+    if o.output.as_deref().is_some_and(|n| n == "-") {
+        return Err(UsageError::Flight("--trigger writes files: not with -o -"));
+    }
+    if o.cgroup.is_some()
+        || o.pod.is_some()
+        || o.container_name.is_some()
+        || o.cgroup_ids
+        || o.files
+        || o.perfetto.is_some()
+    {
+        return Err(UsageError::Flight(
+            "--trigger records every event of the devices: not with -c, --pod, \
+             --container-name, --cgroup-ids, --files or --perfetto",
+        ));
+    }
+    Ok(())
 }
 
 /// An option whose value (if any) is a word or number; a command when it ends the parse.
@@ -216,6 +270,18 @@ fn take_word(
     match c {
         'd' => o.devices.push(v.to_string()),
         'w' => o.stopwatch = Some(seconds(v, "stopwatch time")?),
+        TRIGGER => {
+            let ms: f64 =
+                v.trim()
+                    .parse()
+                    .ok()
+                    .filter(|ms: &f64| *ms > 0.0)
+                    .ok_or(UsageError::BadValue {
+                        what: "trigger latency (ms)",
+                        value: v.to_string(),
+                    })?;
+            o.trigger = Some(std::time::Duration::from_secs_f64(ms / 1000.0));
+        }
         'a' => o.act_mask |= mask_of(v)?,
         'A' => {
             o.act_mask = u32::from_str_radix(v.trim_start_matches("0x"), 16)

@@ -9,6 +9,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::flight::{FlightRecorder, FlightSettings};
 use super::options::RecordOptions;
 use crate::blktrace::event_encoder::{CgroupNote, Clocks, CpuCounts, RecordSettings, Recorder};
 use crate::blktrace::format::{Endian, Trace};
@@ -391,6 +392,9 @@ pub fn run(o: &RecordOptions) -> Result<Finished, RecordError> {
         files: o.files,
         ..BlockTraceOptions::default()
     };
+    if let Some(trigger) = o.trigger {
+        return run_flight(o, &devices, &options, trigger, cpus);
+    }
     let mut traces = Traces::open(o, &devices, names);
     traces.timeline = o
         .perfetto
@@ -444,6 +448,69 @@ pub fn run(o: &RecordOptions) -> Result<Finished, RecordError> {
     Ok(Finished {
         summary: summary(&finished, &drops, cpus),
         summary_to_stderr: to_stderr,
+        drops: drops_lines(drops.total(), events),
+    })
+}
+
+/// The flight recorder (`--trigger`): captures around slow I/Os until Ctrl-C, SIGTERM or the
+/// stopwatch; blktrace's summary per capture, and the triggers counted.
+fn run_flight(
+    o: &RecordOptions,
+    devices: &[DeviceId],
+    options: &BlockTraceOptions,
+    trigger: std::time::Duration,
+    cpus: u32,
+) -> Result<Finished, RecordError> {
+    let name: OsString = match (&o.output, devices) {
+        (Some(name), _) => name.clone(),
+        (None, [one]) => device::name(*one).unwrap_or_else(|| one.to_string()).into(),
+        (None, _) => "trigger".into(),
+    };
+    let mut flight = FlightRecorder::new(FlightSettings {
+        name,
+        dir: o.dir.clone().unwrap_or_else(|| PathBuf::from(".")),
+        threshold_ns: u64::try_from(trigger.as_nanos()).unwrap_or(u64::MAX),
+        keep_ns: u64::try_from(o.keep.as_nanos()).unwrap_or(u64::MAX),
+        record: RecordSettings {
+            act_mask: o.act_mask,
+            cgroup_ids: false,
+        },
+        clocks: clocks_now(),
+    });
+    let stop = Stop::on_signals(INTERRUPT)?.with_deadline(o.stopwatch);
+    let source = EventSource::Live {
+        options,
+        keep_capabilities: &[privileges::CAP_DAC_OVERRIDE],
+    };
+    let result = feed(source, &stop, &mut flight);
+    if let Some(e) = flight.failure.take() {
+        return Err(RecordError::Write(e));
+    }
+    let drops = result?.unwrap_or_default();
+    let done = flight.finish().map_err(RecordError::Write)?;
+    let events: u64 = done
+        .captures
+        .iter()
+        .flat_map(|(_, counts)| counts.values())
+        .map(|c| c.events)
+        .sum();
+    let mut text = summary(&done.captures, &drops, cpus);
+    text.push_str(&format!(
+        "Triggered {} times (I/Os slower than {} ms): {} recordings\n",
+        done.triggers,
+        trigger.as_secs_f64() * 1000.0,
+        done.captures.len()
+    ));
+    if done.evicted_early > 0 {
+        text.push_str(&format!(
+            "{} events let go before --keep (at most {} kept)\n",
+            done.evicted_early,
+            super::flight::MAX_KEPT_EVENTS
+        ));
+    }
+    Ok(Finished {
+        summary: text,
+        summary_to_stderr: false,
         drops: drops_lines(drops.total(), events),
     })
 }
