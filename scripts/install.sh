@@ -2,7 +2,7 @@
 # Installs a built blkscope below a prefix, the way `./x install` and `./x package` do:
 #   scripts/install.sh BINARY PREFIX [DESTDIR]
 # PREFIX/bin/blkscope; the drop-in names (iostat, blkparse, btt, blktrace, biosnoop, biotop,
-# biolatency, bitesize, biopattern, ext4slower, ext4dist: the binary lists them) as links in
+# biolatency, bitesize, biopattern, biostacks, ext4slower, ext4dist: the binary lists them) as links in
 # PREFIX/lib/blkscope/bin, apart from the
 # system's own tools unless that directory is put first in PATH; man pages (section 8) and
 # bash, zsh and fish completions made by the binary itself; the exporter's systemd unit naming

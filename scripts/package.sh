@@ -45,7 +45,7 @@ Priority: optional
 Homepage: https://github.com/blkscope/blkscope
 Description: block I/O tracing and statistics from eBPF tracepoints
  iostat, blktrace/blkparse/btt, biosnoop, biotop, biolatency, bitesize,
- biopattern, ext4slower and ext4dist views with the stock tools' flags and output, per container, live
+ biopattern, biostacks, ext4slower and ext4dist views with the stock tools' flags and output, per container, live
  and over recordings; a Prometheus exporter; HTML reports and Perfetto
  timelines. Needs Linux 5.8 or later with BTF, and root (CAP_BPF and
  CAP_PERFMON) for the live views.

@@ -304,3 +304,69 @@ fn a_flight_recorder_writes_one_recording_around_one_slow_io() {
         "nothing past the window: {completions:?}"
     );
 }
+
+#[test]
+fn biostacks_names_the_read_path_of_a_direct_read() {
+    require_root();
+    let _serial = serial();
+    let disk = LoopDevice::new(64);
+    let text_view = start_blkscope(&["biostacks", "-d", disk.path_str()], &[]);
+    let folded_view = start_blkscope(&["biostacks", "--folded", "-d", disk.path_str()], &[]);
+    shell(&format!(
+        "dd if={} of=/dev/null bs=4k count=20 iflag=direct",
+        disk.path_str()
+    ));
+    let report = text(&stop_blkscope(text_view));
+    let folded = text(&stop_blkscope(folded_view));
+
+    // libbpf-tools' layout: `COMM PID DISK`, the frames innermost first, the histogram.
+    let block: Vec<&str> = report
+        .lines()
+        .skip_while(|l| !l.starts_with("dd "))
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert!(
+        block
+            .first()
+            .is_some_and(|l| l.ends_with(disk.name()) || l.contains(disk.name())),
+        "{report}"
+    );
+    let frames: Vec<&str> = block
+        .iter()
+        .skip(1)
+        .take_while(|l| !l.contains("usecs"))
+        .copied()
+        .collect();
+    assert!(
+        frames.iter().any(|f| f.starts_with("submit_bio")),
+        "{report}"
+    );
+    assert!(
+        frames.contains(&"blkdev_read_iter"),
+        "the block device read path: {report}"
+    );
+    let submit = frames.iter().position(|f| f.starts_with("submit_bio"));
+    let read = frames.iter().position(|f| *f == "blkdev_read_iter");
+    assert!(submit < read, "innermost first: {report}");
+    let ios: u64 = block
+        .iter()
+        .filter(|l| l.contains(" -> "))
+        .filter_map(|l| {
+            l.split(':')
+                .nth(1)?
+                .split('|')
+                .next()?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert_eq!(ios, 20, "{report}");
+
+    // Folded: the same stack, outermost first, with its 20 I/Os.
+    let line = folded
+        .lines()
+        .find(|l| l.starts_with("dd;") && l.contains(";blkdev_read_iter;"))
+        .unwrap_or_else(|| panic!("no dd stack through blkdev_read_iter in:\n{folded}"));
+    assert!(line.ends_with(" 20"), "{line}");
+}

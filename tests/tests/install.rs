@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 use blkscope_tests::{Scratch, blkscope_binary};
 
 /// The drop-in names and the help flag of each (`-h` is help only where the stock tool says so).
-const DROP_INS: [(&str, &str); 11] = [
+const DROP_INS: [(&str, &str); 12] = [
     ("iostat", "--help"),
     ("blkparse", "--help"),
     ("btt", "-h"),
@@ -20,11 +20,12 @@ const DROP_INS: [(&str, &str); 11] = [
     ("biolatency", "--help"),
     ("bitesize", "--help"),
     ("biopattern", "--help"),
+    ("biostacks", "--help"),
     ("ext4slower", "--help"),
     ("ext4dist", "--help"),
 ];
 
-const PAGES: [&str; 15] = [
+const PAGES: [&str; 16] = [
     "blkscope",
     "iostat",
     "parse",
@@ -35,6 +36,7 @@ const PAGES: [&str; 15] = [
     "biolatency",
     "bitesize",
     "biopattern",
+    "biostacks",
     "ext4slower",
     "ext4dist",
     "exporter",

@@ -4,8 +4,9 @@
 
 use blkscope::tools::{
     biolatency::BiolatencyArgs, biopattern::BiopatternArgs, biosnoop::BiosnoopArgs,
-    biotop::BiotopArgs, bitesize::BitesizeArgs, check::CheckArgs, exporter::ExporterArgs,
-    ext4dist::Ext4distArgs, ext4slower::Ext4slowerArgs, report::ReportArgs, trace::TraceArgs,
+    biostacks::BiostacksArgs, biotop::BiotopArgs, bitesize::BitesizeArgs, check::CheckArgs,
+    exporter::ExporterArgs, ext4dist::Ext4distArgs, ext4slower::Ext4slowerArgs, report::ReportArgs,
+    trace::TraceArgs,
 };
 use clap::{Args, Parser, Subcommand};
 
@@ -77,6 +78,11 @@ pub enum Command {
         after_help = "EXAMPLES:\n  blkscope biopattern               % random and sequential per disk until Ctrl-C\n  blkscope biopattern -T 1 10       ten one-second reports with timestamps\n  blkscope biopattern --processes -d sda   per process, one disk\n  blkscope biopattern -i trace      from a blktrace recording"
     )]
     Biopattern(BiopatternArgs),
+    /// libbpf-tools biostacks: the kernel stacks that queue block I/O, with their latencies
+    #[command(
+        after_help = "EXAMPLES:\n  blkscope biostacks                the stacks behind block I/O until Ctrl-C\n  blkscope biostacks -d sda 10      ten seconds, one disk\n  blkscope biostacks --folded 10 | flamegraph.pl > io.svg   a flame graph of them"
+    )]
+    Biostacks(BiostacksArgs),
     /// bcc ext4slower: ext4 (or --fs xfs, btrfs) reads, writes, opens and syncs slower than a threshold
     #[command(
         after_help = "EXAMPLES:\n  blkscope ext4slower               ext4 operations slower than 10 ms\n  blkscope ext4slower 1 -p 4242     slower than 1 ms, one process\n  blkscope ext4slower --fs xfs 0    every xfs operation"

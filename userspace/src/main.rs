@@ -6,8 +6,8 @@ use std::{ffi::OsString, process::ExitCode};
 
 use blkscope::run::output::claim_stdout;
 use blkscope::tools::{
-    biolatency, biopattern, biosnoop, biotop, bitesize, btt, check, exporter, ext4dist, ext4slower,
-    iostat, parse, record, report, trace,
+    biolatency, biopattern, biosnoop, biostacks, biotop, bitesize, btt, check, exporter, ext4dist,
+    ext4slower, iostat, parse, record, report, trace,
 };
 use clap::{CommandFactory, Parser};
 
@@ -35,12 +35,13 @@ pub(crate) const GETOPT_TOOLS: [(&str, &str, OwnMain); 4] = [
 ];
 
 /// Multi-call names of the clap tools: a symlink `biosnoop -> blkscope` runs `blkscope biosnoop`.
-pub(crate) const CLAP_TOOLS: [&str; 7] = [
+pub(crate) const CLAP_TOOLS: [&str; 8] = [
     "biosnoop",
     "biotop",
     "biolatency",
     "bitesize",
     "biopattern",
+    "biostacks",
     "ext4slower",
     "ext4dist",
 ];
@@ -81,6 +82,7 @@ fn main() -> ExitCode {
         Command::Biotop(args) => biotop::run(args),
         Command::Bitesize(args) => bitesize::run(args),
         Command::Biopattern(args) => biopattern::run(args),
+        Command::Biostacks(args) => biostacks::run(args),
         Command::Ext4slower(args) => ext4slower::run(args),
         Command::Ext4dist(args) => ext4dist::run(args),
         Command::Exporter(args) => exporter::run(&args),

@@ -57,6 +57,9 @@ pub mod task_io {
     pub const SIZES: &str = "TASK_IO_SIZES";
     /// biopattern: sequential and random I/Os per disk (and process or cgroup).
     pub const PATTERNS: &str = "TASK_IO_PATTERNS";
+    /// biostacks: the kernel stacks that queued bios, and each stack's latencies.
+    pub const STACK_TRACES: &str = "TASK_IO_STACK_TRACES";
+    pub const STACKS: &str = "TASK_IO_STACKS";
     pub const DROPS: &str = "TASK_IO_DROPS";
     /// `(program, block: tracepoint)`.
     pub const BIO_QUEUE: (&str, &str) = ("task_io_bio_queue", "block_bio_queue");

@@ -20,6 +20,9 @@ pub struct Who {
     pub file_ino: u64,
     pub file_dev: u32,
     pub _pad: u32,
+    /// With `TaskIoConfig::stacks`: the kernel stack that queued the bio (an id in
+    /// `TASK_IO_STACK_TRACES`); negative when none was taken.
+    pub stack_id: i64,
 }
 
 /// `Who::file_kind`: no file known, a file's data, the device's own pages.
@@ -96,7 +99,27 @@ pub struct TaskIoConfig {
     /// `PATTERN_BY_*`: sequential and random I/Os counted in `TASK_IO_PATTERNS` (biopattern);
     /// 0: not counted.
     pub patterns: u32,
+    /// Non-zero: the kernel stack of each queued bio, and each stack's latencies (issue to
+    /// completion, in units of `stack_unit_ns`) in `TASK_IO_STACKS` (biostacks).
+    pub stacks: u32,
+    pub stack_unit_ns: u32,
 }
+
+/// A row of `TASK_IO_STACKS`: who queued I/O through which kernel stack, on which disk.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StackKey {
+    pub tgid: u32,
+    /// Whole disk, kernel `dev_t` encoding.
+    pub dev: u32,
+    /// An id in `TASK_IO_STACK_TRACES`, negative when the stack could not be taken.
+    pub stack_id: i64,
+    pub cgroup_id: u64,
+    pub comm: [u8; 16],
+}
+
+/// Stacks the kernel keeps at once (`TASK_IO_STACK_TRACES`).
+pub const MAX_STACKS: u32 = 16384;
 
 /// `TaskIoConfig::patterns`: one count per disk, per disk and process, per disk and cgroup.
 pub const PATTERN_BY_DISK: u32 = 1;
@@ -107,15 +130,16 @@ pub const PATTERN_BY_CGROUP: u32 = 3;
 /// 0 also 0 KiB), as bcc's bitesize counts them.
 pub const SIZE_SLOTS: usize = 32;
 
-/// One row's I/O sizes (bitesize).
+/// Counts per power-of-two slot: one row's I/O sizes in KiB (bitesize), one stack's latencies
+/// (biostacks).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SizeHistogram {
+pub struct Log2Histogram {
     pub slots: [u64; SIZE_SLOTS],
 }
 
-impl SizeHistogram {
-    pub const ZERO: SizeHistogram = SizeHistogram {
+impl Log2Histogram {
+    pub const ZERO: Log2Histogram = Log2Histogram {
         slots: [0; SIZE_SLOTS],
     };
 }
@@ -148,6 +172,8 @@ impl TaskIoConfig {
         files: 0,
         sizes: 0,
         patterns: 0,
+        stacks: 0,
+        stack_unit_ns: 1000,
     };
 }
 
@@ -164,7 +190,9 @@ mod pod {
     // SAFETY: as above.
     unsafe impl aya::Pod for super::TaskIoStart {}
     // SAFETY: as above.
-    unsafe impl aya::Pod for super::SizeHistogram {}
+    unsafe impl aya::Pod for super::Log2Histogram {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::AccessPattern {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::StackKey {}
 }

@@ -12,13 +12,14 @@ use aya_ebpf::{
         bpf_ktime_get_ns,
     },
     macros::map,
-    maps::{HashMap, LruHashMap, PerCpuArray, PerCpuHashMap},
+    maps::{HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, StackTrace},
+    programs::{BtfTracePointContext, tracing::StackIdContext as _},
 };
 use blkscope_common::block_latency::log2_slot;
 use blkscope_common::task_io::{
-    AccessPattern, FILE_NONE, MAX_TASK_IO_IN_FLIGHT, MAX_TASK_IO_ROWS, PATTERN_BY_CGROUP,
-    PATTERN_BY_PROCESS, SIZE_SLOTS, SizeHistogram, TaskIoConfig, TaskIoCounts, TaskIoKey,
-    TaskIoStart, Who,
+    AccessPattern, FILE_NONE, Log2Histogram, MAX_STACKS, MAX_TASK_IO_IN_FLIGHT, MAX_TASK_IO_ROWS,
+    PATTERN_BY_CGROUP, PATTERN_BY_PROCESS, SIZE_SLOTS, StackKey, TaskIoConfig, TaskIoCounts,
+    TaskIoKey, TaskIoStart, Who,
 };
 
 use blkscope_common::tracepoint_args::tracepoint as tp;
@@ -48,7 +49,7 @@ static TASK_IO_COUNTS: PerCpuHashMap<TaskIoKey, TaskIoCounts> =
 
 /// bitesize: each row's I/O sizes, in power-of-two KiB slots.
 #[map]
-static TASK_IO_SIZES: PerCpuHashMap<TaskIoKey, SizeHistogram> =
+static TASK_IO_SIZES: PerCpuHashMap<TaskIoKey, Log2Histogram> =
     PerCpuHashMap::with_max_entries(MAX_TASK_IO_ROWS, 0);
 
 /// biopattern: where each disk's (process's, cgroup's) last I/O ended, and its sequential and
@@ -56,6 +57,15 @@ static TASK_IO_SIZES: PerCpuHashMap<TaskIoKey, SizeHistogram> =
 #[map]
 static TASK_IO_PATTERNS: HashMap<TaskIoKey, AccessPattern> =
     HashMap::with_max_entries(MAX_TASK_IO_ROWS, 0);
+
+/// biostacks: the kernel stacks that queued bios.
+#[map]
+static TASK_IO_STACK_TRACES: StackTrace = StackTrace::with_max_entries(MAX_STACKS, 0);
+
+/// biostacks: each (process, disk, stack)'s latencies, power-of-two slots.
+#[map]
+static TASK_IO_STACKS: PerCpuHashMap<StackKey, Log2Histogram> =
+    PerCpuHashMap::with_max_entries(MAX_TASK_IO_ROWS, 0);
 
 /// Completions that found no room in `TASK_IO_COUNTS`, per CPU.
 #[map]
@@ -70,6 +80,14 @@ block_tracepoint!("block_bio_queue", fn task_io_bio_queue / task_io_bio_queue_ra
                 who.file_kind = kind;
                 who.file_ino = ino;
                 who.file_dev = dev;
+            }
+            if TASK_IO_CONFIG.load().stacks != 0 {
+                // The raw tracepoint's context is the same pointer to the same kind of
+                // arguments; the helper only needs it to be the program's context.
+                let context = BtfTracePointContext::new(ctx.0);
+                who.stack_id = context
+                    .get_stackid(&TASK_IO_STACK_TRACES, 0)
+                    .unwrap_or(-1);
             }
             if TASK_IO_CONFIG.load().bio_disks != 0 && start_bio(bio, &who) {
                 return 0;
@@ -133,6 +151,9 @@ block_tracepoint!("block_rq_complete", fn task_io_rq_complete / task_io_rq_compl
     if config.patterns != 0 {
         add_pattern(&start.who, dev, read(rq, layout.request_sector), bytes);
     }
+    if config.stacks != 0 {
+        add_stack(&start.who, dev, latency_ns);
+    }
     0
 });
 
@@ -154,6 +175,9 @@ block_tracepoint!("block_bio_complete", fn task_io_bio_complete / task_io_bio_co
     }
     if config.patterns != 0 {
         add_pattern(&start.who, start.dev, start.sector, start.bytes);
+    }
+    if config.stacks != 0 {
+        add_stack(&start.who, start.dev, latency_ns);
     }
     0
 });
@@ -224,7 +248,7 @@ fn add(key: &TaskIoKey, bytes: u64, latency_ns: u64) {
 }
 
 /// Zeroes to create size histograms from: 256 bytes are too many for the BPF stack here.
-static SIZE_ZERO: SizeHistogram = SizeHistogram::ZERO;
+static LOG2_ZERO: Log2Histogram = Log2Histogram::ZERO;
 
 /// Counts an I/O of `bytes` in its row's size histogram.
 #[inline(always)]
@@ -232,7 +256,7 @@ fn add_size(key: &TaskIoKey, bytes: u64) {
     let mut sizes = TASK_IO_SIZES.get_ptr_mut(key);
     if sizes.is_none() {
         // Another program may have created it meanwhile: then it is there to count in.
-        let _ = TASK_IO_SIZES.insert(key, &SIZE_ZERO, u64::from(BPF_NOEXIST));
+        let _ = TASK_IO_SIZES.insert(key, &LOG2_ZERO, u64::from(BPF_NOEXIST));
         sizes = TASK_IO_SIZES.get_ptr_mut(key);
     }
     let Some(sizes) = sizes else {
@@ -244,6 +268,35 @@ fn add_size(key: &TaskIoKey, bytes: u64) {
     let slot = verifier_bounded(log2_slot(bytes / 1024, SIZE_SLOTS), SIZE_SLOTS);
     // SAFETY: this CPU's copy of a map value, valid for the program's run.
     if let Some(count) = unsafe { (*sizes).slots.get_mut(slot) } {
+        crate::counter::increment(count);
+    }
+}
+
+/// Counts a completed I/O's latency under the stack that queued it.
+#[inline(always)]
+fn add_stack(who: &Who, dev: u32, latency_ns: u64) {
+    let key = StackKey {
+        tgid: who.tgid,
+        dev,
+        stack_id: who.stack_id,
+        cgroup_id: who.cgroup_id,
+        comm: who.comm,
+    };
+    let mut histogram = TASK_IO_STACKS.get_ptr_mut(&key);
+    if histogram.is_none() {
+        let _ = TASK_IO_STACKS.insert(&key, &LOG2_ZERO, u64::from(BPF_NOEXIST));
+        histogram = TASK_IO_STACKS.get_ptr_mut(&key);
+    }
+    let Some(histogram) = histogram else {
+        if let Some(drops) = TASK_IO_DROPS.get_ptr_mut(0) {
+            crate::counter::increment(drops);
+        }
+        return;
+    };
+    let units = latency_ns / u64::from(TASK_IO_CONFIG.load().stack_unit_ns.max(1));
+    let slot = verifier_bounded(log2_slot(units, SIZE_SLOTS), SIZE_SLOTS);
+    // SAFETY: this CPU's copy of a map value, valid for the program's run.
+    if let Some(count) = unsafe { (*histogram).slots.get_mut(slot) } {
         crate::counter::increment(count);
     }
 }
@@ -318,5 +371,6 @@ fn current_who() -> Option<Who> {
         file_ino: 0,
         file_dev: 0,
         _pad: 0,
+        stack_id: -1,
     })
 }

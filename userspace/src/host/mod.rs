@@ -6,6 +6,7 @@ pub mod bounded;
 pub mod counters;
 pub mod device;
 pub mod files;
+pub mod kallsyms;
 pub mod mounts;
 pub mod stat_files;
 pub mod system;

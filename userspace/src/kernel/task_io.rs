@@ -8,13 +8,13 @@ use std::collections::BTreeMap;
 
 use aya::{
     Ebpf,
-    maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap},
+    maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap, StackTraceMap},
 };
 use blkscope_common::{
     names::task_io as names,
     task_io::{
-        AccessPattern, PATTERN_BY_CGROUP, PATTERN_BY_DISK, PATTERN_BY_PROCESS, SIZE_SLOTS,
-        SizeHistogram, TaskIoConfig, TaskIoCounts, TaskIoKey,
+        AccessPattern, Log2Histogram, PATTERN_BY_CGROUP, PATTERN_BY_DISK, PATTERN_BY_PROCESS,
+        SIZE_SLOTS, StackKey, TaskIoConfig, TaskIoCounts, TaskIoKey,
     },
 };
 
@@ -43,6 +43,9 @@ pub struct TaskIoOptions {
     pub sizes: bool,
     /// Count sequential and random I/Os, per disk and what else (biopattern).
     pub patterns: Option<PatternsBy>,
+    /// Take the kernel stack of each queued bio and count each stack's latencies in units of
+    /// this many nanoseconds (biostacks).
+    pub stacks: Option<u32>,
 }
 
 /// What biopattern's counts are kept per, besides the disk.
@@ -73,8 +76,11 @@ pub struct TaskIoProbe {
     /// Owns the programs and their links.
     _ebpf: Ebpf,
     counts: PerCpuHashMap<MapData, TaskIoKey, TaskIoCounts>,
-    sizes: PerCpuHashMap<MapData, TaskIoKey, SizeHistogram>,
+    sizes: PerCpuHashMap<MapData, TaskIoKey, Log2Histogram>,
     patterns: HashMap<MapData, TaskIoKey, AccessPattern>,
+    stacks: PerCpuHashMap<MapData, StackKey, Log2Histogram>,
+    stack_traces: StackTraceMap<MapData>,
+    previous_stacks: BTreeMap<StackKey, SizeSlots>,
     drops: PerCpuArray<MapData, u64>,
     previous: BTreeMap<TaskIoKey, TaskIoCounts>,
     previous_sizes: BTreeMap<TaskIoKey, SizeSlots>,
@@ -102,6 +108,8 @@ impl TaskIoProbe {
             files: u32::from(options.files),
             sizes: u32::from(options.sizes),
             patterns: options.patterns.map_or(0, PatternsBy::config_value),
+            stacks: u32::from(options.stacks.is_some()),
+            stack_unit_ns: options.stacks.unwrap_or(1000),
         };
         let mut settings = ProbeSettings::default().task_io(top);
         if options.files {
@@ -117,6 +125,10 @@ impl TaskIoProbe {
             .map_err(|e| map_error(names::SIZES, e))?;
         let patterns = HashMap::try_from(take_map(&mut ebpf, names::PATTERNS)?)
             .map_err(|e| map_error(names::PATTERNS, e))?;
+        let stacks = PerCpuHashMap::try_from(take_map(&mut ebpf, names::STACKS)?)
+            .map_err(|e| map_error(names::STACKS, e))?;
+        let stack_traces = StackTraceMap::try_from(take_map(&mut ebpf, names::STACK_TRACES)?)
+            .map_err(|e| map_error(names::STACK_TRACES, e))?;
         let mut programs = PROGRAMS.to_vec();
         if options.files {
             programs.extend(loader::direct_io_programs(&kernel_btf));
@@ -131,6 +143,9 @@ impl TaskIoProbe {
             counts,
             sizes,
             patterns,
+            stacks,
+            stack_traces,
+            previous_stacks: BTreeMap::new(),
             drops,
             previous: BTreeMap::new(),
             previous_sizes: BTreeMap::new(),
@@ -150,23 +165,39 @@ impl TaskIoProbe {
             }
             totals.insert(key, sum);
         }
-        let interval = totals
-            .iter()
-            .filter_map(|(key, now)| {
-                let before = self
-                    .previous_sizes
-                    .get(key)
-                    .copied()
-                    .unwrap_or([0; SIZE_SLOTS]);
-                let mut added = [0u64; SIZE_SLOTS];
-                for ((a, n), b) in added.iter_mut().zip(now).zip(before) {
-                    *a = n.saturating_sub(b);
-                }
-                added.iter().any(|&c| c > 0).then_some((*key, added))
-            })
-            .collect();
+        let interval = added_slots(&self.previous_sizes, &totals);
         self.previous_sizes = totals;
         Ok(interval)
+    }
+
+    /// Each stack's latencies added since the previous call (stacks that added none left out).
+    pub fn take_stacks(&mut self) -> Result<Vec<(StackKey, SizeSlots)>, KernelError> {
+        let mut totals = BTreeMap::new();
+        for entry in self.stacks.iter() {
+            let (key, per_cpu) = entry.map_err(|e| map_error(names::STACKS, e))?;
+            let mut sum = [0u64; SIZE_SLOTS];
+            for histogram in per_cpu.iter() {
+                for (total, count) in sum.iter_mut().zip(histogram.slots) {
+                    *total += count;
+                }
+            }
+            totals.insert(key, sum);
+        }
+        let interval = added_slots(&self.previous_stacks, &totals);
+        self.previous_stacks = totals;
+        Ok(interval)
+    }
+
+    /// The return addresses of stack `id`, innermost first (empty when the kernel no longer
+    /// has it).
+    pub fn stack(&self, id: i64) -> Vec<u64> {
+        let Ok(id) = u32::try_from(id) else {
+            return Vec::new();
+        };
+        self.stack_traces
+            .get(&id, 0)
+            .map(|trace| trace.frames().iter().map(|f| f.ip).collect())
+            .unwrap_or_default()
     }
 
     /// The sequential and random I/Os counted since the previous call; the counts start over,
@@ -233,6 +264,20 @@ impl TaskIoProbe {
             }
         }
     }
+}
+
+/// `now - before` per slot of each row; rows that added nothing are left out.
+fn added_slots<K: Ord + Copy>(
+    before: &BTreeMap<K, SizeSlots>,
+    now: &BTreeMap<K, SizeSlots>,
+) -> Vec<(K, SizeSlots)> {
+    now.iter()
+        .filter_map(|(key, counts)| {
+            let old = before.get(key).copied().unwrap_or([0; SIZE_SLOTS]);
+            let added = crate::model::histogram::slot_differences(counts, &old);
+            added.iter().any(|&c| c > 0).then_some((*key, added))
+        })
+        .collect()
 }
 
 /// `now - before` per row; rows with no new completions are left out.

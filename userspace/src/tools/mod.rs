@@ -5,6 +5,7 @@
 pub mod biolatency;
 pub mod biopattern;
 pub mod biosnoop;
+pub mod biostacks;
 pub mod biotop;
 pub mod bitesize;
 pub mod btt;
