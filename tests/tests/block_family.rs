@@ -10,7 +10,7 @@ use std::{
 };
 
 use blkscope_tests::{
-    BlkioCgroup, Ext4Mount, LoopDevice, Scratch, blkscope_binary, require_root,
+    BlkioCgroup, Cgroup, Ext4Mount, LoopDevice, Scratch, blkscope_binary, require_root,
     running::{start_blkscope, stop_blkscope},
     serial,
 };
@@ -312,12 +312,21 @@ fn biostacks_names_the_read_path_of_a_direct_read() {
     let disk = LoopDevice::new(64);
     let text_view = start_blkscope(&["biostacks", "-d", disk.path_str()], &[]);
     let folded_view = start_blkscope(&["biostacks", "--folded", "-d", disk.path_str()], &[]);
-    shell(&format!(
+    let containers_view =
+        start_blkscope(&["biostacks", "--containers", "-d", disk.path_str()], &[]);
+    let cgroup = Cgroup::new("stacks");
+    cgroup.exec(&format!(
         "dd if={} of=/dev/null bs=4k count=20 iflag=direct",
         disk.path_str()
     ));
     let report = text(&stop_blkscope(text_view));
     let folded = text(&stop_blkscope(folded_view));
+    let per_container = text(&stop_blkscope(containers_view));
+    let header = per_container
+        .lines()
+        .find(|l| l.starts_with("dd "))
+        .unwrap_or_else(|| panic!("no dd stack in:\n{per_container}"));
+    assert!(header.contains("blkscope-test-stacks"), "{header}");
 
     // libbpf-tools' layout: `COMM PID DISK`, the frames innermost first, the histogram.
     let block: Vec<&str> = report

@@ -14,6 +14,9 @@ pub struct BiostacksArgs {
     /// Only I/O queued by tasks in this cgroup (v2 path) or below
     #[arg(short = 'c', long = "cgroup", value_name = "PATH")]
     pub cgroup: Option<std::path::PathBuf>,
+    /// Name each stack's container (pod, service, session) after its disk
+    #[arg(long)]
+    pub containers: bool,
     /// One line per stack, `comm;outermost;...;innermost COUNT`, for flamegraph.pl and
     /// speedscope
     #[arg(long)]

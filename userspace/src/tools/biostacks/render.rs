@@ -9,6 +9,8 @@ pub struct StackRow {
     pub comm: String,
     pub pid: u32,
     pub disk: String,
+    /// With `--containers`: the queueing task's container.
+    pub container: Option<String>,
     /// Function names, innermost first.
     pub frames: Vec<String>,
     pub latencies: Slots,
@@ -32,7 +34,11 @@ pub fn render_text(rows: &[StackRow], unit: &str) -> String {
     let mut out = String::new();
     for row in rows {
         let comm: String = row.comm.chars().take(14).collect();
-        out.push_str(&format!("{comm:<14} {:<6} {:<7}\n", row.pid, row.disk));
+        out.push_str(&format!("{comm:<14} {:<6} {:<7}", row.pid, row.disk));
+        if let Some(container) = &row.container {
+            out.push_str(&format!(" {container}"));
+        }
+        out.push('\n');
         for frame in &row.frames {
             out.push_str(frame);
             out.push('\n');
@@ -47,6 +53,10 @@ pub fn render_text(rows: &[StackRow], unit: &str) -> String {
 pub fn render_folded(rows: &[StackRow]) -> String {
     let mut out = String::new();
     for row in rows {
+        if let Some(container) = &row.container {
+            out.push_str(&container.replace(';', "_"));
+            out.push(';');
+        }
         out.push_str(&row.comm.replace(';', "_"));
         for frame in row.frames.iter().rev() {
             out.push(';');
@@ -68,6 +78,7 @@ mod tests {
             comm: "dd".into(),
             pid: 42,
             disk: "loop0".into(),
+            container: None,
             frames: vec!["submit_bio".into(), "blkdev_read_iter".into()],
             latencies,
         }
@@ -87,6 +98,15 @@ mod tests {
             render_folded(&[row()]),
             "dd;blkdev_read_iter;submit_bio 5\n"
         );
+        let contained = StackRow {
+            container: Some("docker:web".into()),
+            ..row()
+        };
+        assert!(
+            render_text(std::slice::from_ref(&contained), "usecs")
+                .starts_with("dd             42     loop0   docker:web\n")
+        );
+        assert!(render_folded(&[contained]).starts_with("docker:web;dd;"));
         assert!(is_probe_frame("bpf_trace_run2") && is_probe_frame("__traceiter_block_bio_queue"));
         assert!(!is_probe_frame("submit_bio"));
     }

@@ -8,6 +8,7 @@ use super::{
     render::{StackRow, is_probe_frame, render_folded, render_text},
 };
 use crate::{
+    cgroup::CgroupResolver,
     host::{device, kallsyms::KernelSymbols},
     kernel::{
         CgroupFilter, privileges,
@@ -50,6 +51,11 @@ pub fn run(args: BiostacksArgs) -> anyhow::Result<()> {
     let stop = Stop::on_signals(INTERRUPT)?;
     let mut clock = WallClock::new(args.duration.map(std::time::Duration::from_secs), stop);
     clock.wait();
+    let mut resolver = if args.containers {
+        Some(CgroupResolver::new().context("--containers")?)
+    } else {
+        None
+    };
     let mut rows: Vec<StackRow> = probe
         .take_stacks()?
         .into_iter()
@@ -58,6 +64,7 @@ pub fn run(args: BiostacksArgs) -> anyhow::Result<()> {
             pid: key.tgid,
             disk: device::name(DeviceId::from_kernel(key.dev))
                 .unwrap_or_else(|| "Unknown".to_owned()),
+            container: resolver.as_mut().map(|r| r.label(key.cgroup_id)),
             frames: probe
                 .stack(key.stack_id)
                 .into_iter()
