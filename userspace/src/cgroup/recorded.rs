@@ -2,7 +2,9 @@
 //! first, this machine's second, and the `-c`, `--pod` and `--container-name` filters applied
 //! by path and name (a recording has no kernel to filter by cgroup id).
 
-use super::{CgroupNameFilter, CgroupResolver, CgroupSubtree, ContainerName};
+use super::{
+    CgroupNameFilter, CgroupResolver, CgroupSubtree, ContainerLabel, ContainerName, NameFilter,
+};
 
 pub struct RecordedCgroups {
     resolver: CgroupResolver,
@@ -15,18 +17,20 @@ pub struct RecordedCgroups {
 }
 
 impl RecordedCgroups {
-    /// `cgroup`: `-c PATH`, relative to the recording's cgroup root.
+    /// The recording's cgroups labelled as `label` says; `cgroup`: `-c PATH`, relative to the
+    /// recording's cgroup root; `names`: `--pod`, `--container-name`.
     pub fn new(
-        resolver: CgroupResolver,
+        label: ContainerLabel,
         cgroup: Option<&std::path::Path>,
-        names: Option<CgroupNameFilter>,
+        names: Option<NameFilter>,
         per_container: bool,
     ) -> RecordedCgroups {
+        let resolver = CgroupResolver::for_recording().labelling(label);
         let subtree = cgroup.map(|p| CgroupSubtree::new(p, Some(resolver.root())));
         RecordedCgroups {
             resolver,
             subtree,
-            names,
+            names: names.map(CgroupNameFilter::new),
             per_container,
         }
     }

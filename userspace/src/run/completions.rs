@@ -16,6 +16,13 @@ use crate::{
     },
 };
 
+/// `HH:MM:SS` of a time since the recording's start: the `-T` stamp of a report over a
+/// recording.
+pub fn elapsed_stamp(at_ns: u64) -> String {
+    let secs = at_ns / 1_000_000_000;
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
 /// A view that counts finished I/Os and reports per interval.
 pub trait CompletionView {
     /// Counts one finished I/O (one its filters keep).

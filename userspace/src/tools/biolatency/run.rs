@@ -13,17 +13,17 @@ use super::{
     },
 };
 use crate::{
-    cgroup::{CgroupNameFilter, CgroupResolver, NamedCgroups, RecordedCgroups},
+    cgroup::{CgroupResolver, NamedCgroups, RecordedCgroups},
     host::{device, time::strftime_now},
     kernel::{
         CgroupFilter,
         block_latency::{LatencyOptions, LatencyProbe},
         privileges,
     },
-    model::{event::BlockIoEvent, inflight::RequestTracker},
+    model::inflight::CompletedIo,
     run::{
-        events::{EventSink, EventSource, feed},
-        interval::{RecordingClock, ReportCount, Ticker as _, WallClock},
+        completions::{CompletionView, RecordedRun, count_recording, elapsed_stamp},
+        interval::{ReportCount, Ticker as _, WallClock},
         output::{Output, OutputError, banner},
         stop::{INTERRUPT, Stop},
     },
@@ -163,110 +163,57 @@ fn run_recorded(
     input: &std::path::Path,
     stop: &Stop,
 ) -> anyhow::Result<()> {
-    let source = EventSource::recording(input, &[])?;
-    let resolver = CgroupResolver::for_recording().labelling(args.names.label());
-    let mut counter = RecordedCounter {
+    let cgroups = RecordedCgroups::new(
+        args.names.label(),
+        args.cgroup.as_deref(),
+        args.names.filter()?,
+        layout.per_container,
+    );
+    let mut view = RecordedHistograms {
         args,
         layout,
-        tracker: RequestTracker::new(),
         counts: CompletionHistograms::new(options.clone()),
-        cgroups: RecordedCgroups::new(
-            resolver,
-            args.cgroup.as_deref(),
-            args.names.filter()?.map(CgroupNameFilter::new),
-            layout.per_container,
-        ),
-        clock: RecordingClock::new(
-            args.interval
-                .map(|s| s.max(1).saturating_mul(1_000_000_000)),
-        ),
-        count: ReportCount::new(args.count),
         out: Output::stdout(),
-        reader_gone: false,
     };
-    let fed = feed(source, stop, &mut counter);
-    // What was counted is shown even when the recording turned out damaged.
-    if !counter.count.done() && !counter.reader_gone {
-        let elapsed = counter.clock.elapsed();
-        counter.print(elapsed)?;
-    }
-    fed?;
-    Ok(())
+    let run = RecordedRun {
+        input,
+        interval_s: args.interval,
+        count: args.count,
+        cgroups,
+    };
+    Ok(count_recording(run, stop, &mut view)?)
 }
 
 /// biolatency over a recording: histograms counted from its completions, one per INTERVAL
 /// seconds of the recording's own time (all of it without INTERVAL); `-T` and the JSON `ts`
 /// show the time since the recording's start.
-struct RecordedCounter<'a> {
+struct RecordedHistograms<'a> {
     args: &'a BiolatencyArgs,
     layout: &'a HistogramLayout,
-    tracker: RequestTracker,
     counts: CompletionHistograms,
-    cgroups: RecordedCgroups,
-    clock: RecordingClock,
-    count: ReportCount,
     out: Output,
-    reader_gone: bool,
 }
 
-impl RecordedCounter<'_> {
-    /// Prints the interval that ended `at` ns after the recording's start.
-    fn print(&mut self, at: u64) -> Result<(), OutputError> {
+impl CompletionView for RecordedHistograms<'_> {
+    fn add(&mut self, io: &CompletedIo, _: &mut RecordedCgroups) {
+        self.counts.add(io);
+    }
+
+    fn report(&mut self, at_ns: u64, cgroups: &mut RecordedCgroups) -> Result<bool, OutputError> {
         let (histograms, fine) = self.counts.take();
-        let cgroups = &mut self.cgroups;
         let mut names = SectionNames {
             flag_bits: Some(&RECORDED_FLAG_BITS),
             disk: &mut disk_name,
             container: &mut |id| cgroups.label(id),
         };
         let labelled = label_histograms(&histograms, &fine, self.layout, &mut names);
-        let secs = at / 1_000_000_000;
-        let stamp = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
-        let read = print_histograms(
+        let stamp = elapsed_stamp(at_ns);
+        print_histograms(
             &mut self.out,
             self.args,
             self.layout,
             &labelled,
             &(stamp.clone(), stamp),
-        )?;
-        self.reader_gone |= !read;
-        Ok(())
-    }
-
-    /// Counts one event; false once the last report is printed.
-    fn count_event(&mut self, event: &BlockIoEvent) -> Result<bool, OutputError> {
-        while let Some(ended) = self.clock.passed(event.time_ns) {
-            self.print(ended)?;
-            if self.count.printed_one() || self.reader_gone {
-                return Ok(false);
-            }
-        }
-        if let Some(io) = self.tracker.observe(event)
-            && self
-                .cgroups
-                .keeps(io.issuer.as_ref().map_or(0, |i| i.cgroup_id))
-        {
-            self.counts.add(&io);
-        }
-        Ok(true)
-    }
-}
-
-impl EventSink for RecordedCounter<'_> {
-    fn consume(&mut self, events: &mut Vec<BlockIoEvent>) -> Result<bool, String> {
-        for event in events.iter() {
-            if !self.count_event(event).map_err(|e| e.to_string())? {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-
-    fn cgroup_named(&mut self, id: u64, path: &str) {
-        self.cgroups.remember(id, path);
-    }
-
-    fn container_named(&mut self, id: u64, name: &str) {
-        self.cgroups.remember_name(id, name);
+        )
     }
 }

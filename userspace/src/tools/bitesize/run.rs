@@ -9,7 +9,7 @@ use super::{
     sizes::{SizeHistograms, SizeSections, render_json, render_text},
 };
 use crate::{
-    cgroup::{CgroupNameFilter, CgroupResolver, NamedCgroups, RecordedCgroups},
+    cgroup::{CgroupResolver, NamedCgroups, RecordedCgroups},
     host::{device, time::strftime_now},
     kernel::{
         CgroupFilter, privileges,
@@ -17,7 +17,7 @@ use crate::{
     },
     model::{comm::Comm, event::DeviceId, inflight::CompletedIo},
     run::{
-        completions::{CompletionView, RecordedRun, count_recording},
+        completions::{CompletionView, RecordedRun, count_recording, elapsed_stamp},
         interval::{ReportCount, Ticker as _, WallClock},
         output::{Output, OutputError, banner},
         stop::{INTERRUPT, Stop},
@@ -45,11 +45,10 @@ pub fn run(args: BitesizeArgs) -> anyhow::Result<()> {
     };
     match &args.input {
         Some(input) => {
-            let resolver = CgroupResolver::for_recording().labelling(args.names.label());
             let cgroups = RecordedCgroups::new(
-                resolver,
+                args.names.label(),
                 args.cgroup.as_deref(),
-                args.names.filter()?.map(CgroupNameFilter::new),
+                args.names.filter()?,
                 args.containers,
             );
             let mut view = RecordedSizes {
@@ -178,8 +177,7 @@ impl CompletionView for RecordedSizes<'_> {
     }
 
     fn report(&mut self, at_ns: u64, _: &mut RecordedCgroups) -> Result<bool, OutputError> {
-        let secs = at_ns / 1_000_000_000;
-        let stamp = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+        let stamp = elapsed_stamp(at_ns);
         self.printer.print(&mut self.sizes, &stamp)
     }
 }
