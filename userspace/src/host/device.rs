@@ -50,6 +50,11 @@ pub fn whole_disks(args: &[String]) -> Result<Vec<DeviceId>, DeviceError> {
     args.iter().map(|d| resolve(d).map(whole_disk)).collect()
 }
 
+/// `-d DISK` of the views that count per whole disk: the disk a name, path or number is on.
+pub fn whole_disk_of(arg: Option<&str>) -> Result<Option<DeviceId>, DeviceError> {
+    arg.map(resolve).transpose().map(|d| d.map(whole_disk))
+}
+
 /// The whole disk a device belongs to: itself for a disk, the parent for a partition. The
 /// probes see every I/O against the whole disk, as blktrace does.
 pub fn whole_disk(device: DeviceId) -> DeviceId {

@@ -55,6 +55,14 @@ impl CgroupFilter {
         let (id, level) = CgroupResolver::new()?.locate(path)?;
         Ok(CgroupFilter { id, level })
     }
+
+    /// `-c PATH` when given, as the task_io probes take it: (id, depth).
+    pub fn id_and_level(path: Option<&std::path::Path>) -> Result<Option<(u64, u32)>, CgroupError> {
+        Ok(path
+            .map(CgroupFilter::of_path)
+            .transpose()?
+            .map(|f| (f.id, f.level)))
+    }
 }
 
 impl Default for BlockTraceOptions {

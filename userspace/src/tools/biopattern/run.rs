@@ -25,13 +25,7 @@ use crate::{
 };
 
 pub fn run(args: BiopatternArgs) -> anyhow::Result<()> {
-    let device = args
-        .disk
-        .as_deref()
-        .map(device::resolve)
-        .transpose()
-        .context("-d")?
-        .map(device::whole_disk);
+    let device = device::whole_disk_of(args.disk.as_deref()).context("-d")?;
     let columns = if args.processes {
         PatternColumns::Process
     } else if args.containers {
@@ -79,12 +73,7 @@ fn run_live(
     printer: &mut PatternPrinter,
     stop: Stop,
 ) -> anyhow::Result<()> {
-    let cgroup = args
-        .cgroup
-        .as_deref()
-        .map(CgroupFilter::of_path)
-        .transpose()
-        .context("-c")?;
+    let cgroup = CgroupFilter::id_and_level(args.cgroup.as_deref()).context("-c")?;
     let by = match printer.columns {
         PatternColumns::Disk => PatternsBy::Disk,
         PatternColumns::Process => PatternsBy::Process,
@@ -92,7 +81,7 @@ fn run_live(
     };
     let mut probe = TaskIoProbe::start(&TaskIoOptions {
         device,
-        cgroup: cgroup.map(|f| (f.id, f.level)),
+        cgroup,
         patterns: Some(by),
         ..TaskIoOptions::default()
     })?;

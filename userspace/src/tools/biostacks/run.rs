@@ -23,26 +23,15 @@ use crate::{
 };
 
 pub fn run(args: BiostacksArgs) -> anyhow::Result<()> {
-    let device = args
-        .disk
-        .as_deref()
-        .map(device::resolve)
-        .transpose()
-        .context("-d")?
-        .map(device::whole_disk);
-    let cgroup = args
-        .cgroup
-        .as_deref()
-        .map(CgroupFilter::of_path)
-        .transpose()
-        .context("-c")?;
+    let device = device::whole_disk_of(args.disk.as_deref()).context("-d")?;
+    let cgroup = CgroupFilter::id_and_level(args.cgroup.as_deref()).context("-c")?;
     let unit_ns = if args.milliseconds { 1_000_000 } else { 1000 };
     // Read first: the addresses are shown only to a process that still holds CAP_SYSLOG,
     // which every live view gives up once its probes are attached.
     let symbols = KernelSymbols::load().context("/proc/kallsyms")?;
     let mut probe = TaskIoProbe::start(&TaskIoOptions {
         device,
-        cgroup: cgroup.map(|f| (f.id, f.level)),
+        cgroup,
         stacks: Some(unit_ns),
         ..TaskIoOptions::default()
     })?;

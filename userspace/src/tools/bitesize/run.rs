@@ -25,13 +25,7 @@ use crate::{
 };
 
 pub fn run(args: BitesizeArgs) -> anyhow::Result<()> {
-    let device = args
-        .disk
-        .as_deref()
-        .map(device::resolve)
-        .transpose()
-        .context("-d")?
-        .map(device::whole_disk);
+    let device = device::whole_disk_of(args.disk.as_deref()).context("-d")?;
     let sections = if args.containers {
         SizeSections::Container
     } else {
@@ -74,15 +68,10 @@ fn run_live(
     printer: &mut SizePrinter<'_>,
     stop: Stop,
 ) -> anyhow::Result<()> {
-    let cgroup = args
-        .cgroup
-        .as_deref()
-        .map(CgroupFilter::of_path)
-        .transpose()
-        .context("-c")?;
+    let cgroup = CgroupFilter::id_and_level(args.cgroup.as_deref()).context("-c")?;
     let mut probe = TaskIoProbe::start(&TaskIoOptions {
         device,
-        cgroup: cgroup.map(|f| (f.id, f.level)),
+        cgroup,
         sizes: true,
         ..TaskIoOptions::default()
     })?;
