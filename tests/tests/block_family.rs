@@ -10,7 +10,7 @@ use std::{
 };
 
 use blkscope_tests::{
-    BlkioCgroup, Cgroup, Ext4Mount, LoopDevice, Scratch, blkscope_binary, require_root,
+    BlkioCgroup, Cgroup, Ext4Mount, LoopDevice, Scratch, ZramDisk, blkscope_binary, require_root,
     running::{start_blkscope, stop_blkscope},
     serial,
 };
@@ -378,4 +378,30 @@ fn biostacks_names_the_read_path_of_a_direct_read() {
         .find(|l| l.starts_with("dd;") && l.contains(";blkdev_read_iter;"))
         .unwrap_or_else(|| panic!("no dd stack through blkdev_read_iter in:\n{folded}"));
     assert!(line.ends_with(" 20"), "{line}");
+}
+
+/// A bio-based disk (zram: bios, never requests) is counted per bio, by both views.
+#[test]
+fn bitesize_and_biopattern_count_a_bio_based_disk() {
+    require_root();
+    let _serial = serial();
+    let zram = ZramDisk::new(64);
+    let sizes = start_blkscope(&["bitesize", "-d", zram.path_str()], &[]);
+    let pattern = start_blkscope(&["biopattern", "-d", zram.path_str()], &[]);
+    let dev = zram.path_str();
+    // 30 reads of 4 KiB from sector 0, then 20 of 64 KiB from sector 1280: one jump.
+    shell(&format!(
+        "dd if={dev} of=/dev/null bs=4k count=30 iflag=direct && \
+         dd if={dev} of=/dev/null bs=64k count=20 skip=10 iflag=direct"
+    ));
+    let sizes = text(&stop_blkscope(sizes));
+    let pattern = text(&stop_blkscope(pattern));
+    let expected = BTreeMap::from([("4 -> 7".to_owned(), 30), ("64 -> 127".to_owned(), 20)]);
+    assert_eq!(histogram(&sizes, "Process Name = dd"), expected, "{sizes}");
+    // 49 counted (the first sets the position), 1 of them random; 29 x 4 + 20 x 64 KiB.
+    assert_eq!(
+        pattern_numbers(pattern_line(&pattern, zram.name())),
+        vec![2, 97, 49, 29 * 4 + 20 * 64],
+        "{pattern}"
+    );
 }
