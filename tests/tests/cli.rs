@@ -25,6 +25,9 @@ fn help_lists_the_views() {
         "biosnoop",
         "biotop",
         "biolatency",
+        "bitesize",
+        "biopattern",
+        "biostacks",
         "ext4slower",
     ] {
         assert!(help.contains(view), "--help does not list {view}:\n{help}");
