@@ -114,6 +114,32 @@ pub fn render_log2(slots: &Slots, unit: &str) -> String {
     out
 }
 
+/// One slot as bcc's `-j` output has it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct JsonBucket {
+    #[serde(rename = "interval-start")]
+    pub start: u64,
+    #[serde(rename = "interval-end")]
+    pub end: u64,
+    pub count: u64,
+}
+
+/// bcc's `-j` `data`: the slots from the first to the last non-empty one (the first alone
+/// when all are empty).
+pub fn json_buckets(slots: &Slots) -> Vec<JsonBucket> {
+    let last = slots.iter().rposition(|&c| c > 0).unwrap_or(0);
+    (0..=last)
+        .map(|slot| {
+            let (start, end) = slot_range(slot);
+            JsonBucket {
+                start,
+                end,
+                count: slots[slot],
+            }
+        })
+        .collect()
+}
+
 /// The values slot `i` counts: `[2^i, 2^(i+1) - 1]`, the first slot from 0.
 pub fn slot_range(slot: usize) -> (u64, u64) {
     let high = (1u64 << (slot + 1)) - 1;

@@ -5,14 +5,13 @@
 use std::collections::BTreeMap;
 
 use blkscope_common::block_latency::{HistogramKey, LATENCY_SLOTS};
-use serde::Serialize;
 
 use crate::{
     host::device,
     model::event::{DeviceId, Operation, RequestFlagBits},
     model::histogram::{
-        FineCounts, Percentiles, Slots, merge_fine, percentiles, render_log2, render_percentiles,
-        slot_range,
+        FineCounts, Percentiles, Slots, json_buckets, merge_fine, percentiles, render_log2,
+        render_percentiles, slot_range,
     },
 };
 
@@ -142,27 +141,9 @@ pub fn render_text(histograms: &[LabelledHistogram], layout: &HistogramLayout) -
 
 /// One interval as JSON: bcc's `-j` fields, in real JSON.
 pub fn render_json(histograms: &[LabelledHistogram], layout: &HistogramLayout, ts: &str) -> String {
-    #[derive(Serialize)]
-    struct Bucket {
-        #[serde(rename = "interval-start")]
-        start: u64,
-        #[serde(rename = "interval-end")]
-        end: u64,
-        count: u64,
-    }
     let mut lines = Vec::new();
     for histogram in histograms {
-        let last = histogram.slots.iter().rposition(|&c| c > 0).unwrap_or(0);
-        let data: Vec<Bucket> = histogram
-            .slots
-            .iter()
-            .enumerate()
-            .take(last + 1)
-            .map(|(slot, &count)| {
-                let (start, end) = slot_range(slot);
-                Bucket { start, end, count }
-            })
-            .collect();
+        let data = json_buckets(&histogram.slots);
         let mut object = serde_json::json!({"ts": ts, "val_type": layout.unit(), "data": data});
         if let Some((name, value)) = &histogram.section {
             object[*name] = serde_json::Value::String(value.clone());

@@ -3,10 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::model::histogram::{Slots, json_buckets, render_log2};
 use blkscope_common::{block_latency::log2_slot, task_io::SIZE_SLOTS};
-use serde::Serialize;
-
-use crate::model::histogram::{Slots, render_log2, slot_range};
 
 /// The histograms of one interval, by label (a process name or a container).
 #[derive(Debug, Default)]
@@ -74,27 +72,9 @@ pub fn render_json(
     sections: SizeSections,
     ts: &str,
 ) -> String {
-    #[derive(Serialize)]
-    struct Bucket {
-        #[serde(rename = "interval-start")]
-        start: u64,
-        #[serde(rename = "interval-end")]
-        end: u64,
-        count: u64,
-    }
     let mut lines = Vec::new();
     for (label, slots) in histograms {
-        let last = slots.iter().rposition(|&c| c > 0).unwrap_or(0);
-        let data: Vec<Bucket> = (0..=last)
-            .map(|slot| {
-                let (start, end) = slot_range(slot);
-                Bucket {
-                    start,
-                    end,
-                    count: slots[slot],
-                }
-            })
-            .collect();
+        let data = json_buckets(slots);
         let mut object = serde_json::json!({"ts": ts, "val_type": "kbytes", "data": data});
         object[sections.json_key()] = serde_json::Value::String(label.clone());
         lines.push(object.to_string());
