@@ -130,6 +130,13 @@ pub const PATTERN_BY_CGROUP: u32 = 3;
 /// 0 also 0 KiB), as bcc's bitesize counts them.
 pub const SIZE_SLOTS: usize = 32;
 
+/// The size class of an I/O of `bytes`: its slot in bitesize's histograms, and
+/// `HistogramKey::size_slot` (biolatency --size).
+#[inline(always)]
+pub fn size_class(bytes: u64) -> usize {
+    crate::block_latency::log2_slot(bytes / 1024, SIZE_SLOTS)
+}
+
 /// Counts per power-of-two slot: one row's I/O sizes in KiB (bitesize), one stack's latencies
 /// (biostacks).
 #[repr(C)]

@@ -15,6 +15,7 @@ use blkscope_common::block_latency::{
     MAX_HISTOGRAMS, MAX_IN_FLIGHT, STAGE_DEVICE, STAGE_QUEUE, TimedRequest, fine_slot, log2_slot,
 };
 
+use blkscope_common::task_io::size_class;
 use blkscope_common::tracepoint_args::tracepoint as tp;
 
 use crate::block_events::{KERNEL_LAYOUT, bio_based_dev, current_cgroup, read, request_dev};
@@ -243,7 +244,7 @@ fn count(timed: &TimedRequest, stage: u32, dev: u32, cmd_flags: u32, bytes: u32)
     let latency_ns = now.saturating_sub(timed.start_ns);
     let units = latency_ns / u64::from(config.unit_ns.max(1));
     let size_slot = if config.per_size != 0 {
-        log2_slot(u64::from(bytes) / 1024, LATENCY_SLOTS) as u32
+        size_class(u64::from(bytes)) as u32
     } else {
         0
     };

@@ -19,7 +19,7 @@ use blkscope_common::block_latency::log2_slot;
 use blkscope_common::task_io::{
     AccessPattern, FILE_NONE, Log2Histogram, MAX_STACKS, MAX_TASK_IO_IN_FLIGHT, MAX_TASK_IO_ROWS,
     PATTERN_BY_CGROUP, PATTERN_BY_PROCESS, SIZE_SLOTS, StackKey, TaskIoConfig, TaskIoCounts,
-    TaskIoKey, TaskIoStart, Who,
+    TaskIoKey, TaskIoStart, Who, size_class,
 };
 
 use blkscope_common::tracepoint_args::tracepoint as tp;
@@ -265,7 +265,7 @@ fn add_size(key: &TaskIoKey, bytes: u64) {
         }
         return;
     };
-    let slot = verifier_bounded(log2_slot(bytes / 1024, SIZE_SLOTS), SIZE_SLOTS);
+    let slot = verifier_bounded(size_class(bytes), SIZE_SLOTS);
     // SAFETY: this CPU's copy of a map value, valid for the program's run.
     if let Some(count) = unsafe { (*sizes).slots.get_mut(slot) } {
         crate::counter::increment(count);

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use blkscope_common::block_latency::{
     FINE_SLOTS, HistogramKey, LATENCY_SLOTS, fine_slot, log2_slot,
 };
+use blkscope_common::task_io::size_class;
 
 use crate::kernel::block_latency::{FineCounts, LatencyOptions, Slots};
 use crate::model::event::{LINUX6_FLAG_BITS, OpFlags, Operation, RequestFlagBits};
@@ -94,7 +95,7 @@ impl CompletionHistograms {
                 0
             },
             size_slot: if self.options.per_size {
-                log2_slot(u64::from(io.bytes) / 1024, LATENCY_SLOTS) as u32
+                size_class(u64::from(io.bytes)) as u32
             } else {
                 0
             },

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::histogram::{Slots, json_buckets, render_log2};
-use blkscope_common::{block_latency::log2_slot, task_io::SIZE_SLOTS};
+use blkscope_common::task_io::{SIZE_SLOTS, size_class};
 
 /// The histograms of one interval, by label (a process name or a container).
 #[derive(Debug, Default)]
@@ -23,8 +23,7 @@ impl SizeHistograms {
 
     /// Counts one I/O of `bytes`.
     pub fn add_io(&mut self, label: String, bytes: u64) {
-        let slot = log2_slot(bytes / 1024, SIZE_SLOTS);
-        self.by_label.entry(label).or_insert([0; SIZE_SLOTS])[slot] += 1;
+        self.by_label.entry(label).or_insert([0; SIZE_SLOTS])[size_class(bytes)] += 1;
     }
 
     /// The interval's histograms; the next interval starts empty.
