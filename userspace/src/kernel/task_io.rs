@@ -154,17 +154,7 @@ impl TaskIoProbe {
 
     /// The I/O sizes each row added since the previous call (rows that added none left out).
     pub fn take_sizes(&mut self) -> Result<Vec<(TaskIoKey, SizeSlots)>, KernelError> {
-        let mut totals = BTreeMap::new();
-        for entry in self.sizes.iter() {
-            let (key, per_cpu) = entry.map_err(|e| map_error(names::SIZES, e))?;
-            let mut sum = [0u64; SIZE_SLOTS];
-            for histogram in per_cpu.iter() {
-                for (total, count) in sum.iter_mut().zip(histogram.slots) {
-                    *total += count;
-                }
-            }
-            totals.insert(key, sum);
-        }
+        let totals = summed_over_cpus(&self.sizes, names::SIZES)?;
         let interval = added_slots(&self.previous_sizes, &totals);
         self.previous_sizes = totals;
         Ok(interval)
@@ -172,17 +162,7 @@ impl TaskIoProbe {
 
     /// Each stack's latencies added since the previous call (stacks that added none left out).
     pub fn take_stacks(&mut self) -> Result<Vec<(StackKey, SizeSlots)>, KernelError> {
-        let mut totals = BTreeMap::new();
-        for entry in self.stacks.iter() {
-            let (key, per_cpu) = entry.map_err(|e| map_error(names::STACKS, e))?;
-            let mut sum = [0u64; SIZE_SLOTS];
-            for histogram in per_cpu.iter() {
-                for (total, count) in sum.iter_mut().zip(histogram.slots) {
-                    *total += count;
-                }
-            }
-            totals.insert(key, sum);
-        }
+        let totals = summed_over_cpus(&self.stacks, names::STACKS)?;
         let interval = added_slots(&self.previous_stacks, &totals);
         self.previous_stacks = totals;
         Ok(interval)
@@ -264,6 +244,25 @@ impl TaskIoProbe {
             }
         }
     }
+}
+
+/// Each row of a per-CPU table of histograms, its CPUs' counts added up.
+fn summed_over_cpus<K: aya::Pod + Ord>(
+    table: &PerCpuHashMap<MapData, K, Log2Histogram>,
+    name: &str,
+) -> Result<BTreeMap<K, SizeSlots>, KernelError> {
+    let mut totals = BTreeMap::new();
+    for entry in table.iter() {
+        let (key, per_cpu) = entry.map_err(|e| map_error(name, e))?;
+        let mut sum = [0u64; SIZE_SLOTS];
+        for histogram in per_cpu.iter() {
+            for (total, count) in sum.iter_mut().zip(histogram.slots) {
+                *total += count;
+            }
+        }
+        totals.insert(key, sum);
+    }
+    Ok(totals)
 }
 
 /// `now - before` per slot of each row; rows that added nothing are left out.
