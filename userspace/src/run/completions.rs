@@ -7,7 +7,10 @@ use std::path::Path;
 
 use crate::{
     cgroup::RecordedCgroups,
-    model::{event::BlockIoEvent, inflight::CompletedIo, inflight::RequestTracker},
+    model::{
+        event::{BlockIoEvent, DeviceId},
+        inflight::{CompletedIo, RequestTracker},
+    },
     run::{
         events::{EventSink, EventSource, FeedError, feed},
         interval::{RecordingClock, ReportCount},
@@ -33,9 +36,11 @@ pub trait CompletionView {
     fn report(&mut self, at_ns: u64, cgroups: &mut RecordedCgroups) -> Result<bool, OutputError>;
 }
 
-/// How a recording is counted: per INTERVAL seconds (all of it without), COUNT reports at most.
+/// How a recording is counted: per INTERVAL seconds (all of it without), COUNT reports at most,
+/// the I/Os of one whole disk (`-d`) or of all.
 pub struct RecordedRun<'a> {
     pub input: &'a Path,
+    pub device: Option<DeviceId>,
     pub interval_s: Option<u64>,
     pub count: Option<u64>,
     pub cgroups: RecordedCgroups,
@@ -53,6 +58,7 @@ pub fn count_recording(
         view,
         tracker: RequestTracker::new(),
         cgroups: run.cgroups,
+        device: run.device,
         clock: RecordingClock::new(
             run.interval_s
                 .map(|s| s.max(1).saturating_mul(1_000_000_000)),
@@ -75,6 +81,7 @@ struct Counter<'a> {
     view: &'a mut dyn CompletionView,
     tracker: RequestTracker,
     cgroups: RecordedCgroups,
+    device: Option<DeviceId>,
     clock: RecordingClock,
     count: ReportCount,
     reader_gone: bool,
@@ -90,6 +97,7 @@ impl Counter<'_> {
             }
         }
         if let Some(io) = self.tracker.observe(event)
+            && self.device.is_none_or(|d| d == io.device)
             && self
                 .cgroups
                 .keeps(io.issuer.as_ref().map_or(0, |i| i.cgroup_id))

@@ -40,9 +40,6 @@ impl CompletionHistograms {
         let Some(issued) = io.started_ns() else {
             return;
         };
-        if self.options.device.is_some_and(|d| d != io.device) {
-            return;
-        }
         let start = if self.options.queued {
             io.inserted_ns.unwrap_or(issued)
         } else {

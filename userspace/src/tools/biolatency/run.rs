@@ -177,6 +177,7 @@ fn run_recorded(
     };
     let run = RecordedRun {
         input,
+        device: options.device,
         interval_s: args.interval,
         count: args.count,
         cgroups,

@@ -52,11 +52,11 @@ pub fn run(args: BiopatternArgs) -> anyhow::Result<()> {
             }
             let mut view = RecordedPatterns {
                 printer,
-                device,
                 counts: PatternCounts::default(),
             };
             let run = RecordedRun {
                 input,
+                device,
                 interval_s: args.interval,
                 count: args.count,
                 cgroups,
@@ -163,15 +163,11 @@ impl PatternPrinter {
 /// issuer's or container's); the stamp is the time since the recording's start.
 struct RecordedPatterns {
     printer: PatternPrinter,
-    device: Option<DeviceId>,
     counts: PatternCounts,
 }
 
 impl CompletionView for RecordedPatterns {
     fn add(&mut self, io: &CompletedIo, cgroups: &mut RecordedCgroups) {
-        if self.device.is_some_and(|d| d != io.device) {
-            return;
-        }
         let who = match self.printer.columns {
             PatternColumns::Disk => None,
             PatternColumns::Process => Some(io.issuer.as_ref().map_or_else(

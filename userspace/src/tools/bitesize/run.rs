@@ -47,11 +47,11 @@ pub fn run(args: BitesizeArgs) -> anyhow::Result<()> {
             );
             let mut view = RecordedSizes {
                 printer,
-                device,
                 sizes: SizeHistograms::default(),
             };
             let run = RecordedRun {
                 input,
+                device,
                 interval_s: args.interval,
                 count: args.count,
                 cgroups,
@@ -145,15 +145,11 @@ impl SizePrinter<'_> {
 /// container); the stamp is the time since the recording's start.
 struct RecordedSizes<'a> {
     printer: SizePrinter<'a>,
-    device: Option<DeviceId>,
     sizes: SizeHistograms,
 }
 
 impl CompletionView for RecordedSizes<'_> {
     fn add(&mut self, io: &CompletedIo, cgroups: &mut RecordedCgroups) {
-        if self.device.is_some_and(|d| d != io.device) {
-            return;
-        }
         let label = match self.printer.sections {
             SizeSections::Container => cgroups.label(io.issuer.as_ref().map_or(0, |i| i.cgroup_id)),
             SizeSections::Process => io
