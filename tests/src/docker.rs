@@ -54,38 +54,15 @@ impl DockerDaemon {
         if docker(&["image", "inspect", IMAGE]).status.success() {
             return IMAGE;
         }
-        let root = crate::Scratch::new("docker-busybox");
-        let bin = root.path().join("bin");
-        std::fs::create_dir_all(&bin).expect("mkdir bin");
-        std::fs::copy("/bin/busybox", bin.join("busybox"))
-            .expect("/bin/busybox (Debian package busybox-static)");
-        for applet in ["sh", "dd", "sleep", "cat"] {
-            std::os::unix::fs::symlink("busybox", bin.join(applet)).expect("applet link");
-        }
-        let script = format!(
-            "tar -C {} -c . | docker import - {IMAGE}",
-            root.path().display()
-        );
-        let status = Command::new("sh")
-            .args(["-c", &script])
-            .stdout(Stdio::null())
-            .status()
-            .expect("sh");
-        assert!(status.success(), "docker import of busybox-static failed");
+        let root = busybox_root("docker-busybox", &["sh", "dd", "sleep", "cat"]);
+        import_root(&root, IMAGE);
         IMAGE
     }
-}
 
-impl DockerDaemon {
     /// An image whose root is busybox-static and the shared libraries `binary` loads (as
     /// `ldd` lists them): a stand-in for debian:bookworm-slim where no registry is reachable.
     pub fn runtime_image_for(&self, binary: &Path, tag: &str) -> String {
-        let root = crate::Scratch::new("docker-runtime");
-        let bin = root.path().join("bin");
-        std::fs::create_dir_all(&bin).expect("mkdir bin");
-        std::fs::copy("/bin/busybox", bin.join("busybox"))
-            .expect("/bin/busybox (Debian package busybox-static)");
-        std::os::unix::fs::symlink("busybox", bin.join("sh")).expect("sh link");
+        let root = busybox_root("docker-runtime", &["sh"]);
         let ldd = Command::new("ldd").arg(binary).output().expect("ldd");
         assert!(ldd.status.success(), "ldd {}", binary.display());
         // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" and "/lib64/ld-linux-x86-64.so.2 (0x...)"
@@ -103,18 +80,36 @@ impl DockerDaemon {
                     .unwrap_or_else(|e| panic!("copying {}: {e}", library.display()));
             }
         }
-        let script = format!(
-            "tar -C {} -c . | docker import - {tag}",
-            root.path().display()
-        );
-        let status = Command::new("sh")
-            .args(["-c", &script])
-            .stdout(Stdio::null())
-            .status()
-            .expect("sh");
-        assert!(status.success(), "docker import of the runtime root failed");
+        import_root(&root, tag);
         tag.to_owned()
     }
+}
+
+/// A root holding busybox-static's binary as /bin/busybox, with links for `applets`.
+fn busybox_root(tag: &str, applets: &[&str]) -> crate::Scratch {
+    let root = crate::Scratch::new(tag);
+    let bin = root.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir bin");
+    std::fs::copy("/bin/busybox", bin.join("busybox"))
+        .expect("/bin/busybox (Debian package busybox-static)");
+    for applet in applets {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).expect("applet link");
+    }
+    root
+}
+
+/// `docker import` of a directory as image `tag`.
+fn import_root(root: &crate::Scratch, tag: &str) {
+    let script = format!(
+        "tar -C {} -c . | docker import - {tag}",
+        root.path().display()
+    );
+    let status = Command::new("sh")
+        .args(["-c", &script])
+        .stdout(Stdio::null())
+        .status()
+        .expect("sh");
+    assert!(status.success(), "docker import of {tag} failed");
 }
 
 /// An image built for a test, removed on drop (vfs keeps a full copy of every layer).
