@@ -34,6 +34,19 @@ pub fn start_blkscope(args: &[&str], env: &[(&str, &OsStr)]) -> Child {
     child
 }
 
+/// Starts `blkscope record ARGS` in `dir` (where its files go) and waits until its probes
+/// are attached.
+pub fn start_record(dir: &std::path::Path, args: &[&str]) -> Child {
+    let child = blkscope_command(&[], &[])
+        .current_dir(dir)
+        .arg("record")
+        .args(args)
+        .spawn()
+        .expect("starting blkscope record");
+    std::thread::sleep(ATTACH_TIME);
+    child
+}
+
 /// SIGTERM (after the last events have had time to arrive); its output, which must come from a
 /// clean exit.
 pub fn stop_blkscope(child: Child) -> Output {

@@ -11,7 +11,7 @@ use std::{
 
 use blkscope_tests::{
     BlkioCgroup, Cgroup, Ext4Mount, LoopDevice, Scratch, ZramDisk, blkscope_binary, require_root,
-    running::{start_blkscope, stop_blkscope},
+    running::{start_blkscope, start_record, stop_blkscope},
     serial,
 };
 
@@ -34,18 +34,6 @@ fn stop_theirs(child: Child) -> String {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().expect("waiting for libbpf-tools");
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn start_record(dir: &Path, disk: &LoopDevice) -> Child {
-    let child = Command::new(blkscope_binary())
-        .current_dir(dir)
-        .args(["record", "-d", disk.path_str(), "-o", "trace"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting blkscope record");
-    std::thread::sleep(Duration::from_millis(1500));
-    child
 }
 
 /// `blkscope ARGS` over the recording in `dir`.
@@ -99,7 +87,7 @@ fn bitesize_counts_each_size_where_libbpf_tools_does_and_so_does_a_recording() {
     let _serial = serial();
     let disk = LoopDevice::new(64);
     let work = Scratch::new("bitesize");
-    let record = start_record(work.path(), &disk);
+    let record = start_record(work.path(), &["-d", disk.path_str(), "-o", "trace"]);
     let theirs = start_theirs("bitesize", &["-d", disk.name(), "-c", "dd"]);
     let ours = start_blkscope(&["bitesize", "-d", disk.path_str()], &[]);
     let by_size = start_blkscope(&["biolatency", "--size", "-d", disk.path_str()], &[]);
@@ -166,7 +154,7 @@ fn biopattern_tells_sequential_from_random_as_libbpf_tools_does_and_so_does_a_re
     let _serial = serial();
     let disk = LoopDevice::new(64);
     let work = Scratch::new("biopattern");
-    let record = start_record(work.path(), &disk);
+    let record = start_record(work.path(), &["-d", disk.path_str(), "-o", "trace"]);
     let theirs = start_theirs("biopattern", &["-d", disk.name()]);
     let per_disk = start_blkscope(&["biopattern", "-d", disk.path_str()], &[]);
     let per_process = start_blkscope(&["biopattern", "--processes", "-d", disk.path_str()], &[]);
@@ -236,15 +224,19 @@ fn a_flight_recorder_writes_one_recording_around_one_slow_io() {
         &format!("{}:{} 32768", lower_id.major, lower_id.minor),
     );
     let work = Scratch::new("flight");
-    let record = Command::new(blkscope_binary())
-        .current_dir(work.path())
-        .args(["record", "-d", upper.path_str(), "-o", "flight"])
-        .args(["--trigger", "500", "--keep", "4"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting blkscope record --trigger");
-    std::thread::sleep(Duration::from_millis(1500));
+    let record = start_record(
+        work.path(),
+        &[
+            "-d",
+            upper.path_str(),
+            "-o",
+            "flight",
+            "--trigger",
+            "500",
+            "--keep",
+            "4",
+        ],
+    );
     let dev = upper.path_str();
     let fast = |skip: u32| {
         shell(&format!(

@@ -11,22 +11,8 @@ use std::time::Duration;
 
 use blkscope_tests::{
     Cgroup, DiskCounters, KernelBlkTracer, LoopDevice, Scratch, blkscope_binary, require_root,
-    serial, sh,
+    running::start_record, serial, sh,
 };
-
-/// Starts `blkscope record ARGS` in `dir` and waits until its probes are attached.
-fn start_record(dir: &Path, args: &[&str]) -> Child {
-    let child = Command::new(blkscope_binary())
-        .current_dir(dir)
-        .arg("record")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting blkscope record");
-    std::thread::sleep(Duration::from_millis(1500));
-    child
-}
 
 /// SIGTERM, then what it printed; it must have ended well.
 fn stop(child: Child) -> Output {
