@@ -115,7 +115,11 @@ block_tracepoint!("block_rq_issue", fn task_io_rq_issue / task_io_rq_issue_raw (
         Some(who) => *who,
         // Queued before the probes (or filtered out): unknown owner, unless nothing filters.
         None if config.filter_pid != 0 || config.filter_cgroup != 0 => return 0,
-        None => Who::default(),
+        // No stack either: 0 would be a stack id.
+        None => Who {
+            stack_id: -1,
+            ..Who::default()
+        },
     };
     // SAFETY: a helper without arguments.
     let start_ns = unsafe { bpf_ktime_get_ns() };
