@@ -271,16 +271,17 @@ fn take_word(
         'd' => o.devices.push(v.to_string()),
         'w' => o.stopwatch = Some(seconds(v, "stopwatch time")?),
         TRIGGER => {
-            let ms: f64 =
-                v.trim()
-                    .parse()
-                    .ok()
-                    .filter(|ms: &f64| *ms > 0.0)
-                    .ok_or(UsageError::BadValue {
-                        what: "trigger latency (ms)",
-                        value: v.to_string(),
-                    })?;
-            o.trigger = Some(std::time::Duration::from_secs_f64(ms / 1000.0));
+            // Positive and finite: `inf` or 1e400 ms are no latency a Duration can hold.
+            let bad = || UsageError::BadValue {
+                what: "trigger latency (ms)",
+                value: v.to_string(),
+            };
+            let ms: f64 = v.trim().parse().map_err(|_| bad())?;
+            let trigger = std::time::Duration::try_from_secs_f64(ms / 1000.0)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(bad)?;
+            o.trigger = Some(trigger);
         }
         'a' => o.act_mask |= mask_of(v)?,
         'A' => {
@@ -349,6 +350,21 @@ mod tests {
 
     fn args(a: &[&str]) -> Vec<OsString> {
         a.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn trigger_latencies_are_positive_and_finite() {
+        let trigger = |v: &str| parse(&args(&["-d", "/dev/loop0", "--trigger", v]));
+        let Ok(Command::Record(o)) = trigger("2.5") else {
+            panic!("--trigger 2.5")
+        };
+        assert_eq!(o.trigger, Some(std::time::Duration::from_micros(2500)));
+        for bad in ["0", "-1", "inf", "1e400", "NaN", "soon"] {
+            assert!(
+                matches!(trigger(bad), Err(UsageError::BadValue { .. })),
+                "--trigger {bad}"
+            );
+        }
     }
 
     #[test]
