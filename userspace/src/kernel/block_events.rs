@@ -4,7 +4,7 @@
 
 use aya::{
     Ebpf,
-    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+    maps::{HashMap, MapData, PerCpuArray},
 };
 use blkscope_common::{
     BlockAction, ProbeConfig,
@@ -20,6 +20,7 @@ use crate::{
         checks::{KernelError, Preflight},
         loader::{self, ProbeSettings, map_error, take_map},
         requirements::ProbeKind,
+        ring_reader::RingReader,
     },
     model::event::{BlockIoEvent, DeviceId, EventDecoder},
 };
@@ -95,7 +96,7 @@ impl DropCounts {
 pub struct BlockTracer {
     /// Owns the loaded programs and their links; `None` once detached.
     ebpf: Option<Ebpf>,
-    ring: AsyncFd<RingBuf<MapData>>,
+    ring: AsyncFd<RingReader>,
     drops: PerCpuArray<MapData, u64>,
     decoder: EventDecoder,
     undecodable: u64,
@@ -136,8 +137,7 @@ impl BlockTracer {
         let mut ebpf = settings.load(&kernel_btf)?;
 
         set_traced_devices(&mut ebpf, &options.devices)?;
-        let ring = RingBuf::try_from(take_map(&mut ebpf, names::RING)?)
-            .map_err(|e| map_error(names::RING, e))?;
+        let ring = RingReader::new(take_map(&mut ebpf, names::RING)?)?;
         let drops = PerCpuArray::try_from(take_map(&mut ebpf, names::DROPS)?)
             .map_err(|e| map_error(names::DROPS, e))?;
         let mut programs: Vec<(&str, &str)> = BLOCK_TRACEPOINTS.iter().map(|t| (*t, *t)).collect();
@@ -145,8 +145,8 @@ impl BlockTracer {
             programs.extend(loader::direct_io_programs(&kernel_btf));
         }
         loader::attach(&mut ebpf, &programs)?;
-        // SAFETY: the RingBuf owns its map fd, which stays open (and is the same fd) until the
-        // AsyncFd that owns the RingBuf is dropped.
+        // SAFETY: the reader owns its map fd, which stays open (and is the same fd) until the
+        // AsyncFd that owns the reader is dropped.
         let ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
             .map_err(|e| KernelError::Io(e.into()))?;
         Ok(Self {
@@ -193,25 +193,20 @@ impl BlockTracer {
 
     /// Decodes up to `most` records; true when the ring buffer was emptied.
     fn read_into(
-        ring: &mut RingBuf<MapData>,
+        ring: &mut RingReader,
         decoder: &mut EventDecoder,
         undecodable: &mut u64,
         out: &mut Vec<BlockIoEvent>,
         most: usize,
     ) -> bool {
-        for _ in 0..most {
-            let Some(item) = ring.next() else {
-                return true;
-            };
-            match decoder.decode_bytes(&item) {
-                Ok(event) => out.push(event),
-                Err(err) => {
-                    *undecodable += 1;
-                    log::warn!("skipping a ring buffer record: {err}");
-                }
+        let batch = ring.read(most, |record| match decoder.decode_bytes(record) {
+            Ok(event) => out.push(event),
+            Err(err) => {
+                *undecodable += 1;
+                log::warn!("skipping a ring buffer record: {err}");
             }
-        }
-        false
+        });
+        batch.emptied
     }
 
     /// Detaches and unloads the probes: no event is produced after this returns, and what is

@@ -57,6 +57,8 @@ pub enum KernelError {
     MissingProgram(String),
     #[error("reading the ring buffer: {0}")]
     Io(#[from] std::io::Error),
+    #[error("eBPF ring buffer: {0}")]
+    Ring(#[from] super::ring_reader::RingError),
 }
 
 /// The checks every live view runs before loading probes.

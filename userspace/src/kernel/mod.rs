@@ -22,6 +22,7 @@ pub mod fs_latency;
 pub mod loader;
 pub mod privileges;
 pub mod requirements;
+pub mod ring_reader;
 pub mod task_io;
 pub mod tracefs;
 pub mod tracepoint_args;
