@@ -14,7 +14,7 @@ use foldhash::fast::RandomState as FastHash;
 use super::format::{
     CgroupId, Endian, MAGIC, Remap, Trace, TraceHeader, VERSION, act, category, notify,
 };
-use crate::model::event::{Action, BlockIoEvent, DeviceId, IoFile, Operation};
+use crate::model::event::{Action, BlockIoEvent, DeviceId, IoFile, OpFlags, Operation};
 
 /// What to record.
 #[derive(Clone, Copy, Debug)]
@@ -205,8 +205,7 @@ impl Recorder {
 /// The record the kernel's blktrace writes for an event (sequence number left 0), with the
 /// owner's cgroup id when one is given.
 pub fn trace_of(e: &BlockIoEvent, cgroup: Option<u64>) -> Trace {
-    let (code, act_category) = action_code(e.action);
-    let mut action = code | (act_category << category::SHIFT) | (categories(e) << category::SHIFT);
+    let mut action = action_word(e.action, e.op, e.flags);
     let mut pdu = Vec::new();
     if let Some(id) = cgroup {
         action |= act::CGROUP;
@@ -282,17 +281,24 @@ fn action_code(a: Action) -> (u32, u32) {
     }
 }
 
+/// The action word of a record (without the cgroup flag): the action's code and category,
+/// and the categories of its operation.
+pub(crate) fn action_word(a: Action, op: Operation, flags: OpFlags) -> u32 {
+    let (code, act_category) = action_code(a);
+    code | ((act_category | categories(a, op, flags)) << category::SHIFT)
+}
+
 /// The categories `__blk_add_trace` derives from the operation and its flags, and FS or PC
 /// for the request events (`blk_add_trace_rq`).
-fn categories(e: &BlockIoEvent) -> u32 {
+fn categories(action: Action, op: Operation, f: OpFlags) -> u32 {
     if matches!(
-        e.action,
+        action,
         Action::Plug | Action::UnplugIo | Action::UnplugTimer
     ) {
         // Logged with no operation: REQ_OP_READ.
         return category::READ;
     }
-    let op_is_write = match e.op {
+    let op_is_write = match op {
         Operation::Write | Operation::Discard | Operation::SecureErase | Operation::WriteZeroes => {
             true
         }
@@ -305,7 +311,6 @@ fn categories(e: &BlockIoEvent) -> u32 {
     } else {
         category::READ
     };
-    let f = e.flags;
     for (on, bit) in [
         (f.sync, category::SYNC),
         (f.readahead, category::AHEAD),
@@ -313,20 +318,20 @@ fn categories(e: &BlockIoEvent) -> u32 {
         (f.preflush, category::FLUSH),
         (f.fua, category::FUA),
         (
-            matches!(e.op, Operation::Discard | Operation::SecureErase),
+            matches!(op, Operation::Discard | Operation::SecureErase),
             category::DISCARD,
         ),
-        (e.op == Operation::Flush, category::FLUSH),
+        (op == Operation::Flush, category::FLUSH),
     ] {
         if on {
             c |= bit;
         }
     }
     if matches!(
-        e.action,
+        action,
         Action::Insert | Action::Issue | Action::Complete | Action::Requeue | Action::RequestMerge
     ) {
-        c |= if matches!(e.op, Operation::DriverIn | Operation::DriverOut) {
+        c |= if matches!(op, Operation::DriverIn | Operation::DriverOut) {
             category::PC
         } else {
             category::FS
@@ -336,7 +341,7 @@ fn categories(e: &BlockIoEvent) -> u32 {
 }
 
 /// `blk_status_to_errno`, as the u16 the record keeps (a negative errno).
-fn errno_of(status: u8) -> u16 {
+pub(crate) fn errno_of(status: u8) -> u16 {
     let errno: i32 = match status {
         0 => 0,
         1 => 95,  // NOTSUPP: EOPNOTSUPP
@@ -355,7 +360,7 @@ fn errno_of(status: u8) -> u16 {
 
 /// The sector the kernel's blktrace records: a request without one (a flush: the kernel's
 /// "not set", all ones) is recorded at 0, as `blk_rq_trace_sector` does.
-fn trace_sector(sector: u64) -> u64 {
+pub(crate) fn trace_sector(sector: u64) -> u64 {
     if sector == u64::MAX { 0 } else { sector }
 }
 

@@ -144,6 +144,7 @@ impl Endian {
         }
     }
 
+    #[inline]
     fn put_u16(self, v: u16) -> [u8; 2] {
         match self {
             Endian::Little => v.to_le_bytes(),
@@ -151,6 +152,7 @@ impl Endian {
         }
     }
 
+    #[inline]
     fn put_u32(self, v: u32) -> [u8; 4] {
         match self {
             Endian::Little => v.to_le_bytes(),
@@ -158,6 +160,7 @@ impl Endian {
         }
     }
 
+    #[inline]
     fn put_u64(self, v: u64) -> [u8; 8] {
         match self {
             Endian::Little => v.to_le_bytes(),
@@ -207,6 +210,9 @@ impl TraceHeader {
     }
 
     /// The 48 bytes of this header in the given order.
+    // Inlined: with `Endian::NATIVE` the byte order is known where it is called, and the
+    // recorder encodes a header per event.
+    #[inline]
     pub fn encode(&self, e: Endian) -> [u8; HEADER_LEN] {
         let mut b = [0u8; HEADER_LEN];
         b[0..4].copy_from_slice(&e.put_u32(self.magic));

@@ -10,6 +10,7 @@ pub mod error;
 pub mod event_decoder;
 pub mod event_encoder;
 pub mod format;
+pub mod probe_encoder;
 pub mod read_ahead;
 pub mod reader;
 pub mod source;

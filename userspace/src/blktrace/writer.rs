@@ -45,17 +45,26 @@ impl BlktraceWriter {
     /// Writes a record as it is (magic, sequence and all) to its CPU's file. Numbering the
     /// records and writing the notifies blkparse expects is the recorder's job.
     pub fn write(&mut self, trace: &Trace) -> std::io::Result<()> {
-        let out = match self.files.entry(trace.header.cpu) {
+        let endian = self.endian;
+        trace.write_to(endian, self.file_of(trace.header.cpu)?)
+    }
+
+    /// Writes records already encoded in this writer's byte order to `cpu`'s file.
+    pub fn write_encoded(&mut self, cpu: u32, records: &[u8]) -> std::io::Result<()> {
+        self.file_of(cpu)?.write_all(records)
+    }
+
+    fn file_of(&mut self, cpu: u32) -> std::io::Result<&mut BufWriter<File>> {
+        Ok(match self.files.entry(cpu) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(v) => {
-                let path = cpu_file(&self.dir, &self.name, trace.header.cpu);
+                let path = cpu_file(&self.dir, &self.name, cpu);
                 let file = File::create(&path).map_err(|e| {
                     std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
                 })?;
                 v.insert(BufWriter::with_capacity(1 << 16, file))
             }
-        };
-        trace.write_to(self.endian, out)
+        })
     }
 
     /// Flushes every file and creates empty files for CPUs without records below the highest,

@@ -22,7 +22,7 @@ use crate::{
         requirements::ProbeKind,
         ring_reader::RingReader,
     },
-    model::event::{BlockIoEvent, DeviceId, EventDecoder},
+    model::event::{BlockIoEvent, DecodeError, DeviceId, EventDecoder, ProbeRecord},
 };
 
 /// Each block tracepoint and the program (same name) attached to it.
@@ -162,51 +162,39 @@ impl BlockTracer {
     /// `POLL_INTERVAL` passed, then appends every event in the ring buffer to `out` (maybe
     /// none).
     pub async fn next_batch(&mut self, out: &mut Vec<BlockIoEvent>) -> Result<(), KernelError> {
-        let Ok(guard) = tokio::time::timeout(POLL_INTERVAL, self.ring.readable_mut()).await else {
-            self.read_some(out, BATCH_EVENTS);
-            return Ok(());
-        };
-        let mut guard = guard?;
-        let ring = guard.get_inner_mut();
-        if Self::read_into(
-            ring,
-            &mut self.decoder,
-            &mut self.undecodable,
-            out,
-            BATCH_EVENTS,
-        ) {
-            // Emptied: wait for the next wakeup. Otherwise the next call reads on at once.
-            guard.clear_ready();
-        }
-        Ok(())
+        let (decoder, undecodable) = (&mut self.decoder, &mut self.undecodable);
+        next_read(&mut self.ring, &mut |bytes| {
+            decode_into(decoder, undecodable, bytes, out)
+        })
+        .await
     }
 
     /// Appends what is in the ring buffer now, without waiting.
     pub fn drain(&mut self, out: &mut Vec<BlockIoEvent>) {
-        self.read_some(out, usize::MAX);
-    }
-
-    fn read_some(&mut self, out: &mut Vec<BlockIoEvent>, most: usize) {
-        let ring = self.ring.get_mut();
-        Self::read_into(ring, &mut self.decoder, &mut self.undecodable, out, most);
-    }
-
-    /// Decodes up to `most` records; true when the ring buffer was emptied.
-    fn read_into(
-        ring: &mut RingReader,
-        decoder: &mut EventDecoder,
-        undecodable: &mut u64,
-        out: &mut Vec<BlockIoEvent>,
-        most: usize,
-    ) -> bool {
-        let batch = ring.read(most, |record| match decoder.decode_bytes(record) {
-            Ok(event) => out.push(event),
-            Err(err) => {
-                *undecodable += 1;
-                log::warn!("skipping a ring buffer record: {err}");
-            }
+        let (decoder, undecodable) = (&mut self.decoder, &mut self.undecodable);
+        self.ring.get_mut().read(usize::MAX, |bytes| {
+            decode_into(decoder, undecodable, bytes, out)
         });
-        batch.emptied
+    }
+
+    /// [`BlockTracer::next_batch`] without the decoding: each record as it came.
+    pub async fn next_records(
+        &mut self,
+        each: &mut dyn FnMut(&ProbeRecord<'_>),
+    ) -> Result<(), KernelError> {
+        let (decoder, undecodable) = (&self.decoder, &mut self.undecodable);
+        next_read(&mut self.ring, &mut |bytes| {
+            check_record(decoder, undecodable, bytes, each)
+        })
+        .await
+    }
+
+    /// [`BlockTracer::drain`] without the decoding.
+    pub fn drain_records(&mut self, each: &mut dyn FnMut(&ProbeRecord<'_>)) {
+        let (decoder, undecodable) = (&self.decoder, &mut self.undecodable);
+        self.ring.get_mut().read(usize::MAX, |bytes| {
+            check_record(decoder, undecodable, bytes, each)
+        });
     }
 
     /// Detaches and unloads the probes: no event is produced after this returns, and what is
@@ -233,6 +221,53 @@ impl BlockTracer {
             undecodable: self.undecodable,
         })
     }
+}
+
+/// Waits until the probes wake the reader or `POLL_INTERVAL` passed, then hands up to
+/// `BATCH_EVENTS` records to `each`.
+async fn next_read(
+    ring: &mut AsyncFd<RingReader>,
+    each: &mut dyn FnMut(&[u8]),
+) -> Result<(), KernelError> {
+    let Ok(guard) = tokio::time::timeout(POLL_INTERVAL, ring.readable_mut()).await else {
+        ring.get_mut().read(BATCH_EVENTS, each);
+        return Ok(());
+    };
+    let mut guard = guard?;
+    if guard.get_inner_mut().read(BATCH_EVENTS, each).emptied {
+        // Emptied: wait for the next wakeup. Otherwise the next call reads on at once.
+        guard.clear_ready();
+    }
+    Ok(())
+}
+
+fn decode_into(
+    decoder: &mut EventDecoder,
+    undecodable: &mut u64,
+    bytes: &[u8],
+    out: &mut Vec<BlockIoEvent>,
+) {
+    match decoder.decode_bytes(bytes) {
+        Ok(event) => out.push(event),
+        Err(err) => skip_record(undecodable, &err),
+    }
+}
+
+fn check_record(
+    decoder: &EventDecoder,
+    undecodable: &mut u64,
+    bytes: &[u8],
+    each: &mut dyn FnMut(&ProbeRecord<'_>),
+) {
+    match decoder.probe_record(bytes) {
+        Ok(record) => each(&record),
+        Err(err) => skip_record(undecodable, &err),
+    }
+}
+
+fn skip_record(undecodable: &mut u64, err: &DecodeError) {
+    *undecodable += 1;
+    log::warn!("skipping a ring buffer record: {err}");
 }
 
 /// The traced devices in the configuration itself, when they fit (the map holds them all

@@ -309,6 +309,42 @@ pub enum DecodeError {
     UnknownAction(u8),
 }
 
+/// A probe's ring-buffer record, checked but not decoded (its extension zeroed when it came
+/// without one): what `record` writes blktrace records from, with the kernel's flag bits to
+/// read its operation.
+#[derive(Clone, Copy, Debug)]
+pub struct ProbeRecord<'a> {
+    pub event: BlockEventFull,
+    pub action: Action,
+    pub bits: &'a RequestFlagBits,
+}
+
+/// The record in `bytes` (a [`BlockEvent`] or a [`BlockEventFull`]), and whether it had its
+/// extension.
+fn probe_event(bytes: &[u8]) -> Result<(BlockEventFull, bool), DecodeError> {
+    // SAFETY (both reads): the length matches and the records are plain data valid for any
+    // bit pattern; read_unaligned because ring-buffer records are only 8-byte aligned by
+    // contract.
+    match bytes.len() {
+        BlockEvent::SIZE => {
+            let base = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<BlockEvent>()) };
+            let extra = BlockEventExtra {
+                aux_sector: 0,
+                bio_cgroup_id: 0,
+                aux_dev: 0,
+                _pad: 0,
+                comm: [0; 16],
+            };
+            Ok((BlockEventFull { base, extra }, false))
+        }
+        BlockEventFull::SIZE => {
+            let full = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<BlockEventFull>()) };
+            Ok((full, true))
+        }
+        other => Err(DecodeError::Size(other)),
+    }
+}
+
 /// Turns the probes' raw records into [`BlockIoEvent`]s. The probes send a task's name only
 /// when it is not the one its CPU sent last: the decoder keeps the names it saw, by thread,
 /// for the records that leave it out (records are decoded in the order they were written).
@@ -328,21 +364,20 @@ impl EventDecoder {
 
     /// Decodes one ring-buffer record (the bytes of a [`BlockEvent`] or a [`BlockEventFull`]).
     pub fn decode_bytes(&mut self, bytes: &[u8]) -> Result<BlockIoEvent, DecodeError> {
-        // SAFETY (both reads): the length matches and the records are plain data valid for
-        // any bit pattern; read_unaligned because ring-buffer records are only 8-byte aligned
-        // by contract.
-        match bytes.len() {
-            BlockEvent::SIZE => {
-                let raw = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<BlockEvent>()) };
-                self.decode(&raw, None)
-            }
-            BlockEventFull::SIZE => {
-                let raw =
-                    unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<BlockEventFull>()) };
-                self.decode(&raw.base, Some(&raw.extra))
-            }
-            other => Err(DecodeError::Size(other)),
-        }
+        let (raw, extended) = probe_event(bytes)?;
+        self.decode(&raw.base, extended.then_some(&raw.extra))
+    }
+
+    /// One ring-buffer record as it came, for a reader that needs none of the decoding.
+    pub fn probe_record(&self, bytes: &[u8]) -> Result<ProbeRecord<'_>, DecodeError> {
+        let (event, _) = probe_event(bytes)?;
+        let action = BlockAction::from_u8(event.base.action)
+            .ok_or(DecodeError::UnknownAction(event.base.action))?;
+        Ok(ProbeRecord {
+            event,
+            action: action.into(),
+            bits: &self.bits,
+        })
     }
 
     pub fn decode(

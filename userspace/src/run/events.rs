@@ -14,7 +14,7 @@ use crate::{
         source::SourceError,
     },
     kernel::{BlockTraceOptions, BlockTracer, DropCounts, KernelError, privileges},
-    model::event::{BlockIoEvent, DeviceId},
+    model::event::{BlockIoEvent, DeviceId, ProbeRecord},
     run::{
         output::banner,
         stop::{Stop, StopError, runtime},
@@ -121,6 +121,16 @@ pub fn feed(
     }
 }
 
+/// What `record` does with the probes' records when it needs no decoded event (its direct
+/// path): each record as it comes, then a word after each read of the ring buffer.
+pub trait ProbeRecordSink {
+    fn record(&mut self, record: &ProbeRecord<'_>);
+
+    /// After each read: `Ok(true)` to go on, `Ok(false)` when done, `Err` to stop with an
+    /// error (as [`EventSink::consume`]).
+    fn read_done(&mut self) -> Result<bool, String>;
+}
+
 /// Runs the probes until stopped (on the caller's runtime); returns the drop counts.
 pub async fn feed_live(
     options: &BlockTraceOptions,
@@ -128,24 +138,102 @@ pub async fn feed_live(
     stop: &Stop,
     sink: &mut dyn EventSink,
 ) -> Result<DropCounts, FeedError> {
+    let mut reader = DecodedReads {
+        sink,
+        batch: Vec::new(),
+    };
+    run_live(options, keep_capabilities, stop, &mut reader).await
+}
+
+/// [`feed`]'s live source for a [`ProbeRecordSink`] (on its own runtime).
+pub fn feed_probe_records(
+    options: &BlockTraceOptions,
+    keep_capabilities: &[u32],
+    stop: &Stop,
+    sink: &mut dyn ProbeRecordSink,
+) -> Result<DropCounts, FeedError> {
+    let mut reader = RecordReads { sink };
+    runtime()?.block_on(run_live(options, keep_capabilities, stop, &mut reader))
+}
+
+/// How the live loop reads: decoded batches for an [`EventSink`], records for a
+/// [`ProbeRecordSink`].
+trait LiveReads {
+    /// Waits for the next read and hands it over; false when the sink is done.
+    async fn next(&mut self, tracer: &mut BlockTracer, stop: &Stop) -> Result<Read, FeedError>;
+    /// Hands over what is still buffered once the probes are detached.
+    fn rest(&mut self, tracer: &mut BlockTracer) -> Result<(), FeedError>;
+}
+
+enum Read {
+    GoOn,
+    SinkDone,
+    Stopped,
+}
+
+struct DecodedReads<'s> {
+    sink: &'s mut dyn EventSink,
+    batch: Vec<BlockIoEvent>,
+}
+
+impl LiveReads for DecodedReads<'_> {
+    async fn next(&mut self, tracer: &mut BlockTracer, stop: &Stop) -> Result<Read, FeedError> {
+        tokio::select! {
+            read = tracer.next_batch(&mut self.batch) => read?,
+            () = stop.stopped() => return Ok(Read::Stopped),
+        }
+        let go_on = self
+            .sink
+            .consume(&mut self.batch)
+            .map_err(FeedError::View)?;
+        self.batch.clear();
+        Ok(if go_on { Read::GoOn } else { Read::SinkDone })
+    }
+
+    fn rest(&mut self, tracer: &mut BlockTracer) -> Result<(), FeedError> {
+        let mut rest = Vec::new();
+        tracer.drain(&mut rest);
+        self.sink.consume(&mut rest).map_err(FeedError::View)?;
+        Ok(())
+    }
+}
+
+struct RecordReads<'s> {
+    sink: &'s mut dyn ProbeRecordSink,
+}
+
+impl LiveReads for RecordReads<'_> {
+    async fn next(&mut self, tracer: &mut BlockTracer, stop: &Stop) -> Result<Read, FeedError> {
+        let sink = &mut *self.sink;
+        let mut each = |r: &ProbeRecord<'_>| sink.record(r);
+        tokio::select! {
+            read = tracer.next_records(&mut each) => read?,
+            () = stop.stopped() => return Ok(Read::Stopped),
+        }
+        let go_on = self.sink.read_done().map_err(FeedError::View)?;
+        Ok(if go_on { Read::GoOn } else { Read::SinkDone })
+    }
+
+    fn rest(&mut self, tracer: &mut BlockTracer) -> Result<(), FeedError> {
+        tracer.drain_records(&mut |r| self.sink.record(r));
+        self.sink.read_done().map_err(FeedError::View)?;
+        Ok(())
+    }
+}
+
+async fn run_live(
+    options: &BlockTraceOptions,
+    keep_capabilities: &[u32],
+    stop: &Stop,
+    reads: &mut impl LiveReads,
+) -> Result<DropCounts, FeedError> {
     let mut tracer = BlockTracer::start(options)?;
     privileges::attached(keep_capabilities);
     banner("Tracing block I/O... Hit Ctrl-C to end.");
-    let mut batch = Vec::new();
-    loop {
-        tokio::select! {
-            read = tracer.next_batch(&mut batch) => read?,
-            () = stop.stopped() => break,
-        }
-        let go_on = sink.consume(&mut batch).map_err(FeedError::View)?;
-        batch.clear();
-        if !go_on {
-            break;
-        }
-    }
+    while let Read::GoOn = reads.next(&mut tracer, stop).await? {}
     // Detach first so nothing new arrives, then hand over what is still buffered.
-    let mut rest = tracer.stop();
-    sink.consume(&mut rest).map_err(FeedError::View)?;
+    tracer.detach();
+    reads.rest(&mut tracer)?;
     Ok(tracer.drops()?)
 }
 

@@ -5,22 +5,24 @@
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::direct::{DirectSink, direct_path_serves};
 use super::flight::{FlightRecorder, FlightSettings};
 use super::options::RecordOptions;
+use super::traces::{CountsPerCpu, TraceSet};
 use crate::blktrace::event_encoder::{CgroupNote, Clocks, CpuCounts, RecordSettings, Recorder};
-use crate::blktrace::format::{Endian, Trace};
-use crate::blktrace::writer::BlktraceWriter;
+use crate::blktrace::format::Trace;
+use crate::blktrace::probe_encoder::ProbeRecordEncoder;
 use crate::cgroup::{CgroupError, CgroupNameFilter, CgroupResolver, NameFilter, NameFilterError};
 use crate::host::device::{self, DeviceError};
 use crate::host::files::FileNames;
 use crate::kernel::{BlockTraceOptions, CgroupFilter, DropCounts, privileges};
 use crate::model::event::{Action, BlockIoEvent, DeviceId};
 use crate::model::inflight::{RequestTracker, charged_cgroup};
-use crate::run::events::{EventSink, EventSource, FeedError, feed};
+use crate::run::events::{EventSink, EventSource, FeedError, feed, feed_probe_records};
 use crate::run::stop::{INTERRUPT, Stop, StopError};
 use crate::timeline::TimelineWriter;
 
@@ -46,12 +48,6 @@ pub enum RecordError {
     Write(io::Error),
     #[error("--perfetto {}: {source}", path.display())]
     Timeline { path: PathBuf, source: io::Error },
-}
-
-/// Where one trace's records go.
-enum Destination {
-    Files(BlktraceWriter),
-    Stdout(BufWriter<io::Stdout>),
 }
 
 /// Who each event is charged to, and what `--cgroup` keeps. Bio events are the issuing
@@ -111,47 +107,12 @@ impl Owners {
     }
 }
 
-/// One trace being written: its name, its records' numbering and notes, its destination.
-struct TraceOut {
-    name: String,
-    recorder: Recorder,
-    destination: Destination,
+/// The traces of one recording written from decoded events, and what that takes beyond the
+/// events: owners followed, cgroups and files named, a timeline.
+struct Traces {
+    set: TraceSet<Recorder>,
     /// The records of the event being written (one vector for all of them).
     records: Vec<Trace>,
-}
-
-impl TraceOut {
-    fn write(
-        &mut self,
-        e: &BlockIoEvent,
-        owner: u64,
-        cgroup_path: &mut dyn FnMut(u64) -> Option<CgroupNote>,
-        file_path: &mut dyn FnMut(DeviceId, u64) -> Option<String>,
-    ) -> io::Result<()> {
-        self.records.clear();
-        self.recorder
-            .records_into(e, owner, cgroup_path, file_path, &mut self.records);
-        for t in &self.records {
-            match &mut self.destination {
-                Destination::Files(w) => w.write(t)?,
-                Destination::Stdout(out) => t.write_to(Endian::NATIVE, out)?,
-            }
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match &mut self.destination {
-            Destination::Files(_) => Ok(()),
-            Destination::Stdout(out) => out.flush(),
-        }
-    }
-}
-
-/// The traces of one recording, by device (all devices share one when `-o` is given).
-struct Traces {
-    by_device: BTreeMap<DeviceId, usize>,
-    traces: Vec<TraceOut>,
     owners: Owners,
     clocks: CpuClocks,
     /// Names the cgroups in the recording's notes (none when the hierarchy is not found).
@@ -215,45 +176,17 @@ impl RecordedTimeline {
 
 impl Traces {
     fn open(o: &RecordOptions, devices: &[DeviceId], names: Option<NameFilter>) -> Traces {
-        let settings = RecordSettings {
-            act_mask: o.act_mask,
-            cgroup_ids: o.cgroup_ids,
-        };
+        let settings = record_settings(o);
         let clocks = clocks_now();
-        let dir = o.dir.clone().unwrap_or_else(|| PathBuf::from("."));
-        let trace = |name: OsString| TraceOut {
-            destination: if name == "-" {
-                Destination::Stdout(BufWriter::with_capacity(1 << 16, io::stdout()))
-            } else {
-                Destination::Files(BlktraceWriter::new(&dir, name.clone()))
-            },
-            name: name.to_string_lossy().into_owned(),
-            recorder: Recorder::new(settings, clocks),
-            records: Vec::new(),
-        };
-        let mut traces = Vec::new();
-        let mut by_device = BTreeMap::new();
-        match &o.output {
-            Some(name) => {
-                traces.push(trace(name.clone()));
-                by_device.extend(devices.iter().map(|d| (*d, 0)));
-            }
-            None => {
-                for d in devices {
-                    let name = device::name(*d).unwrap_or_else(|| d.to_string());
-                    by_device.insert(*d, traces.len());
-                    traces.push(trace(name.into()));
-                }
-            }
-        }
+        let set = TraceSet::open(o, devices, || Recorder::new(settings, clocks));
         let owners = Owners {
             followed: o.cgroup_ids || o.cgroup.is_some() || names.is_some(),
             tracker: RequestTracker::new(),
             filtered: o.cgroup.as_ref().map(|_| HashSet::new()),
         };
         Traces {
-            by_device,
-            traces,
+            set,
+            records: Vec::new(),
             owners,
             clocks: CpuClocks::default(),
             cgroups: CgroupResolver::new().ok(),
@@ -286,7 +219,7 @@ impl Traces {
             {
                 continue;
             }
-            if let Some(&t) = self.by_device.get(&e.device) {
+            if let Some(trace) = self.set.of_device(e.device.to_kernel()) {
                 if let Some(timeline) = &mut self.timeline {
                     timeline.event(e, &mut self.cgroups)?;
                 }
@@ -300,13 +233,16 @@ impl Traces {
                 };
                 let files = &mut self.files;
                 let mut file_of = |dev, ino| files.find(dev, ino);
-                self.traces[t].write(e, owner, &mut path_of, &mut file_of)?;
+                self.records.clear();
+                trace
+                    .encoder
+                    .records_into(e, owner, &mut path_of, &mut file_of, &mut self.records);
+                for t in &self.records {
+                    trace.destination.write(t)?;
+                }
             }
         }
-        for t in &mut self.traces {
-            t.flush()?;
-        }
-        Ok(())
+        self.set.flush()
     }
 }
 
@@ -395,6 +331,9 @@ pub fn run(o: &RecordOptions) -> Result<Finished, RecordError> {
     if let Some(trigger) = o.trigger {
         return run_flight(o, &devices, &options, trigger, cpus);
     }
+    if direct_path_serves(o) {
+        return run_direct(o, &devices, &options, cpus);
+    }
     let mut traces = Traces::open(o, &devices, names);
     traces.timeline = o
         .perfetto
@@ -424,32 +363,53 @@ pub fn run(o: &RecordOptions) -> Result<Finished, RecordError> {
             .finish()
             .map_err(|source| RecordError::Timeline { path, source })?;
     }
-    let mut to_stderr = false;
-    let mut finished = Vec::new();
-    for t in traces.traces {
-        let counts = t.recorder.counts();
-        match t.destination {
-            Destination::Files(w) => {
-                w.finish().map_err(RecordError::Write)?;
-            }
-            Destination::Stdout(mut out) => {
-                to_stderr = true;
-                // A reader that went away is not an error at the end either.
-                let _ = out.flush();
-            }
-        }
-        finished.push((t.name, counts));
+    finished(traces.set, &drops, cpus)
+}
+
+/// A recording on the direct path (`direct`): the same records, for less of the CPU.
+fn run_direct(
+    o: &RecordOptions,
+    devices: &[DeviceId],
+    options: &BlockTraceOptions,
+    cpus: u32,
+) -> Result<Finished, RecordError> {
+    let settings = record_settings(o);
+    let clocks = clocks_now();
+    let mut traces = TraceSet::open(o, devices, || ProbeRecordEncoder::new(settings, clocks));
+    let mut sink = DirectSink::new(&mut traces);
+    let stop = Stop::on_signals(INTERRUPT)?.with_deadline(o.stopwatch);
+    let result = feed_probe_records(options, &[privileges::CAP_DAC_OVERRIDE], &stop, &mut sink);
+    if let Some(e) = sink.failure {
+        return Err(RecordError::Write(e));
     }
+    let drops = result?;
+    finished(traces, &drops, cpus)
+}
+
+/// Closes the traces; blktrace's summary and drop lines.
+fn finished<E: CountsPerCpu>(
+    traces: TraceSet<E>,
+    drops: &DropCounts,
+    cpus: u32,
+) -> Result<Finished, RecordError> {
+    let (finished, to_stderr) = traces.finish().map_err(RecordError::Write)?;
     let events: u64 = finished
         .iter()
         .flat_map(|(_, counts)| counts.values())
         .map(|c| c.events)
         .sum();
     Ok(Finished {
-        summary: summary(&finished, &drops, cpus),
+        summary: summary(&finished, drops, cpus),
         summary_to_stderr: to_stderr,
         drops: drops_lines(drops.total(), events),
     })
+}
+
+fn record_settings(o: &RecordOptions) -> RecordSettings {
+    RecordSettings {
+        act_mask: o.act_mask,
+        cgroup_ids: o.cgroup_ids,
+    }
 }
 
 /// The flight recorder (`--trigger`): captures around slow I/Os until Ctrl-C, SIGTERM or the
