@@ -203,7 +203,17 @@ pub struct ProbeConfig {
     pub inline_devices: u32,
     /// Kernel `dev_t` values of the traced whole disks (the first `inline_devices`).
     pub devices: [u32; INLINE_DEVICES],
+    /// 0: every CPU writes to the one `BLOCK_EVENTS_RING`, in which all CPUs' events are in
+    /// the order they were written. Otherwise (a power of two up to `CPU_RINGS`): CPU n
+    /// writes to `BLOCK_EVENTS_RING_CPU{n % cpu_rings}`, for a reader that needs each CPU's
+    /// events in order and nothing across CPUs (record's direct path): no lock and no cache
+    /// line shared between CPUs on every event.
+    pub cpu_rings: u32,
+    pub _pad: u32,
 }
+
+/// The most ring buffers the probes spread the CPUs over (`ProbeConfig::cpu_rings`).
+pub const CPU_RINGS: usize = 8;
 
 /// How many traced devices `ProbeConfig` holds itself.
 pub const INLINE_DEVICES: usize = 4;
@@ -220,6 +230,8 @@ impl ProbeConfig {
         files: 0,
         inline_devices: 0,
         devices: [0; INLINE_DEVICES],
+        cpu_rings: 0,
+        _pad: 0,
     };
 }
 

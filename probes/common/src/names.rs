@@ -20,6 +20,17 @@ pub const TRACEPOINT_ARGS: &str = "TRACEPOINT_ARGS";
 pub mod block_events {
     pub const CONFIG: &str = "BLOCK_EVENTS_CONFIG";
     pub const RING: &str = "BLOCK_EVENTS_RING";
+    /// One per group of CPUs (`ProbeConfig::cpu_rings`).
+    pub const CPU_RINGS: [&str; crate::block_events::CPU_RINGS] = [
+        "BLOCK_EVENTS_RING_CPU0",
+        "BLOCK_EVENTS_RING_CPU1",
+        "BLOCK_EVENTS_RING_CPU2",
+        "BLOCK_EVENTS_RING_CPU3",
+        "BLOCK_EVENTS_RING_CPU4",
+        "BLOCK_EVENTS_RING_CPU5",
+        "BLOCK_EVENTS_RING_CPU6",
+        "BLOCK_EVENTS_RING_CPU7",
+    ];
     pub const DROPS: &str = "BLOCK_EVENTS_DROPS";
     pub const DEVICES: &str = "BLOCK_EVENTS_DEVICES";
     /// With `--file`: where the file of a bio is found, and the file each task is doing direct
@@ -169,5 +180,6 @@ pub fn all() -> impl Iterator<Item = &'static str> {
     singles
         .into_iter()
         .chain(block_events::PROGRAMS)
+        .chain(block_events::CPU_RINGS)
         .chain(fs_latency::ENTRIES.into_iter().map(|(program, _)| program))
 }

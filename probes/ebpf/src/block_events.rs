@@ -46,6 +46,25 @@ static DIO_FILES: LruHashMap<u32, [u64; 2]> =
 #[map]
 static BLOCK_EVENTS_RING: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
 
+// The per-CPU rings (`ProbeConfig::cpu_rings`); userspace sizes them at load time.
+#[map]
+static BLOCK_EVENTS_RING_CPU0: RingBuf = RingBuf::with_byte_size(4096, 0);
+#[map]
+static BLOCK_EVENTS_RING_CPU1: RingBuf = RingBuf::with_byte_size(4096, 0);
+#[map]
+static BLOCK_EVENTS_RING_CPU2: RingBuf = RingBuf::with_byte_size(4096, 0);
+#[map]
+static BLOCK_EVENTS_RING_CPU3: RingBuf = RingBuf::with_byte_size(4096, 0);
+#[map]
+static BLOCK_EVENTS_RING_CPU4: RingBuf = RingBuf::with_byte_size(4096, 0);
+#[map]
+static BLOCK_EVENTS_RING_CPU5: RingBuf = RingBuf::with_byte_size(4096, 0);
+#[map]
+static BLOCK_EVENTS_RING_CPU6: RingBuf = RingBuf::with_byte_size(4096, 0);
+#[map]
+static BLOCK_EVENTS_RING_CPU7: RingBuf = RingBuf::with_byte_size(4096, 0);
+const _: () = assert!(blkscope_common::block_events::CPU_RINGS == 8);
+
 /// Events written on each CPU, to look at the buffer's fill every `WAKEUP_CHECK_EVERY`th.
 #[map]
 static EMITTED: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
@@ -460,12 +479,11 @@ fn emit(event: &mut BlockEventFull, extended: bool) {
         event.extra.comm = bpf_get_current_comm().unwrap_or([0; 16]);
         event.base.flags |= EVENT_COMM;
     }
-    let flags = wakeup_flags();
     let written = if extended || name_due {
         event.base.flags |= EVENT_EXTENDED;
-        BLOCK_EVENTS_RING.output(event, flags).is_ok()
+        output(event.base.cpu, event)
     } else {
-        BLOCK_EVENTS_RING.output(&event.base, flags).is_ok()
+        output(event.base.cpu, &event.base)
     };
     if !written {
         count_drop();
@@ -477,6 +495,32 @@ fn emit(event: &mut BlockEventFull, extended: bool) {
         // SAFETY: as above.
         unsafe { *last = event.base.pid };
     }
+}
+
+/// Writes `data` to the ring buffer of `cpu` (`ProbeConfig::cpu_rings`); false when it is
+/// full. One call per ring, each naming its map: the verifier must see which map each
+/// helper call gets.
+#[inline(always)]
+fn output<T>(cpu: u32, data: &T) -> bool {
+    let rings = BLOCK_EVENTS_CONFIG.load().cpu_rings;
+    if rings == 0 {
+        return output_to(&BLOCK_EVENTS_RING, data);
+    }
+    match cpu & (rings - 1) {
+        0 => output_to(&BLOCK_EVENTS_RING_CPU0, data),
+        1 => output_to(&BLOCK_EVENTS_RING_CPU1, data),
+        2 => output_to(&BLOCK_EVENTS_RING_CPU2, data),
+        3 => output_to(&BLOCK_EVENTS_RING_CPU3, data),
+        4 => output_to(&BLOCK_EVENTS_RING_CPU4, data),
+        5 => output_to(&BLOCK_EVENTS_RING_CPU5, data),
+        6 => output_to(&BLOCK_EVENTS_RING_CPU6, data),
+        _ => output_to(&BLOCK_EVENTS_RING_CPU7, data),
+    }
+}
+
+#[inline(always)]
+fn output_to<T>(ring: &RingBuf, data: &T) -> bool {
+    ring.output(data, wakeup_flags(ring)).is_ok()
 }
 
 /// Whether `dev` is one of the traced disks: compared with the configuration's own list when
@@ -503,7 +547,7 @@ fn device_traced(dev: u32) -> bool {
 /// on every `WAKEUP_CHECK_EVERY`th event of a CPU: the query reads the reader's position, a
 /// cache line the reader writes after every record.
 #[inline(always)]
-fn wakeup_flags() -> u64 {
+fn wakeup_flags(ring: &RingBuf) -> u64 {
     let threshold = BLOCK_EVENTS_CONFIG.load().wakeup_bytes;
     if threshold == 0 {
         return 0;
@@ -518,7 +562,7 @@ fn wakeup_flags() -> u64 {
     };
     if !due {
         u64::from(BPF_RB_NO_WAKEUP)
-    } else if BLOCK_EVENTS_RING.query(u64::from(BPF_RB_AVAIL_DATA)) >= u64::from(threshold) {
+    } else if ring.query(u64::from(BPF_RB_AVAIL_DATA)) >= u64::from(threshold) {
         u64::from(BPF_RB_FORCE_WAKEUP)
     } else {
         u64::from(BPF_RB_NO_WAKEUP)

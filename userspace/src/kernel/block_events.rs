@@ -8,7 +8,7 @@ use aya::{
 };
 use blkscope_common::{
     BlockAction, ProbeConfig,
-    block_events::{DEFAULT_RING_BYTES, INLINE_DEVICES},
+    block_events::{CPU_RINGS, DEFAULT_RING_BYTES, INLINE_DEVICES},
     names::block_events as names,
 };
 use tokio::io::unix::AsyncFd;
@@ -20,7 +20,7 @@ use crate::{
         checks::{KernelError, Preflight},
         loader::{self, ProbeSettings, map_error, take_map},
         requirements::ProbeKind,
-        ring_reader::RingReader,
+        ring_reader::{RingReader, RingSet},
     },
     model::event::{BlockIoEvent, DecodeError, DeviceId, EventDecoder, ProbeRecord},
 };
@@ -41,6 +41,11 @@ pub struct BlockTraceOptions {
     pub cgroup: Option<CgroupFilter>,
     /// Queue events name the file their bio carries (`BlockIoEvent::file`).
     pub files: bool,
+    /// A ring buffer per CPU (up to `CPU_RINGS`, CPUs beyond share them), `ring_bytes`
+    /// split between them: for a reader that needs each CPU's events in order and nothing
+    /// across CPUs (`next_records`); the probes then share no lock and no cache line between
+    /// CPUs. Otherwise one ring for all, in which all events are in order.
+    pub per_cpu_rings: bool,
 }
 
 /// A cgroup of the unified hierarchy: its id and its depth below the root (root = 0).
@@ -74,6 +79,7 @@ impl Default for BlockTraceOptions {
             ring_bytes: DEFAULT_RING_BYTES,
             cgroup: None,
             files: false,
+            per_cpu_rings: false,
         }
     }
 }
@@ -96,7 +102,7 @@ impl DropCounts {
 pub struct BlockTracer {
     /// Owns the loaded programs and their links; `None` once detached.
     ebpf: Option<Ebpf>,
-    ring: AsyncFd<RingReader>,
+    ring: AsyncFd<RingSet>,
     drops: PerCpuArray<MapData, u64>,
     decoder: EventDecoder,
     undecodable: u64,
@@ -119,6 +125,12 @@ impl BlockTracer {
         let kernel_btf = KernelBtf::of_kernel()?;
         Preflight::probe_set(&kernel_btf, ProbeKind::BlockEvents)?;
         let decoder = EventDecoder::new(kernel_btf.request_flag_bits()?);
+        let cpu_rings = if options.per_cpu_rings {
+            cpu_rings()
+        } else {
+            0
+        };
+        let ring_bytes = loader::ring_size(options.ring_bytes / cpu_rings.max(1));
         let config = ProbeConfig {
             action_mask: options.actions.iter().fold(0, |m, a| m | a.mask_bit()),
             filter_devices: u32::from(!options.devices.is_empty()),
@@ -126,7 +138,8 @@ impl BlockTracer {
             cgroup_id: options.cgroup.map_or(0, |c| c.id),
             cgroup_level: options.cgroup.map_or(0, |c| c.level),
             // An eighth of the buffer: the reader has seven eighths of room left to catch up.
-            wakeup_bytes: loader::ring_size(options.ring_bytes) / 8,
+            wakeup_bytes: ring_bytes / 8,
+            cpu_rings,
             files: u32::from(options.files),
             ..inline_devices(&options.devices)
         };
@@ -137,7 +150,15 @@ impl BlockTracer {
         let mut ebpf = settings.load(&kernel_btf)?;
 
         set_traced_devices(&mut ebpf, &options.devices)?;
-        let ring = RingReader::new(take_map(&mut ebpf, names::RING)?)?;
+        let ring_names = match cpu_rings {
+            0 => &[names::RING][..],
+            n => &names::CPU_RINGS[..n as usize],
+        };
+        let mut rings = Vec::new();
+        for name in ring_names {
+            rings.push(RingReader::new(take_map(&mut ebpf, name)?)?);
+        }
+        let ring = RingSet::new(rings)?;
         let drops = PerCpuArray::try_from(take_map(&mut ebpf, names::DROPS)?)
             .map_err(|e| map_error(names::DROPS, e))?;
         let mut programs: Vec<(&str, &str)> = BLOCK_TRACEPOINTS.iter().map(|t| (*t, *t)).collect();
@@ -172,7 +193,7 @@ impl BlockTracer {
     /// Appends what is in the ring buffer now, without waiting.
     pub fn drain(&mut self, out: &mut Vec<BlockIoEvent>) {
         let (decoder, undecodable) = (&mut self.decoder, &mut self.undecodable);
-        self.ring.get_mut().read(usize::MAX, |bytes| {
+        self.ring.get_mut().read(usize::MAX, &mut |bytes| {
             decode_into(decoder, undecodable, bytes, out)
         });
     }
@@ -192,7 +213,7 @@ impl BlockTracer {
     /// [`BlockTracer::drain`] without the decoding.
     pub fn drain_records(&mut self, each: &mut dyn FnMut(&ProbeRecord<'_>)) {
         let (decoder, undecodable) = (&self.decoder, &mut self.undecodable);
-        self.ring.get_mut().read(usize::MAX, |bytes| {
+        self.ring.get_mut().read(usize::MAX, &mut |bytes| {
             check_record(decoder, undecodable, bytes, each)
         });
     }
@@ -226,7 +247,7 @@ impl BlockTracer {
 /// Waits until the probes wake the reader or `POLL_INTERVAL` passed, then hands up to
 /// `BATCH_EVENTS` records to `each`.
 async fn next_read(
-    ring: &mut AsyncFd<RingReader>,
+    ring: &mut AsyncFd<RingSet>,
     each: &mut dyn FnMut(&[u8]),
 ) -> Result<(), KernelError> {
     let Ok(guard) = tokio::time::timeout(POLL_INTERVAL, ring.readable_mut()).await else {
@@ -268,6 +289,14 @@ fn check_record(
 fn skip_record(undecodable: &mut u64, err: &DecodeError) {
     *undecodable += 1;
     log::warn!("skipping a ring buffer record: {err}");
+}
+
+/// How many per-CPU rings: one per possible CPU, up to `CPU_RINGS` (a power of two: the
+/// probes pick theirs with a mask).
+fn cpu_rings() -> u32 {
+    let cpus = aya::util::nr_cpus().map_or(CPU_RINGS, |n| n.get() as usize);
+    let rings = cpus.clamp(1, CPU_RINGS).next_power_of_two();
+    rings.min(CPU_RINGS) as u32
 }
 
 /// The traced devices in the configuration itself, when they fit (the map holds them all

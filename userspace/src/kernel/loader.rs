@@ -84,14 +84,16 @@ impl ProbeSettings {
         let mut loader = EbpfLoader::new();
         loader.override_global(names::KERNEL_LAYOUT, &layout, true);
         loader.override_global(names::TRACEPOINT_ARGS, &args, true);
-        let ring_bytes = match &self.block_events {
+        let (ring_bytes, cpu_rings) = match &self.block_events {
             Some((config, ring_bytes)) => {
                 loader.override_global(names::block_events::CONFIG, config, true);
-                *ring_bytes
+                (*ring_bytes, config.cpu_rings)
             }
-            None => UNUSED_RING_BYTES,
+            None => (UNUSED_RING_BYTES, 0),
         };
-        loader.map_max_entries(names::block_events::RING, ring_size(ring_bytes));
+        for (name, bytes) in block_event_rings(ring_bytes, cpu_rings) {
+            loader.map_max_entries(name, bytes);
+        }
         let (histograms, fine) = match &self.block_latency {
             Some((config, histograms)) => {
                 loader.override_global(names::block_latency::CONFIG, config, true);
@@ -270,6 +272,29 @@ pub(crate) fn map_error(name: &str, source: aya::maps::MapError) -> KernelError 
     }
 }
 
+/// Each block_events ring buffer and its size: `ring_bytes` in the shared one, or split
+/// between the first `cpu_rings` per-CPU ones; a page in each of the others.
+pub fn block_event_rings(ring_bytes: u32, cpu_rings: u32) -> Vec<(&'static str, u32)> {
+    let shared = if cpu_rings == 0 {
+        ring_size(ring_bytes)
+    } else {
+        UNUSED_RING_BYTES
+    };
+    let per_cpu = ring_size(ring_bytes / cpu_rings.max(1));
+    let mut rings = vec![(names::block_events::RING, shared)];
+    for (n, name) in (0u32..).zip(names::block_events::CPU_RINGS) {
+        rings.push((
+            name,
+            if n < cpu_rings {
+                per_cpu
+            } else {
+                UNUSED_RING_BYTES
+            },
+        ));
+    }
+    rings
+}
+
 /// The ring buffer's size for a requested one: a power of two, at least a page.
 pub fn ring_size(ring_bytes: u32) -> u32 {
     ring_bytes.max(4096).next_power_of_two()
@@ -297,6 +322,19 @@ mod tests {
             .collect();
         assert!(twins.is_empty(), "raw tracepoint twins missing: {twins:?}");
         assert!(names::all().count() > 40);
+    }
+
+    #[test]
+    fn per_cpu_rings_split_the_buffer_and_leave_the_rest_a_page() {
+        let shared = block_event_rings(16 << 20, 0);
+        assert_eq!(shared[0], (names::block_events::RING, 16 << 20));
+        assert!(shared[1..].iter().all(|(_, bytes)| *bytes == 4096));
+        let split = block_event_rings(16 << 20, 2);
+        assert_eq!(split.len(), 1 + names::block_events::CPU_RINGS.len());
+        assert_eq!(split[0].1, 4096, "the shared ring is left out");
+        assert_eq!(split[1], (names::block_events::CPU_RINGS[0], 8 << 20));
+        assert_eq!(split[2], (names::block_events::CPU_RINGS[1], 8 << 20));
+        assert!(split[3..].iter().all(|(_, bytes)| *bytes == 4096));
     }
 
     #[test]

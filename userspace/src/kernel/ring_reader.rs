@@ -17,19 +17,27 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use aya::maps::{Map, MapData, MapError};
 use memmap2::{Mmap, MmapMut, MmapOptions};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 
 const BUSY_BIT: u32 = 1 << 31;
 const DISCARD_BIT: u32 = 1 << 30;
 const HEADER_LEN: usize = 8;
+/// How far ahead of the record being read its successors are fetched: a few records, as many
+/// as the CPU fetches while it handles one.
+const PREFETCH_AHEAD: usize = 512;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RingError {
     #[error("not a ring buffer map")]
     NotRingBuf,
+    #[error("no ring buffer to read")]
+    NoRing,
     #[error(transparent)]
     Map(#[from] MapError),
     #[error("mapping the ring buffer: {0}")]
     Mmap(#[from] std::io::Error),
+    #[error("waiting on the ring buffers: {0}")]
+    Epoll(#[from] nix::Error),
 }
 
 /// What one [`RingReader::read`] found.
@@ -86,7 +94,7 @@ impl RingReader {
 
     /// Hands up to `most` records to `each`, in the order they were reserved, then tells the
     /// kernel their room is free.
-    pub fn read(&mut self, most: usize, mut each: impl FnMut(&[u8])) -> Batch {
+    pub fn read(&mut self, most: usize, each: &mut dyn FnMut(&[u8])) -> Batch {
         let mut batch = Batch {
             records: 0,
             emptied: false,
@@ -101,6 +109,7 @@ impl RingReader {
                 }
             }
             let offset = self.position & self.mask;
+            self.prefetch(offset + PREFETCH_AHEAD);
             let header = self.header_at(offset).load(Ordering::Acquire);
             if header & BUSY_BIT != 0 {
                 // Reserved, not yet committed: the next read finds it.
@@ -119,6 +128,24 @@ impl RingReader {
         self.consumer_position()
             .store(self.position, Ordering::Release);
         batch
+    }
+
+    /// Asks for the data at `offset` (maybe past the end: the data pages are mapped twice) to
+    /// be brought in: the records were just written by other CPUs, and each read of one
+    /// otherwise waits for its lines to come over.
+    #[inline]
+    fn prefetch(&self, offset: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(byte) = self.producer.get(self.page + offset) {
+            // SAFETY: a hint on an address inside the mapping; it reads nothing.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    std::ptr::from_ref(byte).cast(),
+                )
+            };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = offset;
     }
 
     fn consumer_position(&self) -> &AtomicUsize {
@@ -143,6 +170,62 @@ impl RingReader {
                 .add(self.page + offset)
                 .cast::<AtomicU32>()
         }
+    }
+}
+
+/// The ring buffers of one probe set, read as one: a single ring as it is, several through an
+/// epoll instance, readable when any of them is.
+pub struct RingSet {
+    rings: Vec<RingReader>,
+    epoll: Option<Epoll>,
+}
+
+impl RingSet {
+    pub fn new(rings: Vec<RingReader>) -> Result<RingSet, RingError> {
+        if rings.is_empty() {
+            return Err(RingError::NoRing);
+        }
+        let epoll = if rings.len() > 1 {
+            let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+            for (n, ring) in (0u64..).zip(&rings) {
+                epoll.add(ring, EpollEvent::new(EpollFlags::EPOLLIN, n))?;
+            }
+            Some(epoll)
+        } else {
+            None
+        };
+        Ok(RingSet { rings, epoll })
+    }
+
+    /// Up to `most` records of each ring (one ring after the other: each ring's records in
+    /// their order, none across rings); emptied when every ring was.
+    pub fn read(&mut self, most: usize, each: &mut dyn FnMut(&[u8])) -> Batch {
+        let mut all = Batch {
+            records: 0,
+            emptied: true,
+        };
+        for ring in &mut self.rings {
+            let batch = ring.read(most, &mut *each);
+            all.records += batch.records;
+            all.emptied &= batch.emptied;
+        }
+        all
+    }
+}
+
+impl AsFd for RingSet {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match &self.epoll {
+            Some(epoll) => epoll.0.as_fd(),
+            // One ring (new() refuses none).
+            None => self.rings[0].as_fd(),
+        }
+    }
+}
+
+impl AsRawFd for RingSet {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
     }
 }
 

@@ -46,6 +46,7 @@ pub fn run(args: BiosnoopArgs) -> anyhow::Result<()> {
         ring_bytes: args.buffer_mib.saturating_mul(1 << 20),
         cgroup,
         files: args.file,
+        ..BlockTraceOptions::default()
     };
     let mut printer = CompletionPrinter {
         tracker: RequestTracker::new(),

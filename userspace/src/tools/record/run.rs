@@ -332,6 +332,11 @@ pub fn run(o: &RecordOptions) -> Result<Finished, RecordError> {
         return run_flight(o, &devices, &options, trigger, cpus);
     }
     if direct_path_serves(o) {
+        // Each CPU's records in order is all the direct path needs.
+        let options = BlockTraceOptions {
+            per_cpu_rings: true,
+            ..options
+        };
         return run_direct(o, &devices, &options, cpus);
     }
     let mut traces = Traces::open(o, &devices, names);

@@ -65,6 +65,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         ring_bytes: args.buffer_mib.saturating_mul(1 << 20),
         cgroup: None,
         files: false,
+        ..BlockTraceOptions::default()
     };
     let source = match &args.input {
         Some(input) => EventSource::recording(input, &options.devices)?,
