@@ -130,7 +130,7 @@ impl BlockTracer {
         } else {
             0
         };
-        let ring_bytes = loader::ring_size(options.ring_bytes / cpu_rings.max(1));
+        let ring_bytes = loader::ring_bytes_each(options.ring_bytes, cpu_rings);
         let config = ProbeConfig {
             action_mask: options.actions.iter().fold(0, |m, a| m | a.mask_bit()),
             filter_devices: u32::from(!options.devices.is_empty()),
@@ -255,7 +255,7 @@ async fn next_read(
         return Ok(());
     };
     let mut guard = guard?;
-    if guard.get_inner_mut().read(BATCH_EVENTS, each).emptied {
+    if guard.get_inner_mut().read(BATCH_EVENTS, each) {
         // Emptied: wait for the next wakeup. Otherwise the next call reads on at once.
         guard.clear_ready();
     }

@@ -275,12 +275,12 @@ pub(crate) fn map_error(name: &str, source: aya::maps::MapError) -> KernelError 
 /// Each block_events ring buffer and its size: `ring_bytes` in the shared one, or split
 /// between the first `cpu_rings` per-CPU ones; a page in each of the others.
 pub fn block_event_rings(ring_bytes: u32, cpu_rings: u32) -> Vec<(&'static str, u32)> {
-    let shared = if cpu_rings == 0 {
-        ring_size(ring_bytes)
+    let each = ring_bytes_each(ring_bytes, cpu_rings);
+    let (shared, per_cpu) = if cpu_rings == 0 {
+        (each, UNUSED_RING_BYTES)
     } else {
-        UNUSED_RING_BYTES
+        (UNUSED_RING_BYTES, each)
     };
-    let per_cpu = ring_size(ring_bytes / cpu_rings.max(1));
     let mut rings = vec![(names::block_events::RING, shared)];
     for (n, name) in (0u32..).zip(names::block_events::CPU_RINGS) {
         rings.push((
@@ -293,6 +293,12 @@ pub fn block_event_rings(ring_bytes: u32, cpu_rings: u32) -> Vec<(&'static str, 
         ));
     }
     rings
+}
+
+/// The size of each block_events ring in use: all of `ring_bytes` in the shared one, or an
+/// equal share in each of `cpu_rings` per-CPU ones.
+pub fn ring_bytes_each(ring_bytes: u32, cpu_rings: u32) -> u32 {
+    ring_size(ring_bytes / cpu_rings.max(1))
 }
 
 /// The ring buffer's size for a requested one: a power of two, at least a page.

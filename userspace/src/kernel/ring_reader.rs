@@ -22,9 +22,6 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 const BUSY_BIT: u32 = 1 << 31;
 const DISCARD_BIT: u32 = 1 << 30;
 const HEADER_LEN: usize = 8;
-/// How far ahead of the record being read its successors are fetched: a few records, as many
-/// as the CPU fetches while it handles one.
-const PREFETCH_AHEAD: usize = 512;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RingError {
@@ -38,15 +35,6 @@ pub enum RingError {
     Mmap(#[from] std::io::Error),
     #[error("waiting on the ring buffers: {0}")]
     Epoll(#[from] nix::Error),
-}
-
-/// What one [`RingReader::read`] found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Batch {
-    /// Records handed over.
-    pub records: usize,
-    /// The buffer held nothing more that was complete: wait for the next wakeup.
-    pub emptied: bool,
 }
 
 /// A batch reader of one ring buffer map.
@@ -93,59 +81,39 @@ impl RingReader {
     }
 
     /// Hands up to `most` records to `each`, in the order they were reserved, then tells the
-    /// kernel their room is free.
-    pub fn read(&mut self, most: usize, each: &mut dyn FnMut(&[u8])) -> Batch {
-        let mut batch = Batch {
-            records: 0,
-            emptied: false,
-        };
+    /// kernel their room is free. True when the buffer held nothing more that was complete:
+    /// the caller waits for the next wakeup.
+    pub fn read(&mut self, most: usize, each: &mut dyn FnMut(&[u8])) -> bool {
+        let mut handed = 0;
         let mut produced = self.producer_position();
-        while batch.records < most {
+        let emptied = loop {
+            if handed == most {
+                break false;
+            }
             if self.position == produced {
                 produced = self.producer_position();
                 if self.position == produced {
-                    batch.emptied = true;
-                    break;
+                    break true;
                 }
             }
             let offset = self.position & self.mask;
-            self.prefetch(offset + PREFETCH_AHEAD);
             let header = self.header_at(offset).load(Ordering::Acquire);
             if header & BUSY_BIT != 0 {
                 // Reserved, not yet committed: the next read finds it.
-                batch.emptied = true;
-                break;
+                break true;
             }
             let len = (header & !(BUSY_BIT | DISCARD_BIT)) as usize;
             if header & DISCARD_BIT == 0 {
                 let start = self.page + offset + HEADER_LEN;
                 each(&self.producer[start..start + len]);
-                batch.records += 1;
+                handed += 1;
             }
             self.position += (len + HEADER_LEN).next_multiple_of(8);
-        }
+        };
         // Pairs with the kernel's acquire load before it reuses the room.
         self.consumer_position()
             .store(self.position, Ordering::Release);
-        batch
-    }
-
-    /// Asks for the data at `offset` (maybe past the end: the data pages are mapped twice) to
-    /// be brought in: the records were just written by other CPUs, and each read of one
-    /// otherwise waits for its lines to come over.
-    #[inline]
-    fn prefetch(&self, offset: usize) {
-        #[cfg(target_arch = "x86_64")]
-        if let Some(byte) = self.producer.get(self.page + offset) {
-            // SAFETY: a hint on an address inside the mapping; it reads nothing.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    std::ptr::from_ref(byte).cast(),
-                )
-            };
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = offset;
+        emptied
     }
 
     fn consumer_position(&self) -> &AtomicUsize {
@@ -198,18 +166,13 @@ impl RingSet {
     }
 
     /// Up to `most` records of each ring (one ring after the other: each ring's records in
-    /// their order, none across rings); emptied when every ring was.
-    pub fn read(&mut self, most: usize, each: &mut dyn FnMut(&[u8])) -> Batch {
-        let mut all = Batch {
-            records: 0,
-            emptied: true,
-        };
+    /// their order, none across rings); true when every ring was emptied.
+    pub fn read(&mut self, most: usize, each: &mut dyn FnMut(&[u8])) -> bool {
+        let mut emptied = true;
         for ring in &mut self.rings {
-            let batch = ring.read(most, &mut *each);
-            all.records += batch.records;
-            all.emptied &= batch.emptied;
+            emptied &= ring.read(most, &mut *each);
         }
-        all
+        emptied
     }
 }
 
