@@ -159,16 +159,11 @@ pub fn feed_probe_records(
 /// How the live loop reads: decoded batches for an [`EventSink`], records for a
 /// [`ProbeRecordSink`].
 trait LiveReads {
-    /// Waits for the next read and hands it over; false when the sink is done.
-    async fn next(&mut self, tracer: &mut BlockTracer, stop: &Stop) -> Result<Read, FeedError>;
+    /// Waits for the next read and hands it over; false when the run stopped or the sink is
+    /// done.
+    async fn next(&mut self, tracer: &mut BlockTracer, stop: &Stop) -> Result<bool, FeedError>;
     /// Hands over what is still buffered once the probes are detached.
     fn rest(&mut self, tracer: &mut BlockTracer) -> Result<(), FeedError>;
-}
-
-enum Read {
-    GoOn,
-    SinkDone,
-    Stopped,
 }
 
 struct DecodedReads<'s> {
@@ -177,17 +172,17 @@ struct DecodedReads<'s> {
 }
 
 impl LiveReads for DecodedReads<'_> {
-    async fn next(&mut self, tracer: &mut BlockTracer, stop: &Stop) -> Result<Read, FeedError> {
+    async fn next(&mut self, tracer: &mut BlockTracer, stop: &Stop) -> Result<bool, FeedError> {
         tokio::select! {
             read = tracer.next_batch(&mut self.batch) => read?,
-            () = stop.stopped() => return Ok(Read::Stopped),
+            () = stop.stopped() => return Ok(false),
         }
         let go_on = self
             .sink
             .consume(&mut self.batch)
             .map_err(FeedError::View)?;
         self.batch.clear();
-        Ok(if go_on { Read::GoOn } else { Read::SinkDone })
+        Ok(go_on)
     }
 
     fn rest(&mut self, tracer: &mut BlockTracer) -> Result<(), FeedError> {
@@ -203,15 +198,14 @@ struct RecordReads<'s> {
 }
 
 impl LiveReads for RecordReads<'_> {
-    async fn next(&mut self, tracer: &mut BlockTracer, stop: &Stop) -> Result<Read, FeedError> {
+    async fn next(&mut self, tracer: &mut BlockTracer, stop: &Stop) -> Result<bool, FeedError> {
         let sink = &mut *self.sink;
         let mut each = |r: &ProbeRecord<'_>| sink.record(r);
         tokio::select! {
             read = tracer.next_records(&mut each) => read?,
-            () = stop.stopped() => return Ok(Read::Stopped),
+            () = stop.stopped() => return Ok(false),
         }
-        let go_on = self.sink.read_done().map_err(FeedError::View)?;
-        Ok(if go_on { Read::GoOn } else { Read::SinkDone })
+        self.sink.read_done().map_err(FeedError::View)
     }
 
     fn rest(&mut self, tracer: &mut BlockTracer) -> Result<(), FeedError> {
@@ -230,7 +224,7 @@ async fn run_live(
     let mut tracer = BlockTracer::start(options)?;
     privileges::attached(keep_capabilities);
     banner("Tracing block I/O... Hit Ctrl-C to end.");
-    while let Read::GoOn = reads.next(&mut tracer, stop).await? {}
+    while reads.next(&mut tracer, stop).await? {}
     // Detach first so nothing new arrives, then hand over what is still buffered.
     tracer.detach();
     reads.rest(&mut tracer)?;

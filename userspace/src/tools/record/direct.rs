@@ -6,7 +6,7 @@
 use std::io;
 
 use super::options::RecordOptions;
-use super::traces::TraceSet;
+use super::traces::{TraceSet, ended_by};
 use crate::blktrace::probe_encoder::{ProbeRecordEncoder, TaskNames};
 use crate::model::event::ProbeRecord;
 use crate::run::events::ProbeRecordSink;
@@ -63,25 +63,13 @@ impl ProbeRecordSink for DirectSink<'_> {
     }
 
     fn read_done(&mut self) -> Result<bool, String> {
-        if let Some(e) = self.failure.take() {
-            return self.stopped_by(e);
-        }
-        match self.traces.flush() {
+        let written = match self.failure.take() {
+            Some(e) => Err(e),
+            None => self.traces.flush(),
+        };
+        match written {
             Ok(()) => Ok(true),
-            Err(e) => self.stopped_by(e),
+            Err(e) => ended_by(e, &mut self.failure),
         }
-    }
-}
-
-impl DirectSink<'_> {
-    /// A closed pipe (`| head`) ends the recording, as for blktrace; another write error
-    /// stops it with that error.
-    fn stopped_by(&mut self, e: io::Error) -> Result<bool, String> {
-        if e.kind() == io::ErrorKind::BrokenPipe {
-            return Ok(false);
-        }
-        let text = e.to_string();
-        self.failure = Some(e);
-        Err(text)
     }
 }

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::direct::{DirectSink, direct_path_serves};
 use super::flight::{FlightRecorder, FlightSettings};
 use super::options::RecordOptions;
-use super::traces::{CountsPerCpu, TraceSet};
+use super::traces::{CountsPerCpu, TraceSet, ended_by};
 use crate::blktrace::event_encoder::{CgroupNote, Clocks, CpuCounts, RecordSettings, Recorder};
 use crate::blktrace::format::Trace;
 use crate::blktrace::probe_encoder::ProbeRecordEncoder;
@@ -279,13 +279,7 @@ impl EventSink for RecordSink<'_> {
     fn consume(&mut self, events: &mut Vec<BlockIoEvent>) -> Result<bool, String> {
         match self.traces.write(events) {
             Ok(()) => Ok(true),
-            // A closed pipe (`| head`) ends the recording, as for blktrace.
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
-            Err(e) => {
-                let text = e.to_string();
-                self.failure = Some(e);
-                Err(text)
-            }
+            Err(e) => ended_by(e, &mut self.failure),
         }
     }
 }

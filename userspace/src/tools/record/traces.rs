@@ -54,6 +54,18 @@ impl Destination {
     }
 }
 
+/// What a write error means for the recording, as a sink answers it: a closed pipe (`| head`)
+/// ends it quietly, as for blktrace; another error stops it, kept in `failure` for the
+/// caller to report.
+pub fn ended_by(e: io::Error, failure: &mut Option<io::Error>) -> Result<bool, String> {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        return Ok(false);
+    }
+    let text = e.to_string();
+    *failure = Some(e);
+    Err(text)
+}
+
 /// What an encoder wrote per CPU, for blktrace's closing summary.
 pub trait CountsPerCpu {
     fn counts(&self) -> BTreeMap<u32, CpuCounts>;
